@@ -1,0 +1,161 @@
+# h2k - export VMs out of vSphere for KVM.
+# SPDX-License-Identifier: LGPL-3.0-or-later
+#
+#   make               build lib/libh2k.a and bin/h2k-*
+#   make check         install missing deps, build, run every test (+ ASan/UBSan pass)
+#   make demo          export a VM of the bundled simulator end to end
+#   make install       PREFIX=/usr/local DESTDIR=
+#   make san           sanitizer build into build/san/bin
+#   make valgrind      run the suite under valgrind
+#   make fuzz          libFuzzer harnesses (clang), FUZZ_SECONDS each
+#   make trials        the long fault trials
+#   make bench         benchmarks against govc and curl
+
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+LIBEXECDIR?= $(PREFIX)/libexec/h2k
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+DOCDIR    ?= $(PREFIX)/share/doc/h2k
+DESTDIR   ?=
+
+CC        ?= cc
+PKG_CONFIG?= pkg-config
+PKGS       = libcurl libxml-2.0 yaml-0.1 libcjson openssl libarchive
+
+# Where objects and binaries go; the sanitizer build uses another tree.
+O         ?= build/obj
+BIN       ?= bin
+
+CFLAGS    ?= -O2 -g
+WARN       = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+             -Wformat=2 -Wvla
+PKG_CFLAGS:= $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS     = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC    = $(sort $(wildcard lib/*.c))
+LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o)
+LIBA       = $(O)/libh2k.a
+CMDS       = h2k-login h2k-ls h2k-lease h2k-fetch h2k-ovf h2k-job
+CMD_BINS   = $(CMDS:%=$(BIN)/%)
+UNIT_SRC   = $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BINS  = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%)
+SCRIPTS    = h2k-export
+
+.PHONY: all clean check test unit san deps sim demo install uninstall \
+        valgrind fuzz trials bench lib
+
+all: $(CMD_BINS) $(BIN)/h2k-export lib/libh2k.a
+
+lib: $(LIBA)
+
+# lib/libh2k.a is the library users link; objects live under $(O).
+lib/libh2k.a: $(O)/libh2k.a
+	cp $< $@
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+define cmd_rule
+$(BIN)/$(1): $(O)/cmd/$(1)/$(1).o $(LIBA)
+	@mkdir -p $(BIN)
+	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$< $(LIBA) $$(LDLIBS)
+endef
+$(foreach c,$(CMDS),$(eval $(call cmd_rule,$(c))))
+
+$(BIN)/h2k-export: scripts/h2k-export
+	@mkdir -p $(BIN)
+	cp $< $@
+	chmod 755 $@
+
+$(O)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+-include $(LIB_OBJ:.o=.d) $(CMDS:%=$(O)/cmd/%/%.d)
+
+# --- dependencies and the simulator rig --------------------------------------
+
+deps:
+	scripts/deps
+
+sim:
+	scripts/build-sim
+
+# --- tests --------------------------------------------------------------------
+# check: deps, build, the whole suite, then the whole suite once more under
+# ASan+UBSan.  prove prints the totals; tests/summary prints "N passed, M failed".
+
+PROVE_JOBS ?= 2
+TESTS      ?= $(sort $(wildcard tests/t/t*.t))
+
+check: deps
+	$(MAKE) all unit
+	scripts/build-sim
+	tests/run-suite normal "$(CURDIR)/$(BIN)" "$(CURDIR)/$(O)/tests/unit" $(TESTS)
+	$(MAKE) san
+	tests/run-suite asan "$(CURDIR)/build/san/bin" "$(CURDIR)/build/san/obj/tests/unit" $(TESTS)
+	tests/summary
+
+test: all unit
+	scripts/build-sim
+	tests/run-suite normal "$(CURDIR)/$(BIN)" "$(CURDIR)/$(O)/tests/unit" $(TESTS)
+	tests/summary
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+san:
+	$(MAKE) O=build/san/obj BIN=build/san/bin CFLAGS="$(SAN_FLAGS)" \
+	        LDFLAGS="-fsanitize=address,undefined" \
+	        build/san/bin/h2k-login build/san/bin/h2k-ls build/san/bin/h2k-lease \
+	        build/san/bin/h2k-fetch build/san/bin/h2k-ovf build/san/bin/h2k-job \
+	        build/san/bin/h2k-export unit
+
+valgrind: all unit
+	scripts/build-sim
+	H2K_VALGRIND=1 tests/run-suite valgrind "$(CURDIR)/$(BIN)" "$(CURDIR)/$(O)/tests/unit" $(TESTS)
+	tests/summary
+
+fuzz:
+	tests/fuzz/run $${FUZZ_SECONDS:-60}
+
+trials: all
+	scripts/build-sim
+	H2K_TRIALS=$${H2K_TRIALS:-20} tests/trials/run
+
+bench: all
+	scripts/build-sim
+	bench/run
+
+demo: all
+	@scripts/deps --quiet
+	scripts/build-sim
+	scripts/demo
+
+# --- install ------------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	           $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(CMD_BINS) $(BIN)/h2k-export $(DESTDIR)$(BINDIR)/
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
+	for f in $(wildcard man/*.5); do install -m 644 $$f $(DESTDIR)$(MANDIR)/man5/; done
+	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7/
+	for f in $(wildcard etc/*.service etc/*.timer); do install -m 644 $$f $(DESTDIR)$(UNITDIR)/; done
+	for f in $(wildcard etc/*.cron etc/*.example); do install -m 644 $$f $(DESTDIR)$(DOCDIR)/; done
+
+uninstall:
+	rm -f $(CMDS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(BINDIR)/h2k-export
+
+clean:
+	rm -rf build bin lib/libh2k.a tests/trash

@@ -1,0 +1,102 @@
+/*
+ * h2k.h - the one table every h2k command shares: exit codes, error
+ * reporting, logging and small helpers.
+ *
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * Library rule: nothing under lib/ exits or writes to stdout.  A function
+ * that fails returns -1 (or NULL) after h2k_seterr() recorded a one-line
+ * message and an exit class; the command reports it with h2k_errmsg() and
+ * exits with h2k_errcode().  The error slot is thread-local so download
+ * threads do not trample each other.
+ */
+#ifndef H2K_H
+#define H2K_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define H2K_VERSION "0.1.0"
+#define H2K_USER_AGENT "h2k/" H2K_VERSION
+
+/*
+ * Exit codes.  Listed under EXIT STATUS in every man page (man/h2k.7 is the
+ * reference).  Keep this table and the man pages in step.
+ */
+enum h2k_exit {
+	H2K_EX_OK = 0,       /* success */
+	H2K_EX_FAIL = 1,     /* failure not covered below */
+	H2K_EX_USAGE = 2,    /* bad usage, bad input line, bad config or job file */
+	H2K_EX_SESSION = 3,  /* not logged in, session expired or rejected, bad login */
+	H2K_EX_TLS = 4,      /* TLS trust failure: unverified certificate, pin mismatch */
+	H2K_EX_PARTIAL = 5,  /* some items (VMs, jobs) failed, others succeeded */
+	H2K_EX_NOTFOUND = 6, /* a named VM, path, job or object does not exist */
+	H2K_EX_STATE = 7,    /* object in the wrong state (VM powered on, lease in error) */
+	H2K_EX_IO = 8,       /* local I/O failure: disk full, EIO, permission */
+	H2K_EX_NET = 9,      /* network or server failure after retries, protocol error */
+	H2K_EX_CANCEL = 10,  /* cancelled (signal, h2k-job cancel) */
+	H2K_EX_SECRET = 11,  /* a secret or session file is unsafe: mode, owner, symlink */
+};
+
+/* Record an error: printf-style one-line message and exit class. Returns -1. */
+int h2k_seterr(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Prefix the current message with "what: " to add context. Returns -1. */
+int h2k_adderr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *h2k_errmsg(void);
+int h2k_errcode(void);
+void h2k_clearerr(void);
+
+/* Logging to stderr; level from -v/-q, H2K_LOG_LEVEL or config LogLevel. */
+enum h2k_loglevel {
+	H2K_LOG_ERROR = 0,
+	H2K_LOG_WARN = 1,
+	H2K_LOG_INFO = 2,
+	H2K_LOG_DEBUG = 3,
+	H2K_LOG_TRACE = 4,
+};
+void h2k_log_init(const char *progname);
+void h2k_log_setlevel(int level);
+int h2k_log_getlevel(void);
+/* Parse "error|warn|info|debug|trace" (also "warning"); -1 if unknown. */
+int h2k_log_parselevel(const char *s);
+void h2k_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define h2k_warn(...)  h2k_log(H2K_LOG_WARN, __VA_ARGS__)
+#define h2k_info(...)  h2k_log(H2K_LOG_INFO, __VA_ARGS__)
+#define h2k_debug(...) h2k_log(H2K_LOG_DEBUG, __VA_ARGS__)
+
+/* Allocation that records ENOMEM as an h2k error (returns NULL). */
+void *h2k_malloc(size_t n);
+void *h2k_calloc(size_t n, size_t m);
+void *h2k_realloc(void *p, size_t n);
+char *h2k_strdup(const char *s);
+char *h2k_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable byte buffer, always NUL-terminated. */
+struct h2k_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max; /* 0: unbounded; else appends past max fail */
+};
+int h2k_buf_append(struct h2k_buf *b, const void *p, size_t n);
+int h2k_buf_printf(struct h2k_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append s with XML special characters escaped. */
+int h2k_buf_xmlesc(struct h2k_buf *b, const char *s);
+void h2k_buf_free(struct h2k_buf *b);
+
+/* Wipe memory that held a secret, in a way the compiler keeps. */
+void h2k_wipe(void *p, size_t n);
+/* Free a secret string after wiping it. */
+void h2k_freesecret(char *s);
+
+/* Current time as RFC 3339 UTC ("2026-11-25T17:18:57Z") into buf[32]. */
+const char *h2k_now_rfc3339(char buf[32]);
+/* Monotonic clock in seconds. */
+double h2k_monotime(void);
+
+#endif

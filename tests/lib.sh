@@ -1,0 +1,199 @@
+# tests/lib.sh - a small TAP test library in the style of git's t/test-lib.sh.
+# SPDX-License-Identifier: LGPL-3.0-or-later
+#
+# A test file:
+#   . "$(dirname "$0")/../lib.sh"
+#   sim_start -vm 4                      # optional: start the vSphere rig
+#   test_expect_success 'what it shows' '
+#       h2k-ls >actual && test_line_count = 4 actual
+#   '
+#   test_expect_code 3 'expired session exits 3' 'h2k-ls'
+#   test_done
+#
+# Every test runs in its own trash directory ($TRASH), removed at the end
+# unless H2K_TEST_KEEP=1.  Commands under test come from $H2K_BIN (set by
+# tests/run-suite, default ../bin); with H2K_VALGRIND=1 each is wrapped in
+# valgrind and any valgrind error fails the command with exit 126.
+
+set -u
+TEST_NAME=$(basename "$0" .t)
+TESTS_DIR=$(cd "$(dirname "$0")/.." && pwd)
+SRC_DIR=$(cd "$TESTS_DIR/.." && pwd)
+: "${H2K_BIN:=$SRC_DIR/bin}"
+SIM_BIN=${H2K_SIM_BIN:-$SRC_DIR/tests/sim/h2k-sim}
+GOVC=${H2K_GOVC:-$SRC_DIR/tests/sim/govc}
+TRASH=${H2K_TRASH_ROOT:-$SRC_DIR/tests/trash}/$TEST_NAME.$$
+rm -rf "$TRASH" && mkdir -p "$TRASH/bin" || exit 1
+cd "$TRASH" || exit 1
+
+# Commands under test, optionally under valgrind.
+for b in "$H2K_BIN"/h2k-*; do
+	[ -x "$b" ] || continue
+	n=$(basename "$b")
+	if [ -n "${H2K_VALGRIND:-}" ] && [ "$n" != h2k-export ]; then
+		cat >"$TRASH/bin/$n" <<EOW
+#!/bin/sh
+exec valgrind -q --error-exitcode=126 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no "$b" "\$@"
+EOW
+		chmod +x "$TRASH/bin/$n"
+	else
+		ln -s "$b" "$TRASH/bin/$n"
+	fi
+done
+export PATH="$TRASH/bin:$PATH"
+# Isolation: no user config, no user session, no inherited credentials.
+export HOME="$TRASH/home"
+mkdir -p "$HOME" && chmod 700 "$HOME"
+export XDG_CONFIG_HOME="$HOME/.config" XDG_STATE_HOME="$HOME/.local/state"
+unset H2K_URL H2K_USERNAME H2K_PASSWORD H2K_INSECURE H2K_THUMBPRINT H2K_SESSION \
+      H2K_SPOOL H2K_CONFIG GOVC_URL GOVC_USERNAME GOVC_PASSWORD GOVC_INSECURE \
+      GOVC_TLS_CA_CERTS GOVC_TLS_KNOWN_HOSTS LOG_LEVEL H2K_LOG_LEVEL
+export H2K_SYSCONFIG="$TRASH/etc-h2k-config.yaml"   # instead of /etc/hyper2kvm/config.yaml
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=125}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=125}
+
+test_count=0
+test_failed=0
+test_skipped=0
+SIM_PID=
+
+say() { printf '# %s\n' "$*"; }
+
+_run_body() {
+	# Each body runs in a subshell with errexit-like && chains expected.
+	( eval "$1" ) >"$TRASH/.out" 2>&1
+}
+
+_report() { # ok? desc
+	test_count=$((test_count + 1))
+	if [ "$1" = 0 ]; then
+		printf 'ok %d - %s\n' "$test_count" "$2"
+	else
+		test_failed=$((test_failed + 1))
+		printf 'not ok %d - %s\n' "$test_count" "$2"
+		sed -e 's/^/#   /' "$TRASH/.out" | tail -n 40
+	fi
+}
+
+# test_expect_success DESC BODY
+test_expect_success() {
+	_run_body "$2"
+	_report $? "$1"
+}
+
+# test_expect_failure is not offered: a known breakage is a bug to fix.
+
+# test_expect_code CODE DESC BODY: BODY's last command must exit CODE.
+test_expect_code() {
+	local want=$1 rc
+	( eval "$3" ) >"$TRASH/.out" 2>&1
+	rc=$?
+	if [ "$rc" = "$want" ]; then
+		_report 0 "$2"
+	else
+		echo "expected exit $want, got $rc" >>"$TRASH/.out"
+		_report 1 "$2"
+	fi
+}
+
+test_skip() { # DESC REASON
+	test_count=$((test_count + 1))
+	test_skipped=$((test_skipped + 1))
+	printf 'ok %d # skip %s (%s)\n' "$test_count" "$1" "$2"
+}
+
+# Run CMD, require exit status CODE (for use inside bodies).
+expect_code() {
+	local want=$1 rc
+	shift
+	"$@"
+	rc=$?
+	if [ "$rc" != "$want" ]; then
+		echo "expected exit $want from '$*', got $rc" >&2
+		return 1
+	fi
+	return 0
+}
+
+test_cmp() {
+	diff -u "$1" "$2"
+}
+
+test_line_count() { # OP N FILE
+	local n
+	n=$(wc -l <"$3")
+	if ! [ "$n" "$1" "$2" ]; then
+		echo "test_line_count: line count of $3 is $n, not $1 $2" >&2
+		return 1
+	fi
+}
+
+# stderr must be exactly one line.
+test_one_line() {
+	local n
+	n=$(wc -l <"$1")
+	if [ "$n" != 1 ]; then
+		echo "expected one line in $1, got $n:" >&2
+		cat "$1" >&2
+		return 1
+	fi
+}
+
+# file_mode FILE: prints the octal permission bits.
+file_mode() { stat -c %a "$1"; }
+
+# --- the vSphere rig ---------------------------------------------------------
+# sim_start [h2k-sim flags...]: starts tests/sim/h2k-sim on 127.0.0.1 and
+# sources the environment it writes: SIM_URL (https://127.0.0.1:PORT/sdk),
+# SIM_HOST (127.0.0.1:PORT), SIM_USER, SIM_PASSWORD, SIM_THUMBPRINT (SHA-256,
+# colon-separated hex, as govc prints), SIM_THUMBPRINT_SHA1, SIM_CERT (PEM
+# file), SIM_DSDIR (the directory that backs the datastores), SIM_PID.
+# It also exports GOVC_URL/GOVC_USERNAME/GOVC_PASSWORD/GOVC_INSECURE=1 into
+# a separate function govc_ (so h2k sees none of the GOVC_* variables).
+sim_start() {
+	[ -x "$SIM_BIN" ] || { echo "Bail out! $SIM_BIN not built (make sim)"; exit 1; }
+	rm -f "$TRASH/sim.env"
+	"$SIM_BIN" -env "$TRASH/sim.env" "$@" >"$TRASH/sim.log" 2>&1 &
+	SIM_PID=$!
+	local i=0
+	while [ ! -s "$TRASH/sim.env" ]; do
+		i=$((i + 1))
+		if [ $i -gt 600 ] || ! kill -0 "$SIM_PID" 2>/dev/null; then
+			echo "Bail out! simulator did not start"; cat "$TRASH/sim.log" | sed 's/^/# /'
+			exit 1
+		fi
+		sleep 0.1
+	done
+	. "$TRASH/sim.env"
+	trap 'sim_stop' EXIT
+}
+
+sim_stop() {
+	if [ -n "$SIM_PID" ]; then
+		kill "$SIM_PID" 2>/dev/null
+		wait "$SIM_PID" 2>/dev/null
+		SIM_PID=
+	fi
+}
+
+# govc_ ARGS: the oracle, talking to the rig.
+govc_() {
+	GOVC_URL="$SIM_URL" GOVC_USERNAME="$SIM_USER" GOVC_PASSWORD="$SIM_PASSWORD" \
+	GOVC_INSECURE=1 "$GOVC" "$@"
+}
+
+# h2k_login_sim [extra h2k-login flags]: log in to the rig with -k.
+h2k_login_sim() {
+	printf '%s\n' "$SIM_PASSWORD" >"$TRASH/.pw" && chmod 600 "$TRASH/.pw" &&
+	h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-file "$TRASH/.pw" "$@" >/dev/null
+}
+
+test_done() {
+	sim_stop
+	printf '1..%d\n' "$test_count"
+	if [ "$test_failed" = 0 ] && [ -z "${H2K_TEST_KEEP:-}" ]; then
+		cd / && rm -rf "$TRASH"
+	fi
+	[ "$test_failed" = 0 ]
+	exit $?
+}
