@@ -1,0 +1,50 @@
+/*
+ * config.h - settings from flags, environment and YAML config files.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * Precedence, highest first: command-line flags, environment
+ * (H2K_* before the govc names GOVC_*), the user config file
+ * (-c FILE, else $H2K_CONFIG, else ~/.config/h2k/config.yaml), the system
+ * config file ($H2K_SYSCONFIG, else /etc/hyper2kvm/config.yaml).
+ * Keys are those of hyper2kvm-providers: VCenterURL, Username, Password,
+ * Insecure, LogLevel, DownloadWorkers (others such as DaemonAddr are
+ * accepted and ignored; unknown keys are a warning).  A config file that
+ * holds a Password must be a secure file (see h2k_secure_read); otherwise
+ * H2K_EX_SECRET.  A malformed file is H2K_EX_USAGE naming file and line.
+ */
+#ifndef H2K_CONFIG_H
+#define H2K_CONFIG_H
+
+struct h2k_config {
+	char *url;
+	char *username;
+	char *password;        /* wiped on free */
+	int insecure;          /* -1 unset, 0, 1 */
+	char *thumbprint;
+	char *ca_file;
+	int log_level;         /* -1 unset */
+	int download_workers;  /* 0 unset */
+	char *spool;           /* Spool: h2k-job spool directory, or NULL */
+	/* where each value came from, for --status/-v: "flag", "env", path */
+	const char *url_from, *username_from, *password_from;
+};
+
+void h2k_config_init(struct h2k_config *c);   /* all unset */
+/*
+ * Load files then environment into c; values already set in c (from
+ * flags) are kept.  user_file NULL: the default search.
+ */
+int h2k_config_load(struct h2k_config *c, const char *user_file);
+void h2k_config_free(struct h2k_config *c);
+
+/*
+ * Read a password: from file (first line, trailing newline dropped, file
+ * must be a secure file unless it is "-" or /dev/stdin, or a
+ * /proc/self/fd path), or from stdin (first line), or from the terminal
+ * without echo.  Caller frees with h2k_freesecret.
+ */
+char *h2k_password_file(const char *path);
+char *h2k_password_stdin(void);
+char *h2k_password_prompt(const char *prompt); /* NULL if no terminal */
+
+#endif

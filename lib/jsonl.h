@@ -1,0 +1,41 @@
+/*
+ * jsonl.h - JSON lines in and out (cJSON).
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef H2K_JSONL_H
+#define H2K_JSONL_H
+
+#include <stdio.h>
+#include <cjson/cJSON.h>
+
+#define H2K_JSONL_MAX_LINE (16u << 20)
+
+struct h2k_jsonl {
+	FILE *fp;
+	const char *name;  /* "stdin" or the file name, for messages */
+	long lineno;
+	char *line;
+	size_t cap;
+};
+
+void h2k_jsonl_init(struct h2k_jsonl *r, FILE *fp, const char *name);
+/*
+ * Next object.  Returns 1 and *out (caller cJSON_Delete) on success, 0 at
+ * EOF, -1 on a bad line: error "stdin:LINE: why" with H2K_EX_USAGE; the
+ * reader stays usable so the caller can go on with the next line.  Blank
+ * lines are skipped.  A line that is valid JSON but not an object is bad.
+ */
+int h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out);
+void h2k_jsonl_free(struct h2k_jsonl *r);
+
+/*
+ * Write obj as one compact line plus newline to fp and flush (pipelines see
+ * each VM as soon as it is done).  -1 with H2K_EX_IO on write error (EPIPE).
+ */
+int h2k_json_write(FILE *fp, const cJSON *obj);
+
+/* Accessors that tolerate missing/wrong-typed fields: NULL/def. */
+const char *h2k_json_str(const cJSON *o, const char *key);
+double h2k_json_num(const cJSON *o, const char *key, double def);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * soap.h - vim25 SOAP client: envelopes, calls, hardened XML, faults.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * XML from the network is hostile: responses are parsed with libxml2 with
+ * no DTD loading, no entity substitution, no network, a DOCTYPE anywhere is
+ * refused, and size (H2K_SOAP_MAX_BYTES) and depth (H2K_XML_MAX_DEPTH) are
+ * bounded.  A SOAP fault becomes an h2k error whose class follows the fault
+ * type: InvalidLogin/NotAuthenticated -> H2K_EX_SESSION,
+ * ManagedObjectNotFound -> H2K_EX_NOTFOUND, InvalidState/InvalidPowerState
+ * -> H2K_EX_STATE, others H2K_EX_NET (server said no) with the server's
+ * faultstring in the message.
+ */
+#ifndef H2K_SOAP_H
+#define H2K_SOAP_H
+
+#include <libxml/tree.h>
+
+#include "http.h"
+
+#define H2K_SOAP_MAX_BYTES (64u << 20)
+#define H2K_XML_MAX_DEPTH 256
+
+struct h2k_soap;       /* a connection: curl handle, cookie, URL, TLS state */
+
+/* url is normalised (https://host/sdk). Connects lazily. */
+struct h2k_soap *h2k_soap_new(const char *url, const struct h2k_tls *tls);
+void h2k_soap_free(struct h2k_soap *s);
+
+/* The vmware_soap_session cookie value (without the name), or NULL. */
+const char *h2k_soap_cookie(const struct h2k_soap *s);
+int h2k_soap_set_cookie(struct h2k_soap *s, const char *cookie);
+const char *h2k_soap_url(const struct h2k_soap *s);
+/* Host (and :port) the session talks to, for "*" in device URLs. */
+const char *h2k_soap_host(const struct h2k_soap *s);
+const struct h2k_tls *h2k_soap_tls(const struct h2k_soap *s);
+/* Peer certificate thumbprint seen on the last connection (SHA-256). */
+const char *h2k_soap_peer_sha256(const struct h2k_soap *s);
+
+/*
+ * Call a method.  body is the XML of the request element's children,
+ * already escaped (build it with h2k_buf_xmlesc); this is the _this moref.
+ * On success returns the parsed response document and sets *ret to the
+ * <...Response> element (children are returnval elements).  Caller frees
+ * the document with xmlFreeDoc.  NULL + h2k error on failure.
+ */
+xmlDocPtr h2k_soap_call(struct h2k_soap *s, const char *method,
+    const char *this_type, const char *this_value, const char *body,
+    xmlNodePtr *ret);
+
+/*
+ * Parse untrusted XML with the production options (used by h2k_soap_call and
+ * by the fuzz harness).  NULL + h2k error on DOCTYPE, entity, depth or size.
+ */
+xmlDocPtr h2k_xml_parse(const char *buf, size_t len, const char *what);
+
+/* Helpers over parsed documents (namespace-blind local names). */
+xmlNodePtr h2k_xml_child(xmlNodePtr n, const char *name);
+xmlNodePtr h2k_xml_next(xmlNodePtr n, const char *name); /* next sibling named */
+/* Text content of the first child named name, or NULL. Caller frees. */
+char *h2k_xml_text(xmlNodePtr n, const char *name);
+/* xsi:type attribute (local part, prefix stripped), or NULL. Caller frees. */
+char *h2k_xml_type(xmlNodePtr n);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * vim.h - vSphere API (vim25) operations h2k needs, over soap.h.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef H2K_VIM_H
+#define H2K_VIM_H
+
+#include "session.h"
+#include "soap.h"
+
+struct h2k_vim {
+	struct h2k_soap *soap;
+	/* AboutInfo */
+	char *about_type;        /* "VirtualCenter" or "HostAgent" */
+	char *about_version;     /* "8.0.3" */
+	char *about_api_version; /* "8.0.3.0" */
+	char *about_name;        /* fullName */
+	char *instance_uuid;
+	/* ServiceContent morefs (values; types are implied) */
+	char *root_folder, *property_collector, *view_manager, *session_manager,
+	     *search_index, *ovf_manager;
+};
+
+/*
+ * RetrieveServiceContent on url.  With cookie non-NULL the connection
+ * reuses that session.  Certificate/pin failures give H2K_EX_TLS before any
+ * credential is sent (RetrieveServiceContent carries none).
+ */
+struct h2k_vim *h2k_vim_connect(const char *url, const struct h2k_tls *tls,
+    const char *cookie);
+/* Connect with what a session file holds (URL, pin, insecure, CA, cookie). */
+struct h2k_vim *h2k_vim_from_session(const struct h2k_session *s);
+void h2k_vim_free(struct h2k_vim *v);
+
+/* SessionManager.Login; bad credentials -> H2K_EX_SESSION "login refused". */
+int h2k_vim_login(struct h2k_vim *v, const char *user, const char *password);
+int h2k_vim_logout(struct h2k_vim *v);
+/*
+ * Is the session still alive?  1 yes (*user set if non-NULL, caller frees),
+ * 0 expired/unauthenticated, -1 error (network, TLS).
+ */
+int h2k_vim_session_alive(struct h2k_vim *v, char **user);
+
+/*
+ * Called once per object of a RetrievePropertiesEx/Continue page.
+ * obj is the <objects> (ObjectContent) element: its <obj> and <propSet>
+ * children.  Return -1 to stop (error already set).
+ */
+typedef int (*h2k_vim_obj_fn)(void *arg, xmlNodePtr obj);
+
+/*
+ * Every object of type under the container view on root (NULL: root folder,
+ * recursive), with the given properties, paged by page_size objects per
+ * round trip (RetrievePropertiesEx then ContinueRetrievePropertiesEx); the
+ * page document is freed before the next is fetched, so memory is bounded
+ * by the page, not the inventory.  The view is destroyed at the end.
+ */
+int h2k_vim_each(struct h2k_vim *v, const char *root, const char *type,
+    const char *const *props, int page_size, h2k_vim_obj_fn fn, void *arg);
+
+/* Properties of one object (fn called once). */
+int h2k_vim_get(struct h2k_vim *v, const char *type, const char *moref,
+    const char *const *props, h2k_vim_obj_fn fn, void *arg);
+
+/*
+ * Value of one property as text (simple types or moref value), or NULL +
+ * error.  Caller frees.
+ */
+char *h2k_vim_get_text(struct h2k_vim *v, const char *type, const char *moref,
+    const char *prop);
+
+/* propSet lookup inside an ObjectContent: the <val> element of name, or NULL. */
+xmlNodePtr h2k_vim_prop(xmlNodePtr obj, const char *name);
+
+/*
+ * SearchIndex.FindByInventoryPath: "/DC/vm/folder/name" -> moref value of
+ * a VirtualMachine, or NULL with H2K_EX_NOTFOUND.
+ */
+char *h2k_vim_find_vm(struct h2k_vim *v, const char *path);
+
+/*
+ * Wait for a Task to finish (poll info.state with backoff, bounded by
+ * timeout seconds).  On success *result (if non-NULL) gets info.result's
+ * moref value or text.  A task in error gives its localized message and the
+ * fault's class.
+ */
+int h2k_vim_wait_task(struct h2k_vim *v, const char *task, double timeout,
+    char **result);
+
+#endif
