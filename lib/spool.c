@@ -561,11 +561,33 @@ h2k_spool_moveaside(struct h2k_spool *sp, const char *sub, const char *name,
 	return 0;
 }
 
+/* Exactly what h2k_spool_newid makes: DIGITS.DIGITS.DIGITS.HEX */
+static int
+id_strict(const char *s)
+{
+	int field = 0;
+
+	if (!h2k_spool_idok(s))
+		return 0;
+	for (const char *p = s; ; p++) {
+		const char *start = p;
+		while (field < 3 ? (*p >= '0' && *p <= '9') :
+		    ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			p++;
+		if (p == start)
+			return 0;
+		if (*p == '\0')
+			return field == 3;
+		if (*p != '.' || ++field > 3)
+			return 0;
+	}
+}
+
 /* Move every non-record out of new/ or cur/ while scanning: 1 if moved. */
 static int
 aside_if_not_id(struct h2k_spool *sp, const char *sub, const char *name)
 {
-	if (h2k_spool_idok(name))
+	if (id_strict(name))
 		return 0;
 	h2k_spool_moveaside(sp, sub, name, "not a job id (files in this "
 	    "directory are made by h2k-job only)");

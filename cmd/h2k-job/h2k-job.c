@@ -133,8 +133,13 @@ jnum(const cJSON *o, const char *k, double def)
 	    v->valuedouble : def;
 }
 
-static void
-open_spool(struct h2k_spool *sp)
+/*
+ * Open the spool.  Only submit and run create it: a mistyped --spool given
+ * to ls must not leave directories behind.  Returns 0, or 1 when the spool
+ * does not exist and create is not set (sp->dir then holds the name).
+ */
+static int
+open_spool_opt(struct h2k_spool *sp, int create)
 {
 	char *dir = NULL;
 	const char *d = opt.spool;
@@ -146,10 +151,36 @@ open_spool(struct h2k_spool *sp)
 			die();
 		d = dir;
 	}
-	if (h2k_spool_open(sp, d, 1) < 0)
+	if (!create && access(d, F_OK) < 0 && errno == ENOENT) {
+		memset(sp, 0, sizeof *sp);
+		sp->dfd = -1;
+		if (!(sp->dir = h2k_strdup(d)))
+			die();
+		free(dir);
+		return 1;
+	}
+	if (h2k_spool_open(sp, d, create) < 0)
 		die();
 	sp->max_attempts = opt.max_attempts;
 	free(dir);
+	return 0;
+}
+
+static void
+open_spool(struct h2k_spool *sp)
+{
+	open_spool_opt(sp, 1);
+}
+
+/* For commands that need jobs: a missing spool has none. */
+static void
+open_spool_ro(struct h2k_spool *sp, const char *what)
+{
+	if (open_spool_opt(sp, 0) == 1) {
+		fprintf(stderr, "h2k-job: no job %s (spool %s does not "
+		    "exist)\n", what, sp->dir);
+		exit(H2K_EX_NOTFOUND);
+	}
 }
 
 /* --- submit -------------------------------------------------------------- */
@@ -240,7 +271,10 @@ cmd_ls(int argc, char **argv)
 		    "running, completed, failed, cancelled\n", opt.status);
 		return H2K_EX_USAGE;
 	}
-	open_spool(&sp);
+	if (open_spool_opt(&sp, 0) == 1) {
+		h2k_spool_close(&sp);
+		return 0;
+	}
 	int done = opt.all || (opt.status && h2k_job_status_final(opt.status));
 	if (h2k_spool_each(&sp, done, ls_cb, NULL) < 0)
 		die();
@@ -258,7 +292,7 @@ cmd_show(int argc, char **argv)
 
 	if (argc != 1)
 		usage();
-	open_spool(&sp);
+	open_spool_ro(&sp, argv[0]);
 	if (!(r = h2k_spool_find(&sp, argv[0], &sub, id)))
 		die();
 	if (json_out(r) < 0)
@@ -315,19 +349,20 @@ cmd_status(int argc, char **argv)
 	(void)argv;
 	if (argc)
 		usage();
-	open_spool(&sp);
+	int missing = open_spool_opt(&sp, 0) == 1;
 	if (!(o = cJSON_CreateObject()) ||
 	    !cJSON_AddStringToObject(o, "spool", sp.dir) ||
 	    !(c.runners = cJSON_AddArrayToObject(o, "runners")))
 		die();
-	if (h2k_spool_runners(&sp, runner_cb, &c) < 0 ||
-	    h2k_spool_each(&sp, 1, count_cb, &c) < 0)
+	if (!missing && (h2k_spool_runners(&sp, runner_cb, &c) < 0 ||
+	    h2k_spool_each(&sp, 1, count_cb, &c) < 0))
 		die();
 	if (!(cn = cJSON_AddObjectToObject(o, "counts")))
 		die();
 	for (int i = 0; i < 5; i++)
 		cJSON_AddNumberToObject(cn, h2k_job_statuses[i], c.n[i]);
-	cJSON_AddNumberToObject(o, "bad", h2k_spool_count_bad(&sp));
+	cJSON_AddNumberToObject(o, "bad", missing ? 0 :
+	    h2k_spool_count_bad(&sp));
 	if (json_out(o) < 0)
 		die();
 	cJSON_Delete(o);
@@ -373,7 +408,7 @@ cmd_wait(int argc, char **argv)
 
 	if (argc < 1)
 		usage();
-	open_spool(&sp);
+	open_spool_ro(&sp, argv[0]);
 	ids = h2k_calloc((size_t)n, sizeof *ids);
 	fin = h2k_calloc((size_t)n, sizeof *fin);
 	if (!ids || !fin)
@@ -515,7 +550,7 @@ cmd_cancel(int argc, char **argv)
 
 	if (argc < 1)
 		usage();
-	open_spool(&sp);
+	open_spool_ro(&sp, argv[0]);
 	for (int i = 0; i < argc; i++)
 		if (cancel_one(&sp, argv[i]) < 0) {
 			fprintf(stderr, "h2k-job: %s\n", h2k_errmsg());
@@ -1262,6 +1297,19 @@ claim_more(void)
 		}
 		h2k_info("job %s (%s): claimed, attempt %d", j->c.id,
 		    jstr(j->c.rec, "name"), (int)jnum(j->c.rec, "attempts", 0));
+		/*
+		 * Test hook for the crash tests: stop dead right after a
+		 * durable claim, before any process is started, so a kill -9
+		 * lands exactly there.  The named file says we are there.
+		 */
+		const char *hook = getenv("H2K_JOB_TEST_STOP_AFTER_CLAIM");
+		if (hook && *hook) {
+			int fd = open(hook, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+			if (fd >= 0)
+				close(fd);
+			for (;;)
+				pause();
+		}
 		jobs[njobs++] = j;
 		started++;
 		if (start_job(j) < 0) {

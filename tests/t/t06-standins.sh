@@ -16,7 +16,7 @@ standins_install() { # DIR: replace h2k-lease/fetch/ovf in DIR with stand-ins
 	local d=$1
 	rm -f "$d/h2k-lease" "$d/h2k-fetch" "$d/h2k-ovf"
 	cat >"$d/h2k-standin.py" <<'PY'
-#!/usr/bin/env python3
+#!PYTHON -S
 import hashlib, json, os, signal, sys, time, fcntl
 
 state = os.environ["STANDIN_STATE"]
@@ -155,6 +155,8 @@ if stage == "h2k-ovf":
         print(json.dumps(vm), flush=True)
     sys.exit(0)
 PY
+	# -S: no site module; start-up time matters with 60 of them per test.
+	sed -i "1s|PYTHON|$(command -v python3)|" "$d/h2k-standin.py"
 	for s in h2k-lease h2k-fetch h2k-ovf; do
 		ln -s h2k-standin.py "$d/$s"
 	done
@@ -177,4 +179,84 @@ standins_vm() {
 # job_file NAME VM OUTDIR [options yaml...]: a single YAML job on stdout.
 job_yaml() {
 	printf 'name: %s\nvm_path: /DC0/vm/%s\noutput_path: %s\n' "$1" "$2" "$3"
+}
+
+# jget JSON EXPR: print the Python expression EXPR over the object j.
+jget() {
+	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# field ID EXPR: EXPR over job ID's record (h2k-job show).
+field() {
+	jget "$(h2k-job show "$1")" "$2"
+}
+
+# wait_for TEST-ARGS... : poll `test ARGS` for up to $WAIT_S (20) seconds.
+wait_for() {
+	local i=0 n=$(( ${WAIT_S:-20} * 10 ))
+	while ! test "$@"; do
+		i=$((i + 1))
+		if [ $i -gt $n ]; then
+			echo "timed out waiting for: test $*" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# wait_gone PID: wait (up to 20 s) until PID has exited (for non-children).
+wait_gone() {
+	local i=0
+	while kill -0 "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 200 ] && { echo "pid $1 still alive" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
+# group_gone PGID: no process is left in the process group.
+group_gone() {
+	local i=0
+	while pgrep -g "$1" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 100 ]; then
+			echo "processes left in group $1:" >&2
+			ps -o pid,pgid,args -g "$1" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# submit_vms VM...: one job per VM into $OUT, prints ids one per line.
+submit_vms() {
+	local f=$TRASH/.jobs.$$.yaml vm
+	echo "jobs:" >"$f"
+	for vm in "$@"; do
+		printf '  - name: %s\n    vm_path: /DC0/vm/%s\n    output_path: %s\n' \
+		    "$vm" "$vm" "$OUT" >>"$f"
+	done
+	h2k-job submit "$f" | python3 -c 'import json,sys
+for l in sys.stdin: print(json.loads(l)["id"])'
+}
+
+# ledger_count WHAT ID: lines "WHAT ID..." in the stand-ins' ledger.
+ledger_count() {
+	grep -c "^$1 $2\( \|\$\)" "$STANDIN_STATE/ledger" 2>/dev/null || true
+}
+
+# start_runner ERRFILE [run options...]: start `h2k-job run` in the
+# background of the current shell; its pid goes to $RUNNER (and ERRFILE.pid).
+start_runner() {
+	local err=$1
+	shift
+	h2k-job run "$@" 2>"$err" &
+	RUNNER=$!
+	echo $RUNNER >"$err.pid"
+}
+
+# runner_up: wait until a runner registered itself in the spool.
+runner_up() {
+	wait_for -d "$H2K_SPOOL/run" &&
+	wait_for -n "$(ls "$H2K_SPOOL/run" 2>/dev/null)"
 }
