@@ -869,6 +869,10 @@ h2k_spool_recover(struct h2k_spool *sp)
 			r = h2k_job_set_status(c.rec, "failed");
 			if (r == 0)
 				r = h2k_job_set_str(c.rec, "error", msg);
+			cJSON *pr = cJSON_GetObjectItemCaseSensitive(c.rec,
+			    "progress");
+			if (r == 0 && cJSON_IsObject(pr))
+				r = h2k_job_set_str(pr, "phase", "failed");
 			if (r == 0)
 				r = h2k_spool_finish(sp, &c);
 			count++;

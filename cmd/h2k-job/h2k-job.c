@@ -778,6 +778,8 @@ set_progress(struct job *j, const char *phase)
 		if (!(p = cJSON_AddObjectToObject(j->c.rec, "progress")))
 			return -1;
 	}
+	if (phase && (!jstr(p, "phase") || strcmp(jstr(p, "phase"), phase)))
+		j->t_update = 0; /* a new phase is written at once */
 	if (phase && h2k_job_set_str(p, "phase", phase) < 0)
 		return -1;
 	double pct = j->tot_total > 0 ? j->tot_done * 100.0 / j->tot_total : 0;

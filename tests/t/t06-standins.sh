@@ -8,8 +8,9 @@
 # $STANDIN_STATE/ledger under flock, every fetch start "fetch ID ATTEMPT
 # OFFSET", so tests can count executions.
 # Knobs (environment): STANDIN_CHUNK bytes per step, STANDIN_DELAY seconds
-# per step, STANDIN_PAUSE=lease|fetch|ovf stops that stage on the first
-# attempt of a job after touching $STANDIN_STATE/at-STAGE-ID.
+# per step, STANDIN_PAUSE=lease|ovf stops that stage on the first attempt
+# of a job after touching $STANDIN_STATE/at-STAGE-ID, STANDIN_TERM_DELAY
+# seconds h2k-fetch takes to abort on SIGTERM.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 
 standins_install() { # DIR: replace h2k-lease/fetch/ovf in DIR with stand-ins
@@ -92,6 +93,8 @@ if stage == "h2k-lease":
 if stage == "h2k-fetch":
     cur = {"lease": None}
     def term(sig, frm):
+        # STANDIN_TERM_DELAY: a slow abort, to show nobody takes over meanwhile
+        time.sleep(float(os.environ.get("STANDIN_TERM_DELAY", "0")))
         if cur["lease"]:
             lease_state(cur["lease"], "aborted")
         sys.stderr.write("h2k-fetch: interrupted; lease aborted, .part kept\n")
@@ -242,7 +245,25 @@ for l in sys.stdin: print(json.loads(l)["id"])'
 
 # ledger_count WHAT ID: lines "WHAT ID..." in the stand-ins' ledger.
 ledger_count() {
-	grep -c "^$1 $2\( \|\$\)" "$STANDIN_STATE/ledger" 2>/dev/null || true
+	if [ -f "$STANDIN_STATE/ledger" ]; then
+		grep -c "^$1 $2\( \|\$\)" "$STANDIN_STATE/ledger"
+	else
+		echo 0
+	fi
+	return 0
+}
+
+# wait_field ID EXPR VALUE: poll job ID's record until EXPR prints VALUE.
+wait_field() {
+	local i=0 v
+	while v=$(field "$1" "$2") && [ "$v" != "$3" ]; do
+		i=$((i + 1))
+		if [ $i -gt 100 ]; then
+			echo "job $1: $2 is '$v', not '$3'" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
 }
 
 # start_runner ERRFILE [run options...]: start `h2k-job run` in the
