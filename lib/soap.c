@@ -215,9 +215,12 @@ h2k_xml_parse(const char *buf, size_t len, const char *what)
 	if (len > H2K_SOAP_MAX_BYTES)
 		return h2k_seterr(H2K_EX_NET, "%s: XML refused: larger than %u bytes",
 		    what, H2K_SOAP_MAX_BYTES), NULL;
+	if (len == 0 || !buf)
+		return h2k_seterr(H2K_EX_NET, "%s: malformed XML: empty document",
+		    what), NULL;
 	pthread_once(&xml_once, xml_init);
 	memset(&st, 0, sizeof st);
-	c = xmlCreateMemoryParserCtxt(buf ? buf : "", (int)len);
+	c = xmlCreateMemoryParserCtxt(buf, (int)len);
 	if (!c)
 		return h2k_seterr(H2K_EX_FAIL, "%s: out of memory", what), NULL;
 	c->_private = &st;
