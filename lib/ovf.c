@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "ovf.h"
+#include "pathsafe.h"
 #include "soap.h"
 
 #define IO_CHUNK (1u << 20)
@@ -372,28 +373,19 @@ h2k_ovf_desc_free(struct h2k_ovf_desc *d)
 char *
 h2k_ovf_safe_name(const char *name)
 {
-	size_t n = strlen(name);
-	char *s;
+	char *s = h2k_pathsafe(name, "vm");
+	size_t n;
 
-	/* ustar holds 100 bytes of name: leave room for ".ovf", ".mf". */
-	if (n > 80) {
-		n = 80;
-		while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
-			n--; /* do not cut a UTF-8 character in half */
-	}
-	s = h2k_malloc(n + 3);
 	if (!s)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-		s[i] = (c < 0x20 || c == 0x7f || c == '/' || c == '\\') ? '_' :
-		    (char)c;
+	/* ustar holds 100 bytes of name: leave room for ".ovf", ".mf". */
+	n = strlen(s);
+	if (n > 80) {
+		n = 80;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--; /* do not cut a UTF-8 character in half */
+		s[n] = '\0';
 	}
-	s[n] = '\0';
-	if (s[0] == '.')
-		s[0] = '_';
-	if (!s[0])
-		strcpy(s, "vm");
 	return s;
 }
 
@@ -637,7 +629,8 @@ fsync_dir_of(const char *path)
 
 /* Stream one member into the archive, hashing when a digest is expected. */
 static int
-pack_one(struct archive *a, const struct h2k_ova_member *m, char *buf)
+pack_one(struct archive *a, const struct h2k_ova_member *m, char *buf,
+    volatile sig_atomic_t *cancel)
 {
 	struct archive_entry *ae;
 	struct stat st;
@@ -675,6 +668,10 @@ pack_one(struct archive *a, const struct h2k_ova_member *m, char *buf)
 		if ((long long)want > (long long)st.st_size - done)
 			want = (size_t)((long long)st.st_size - done);
 		r = read(fd, buf, want);
+		if (cancel && *cancel) {
+			h2k_seterr(H2K_EX_CANCEL, "interrupted");
+			goto out;
+		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -721,7 +718,8 @@ out:
 }
 
 int
-h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n)
+h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
+    volatile sig_atomic_t *cancel)
 {
 	struct archive *a = NULL;
 	char *part = h2k_asprintf("%s.part", path), *buf = NULL;
@@ -731,7 +729,8 @@ h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
-		if (stat(m[i].path, &st) == 0 && st.st_size > USTAR_MAX)
+		if ((stat(m[i].path, &st) == 0 && st.st_size > USTAR_MAX) ||
+		    strlen(m[i].name) > 99)
 			big = 1;
 	}
 	unlink(part); /* a leftover of an interrupted run */
@@ -761,7 +760,7 @@ h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (pack_one(a, &m[i], buf) < 0) {
+		if (pack_one(a, &m[i], buf, cancel) < 0) {
 			h2k_adderr("%s", path);
 			goto out;
 		}

@@ -5,6 +5,7 @@
 #ifndef H2K_OVF_H
 #define H2K_OVF_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "h2k.h"
@@ -91,10 +92,12 @@ struct h2k_ova_member {
 /*
  * Pack members, in the given order (descriptor first, as OVF requires), into
  * path: tar in ustar format (GNU base-256 sizes only if a member is 8 GiB
- * or more), streamed in 1 MiB reads, written to path.part, fsynced, renamed.
+ * or more, or a name longer than ustar's 99 bytes), streamed in 1 MiB reads, written to path.part, fsynced, renamed.
  * A member whose bytes do not match its sha256 or its size at open time
- * fails the whole package and nothing is left under path or path.part.
+ * fails the whole package and nothing is left under path or path.part;
+ * so does *cancel becoming non-zero (H2K_EX_CANCEL).
  */
-int h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n);
+int h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
+    volatile sig_atomic_t *cancel);
 
 #endif
