@@ -105,6 +105,11 @@ one(struct run *r, cJSON *line)
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "devices");
 	cJSON_AddItemToObject(line, "lease", lj);
 	cJSON_AddItemToObject(line, "devices", dj);
+	if (e.power_action) {
+		/* We changed it: the line must not carry the old state on. */
+		cJSON_DeleteItemFromObjectCaseSensitive(line, "power_state");
+		cJSON_AddStringToObject(line, "power_state", "poweredOff");
+	}
 	if (got_signal) {
 		h2k_seterr(H2K_EX_CANCEL, "%s: interrupted", label);
 		goto undo;
