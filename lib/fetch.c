@@ -97,7 +97,7 @@
 static volatile sig_atomic_t g_cancel;
 static int g_devnull = -1;
 
-enum fstate { F_QUEUED, F_RUNNING, F_OK, F_FAILED, F_CANCELLED };
+enum fstate { FS_QUEUED, FS_RUNNING, FS_OK, FS_FAILED, FS_CANCELLED };
 
 struct vm;
 
@@ -940,7 +940,7 @@ download(struct worker *w, struct file *f)
 				goto retry;
 			}
 			if (x.total < 0 && x.status == 206) {
-				/* "a-b/*": the end of this piece is not the end of the file */
+				/* unknown length: the end of this piece is not the end of the file */
 				struct h2k_crange cr;
 				if (h2k_crange_parse(x.cr, strlen(x.cr), &cr) < 0 ||
 				    x.offset + x.got != (long long)cr.last + 1) {
@@ -1083,7 +1083,7 @@ vm_settled(struct vm *vm)
 			files = cJSON_AddArrayToObject(o, "files");
 			for (int i = 0; files && i < vm->nfiles; i++) {
 				struct file *f = &vm->files[i];
-				if (f->state != F_OK)
+				if (f->state != FS_OK)
 					continue;
 				cJSON *e = cJSON_CreateObject();
 				char *p = h2k_asprintf("%s/%s", vm->dir, f->name);
@@ -1138,9 +1138,9 @@ settle(struct file *f, int rc)
 
 	pthread_mutex_lock(&r->mu);
 	if (rc == DL_OK)
-		f->state = F_OK;
+		f->state = FS_OK;
 	else if (rc == DL_CANCEL) {
-		f->state = F_CANCELLED;
+		f->state = FS_CANCELLED;
 		h2k_progress_phase(r->prog, f->prog, H2K_PH_FAILED);
 		if (g_cancel) {
 			char *m = h2k_asprintf("%s: cancelled; .part files kept for a later run",
@@ -1149,7 +1149,7 @@ settle(struct file *f, int rc)
 			free(m);
 		}
 	} else {
-		f->state = F_FAILED;
+		f->state = FS_FAILED;
 		h2k_progress_phase(r->prog, f->prog, H2K_PH_FAILED);
 		vm_fail(vm, h2k_errcode(), h2k_errmsg());
 	}
@@ -1173,7 +1173,7 @@ worker_main(void *arg)
 			f = r->queue[r->qhead];
 			r->qhead = (r->qhead + 1) % r->qcap;
 			r->qlen--;
-			f->state = F_RUNNING;
+			f->state = FS_RUNNING;
 		}
 		pthread_mutex_unlock(&r->mu);
 		if (!f)
@@ -1218,7 +1218,7 @@ vm_percent(struct vm *vm)
 	for (int i = 0; i < vm->nfiles; i++) {
 		struct file *f = &vm->files[i];
 		long long d = atomic_load(&f->done), t = atomic_load(&f->total);
-		if (f->state == F_OK)
+		if (f->state == FS_OK)
 			complete++;
 		if (t < 0)
 			t = f->size_hint;
@@ -1622,7 +1622,7 @@ fail_locked:
 		free(m);
 	}
 	for (int k = 0; k < vm->nfiles; k++)
-		vm->files[k].state = F_CANCELLED;
+		vm->files[k].state = FS_CANCELLED;
 	vm->pending = 0;
 	vm_settled(vm);
 	pthread_mutex_unlock(&r->mu);
