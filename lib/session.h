@@ -50,6 +50,12 @@ void h2k_session_free(struct h2k_session *s);
  */
 char *h2k_secure_read(const char *path, size_t max, size_t *len, int allow_root);
 /*
+ * The same, naming the file as what ("session file", "password file") in
+ * the message.  A missing file leaves errno ENOENT (message names it too).
+ */
+char *h2k_secure_read_as(const char *what, const char *path, size_t max,
+    size_t *len, int allow_root);
+/*
  * Atomically replace path with data: temp file in the same directory
  * created with mode, written, fsynced, renamed, directory fsynced.  Parent
  * directories are created 0700 when missing.
