@@ -44,7 +44,16 @@ void h2k_config_free(struct h2k_config *c);
  * without echo.  Caller frees with h2k_freesecret.
  */
 char *h2k_password_file(const char *path);
+/* First line of stdin; a terminal on stdin is read without echo. */
 char *h2k_password_stdin(void);
 char *h2k_password_prompt(const char *prompt); /* NULL if no terminal */
+
+/*
+ * Split the user part off a URL: "https://u:p@host/sdk" -> *url
+ * "https://host/sdk", *user "u", *password "p" (percent-decoded; NULL
+ * when absent; password wiped by the caller with h2k_freesecret).  Any of
+ * the outputs may be NULL when the caller does not want it.
+ */
+int h2k_url_userinfo(const char *in, char **url, char **user, char **password);
 
 #endif

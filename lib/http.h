@@ -9,6 +9,11 @@
  * verify callback before any request byte (so before any credential) is
  * sent, connect timeout, low-speed abort, user agent, no redirects to other
  * schemes, no proxies from the environment unless configured.
+ *
+ * Proxy: curl's http_proxy/https_proxy/all_proxy handling is off; a proxy is
+ * used only when H2K_PROXY names one (any URL curl takes, e.g.
+ * http://proxy:3128).  The thumbprint pin is checked against the vSphere
+ * server's certificate, end to end through the proxy's CONNECT tunnel.
  */
 #ifndef H2K_HTTP_H
 #define H2K_HTTP_H
@@ -34,6 +39,7 @@ struct h2k_http_peer {
 	char seen_sha256[96];  /* leaf certificate thumbprint, AA:BB:.. upper hex */
 	char seen_sha1[64];
 	int pin_mismatch;      /* set when a pin was given and did not match */
+	char errbuf[CURL_ERROR_SIZE]; /* curl's detail for the last failure */
 };
 
 /* Once per process, before threads. Returns -1 on failure. */

@@ -18,7 +18,7 @@
 
 #include "http.h"
 
-#define H2K_SOAP_MAX_BYTES (64u << 20)
+#define H2K_SOAP_MAX_BYTES (32u << 20) /* a 500-VM page with full hardware is ~10 MB */
 #define H2K_XML_MAX_DEPTH 256
 
 struct h2k_soap;       /* a connection: curl handle, cookie, URL, TLS state */
@@ -38,6 +38,13 @@ const struct h2k_tls *h2k_soap_tls(const struct h2k_soap *s);
 const char *h2k_soap_peer_sha256(const struct h2k_soap *s);
 
 /*
+ * SOAPAction "urn:vim25/VERSION" sent with every call; default 8.0.1.0.
+ * h2k_vim_connect lowers it to the server's apiVersion when that is older.
+ */
+int h2k_soap_set_api_version(struct h2k_soap *s, const char *version);
+const char *h2k_soap_api_version(const struct h2k_soap *s);
+
+/*
  * Call a method.  body is the XML of the request element's children,
  * already escaped (build it with h2k_buf_xmlesc); this is the _this moref.
  * On success returns the parsed response document and sets *ret to the
@@ -54,10 +61,24 @@ xmlDocPtr h2k_soap_call(struct h2k_soap *s, const char *method,
  */
 xmlDocPtr h2k_xml_parse(const char *buf, size_t len, const char *what);
 
+/*
+ * Faults.  h2k_soap_fault: 0 if doc holds no soapenv:Fault; else -1 with the
+ * h2k error set to "<method>: <FaultType>: <faultstring>" in the class of
+ * the fault type.  h2k_soap_fault_type: the vim25 fault type name ("InvalidLogin")
+ * of the last fault seen by this thread's last h2k_soap_call/h2k_soap_fault,
+ * "" if the last call did not fail with a fault.  h2k_soap_fault_class: the
+ * exit class of a fault type name (also used for task errors).
+ */
+int h2k_soap_fault(xmlDocPtr doc, const char *method);
+const char *h2k_soap_fault_type(void);
+int h2k_soap_fault_class(const char *type);
+
 /* Helpers over parsed documents (namespace-blind local names). */
+/* First element child named name (NULL: any element). */
 xmlNodePtr h2k_xml_child(xmlNodePtr n, const char *name);
 xmlNodePtr h2k_xml_next(xmlNodePtr n, const char *name); /* next sibling named */
-/* Text content of the first child named name, or NULL. Caller frees. */
+/* Text content of the first child named name (name NULL: of n itself), or
+ * NULL. Caller frees. */
 char *h2k_xml_text(xmlNodePtr n, const char *name);
 /* xsi:type attribute (local part, prefix stripped), or NULL. Caller frees. */
 char *h2k_xml_type(xmlNodePtr n);

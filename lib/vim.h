@@ -58,6 +58,22 @@ typedef int (*h2k_vim_obj_fn)(void *arg, xmlNodePtr obj);
 int h2k_vim_each(struct h2k_vim *v, const char *root, const char *type,
     const char *const *props, int page_size, h2k_vim_obj_fn fn, void *arg);
 
+/*
+ * The same over several types at once (one view, one paged pass): specs[i]
+ * names a type and its properties (props NULL: all).  fn tells the types
+ * apart by the type attribute of the ObjectContent's <obj>.  root: NULL for
+ * the root folder, a moref value (type inferred from vSphere's prefixes:
+ * group- Folder, datacenter- Datacenter, domain-c cluster, resgroup-,
+ * host-) or "Type:value".
+ */
+struct h2k_vim_spec {
+	const char *type;
+	const char *const *props;
+};
+int h2k_vim_each_spec(struct h2k_vim *v, const char *root,
+    const struct h2k_vim_spec *specs, int nspecs, int page_size,
+    h2k_vim_obj_fn fn, void *arg);
+
 /* Properties of one object (fn called once). */
 int h2k_vim_get(struct h2k_vim *v, const char *type, const char *moref,
     const char *const *props, h2k_vim_obj_fn fn, void *arg);
@@ -77,6 +93,9 @@ xmlNodePtr h2k_vim_prop(xmlNodePtr obj, const char *name);
  * a VirtualMachine, or NULL with H2K_EX_NOTFOUND.
  */
 char *h2k_vim_find_vm(struct h2k_vim *v, const char *path);
+/* Any inventory object: moref value, *type (if non-NULL) its type. Caller
+ * frees both.  NULL with H2K_EX_NOTFOUND when nothing is there. */
+char *h2k_vim_find_path(struct h2k_vim *v, const char *path, char **type);
 
 /*
  * Wait for a Task to finish (poll info.state with backoff, bounded by

@@ -1,0 +1,210 @@
+/*
+ * lease.c - HttpNfcLease state, keepalive, abort, complete; snapshot removal.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * A lease that is no longer on the server (completed, aborted, timed out)
+ * answers every call with ManagedObjectNotFound; h2k_lease_state() turns
+ * that into H2K_LEASE_GONE rather than an error, because for the caller it
+ * is a state, not a failure of the call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "h2k.h"
+#include "lease.h"
+
+struct state_arg {
+	char *state;
+	char *msg;
+};
+
+/*
+ * The server's words for a LocalizedMethodFault: localizedMessage when it
+ * has one, else the fault's type (and its reason/msg if present) so the user
+ * is never left with a bare "error".
+ */
+static char *
+fault_message(xmlNodePtr lmf)
+{
+	char *m = h2k_xml_text(lmf, "localizedMessage");
+	if (m && *m)
+		return m;
+	free(m);
+	xmlNodePtr f = h2k_xml_child(lmf, "fault");
+	char *type = f ? h2k_xml_type(f) : NULL;
+	char *why = f ? h2k_xml_text(f, "reason") : NULL;
+	if (!why && f)
+		why = h2k_xml_text(f, "msg");
+	char *out;
+	if (type && why && *why)
+		out = h2k_asprintf("%s: %s", type, why);
+	else if (type)
+		out = h2k_strdup(type);
+	else
+		out = h2k_strdup("lease in error (no message from the server)");
+	free(type);
+	free(why);
+	return out;
+}
+
+static int
+state_cb(void *arg, xmlNodePtr obj)
+{
+	struct state_arg *a = arg;
+	xmlNodePtr val = h2k_vim_prop(obj, "state");
+	if (val) {
+		xmlChar *s = xmlNodeGetContent(val);
+		if (s) {
+			a->state = h2k_strdup((const char *)s);
+			xmlFree(s);
+		}
+	}
+	val = h2k_vim_prop(obj, "error");
+	if (val)
+		a->msg = fault_message(val);
+	return 0;
+}
+
+int
+h2k_lease_state(struct h2k_vim *v, const char *lease, char **msg)
+{
+	static const char *const props[] = { "state", "error", NULL };
+	struct state_arg a = { 0 };
+	int st;
+
+	if (msg)
+		*msg = NULL;
+	if (h2k_vim_get(v, "HttpNfcLease", lease, props, state_cb, &a) < 0) {
+		free(a.state);
+		free(a.msg);
+		if (h2k_errcode() == H2K_EX_NOTFOUND)
+			return H2K_LEASE_GONE;
+		return h2k_adderr("lease %s", lease);
+	}
+	if (!a.state) {
+		free(a.msg);
+		/* No state at all: the lease vanished between calls. */
+		return H2K_LEASE_GONE;
+	}
+	if (!strcmp(a.state, "initializing"))
+		st = H2K_LEASE_INITIALIZING;
+	else if (!strcmp(a.state, "ready"))
+		st = H2K_LEASE_READY;
+	else if (!strcmp(a.state, "done"))
+		st = H2K_LEASE_DONE;
+	else if (!strcmp(a.state, "error"))
+		st = H2K_LEASE_ERROR;
+	else {
+		h2k_seterr(H2K_EX_NET, "lease %s: unknown state '%.64s'",
+		    lease, a.state);
+		free(a.state);
+		free(a.msg);
+		return -1;
+	}
+	free(a.state);
+	if (st == H2K_LEASE_ERROR && msg)
+		*msg = a.msg ? a.msg : h2k_strdup("lease in error (no message from the server)");
+	else
+		free(a.msg);
+	return st;
+}
+
+/* A call whose response carries nothing we need. */
+static int
+call0(struct h2k_vim *v, const char *method, const char *type,
+    const char *moref, const char *body)
+{
+	xmlNodePtr ret;
+	xmlDocPtr d = h2k_soap_call(v->soap, method, type, moref, body, &ret);
+
+	if (!d)
+		return -1;
+	xmlFreeDoc(d);
+	return 0;
+}
+
+int
+h2k_lease_progress(struct h2k_vim *v, const char *lease, int percent)
+{
+	char body[64];
+
+	if (percent < 0)
+		percent = 0;
+	if (percent > 100)
+		percent = 100;
+	snprintf(body, sizeof body, "<percent>%d</percent>", percent);
+	if (call0(v, "HttpNfcLeaseProgress", "HttpNfcLease", lease, body) < 0)
+		return h2k_adderr("lease %s: progress", lease);
+	return 0;
+}
+
+int
+h2k_lease_abort(struct h2k_vim *v, const char *lease, const char *msg)
+{
+	struct h2k_buf b = { 0 };
+	int rc;
+
+	/*
+	 * MethodFault is abstract: the inner fault needs an xsi:type.  The
+	 * namespace is declared right here so the body does not depend on
+	 * what the envelope happens to declare.  SystemError carries a reason,
+	 * which is what the vSphere client shows in the task list.
+	 */
+	if (msg && *msg) {
+		if (h2k_buf_printf(&b, "<fault><fault xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"SystemError\"><reason>") < 0 ||
+		    h2k_buf_xmlesc(&b, msg) < 0 ||
+		    h2k_buf_printf(&b, "</reason></fault><localizedMessage>") < 0 ||
+		    h2k_buf_xmlesc(&b, msg) < 0 ||
+		    h2k_buf_printf(&b, "</localizedMessage></fault>") < 0) {
+			h2k_buf_free(&b);
+			return -1;
+		}
+	}
+	rc = call0(v, "HttpNfcLeaseAbort", "HttpNfcLease", lease,
+	    b.data ? b.data : "");
+	h2k_buf_free(&b);
+	if (rc < 0)
+		return h2k_adderr("lease %s: abort", lease);
+	return 0;
+}
+
+int
+h2k_lease_complete(struct h2k_vim *v, const char *lease)
+{
+	if (call0(v, "HttpNfcLeaseComplete", "HttpNfcLease", lease, "") < 0)
+		return h2k_adderr("lease %s: complete", lease);
+	return 0;
+}
+
+int
+h2k_snapshot_remove(struct h2k_vim *v, const char *snapshot, double timeout)
+{
+	xmlNodePtr ret;
+	xmlDocPtr d;
+	char *task;
+	int rc;
+
+	/*
+	 * removeChildren=false: only the temporary snapshot goes; anything a
+	 * user took on top of it in the meantime stays.  consolidate=true so
+	 * the delta disk is merged back rather than left for the admin.
+	 */
+	d = h2k_soap_call(v->soap, "RemoveSnapshot_Task",
+	    "VirtualMachineSnapshot", snapshot,
+	    "<removeChildren>false</removeChildren><consolidate>true</consolidate>",
+	    &ret);
+	if (!d)
+		return h2k_adderr("remove snapshot %s", snapshot);
+	task = ret ? h2k_xml_text(ret, "returnval") : NULL;
+	xmlFreeDoc(d);
+	if (!task || !*task) {
+		free(task);
+		return h2k_seterr(H2K_EX_NET,
+		    "remove snapshot %s: no task in the server's answer", snapshot);
+	}
+	rc = h2k_vim_wait_task(v, task, timeout > 0 ? timeout : 600, NULL);
+	free(task);
+	if (rc < 0)
+		return h2k_adderr("remove snapshot %s", snapshot);
+	return 0;
+}

@@ -1,0 +1,189 @@
+/*
+ * pathsafe.c - safe single path components from hostile strings.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h2k.h"
+#include "pathsafe.h"
+
+/*
+ * Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
+ * (overlong forms, surrogates and values past U+10FFFF are invalid).
+ * *cp gets the code point.
+ */
+static size_t
+utf8_seq(const unsigned char *s, unsigned *cp)
+{
+	unsigned c = s[0], v;
+	size_t n;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		v = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		v = c & 0x07;
+	} else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10ffff ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+static int
+bad_cp(unsigned cp)
+{
+	return cp < 0x20 || cp == 0x7f || cp == '/' || cp == '\\' ||
+	    (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+static int
+ends_with(const char *s, size_t n, const char *suf)
+{
+	size_t l = strlen(suf);
+	return n >= l && memcmp(s + n - l, suf, l) == 0;
+}
+
+/* Largest k <= n such that s[0..k) ends on a UTF-8 sequence boundary. */
+static size_t
+utf8_cut(const char *s, size_t n)
+{
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+char *
+h2k_pathsafe(const char *s, const char *fallback)
+{
+	size_t len = s ? strlen(s) : 0;
+	/* every input byte yields at most one output byte, plus '_' suffix */
+	char *out = h2k_malloc(len + 2), *ext = NULL;
+	size_t o = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		unsigned cp;
+		size_t n = utf8_seq((const unsigned char *)s + i, &cp);
+		if (n == 0 || bad_cp(cp)) {
+			out[o++] = '_';
+			i += n ? n : 1;
+			continue;
+		}
+		memcpy(out + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	for (size_t i = 0; i < o && out[i] == '.'; i++)
+		out[i] = '_';
+	if (o > 0 && out[0] == '-')
+		out[0] = '_';
+	if (o > H2K_PATHSAFE_MAX) {
+		/* keep an extension of up to 16 bytes: "disk-0.vmdk" stays .vmdk */
+		char *dot = strrchr(out, '.');
+		size_t el = dot ? o - (size_t)(dot - out) : 0;
+		if (dot && el > 1 && el <= 16 && dot > out) {
+			ext = h2k_strdup(dot);
+			if (!ext) {
+				free(out);
+				return NULL;
+			}
+		} else
+			el = 0;
+		size_t keep = utf8_cut(out, H2K_PATHSAFE_MAX - el);
+		memcpy(out + keep, ext ? ext : "", el + 1);
+		o = keep + el;
+		free(ext);
+	}
+	if (o == 0) {
+		free(out);
+		return h2k_pathsafe(fallback && *fallback ? fallback : "unnamed", NULL);
+	}
+	if (ends_with(out, o, ".part") || ends_with(out, o, ".meta")) {
+		/* At the length limit, spoil the suffix in place instead. */
+		if (o >= H2K_PATHSAFE_MAX) {
+			out[o - 1] = '_';
+		} else {
+			out[o++] = '_';
+			out[o] = '\0';
+		}
+	}
+	return out;
+}
+
+static int
+in_set(const struct h2k_pathset *set, const char *name)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+char *
+h2k_pathset_claim(struct h2k_pathset *set, const char *safe)
+{
+	char *name = h2k_strdup(safe);
+
+	if (!name)
+		return NULL;
+	if (in_set(set, name)) {
+		/* "stem-N.ext": the suffix goes before a short extension */
+		const char *dot = strrchr(safe, '.');
+		size_t stem = dot && dot > safe && strlen(dot) <= 16 ?
+		    (size_t)(dot - safe) : strlen(safe);
+		for (unsigned k = 2; in_set(set, name); k++) {
+			free(name);
+			name = h2k_asprintf("%.*s-%u%s", (int)stem, safe, k,
+			    safe + stem);
+			if (!name)
+				return NULL;
+		}
+	}
+	if (set->n == set->cap) {
+		size_t nc = set->cap ? set->cap * 2 : 8;
+		char **nn = h2k_realloc(set->names, nc * sizeof *nn);
+		if (!nn) {
+			free(name);
+			return NULL;
+		}
+		set->names = nn;
+		set->cap = nc;
+	}
+	set->names[set->n] = h2k_strdup(name);
+	if (!set->names[set->n]) {
+		free(name);
+		return NULL;
+	}
+	set->n++;
+	return name;
+}
+
+void
+h2k_pathset_free(struct h2k_pathset *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		free(set->names[i]);
+	free(set->names);
+	memset(set, 0, sizeof *set);
+}

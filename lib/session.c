@@ -1,0 +1,550 @@
+/*
+ * session.c - the session file, and the secure read / atomic write helpers
+ * every secret file goes through.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * Trust rule for a secret file (OpenSSH's, narrowed): it is opened with
+ * O_NOFOLLOW and everything is decided on the fstat of that open
+ * descriptor, so a file swapped between the check and the read cannot
+ * slip through.  It must be a regular file, owned by the effective user
+ * (or root where the caller allows it), with no group or other bits.  The
+ * session file's directory must also not be writable by anyone else
+ * (unless sticky, as /tmp), since whoever can write the directory can
+ * replace the file.
+ *
+ * Atomic replace: the data goes to a fresh temporary name in the same
+ * directory (mkostemp: O_CREAT|O_EXCL, so an attacker's symlink there is
+ * never followed), gets the final mode by fchmod (umask cannot widen or
+ * narrow it), is written in full and fsynced, then renamed over the final
+ * name and the directory fsynced so the rename itself survives a crash.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "h2k.h"
+#include "session.h"
+
+#define SESSION_MAX (64u << 10)
+
+/* --- paths ---------------------------------------------------------------- */
+
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h && *h == '/')
+		return h;
+	if ((pw = getpwuid(geteuid())) && pw->pw_dir && *pw->pw_dir == '/')
+		return pw->pw_dir;
+	return NULL;
+}
+
+char *
+h2k_session_path(const char *explicit_path)
+{
+	const char *e, *home;
+
+	if (explicit_path && *explicit_path)
+		return h2k_strdup(explicit_path);
+	if ((e = getenv("H2K_SESSION")) && *e)
+		return h2k_strdup(e);
+	/* The XDG spec says relative values are to be ignored. */
+	if ((e = getenv("XDG_STATE_HOME")) && *e == '/')
+		return h2k_asprintf("%s/h2k/session.json", e);
+	if (!(home = home_dir())) {
+		h2k_seterr(H2K_EX_USAGE, "cannot place the session file: no HOME; "
+		    "use -s FILE or H2K_SESSION");
+		return NULL;
+	}
+	return h2k_asprintf("%s/.local/state/h2k/session.json", home);
+}
+
+/* Directory part of path ("." when none); caller frees. */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d;
+
+	if (!slash)
+		return h2k_strdup(".");
+	if (slash == path)
+		return h2k_strdup("/");
+	if (!(d = h2k_malloc((size_t)(slash - path) + 1)))
+		return NULL;
+	memcpy(d, path, (size_t)(slash - path));
+	d[slash - path] = '\0';
+	return d;
+}
+
+int
+h2k_mkdirs(const char *path, int mode)
+{
+	char *p, *s;
+	struct stat st;
+	int rc = 0;
+
+	if (!*path)
+		return 0;
+	if (!(p = h2k_strdup(path)))
+		return -1;
+	/* Walk each prefix ending before a '/', then the whole path. */
+	for (s = p + 1;; s++) {
+		int end = (*s == '\0');
+
+		if (*s != '/' && !end)
+			continue;
+		*s = '\0';
+		if (mkdir(p, (mode_t)mode) == 0) {
+			/* The umask may have narrowed it; say exactly what we mean. */
+			if (chmod(p, (mode_t)mode) < 0) {
+				rc = h2k_seterr(H2K_EX_IO, "chmod %s: %s", p,
+				    strerror(errno));
+				break;
+			}
+		} else if (errno != EEXIST) {
+			rc = h2k_seterr(H2K_EX_IO, "cannot create directory %s: %s",
+			    p, strerror(errno));
+			break;
+		} else if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			rc = h2k_seterr(H2K_EX_IO, "%s exists and is not a directory",
+			    p);
+			break;
+		}
+		if (end)
+			break;
+		*s = '/';
+		while (s[1] == '/')
+			s++;
+		if (s[1] == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return h2k_seterr(H2K_EX_IO, "open directory %s: %s", dir,
+		    strerror(errno));
+	/* Some file systems cannot fsync a directory; that is not data loss. */
+	if (fsync(fd) < 0 && errno != EINVAL && errno != ENOTSUP) {
+		int e = errno;
+		close(fd);
+		return h2k_seterr(H2K_EX_IO, "fsync %s: %s", dir, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+int
+h2k_atomic_write(const char *path, const void *data, size_t len, int mode)
+{
+	char *dir = NULL, *tmp = NULL;
+	const char *base, *p = data;
+	int fd = -1, rc = -1;
+
+	if (!(dir = dir_of(path)))
+		return -1;
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!*base) {
+		h2k_seterr(H2K_EX_USAGE, "%s: not a file name", path);
+		goto out;
+	}
+	if (h2k_mkdirs(dir, 0700) < 0)
+		goto out;
+	if (!(tmp = h2k_asprintf("%s/.%s.XXXXXX", dir, base)))
+		goto out;
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		h2k_seterr(H2K_EX_IO, "cannot create a file in %s: %s", dir,
+		    strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	if (fchmod(fd, (mode_t)mode) < 0) {
+		h2k_seterr(H2K_EX_IO, "chmod %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			h2k_seterr(H2K_EX_IO, "write %s: %s", path,
+			    n < 0 ? strerror(errno) : "no progress");
+			goto out;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		h2k_seterr(H2K_EX_IO, "fsync %s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* close can report a deferred write error (NFS). */
+	if (close(fd) < 0) {
+		fd = -1;
+		h2k_seterr(H2K_EX_IO, "close %s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		h2k_seterr(H2K_EX_IO, "rename to %s: %s", path, strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	rc = fsync_dir(dir);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dir);
+	return rc;
+}
+
+/* --- secure read ---------------------------------------------------------- */
+
+/* The worst problem with a file's mode bits, for the message. */
+static const char *
+mode_problem(mode_t m)
+{
+	if (m & S_IWOTH)
+		return "world-writable";
+	if (m & S_IROTH)
+		return "world-readable";
+	if (m & S_IWGRP)
+		return "group-writable";
+	if (m & S_IRGRP)
+		return "group-readable";
+	return "accessible by group or others";
+}
+
+static const char *
+user_name(uid_t uid, char *buf, size_t n)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	snprintf(buf, n, "%s", pw && pw->pw_name ? pw->pw_name : "?");
+	return buf;
+}
+
+char *
+h2k_secure_read_as(const char *what, const char *path, size_t max,
+    size_t *len, int allow_root)
+{
+	struct stat st;
+	char *buf = NULL, nm[64];
+	size_t got = 0, want;
+	int fd, e;
+
+	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			h2k_seterr(H2K_EX_SECRET, "%s %s is a symbolic link; "
+			    "refusing to follow it", what, path);
+		else if (e == ENOENT)
+			h2k_seterr(H2K_EX_IO, "%s %s does not exist", what, path);
+		else
+			h2k_seterr(H2K_EX_IO, "cannot open %s %s: %s", what, path,
+			    strerror(e));
+		errno = e;
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		h2k_seterr(H2K_EX_IO, "stat %s %s: %s", what, path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		h2k_seterr(H2K_EX_SECRET, "%s %s is not a regular file", what, path);
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && !(allow_root && st.st_uid == 0)) {
+		char me[64];
+		h2k_seterr(H2K_EX_SECRET, "%s %s is owned by uid %u (%s), not by "
+		    "you (uid %u, %s); refusing it", what, path,
+		    (unsigned)st.st_uid, user_name(st.st_uid, nm, sizeof nm),
+		    (unsigned)geteuid(), user_name(geteuid(), me, sizeof me));
+		goto fail;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		h2k_seterr(H2K_EX_SECRET, "%s %s is %s (mode %04o); chmod 600 it",
+		    what, path, mode_problem(st.st_mode),
+		    (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		h2k_seterr(H2K_EX_SECRET, "%s %s is larger than %zu bytes", what,
+		    path, max);
+		goto fail;
+	}
+	/*
+	 * One allocation of the size fstat saw: growing the buffer would
+	 * leave unwiped copies of a secret in freed memory.
+	 */
+	want = (size_t)st.st_size;
+	if (!(buf = h2k_malloc(want + 1)))
+		goto fail;
+	while (got < want) {
+		ssize_t n = read(fd, buf + got, want - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			h2k_seterr(H2K_EX_IO, "read %s %s: %s", what, path,
+			    strerror(errno));
+			h2k_wipe(buf, got);
+			free(buf);
+			buf = NULL;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	if (len)
+		*len = got;
+	return buf;
+fail:
+	e = errno;
+	close(fd);
+	errno = e == ENOENT ? EIO : e;
+	return NULL;
+}
+
+char *
+h2k_secure_read(const char *path, size_t max, size_t *len, int allow_root)
+{
+	return h2k_secure_read_as("file", path, max, len, allow_root);
+}
+
+/* --- the session file ----------------------------------------------------- */
+
+/*
+ * Whoever can write the directory can put their own file under the name;
+ * the owner check catches a foreign file, but not one of ours moved in
+ * from elsewhere, so the directory has to be private too (sticky is fine).
+ */
+int
+h2k_session_check_dir(const char *path)
+{
+	struct stat st;
+	char *dir = dir_of(path);
+	int rc = 0;
+
+	if (!dir)
+		return -1;
+	if (stat(dir, &st) < 0)
+		rc = 0; /* the open that follows reports it */
+	else if (st.st_uid != geteuid() && st.st_uid != 0)
+		rc = h2k_seterr(H2K_EX_SECRET, "session directory %s is owned by "
+		    "uid %u, not by you; refusing the session file in it",
+		    dir, (unsigned)st.st_uid);
+	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		rc = h2k_seterr(H2K_EX_SECRET, "session directory %s is writable "
+		    "by others (mode %04o); chmod 700 it", dir,
+		    (unsigned)(st.st_mode & 07777));
+	free(dir);
+	return rc;
+}
+
+static int
+take_str(cJSON *o, const char *key, char **dst, int required, const char *path)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!v || cJSON_IsNull(v)) {
+		if (required)
+			return h2k_seterr(H2K_EX_SESSION, "session file %s has no "
+			    "\"%s\"; run h2k-login", path, key);
+		return 0;
+	}
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return h2k_seterr(H2K_EX_SESSION, "session file %s: \"%s\" is not "
+		    "a string; run h2k-login", path, key);
+	if (required && !*v->valuestring)
+		return h2k_seterr(H2K_EX_SESSION, "session file %s has an empty "
+		    "\"%s\"; run h2k-login", path, key);
+	return (*dst = h2k_strdup(v->valuestring)) ? 0 : -1;
+}
+
+int
+h2k_session_load(const char *path, struct h2k_session *s)
+{
+	char *text;
+	size_t len;
+	cJSON *o, *v;
+	int rc = -1;
+
+	memset(s, 0, sizeof *s);
+	if (h2k_session_check_dir(path) < 0)
+		return -1;
+	if (!(text = h2k_secure_read_as("session file", path, SESSION_MAX, &len,
+	    0))) {
+		if (errno == ENOENT)
+			h2k_seterr(H2K_EX_SESSION, "not logged in: no session file "
+			    "%s; run h2k-login", path);
+		return -1;
+	}
+	o = cJSON_ParseWithLength(text, len);
+	h2k_wipe(text, len);
+	free(text);
+	if (!o || !cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return h2k_seterr(H2K_EX_SESSION, "session file %s is not a JSON "
+		    "object (damaged?); run h2k-login", path);
+	}
+	if (take_str(o, "url", &s->url, 1, path) < 0 ||
+	    take_str(o, "cookie", &s->cookie, 1, path) < 0 ||
+	    take_str(o, "thumbprint", &s->thumbprint, 0, path) < 0 ||
+	    take_str(o, "ca_file", &s->ca_file, 0, path) < 0 ||
+	    take_str(o, "server_type", &s->server_type, 0, path) < 0 ||
+	    take_str(o, "server_version", &s->server_version, 0, path) < 0 ||
+	    take_str(o, "api_version", &s->api_version, 0, path) < 0 ||
+	    take_str(o, "user", &s->user, 0, path) < 0 ||
+	    take_str(o, "created_at", &s->created_at, 0, path) < 0)
+		goto out;
+	v = cJSON_GetObjectItemCaseSensitive(o, "insecure");
+	if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
+		h2k_seterr(H2K_EX_SESSION, "session file %s: \"insecure\" is not "
+		    "true or false; run h2k-login", path);
+		goto out;
+	}
+	s->insecure = cJSON_IsTrue(v);
+	rc = 0;
+out:
+	/* The cookie is a credential: wipe the parsed copy too. */
+	v = cJSON_GetObjectItemCaseSensitive(o, "cookie");
+	if (cJSON_IsString(v) && v->valuestring)
+		h2k_wipe(v->valuestring, strlen(v->valuestring));
+	cJSON_Delete(o);
+	if (rc < 0)
+		h2k_session_free(s);
+	return rc;
+}
+
+static int
+put_str(cJSON *o, const char *key, const char *val)
+{
+	cJSON *v = val ? cJSON_CreateString(val) : cJSON_CreateNull();
+
+	if (!v || !cJSON_AddItemToObject(o, key, v)) {
+		cJSON_Delete(v);
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	}
+	return 0;
+}
+
+int
+h2k_session_save(const char *path, const struct h2k_session *s)
+{
+	cJSON *o, *v;
+	char *text = NULL;
+	int rc = -1;
+
+	if (!s->url || !s->cookie)
+		return h2k_seterr(H2K_EX_FAIL, "session without url or cookie");
+	if (h2k_session_check_dir(path) < 0)
+		return -1;
+	if (!(o = cJSON_CreateObject()))
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	if (put_str(o, "url", s->url) < 0 || put_str(o, "cookie", s->cookie) < 0 ||
+	    put_str(o, "thumbprint", s->thumbprint) < 0 ||
+	    !cJSON_AddBoolToObject(o, "insecure", s->insecure ? 1 : 0) ||
+	    put_str(o, "ca_file", s->ca_file) < 0 ||
+	    put_str(o, "server_type", s->server_type) < 0 ||
+	    put_str(o, "server_version", s->server_version) < 0 ||
+	    put_str(o, "api_version", s->api_version) < 0 ||
+	    put_str(o, "user", s->user) < 0 ||
+	    put_str(o, "created_at", s->created_at) < 0) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto out;
+	}
+	if (!(text = cJSON_Print(o))) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto out;
+	}
+	{
+		size_t n = strlen(text);
+		char *t2 = h2k_malloc(n + 2);
+
+		if (!t2)
+			goto out;
+		memcpy(t2, text, n);
+		t2[n] = '\n';
+		t2[n + 1] = '\0';
+		rc = h2k_atomic_write(path, t2, n + 1, 0600);
+		if (rc < 0)
+			h2k_adderr("session file");
+		h2k_wipe(t2, n + 1);
+		free(t2);
+	}
+out:
+	if (text) {
+		h2k_wipe(text, strlen(text));
+		free(text);
+	}
+	v = cJSON_GetObjectItemCaseSensitive(o, "cookie");
+	if (cJSON_IsString(v) && v->valuestring)
+		h2k_wipe(v->valuestring, strlen(v->valuestring));
+	cJSON_Delete(o);
+	return rc;
+}
+
+int
+h2k_session_remove(const char *path)
+{
+	char *dir;
+
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			return h2k_seterr(H2K_EX_SESSION, "not logged in: no "
+			    "session file %s", path);
+		return h2k_seterr(H2K_EX_IO, "cannot remove session file %s: %s",
+		    path, strerror(errno));
+	}
+	if (!(dir = dir_of(path)))
+		return -1;
+	(void)fsync_dir(dir);
+	free(dir);
+	return 0;
+}
+
+void
+h2k_session_free(struct h2k_session *s)
+{
+	free(s->url);
+	h2k_freesecret(s->cookie);
+	free(s->thumbprint);
+	free(s->ca_file);
+	free(s->server_type);
+	free(s->server_version);
+	free(s->api_version);
+	free(s->user);
+	free(s->created_at);
+	memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,163 @@
+/* Unit tests for lib/jsonl.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h2k.h"
+#include "jsonl.h"
+#include "tap.h"
+
+static FILE *
+mem(const char *s, size_t n)
+{
+	FILE *f = tmpfile();
+
+	fwrite(s, 1, n, f);
+	rewind(f);
+	return f;
+}
+
+static void
+reader_basics(void)
+{
+	static const char in[] =
+	    "{\"name\":\"a\",\"n\":1}\n"     /* 1 good */
+	    "\n"                             /* 2 blank, skipped */
+	    "  \t \r\n"                      /* 3 whitespace, skipped */
+	    "[1,2]\n"                        /* 4 array */
+	    "{\"name\":\n"                   /* 5 truncated */
+	    "{\"a\":1} x\n"                  /* 6 trailing text */
+	    "\"str\"\n"                      /* 7 string */
+	    "  {\"name\":\"b\"}  \r\n"       /* 8 good, CRLF, padded */
+	    "{\"name\":\"c\"}";              /* 9 good, no final newline */
+	struct h2k_jsonl r;
+	cJSON *o;
+	FILE *f = mem(in, sizeof in - 1);
+
+	h2k_jsonl_init(&r, f, NULL);
+	is_int(h2k_jsonl_next(&r, &o), 1, "first line is an object");
+	is_str(h2k_json_str(o, "name"), "a", "string field read");
+	is_int((long)h2k_json_num(o, "n", -1), 1, "number field read");
+	is_int((long)h2k_json_num(o, "missing", -7), -7, "missing number gives default");
+	ok(h2k_json_str(o, "n") == NULL, "number is not a string");
+	cJSON_Delete(o);
+
+	is_int(h2k_jsonl_next(&r, &o), -1, "array line refused");
+	is_str(h2k_errmsg(), "stdin:4: expected a JSON object, got an array",
+	    "blank lines skipped but counted; array named");
+	is_int(h2k_errcode(), H2K_EX_USAGE, "bad line is a usage error");
+	ok(o == NULL, "no object on a bad line");
+
+	is_int(h2k_jsonl_next(&r, &o), -1, "truncated JSON refused");
+	ok(!strncmp(h2k_errmsg(), "stdin:5: not valid JSON", 23), "line 5 named: %s",
+	    h2k_errmsg());
+	is_int(h2k_jsonl_next(&r, &o), -1, "trailing text refused");
+	is_str(h2k_errmsg(), "stdin:6: text after the JSON value (column 9)",
+	    "trailing text column");
+	is_int(h2k_jsonl_next(&r, &o), -1, "string line refused");
+	is_str(h2k_errmsg(), "stdin:7: expected a JSON object, got a string",
+	    "string named");
+
+	is_int(h2k_jsonl_next(&r, &o), 1, "reader recovers after bad lines");
+	is_str(h2k_json_str(o, "name"), "b", "padded CRLF line read");
+	cJSON_Delete(o);
+	is_int(h2k_jsonl_next(&r, &o), 1, "last line without newline read");
+	is_str(h2k_json_str(o, "name"), "c", "its content");
+	is_int(r.lineno, 9, "nine lines counted");
+	cJSON_Delete(o);
+	is_int(h2k_jsonl_next(&r, &o), 0, "EOF");
+	is_int(h2k_jsonl_next(&r, &o), 0, "EOF again");
+	h2k_jsonl_free(&r);
+	fclose(f);
+}
+
+static void
+reader_limits(void)
+{
+	size_t big = H2K_JSONL_MAX_LINE + 100;
+	char *s = malloc(big + 64);
+	struct h2k_jsonl r;
+	cJSON *o;
+	FILE *f;
+	size_t n = 0;
+
+	/* A too-long line, then a NUL line, then a good one. */
+	s[n++] = '{';
+	s[n++] = '"';
+	memset(s + n, 'x', big);
+	n += big;
+	memcpy(s + n, "\":1}\n", 5);
+	n += 5;
+	memcpy(s + n, "{\"a\":\0}\n{\"ok\":true}\n", 20);
+	n += 20;
+	f = mem(s, n);
+	free(s);
+	h2k_jsonl_init(&r, f, "in.jsonl");
+	is_int(h2k_jsonl_next(&r, &o), -1, "overlong line refused");
+	ok(strstr(h2k_errmsg(), "in.jsonl:1: line longer than") != NULL,
+	    "overlong line named with the reader's name: %s", h2k_errmsg());
+	ok(r.cap <= H2K_JSONL_MAX_LINE, "buffer stayed bounded (%zu)", r.cap);
+	is_int(h2k_jsonl_next(&r, &o), -1, "NUL byte refused");
+	is_str(h2k_errmsg(), "in.jsonl:2: NUL byte in line", "NUL line named");
+	is_int(h2k_jsonl_next(&r, &o), 1, "line after them read");
+	ok(cJSON_IsTrue(cJSON_GetObjectItem(o, "ok")), "its content");
+	cJSON_Delete(o);
+	is_int(h2k_jsonl_next(&r, &o), 0, "EOF");
+	h2k_jsonl_free(&r);
+	fclose(f);
+
+	/* Nesting beyond cJSON's limit is a bad line, not a crash. */
+	s = malloc(200001);
+	memcpy(s, "{\"a\":", 5);
+	memset(s + 5, '[', 100000);
+	s[100005] = '\n';
+	f = mem(s, 100006);
+	free(s);
+	h2k_jsonl_init(&r, f, NULL);
+	is_int(h2k_jsonl_next(&r, &o), -1, "absurd nesting refused");
+	h2k_jsonl_free(&r);
+	fclose(f);
+}
+
+static void
+writer(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	char buf[256] = "";
+	FILE *f = tmpfile();
+	int p[2];
+
+	cJSON_AddStringToObject(o, "name", "vm \"1\"\n");
+	cJSON_AddNumberToObject(o, "size", 1099511627776.0);
+	cJSON_AddItemToObject(o, "list", cJSON_CreateArray());
+	is_int(h2k_json_write(f, o), 0, "write to a file");
+	rewind(f);
+	ok(fgets(buf, sizeof buf, f) != NULL, "one line written");
+	is_str(buf, "{\"name\":\"vm \\\"1\\\"\\n\",\"size\":1099511627776,\"list\":[]}\n",
+	    "compact, escaped, large integer exact, newline-terminated");
+	ok(fgets(buf, sizeof buf, f) == NULL, "nothing else");
+	fclose(f);
+
+	/* A closed pipe with SIGPIPE ignored: EPIPE becomes an I/O error. */
+	signal(SIGPIPE, SIG_IGN);
+	if (pipe(p) == 0) {
+		close(p[0]);
+		f = fdopen(p[1], "w");
+		is_int(h2k_json_write(f, o), -1, "write to a closed pipe fails");
+		is_int(h2k_errcode(), H2K_EX_IO, "as an I/O error");
+		ok(strstr(h2k_errmsg(), "Broken pipe") != NULL, "naming EPIPE: %s",
+		    h2k_errmsg());
+		fclose(f);
+	}
+	cJSON_Delete(o);
+}
+
+int
+main(void)
+{
+	reader_basics();
+	reader_limits();
+	writer();
+	return tap_done();
+}

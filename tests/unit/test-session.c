@@ -1,0 +1,304 @@
+/* Unit tests for lib/session.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h2k.h"
+#include "session.h"
+#include "tap.h"
+
+static char dir[64];
+
+static char *
+P(const char *name)
+{
+	static char buf[8][256];
+	static int i;
+
+	i = (i + 1) % 8;
+	snprintf(buf[i], sizeof buf[i], "%s/%s", dir, name);
+	return buf[i];
+}
+
+static void
+put(const char *path, const char *text, int mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		perror(path);
+	fchmod(fd, (mode_t)mode);
+	close(fd);
+}
+
+static int
+mode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+static int
+contains(const char *hay, const char *needle)
+{
+	int r = strstr(hay, needle) != NULL;
+
+	if (!r)
+		printf("#   '%s' not in '%s'\n", needle, hay);
+	return r;
+}
+
+/* Entries in d other than . and .. */
+static int
+count_entries(const char *d)
+{
+	DIR *dp = opendir(d);
+	struct dirent *e;
+	int n = 0;
+
+	if (!dp)
+		return -1;
+	while ((e = readdir(dp)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(dp);
+	return n;
+}
+
+static void
+paths(void)
+{
+	char *p;
+
+	setenv("HOME", "/home/u", 1);
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("H2K_SESSION");
+	is_str(p = h2k_session_path(NULL), "/home/u/.local/state/h2k/session.json",
+	    "default under HOME");
+	free(p);
+	setenv("XDG_STATE_HOME", "relative/state", 1);
+	is_str(p = h2k_session_path(NULL), "/home/u/.local/state/h2k/session.json",
+	    "relative XDG_STATE_HOME ignored");
+	free(p);
+	setenv("XDG_STATE_HOME", "/xdg", 1);
+	is_str(p = h2k_session_path(NULL), "/xdg/h2k/session.json",
+	    "XDG_STATE_HOME used");
+	free(p);
+	setenv("H2K_SESSION", "/s/env.json", 1);
+	is_str(p = h2k_session_path(NULL), "/s/env.json", "H2K_SESSION over XDG");
+	free(p);
+	is_str(p = h2k_session_path("/s/flag.json"), "/s/flag.json",
+	    "-s over H2K_SESSION");
+	free(p);
+	unsetenv("H2K_SESSION");
+	unsetenv("XDG_STATE_HOME");
+}
+
+static void
+atomic(void)
+{
+	char *d = P("new/deeper/x.json");
+
+	umask(0);
+	is_int(h2k_atomic_write(d, "hello\n", 6, 0600), 0,
+	    "atomic write creates missing parents");
+	is_int(mode_of(d), 0600, "file is 0600 under umask 000");
+	is_int(mode_of(P("new")), 0700, "created parent is 0700 under umask 000");
+	is_int(mode_of(P("new/deeper")), 0700, "and the next one");
+	is_int(h2k_atomic_write(d, "bye\n", 4, 0644), 0, "atomic replace");
+	is_int(mode_of(d), 0644, "mode exactly as asked");
+	is_int(count_entries(P("new/deeper")), 1, "no temporary left behind");
+	umask(0777);
+	is_int(h2k_atomic_write(d, "x", 1, 0600), 0, "write under umask 777");
+	is_int(mode_of(d), 0600, "still 0600 under umask 777");
+	umask(022);
+
+	/* A symlink at the final name is replaced, its target untouched. */
+	put(P("target"), "keep", 0600);
+	(void)!symlink(P("target"), P("link.json"));
+	is_int(h2k_atomic_write(P("link.json"), "new", 3, 0600), 0,
+	    "write over a symlink");
+	{
+		struct stat st;
+		char buf[16] = "";
+		int fd = open(P("target"), O_RDONLY);
+
+		(void)!read(fd, buf, sizeof buf - 1);
+		close(fd);
+		is_str(buf, "keep", "symlink target not written through");
+		ok(lstat(P("link.json"), &st) == 0 && S_ISREG(st.st_mode),
+		    "the name is now a regular file");
+	}
+
+	mkdir(P("ro"), 0500);
+	if (geteuid() != 0) {
+		is_int(h2k_atomic_write(P("ro/f"), "x", 1, 0600), -1,
+		    "unwritable directory fails");
+		is_int(h2k_errcode(), H2K_EX_IO, "as an I/O error");
+	}
+	put(P("plainfile"), "", 0600);
+	is_int(h2k_mkdirs(P("plainfile/sub"), 0700), -1,
+	    "mkdirs through a file fails");
+	ok(contains(h2k_errmsg(), "plainfile"), "naming it");
+}
+
+static void
+secure(void)
+{
+	char *s;
+	size_t len;
+
+	put(P("ok"), "secret\n", 0600);
+	s = h2k_secure_read(P("ok"), 100, &len, 0);
+	is_str(s, "secret\n", "0600 own file read");
+	is_int(len, 7, "length");
+	free(s);
+	put(P("ro400"), "x", 0400);
+	ok((s = h2k_secure_read(P("ro400"), 100, NULL, 0)) != NULL, "0400 read");
+	free(s);
+
+	put(P("grp"), "secret", 0640);
+	ok(h2k_secure_read_as("session file", P("grp"), 100, NULL, 0) == NULL,
+	    "group-readable refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit class SECRET");
+	{
+		char want[300];
+		snprintf(want, sizeof want, "session file %s is group-readable "
+		    "(mode 0640); chmod 600 it", P("grp"));
+		is_str(h2k_errmsg(), want, "message names file, problem and fix");
+	}
+	put(P("world"), "secret", 0606);
+	ok(h2k_secure_read(P("world"), 100, NULL, 0) == NULL, "world-writable refused");
+	ok(contains(h2k_errmsg(), "world-writable (mode 0606)"), "named world-writable");
+	put(P("gx"), "secret", 0610);
+	ok(h2k_secure_read(P("gx"), 100, NULL, 0) == NULL, "group-execute refused");
+
+	(void)!symlink(P("ok"), P("sym"));
+	ok(h2k_secure_read(P("sym"), 100, NULL, 0) == NULL, "symlink refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "as SECRET");
+	ok(contains(h2k_errmsg(), "symbolic link"), "says symbolic link");
+
+	mkfifo(P("fifo"), 0600);
+	ok(h2k_secure_read(P("fifo"), 100, NULL, 0) == NULL,
+	    "FIFO refused without hanging");
+	ok(contains(h2k_errmsg(), "not a regular file"), "not a regular file");
+	mkdir(P("adir"), 0700);
+	ok(h2k_secure_read(P("adir"), 100, NULL, 0) == NULL, "directory refused");
+
+	ok(h2k_secure_read(P("ok"), 3, NULL, 0) == NULL, "over max refused");
+	ok(contains(h2k_errmsg(), "larger than 3 bytes"), "says how large");
+
+	errno = 0;
+	ok(h2k_secure_read(P("nope"), 100, NULL, 0) == NULL, "missing file");
+	is_int(errno, ENOENT, "errno ENOENT kept for the caller");
+
+	if (geteuid() == 0) {
+		put(P("foreign"), "secret", 0600);
+		(void)!chown(P("foreign"), 65534, 65534);
+		ok(h2k_secure_read(P("foreign"), 100, NULL, 1) == NULL,
+		    "file of another uid refused");
+		is_int(h2k_errcode(), H2K_EX_SECRET, "as SECRET");
+		ok(contains(h2k_errmsg(), "owned by uid 65534"), "names the owner");
+	} else {
+		ok(1, "# skip foreign owner needs root");
+		ok(1, "# skip");
+		ok(1, "# skip");
+	}
+}
+
+static void
+sessions(void)
+{
+	struct h2k_session s = {0}, t;
+	char *path = P("st/h2k/session.json");
+	char want[300], *text;
+
+	umask(0);
+	s.url = "https://vc.example/sdk";
+	s.cookie = "\"52a1-cookie\"";
+	s.thumbprint = "AB:CD";
+	s.insecure = 0;
+	s.server_type = "VirtualCenter";
+	s.server_version = "8.0.3";
+	s.api_version = "8.0.3.0";
+	s.user = "admin@vsphere.local";
+	s.created_at = "2026-11-25T17:18:57Z";
+	is_int(h2k_session_save(path, &s), 0, "session saved");
+	is_int(mode_of(path), 0600, "session file 0600 under umask 000");
+	is_int(mode_of(P("st/h2k")), 0700, "session dir 0700");
+	umask(022);
+	is_int(h2k_session_load(path, &t), 0, "session loaded");
+	is_str(t.url, s.url, "url round trip");
+	is_str(t.cookie, s.cookie, "cookie round trip (quotes kept)");
+	is_str(t.thumbprint, "AB:CD", "thumbprint");
+	is_int(t.insecure, 0, "insecure");
+	ok(t.ca_file == NULL, "null ca_file stays NULL");
+	is_str(t.server_type, "VirtualCenter", "server_type");
+	is_str(t.api_version, "8.0.3.0", "api_version");
+	is_str(t.user, s.user, "user");
+	is_str(t.created_at, s.created_at, "created_at");
+	h2k_session_free(&t);
+	text = h2k_secure_read(path, 1 << 16, NULL, 0);
+	ok(text && !strstr(text, "password"), "no password field in the file");
+	free(text);
+
+	chmod(path, 0644);
+	is_int(h2k_session_load(path, &t), -1, "world-readable session refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	chmod(path, 0600);
+
+	chmod(P("st/h2k"), 0777);
+	is_int(h2k_session_load(path, &t), -1, "session in a world-writable dir refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	ok(contains(h2k_errmsg(), "writable by others (mode 0777)"), "says so");
+	chmod(P("st/h2k"), 01777);
+	is_int(h2k_session_load(path, &t), 0, "sticky world-writable dir (/tmp) allowed");
+	h2k_session_free(&t);
+	chmod(P("st/h2k"), 0700);
+
+	is_int(h2k_session_load(P("st/none.json"), &t), -1, "missing session");
+	is_int(h2k_errcode(), H2K_EX_SESSION, "exit 3");
+	snprintf(want, sizeof want, "not logged in: no session file %s; run "
+	    "h2k-login", P("st/none.json"));
+	is_str(h2k_errmsg(), want, "message");
+
+	put(P("st/bad.json"), "{\"url\": ", 0600);
+	is_int(h2k_session_load(P("st/bad.json"), &t), -1, "bad JSON refused");
+	is_int(h2k_errcode(), H2K_EX_SESSION, "exit 3");
+	ok(contains(h2k_errmsg(), "is not a JSON object"), "says so");
+	put(P("st/nocookie.json"), "{\"url\":\"https://h/sdk\"}", 0600);
+	is_int(h2k_session_load(P("st/nocookie.json"), &t), -1, "no cookie refused");
+	ok(contains(h2k_errmsg(), "has no \"cookie\""), "names the field");
+	put(P("st/type.json"), "{\"url\":\"https://h/sdk\",\"cookie\":\"c\","
+	    "\"insecure\":\"yes\"}", 0600);
+	is_int(h2k_session_load(P("st/type.json"), &t), -1, "wrong type refused");
+	ok(contains(h2k_errmsg(), "\"insecure\""), "names the field");
+
+	is_int(h2k_session_remove(path), 0, "remove");
+	ok(access(path, F_OK) < 0, "gone");
+	is_int(h2k_session_remove(path), -1, "second remove fails");
+	is_int(h2k_errcode(), H2K_EX_SESSION, "as not logged in");
+}
+
+int
+main(void)
+{
+	char cmd[256];
+
+	snprintf(dir, sizeof dir, "/tmp/h2k-test-session.XXXXXX");
+	if (!mkdtemp(dir))
+		return 1;
+	paths();
+	atomic();
+	secure();
+	sessions();
+	snprintf(cmd, sizeof cmd, "chmod -R u+rwx %s; rm -rf %s", dir, dir);
+	if (system(cmd) != 0)
+		printf("# cleanup of %s failed\n", dir);
+	return tap_done();
+}
