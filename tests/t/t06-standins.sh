@@ -164,6 +164,7 @@ PY
 		ln -s h2k-standin.py "$d/$s"
 	done
 	chmod +x "$d/h2k-standin.py"
+	job_trap
 	export STANDIN_STATE="$TRASH/standin" STANDIN_SRC="$TRASH/src"
 	mkdir -p "$STANDIN_STATE" "$STANDIN_SRC"
 }
@@ -274,6 +275,22 @@ start_runner() {
 	h2k-job run "$@" 2>"$err" &
 	RUNNER=$!
 	echo $RUNNER >"$err.pid"
+	echo $RUNNER >>"$TRASH/.runners"
+}
+
+# job_cleanup: kill -9 every runner a test started and left behind (a
+# failed test); their jobs' processes die with them (PR_SET_PDEATHSIG).
+# Installed as the EXIT trap by job_trap (after sim_start, which sets its own).
+job_cleanup() {
+	local p
+	[ -f "$TRASH/.runners" ] || return 0
+	for p in $(cat "$TRASH/.runners"); do
+		kill -9 "$p" 2>/dev/null
+	done
+	return 0
+}
+job_trap() {
+	trap 'job_cleanup; sim_stop' EXIT
 }
 
 # runner_up: wait until a runner registered itself in the spool.

@@ -179,4 +179,5 @@ test_expect_success 'SIGTERM with nothing running exits 0 at once' '
 	kill -TERM $rp && expect_code 0 wait $rp
 '
 
+job_cleanup
 test_done

@@ -121,4 +121,5 @@ test_expect_success 'a finished record left in cur/ by a crash goes to done/, no
 	test "$(field $id "j[\"attempts\"]")" = 1
 '
 
+job_cleanup
 test_done

@@ -82,4 +82,5 @@ test_expect_success 'cancel of a job orphaned by a dead runner: done by cancel i
 	test "$(ledger_count fetch $id)" = 0
 '
 
+job_cleanup
 test_done
