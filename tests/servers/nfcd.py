@@ -31,7 +31,7 @@
 # assert what the client asked.  The env file gets NFCD_PORT, NFCD_URL
 # (https://127.0.0.1:PORT/f) and NFCD_CERT (PEM of the self-signed cert).
 import argparse, http.server, json, os, random, socket, ssl, struct
-import subprocess, sys, threading, time
+import subprocess, sys, threading, time, urllib.parse
 
 counts = {}
 lock = threading.Lock()
@@ -43,7 +43,7 @@ def parse_spec(s):
         return spec
     for kv in s.split(","):
         k, _, v = kv.partition("=")
-        spec[k] = v
+        spec[k] = urllib.parse.unquote(v)
     return spec
 
 
