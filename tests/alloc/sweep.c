@@ -389,6 +389,27 @@ op_pathsafe(const char *buf, size_t len)
 }
 #endif
 
+#ifdef HAVE_JOB
+static int
+op_job(const char *buf, size_t len)
+{
+	struct h2k_joblist l = {0};
+
+	if (h2k_job_parse("job.yaml", buf, len, &l) < 0) {
+		h2k_joblist_free(&l);
+		return -1;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct h2k_jobspec *j = &l.v[i];
+		put("%s|%s|%s|%d|%d%d%d%d%d|%s;", j->name, j->vm_path, j->output_path,
+		    j->parallel_downloads, j->remove_cdrom, j->snapshot, j->shutdown,
+		    j->power_off, j->ova, j->source ? j->source : "");
+	}
+	h2k_joblist_free(&l);
+	return 0;
+}
+#endif
+
 #ifdef HAVE_OVF
 static int
 op_mf(const char *buf, size_t len)
@@ -465,6 +486,9 @@ static const struct op ops[] = {
 #endif
 #ifdef HAVE_PATHSAFE
 	{"pathsafe", op_pathsafe, 0, 0, NULL},
+#endif
+#ifdef HAVE_JOB
+	{"job", op_job, 0, 0, LIBYAML_EXEMPT},
 #endif
 #ifdef HAVE_OVF
 	{"mf", op_mf, 0, 0, NULL},
