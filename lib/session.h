@@ -36,10 +36,19 @@ struct h2k_session {
  * Caller frees.
  */
 char *h2k_session_path(const char *explicit_path);
-/* Missing file: H2K_EX_SESSION "not logged in (no FILE); run h2k-login". */
+/*
+ * Missing file: H2K_EX_SESSION "not logged in: no session file FILE; run
+ * h2k-login".  Unsafe file or directory: H2K_EX_SECRET.  Damaged: H2K_EX_SESSION.
+ */
 int h2k_session_load(const char *path, struct h2k_session *s);
 int h2k_session_save(const char *path, const struct h2k_session *s);
 int h2k_session_remove(const char *path);
+/*
+ * Refuse (H2K_EX_SECRET) a session file location whose directory others
+ * can write (sticky directories such as /tmp excepted) or own; 0 when the
+ * directory is safe or does not exist yet.  Load and save check it too.
+ */
+int h2k_session_check_dir(const char *path);
 void h2k_session_free(struct h2k_session *s);
 
 /*

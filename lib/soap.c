@@ -249,6 +249,26 @@ h2k_xml_parse(const char *buf, size_t len, const char *what)
 	}
 	if (st.refused) {
 		h2k_seterr(H2K_EX_NET, "%s: XML refused: %s", what, st.why);
+	} else if (c->errNo == XML_ERR_NO_MEMORY ||
+	    !strcmp(st.first_err, "out of memory")) {
+		/*
+		 * libxml2 before 2.12 stops at an allocation failure but keeps
+		 * wellFormed set: the tree it hands back is silently truncated.
+		 */
+		h2k_seterr(H2K_EX_FAIL, "%s: out of memory parsing XML", what);
+		st.refused = 1;
+	} else if (!c->nsWellFormed || (c->errNo >= XML_NS_ERR_XML_NAMESPACE &&
+	    c->errNo <= XML_NS_ERR_COLON)) {
+		/*
+		 * An undeclared prefix (or a namespace lost to an allocation
+		 * failure) leaves "soapenv:Body" as a local name: refuse rather
+		 * than misread the envelope.  libxml2's SAX2 tree builder reports
+		 * a namespace it failed to create without clearing nsWellFormed,
+		 * hence errNo too.
+		 */
+		h2k_seterr(H2K_EX_NET, "%s: malformed XML: namespace error%s%s",
+		    what, st.first_err[0] ? ": " : "", st.first_err);
+		st.refused = 1;
 	} else if (!c->wellFormed || !doc || !xmlDocGetRootElement(doc)) {
 		if (c->errNo == XML_ERR_NO_MEMORY ||
 		    !strcmp(st.first_err, "out of memory"))
@@ -308,8 +328,9 @@ h2k_xml_text(xmlNodePtr n, const char *name)
 
 	if (!c)
 		return NULL;
+	/* NULL from libxml2 here means it ran out of memory, not "empty". */
 	if (!(t = xmlNodeGetContent(c)))
-		return h2k_strdup("");
+		return h2k_seterr(H2K_EX_FAIL, "out of memory"), NULL;
 	s = h2k_strdup((const char *)t);
 	xmlFree(t);
 	return s;
@@ -405,6 +426,11 @@ soap_fault_node(xmlNodePtr f, const char *method)
 	xmlNodePtr d = h2k_xml_child(f, "detail");
 	char *fs = h2k_xml_text(f, "faultstring");
 	const char *msg = fs && *fs ? fs : NULL;
+
+	/* A faultstring that is there but could not be copied: say so. */
+	if (!fs && h2k_xml_child(f, "faultstring"))
+		return h2k_seterr(H2K_EX_FAIL, "%s: out of memory reading a SOAP "
+		    "fault", method ? method : "SOAP call");
 
 	if (!d)
 		d = h2k_xml_child(f, "Detail");

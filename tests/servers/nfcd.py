@@ -20,7 +20,9 @@
 #                ifrange=0 (then the stale If-Range is ignored: 206 of v2)
 #   status=C     answer status C (e.g. 503) on the first `times` requests,
 #                with Retry-After: `retryafter` when given
-#   nolength=1   no Content-Length: body delimited by closing the connection
+#   nolength=1   no Content-Length: chunked transfer coding
+#   closedelim=1 no Content-Length: body delimited by closing the connection
+#                (a cut is then indistinguishable from the end; see BUGS)
 #   cookie=1     refuse (401) requests without the vmware_soap_session cookie
 #   bps=N        throttle the body to N bytes per second
 #   times=K      how many requests misbehave (default 1; 0 = all)
@@ -29,7 +31,7 @@
 # assert what the client asked.  The env file gets NFCD_PORT, NFCD_URL
 # (https://127.0.0.1:PORT/f) and NFCD_CERT (PEM of the self-signed cert).
 import argparse, http.server, json, os, random, socket, ssl, struct
-import subprocess, sys, threading, time
+import subprocess, sys, threading, time, urllib.parse
 
 counts = {}
 lock = threading.Lock()
@@ -41,7 +43,7 @@ def parse_spec(s):
         return spec
     for kv in s.split(","):
         k, _, v = kv.partition("=")
-        spec[k] = v
+        spec[k] = urllib.parse.unquote(v)
     return spec
 
 
@@ -129,8 +131,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if etag:
             self.send_header("ETag", etag)
         self.send_header("Content-Type", "application/octet-stream")
-        nolen = spec.get("nolength") == "1"
-        if nolen:
+        chunked = spec.get("nolength") == "1"
+        closedelim = spec.get("closedelim") == "1"
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif closedelim:
             self.send_header("Connection", "close")
             self.close_connection = True
         else:
@@ -149,22 +154,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bps = int(spec.get("bps", "0"))
         sent = 0
         t0 = time.monotonic()
+        logged = False
         try:
             while sent < limit:
                 chunk = min(65536, limit - sent)
                 if bps:
                     chunk = min(chunk, max(1, bps // 10))
-                self.wfile.write(body[sent:sent + chunk])
+                if how == "full" and sent + chunk >= limit and not logged:
+                    # log before the last bytes go out: once the client has
+                    # them, a test may read the log at once
+                    self.record(status=status, start=crstart, sent=limit, how=how,
+                                etag=etag, limit=limit)
+                    logged = True
+                piece = body[sent:sent + chunk]
+                if chunked:
+                    piece = b"%x\r\n" % len(piece) + piece + b"\r\n"
+                self.wfile.write(piece)
                 sent += chunk
                 if bps:
                     ahead = sent / bps - (time.monotonic() - t0)
                     if ahead > 0:
                         time.sleep(ahead)
+            if chunked and sent == len(body):
+                self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             how = "client-gone"
-        self.record(status=status, start=crstart, sent=sent, how=how,
-                    etag=etag, limit=limit)
+        if not logged or how == "client-gone":
+            self.record(status=status, start=crstart, sent=sent, how=how,
+                        etag=etag, limit=limit)
         if how == "stall":
             time.sleep(float(spec.get("stalltime", "30")))
         if how in ("cut", "stall"):
