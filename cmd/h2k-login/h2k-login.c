@@ -166,12 +166,19 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{"ca-file", required_argument, NULL, OPT_CA_FILE},
+		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
+		{"insecure", no_argument, NULL, 'k'},
 		{"logout", no_argument, NULL, OPT_LOGOUT},
 		{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
 		{"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+		{"quiet", no_argument, NULL, 'q'},
+		{"session", required_argument, NULL, 's'},
 		{"status", no_argument, NULL, OPT_STATUS},
 		{"thumbprint", required_argument, NULL, OPT_THUMBPRINT},
+		{"url", required_argument, NULL, 'u'},
+		{"user", required_argument, NULL, 'U'},
+		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
 	struct h2k_config c;

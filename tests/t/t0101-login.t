@@ -244,6 +244,13 @@ test_expect_success 'with a terminal: prompt, no echo, login works' '
 	grep -q "\"session_file\":\"tty.json\"" pty.out && test -s tty.json
 '
 
+test_expect_success 'long options: --url --user --session --insecure --quiet' '
+	h2k-login --insecure --url="$SIM_URL" --user "$SIM_USER" --password-file pw \
+		--session=long.json --quiet >out 2>err &&
+	test ! -s err && test "$(jget out session_file)" = long.json &&
+	h2k-login --session long.json --status >/dev/null
+'
+
 test_expect_success 'usage errors exit 2 with the synopsis' '
 	expect_code 2 h2k-login -x 2>err && grep -q "^usage: h2k-login" err &&
 	expect_code 2 h2k-login extra 2>err && grep -q "^usage: h2k-login" err &&
