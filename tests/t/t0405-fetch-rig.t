@@ -18,8 +18,10 @@ test_expect_success 'log in, lease a powered-off VM with two disks' '
 
 test_expect_success 'two random disks downloaded byte-identical, lease alive past its timeout' '
 	t0=$(date +%s.%N) &&
-	h2k-fetch -o out <lease0.json >out0.json &&
+	H2K_LOG_LEVEL=debug h2k-fetch -o out <lease0.json >out0.json 2>err0 &&
 	t1=$(date +%s.%N) &&
+	st=$(state "$(moref lease0.json)") &&
+	echo "lease state $(date +%s.%N) ($t1 at exit): $st" && test "$st" = ready &&
 	python3 -c "import sys; d=$t1-$t0; print(\"took\", d); sys.exit(0 if d > 4.5 else 1)" &&
 	python3 - "$TRASH/out0.json" "$DS/DC0_H0_VM0" <<-\PY &&
 	import json, sys, hashlib, os
@@ -33,8 +35,8 @@ test_expect_success 'two random disks downloaded byte-identical, lease alive pas
 	    assert len(want) == 2 << 20 and got == want, f
 	    assert f["sha256"] == hashlib.sha256(want).hexdigest()
 	PY
-	test "$(state "$(moref lease0.json)")" = ready &&
-	test "$(grep -c "<HttpNfcLeaseProgress" sim.log)" -ge 3
+	n=$(grep -c "<HttpNfcLeaseProgress" sim.log) && echo "progress calls: $n" &&
+	test "$n" -ge 3
 '
 
 test_expect_success 'negative control: a keepalive slower than the timeout loses the lease' '
