@@ -173,6 +173,14 @@ test_expect_success 'a URL with a password in it is refused before contacting an
 	test "$(requests)" = "$n" && test ! -e up.json
 '
 
+test_expect_success 'a new login ends the session it replaces on the same server' '
+	h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-file pw -s r.json >/dev/null &&
+	cp -p r.json r-old.json && h2k-login -s r-old.json --status >/dev/null &&
+	h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-file pw -s r.json >/dev/null &&
+	h2k-login -s r.json --status >/dev/null &&
+	expect_code 3 h2k-login -s r-old.json --status >/dev/null 2>&1
+'
+
 test_expect_success 'the user may come in the URL' '
 	host=${SIM_URL#https://} &&
 	h2k-login -k -u "$SIM_USER@$host" --password-file pw -s uu.json >out &&
