@@ -33,7 +33,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: h2k-ls [-qtv] [-s session] [--name glob] [--power on|off|suspended]\n"
+	    "usage: h2k-ls [-qtv] [-s session] [--name glob] [--power on | off | suspended]\n"
 	    "              [--templates | --no-templates] [path ...]\n");
 	exit(H2K_EX_USAGE);
 }
