@@ -224,7 +224,7 @@ append_propset(struct h2k_buf *b, const char *type, const char *const *props)
 {
 	if (h2k_buf_printf(b, "<propSet><type>%s</type>", type) < 0)
 		return -1;
-	if (!props || !*props) {
+	if (!props) {
 		if (h2k_buf_printf(b, "<all>true</all>") < 0)
 			return -1;
 	} else {
@@ -462,6 +462,29 @@ h2k_vim_get(struct h2k_vim *v, const char *type, const char *moref,
 	    h2k_buf_printf(&spec, "<skip>false</skip></objectSet>") < 0)
 		goto out;
 	rc = retrieve_paged(v, spec.data, 0, fn, arg);
+out:
+	h2k_buf_free(&spec);
+	return rc;
+}
+
+int
+h2k_vim_get_list(struct h2k_vim *v, const char *type,
+    const char *const *morefs, int n, const char *const *props,
+    h2k_vim_obj_fn fn, void *arg)
+{
+	struct h2k_buf spec = {0};
+	int rc = -1;
+
+	if (n <= 0)
+		return 0;
+	if (append_propset(&spec, type, props) < 0)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if (h2k_buf_append(&spec, "<objectSet>", 11) < 0 ||
+		    append_moref(&spec, "obj", type, morefs[i]) < 0 ||
+		    h2k_buf_printf(&spec, "<skip>false</skip></objectSet>") < 0)
+			goto out;
+	rc = retrieve_paged(v, spec.data, n, fn, arg);
 out:
 	h2k_buf_free(&spec);
 	return rc;
