@@ -662,9 +662,10 @@ h2k_config_load(struct h2k_config *c, const char *user_file)
 	if (load_file(sysfile, 0, 1, &sys) < 0)
 		goto out;
 
-	if (user_file)
-		ufile = h2k_strdup(user_file);
-	else
+	/* A named file that cannot be copied is an error, not "no file". */
+	if (user_file && !(ufile = h2k_strdup(user_file)))
+		goto out;
+	if (!user_file)
 		ufile = default_user_file(&must);
 	if (ufile) {
 		snprintf(user_from, sizeof user_from, "%s", ufile);

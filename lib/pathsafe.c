@@ -120,8 +120,13 @@ h2k_pathsafe(const char *s, const char *fallback)
 		return h2k_pathsafe(fallback && *fallback ? fallback : "unnamed", NULL);
 	}
 	if (ends_with(out, o, ".part") || ends_with(out, o, ".meta")) {
-		out[o++] = '_';
-		out[o] = '\0';
+		/* At the length limit, spoil the suffix in place instead. */
+		if (o >= H2K_PATHSAFE_MAX) {
+			out[o - 1] = '_';
+		} else {
+			out[o++] = '_';
+			out[o] = '\0';
+		}
 	}
 	return out;
 }

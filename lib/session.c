@@ -349,8 +349,8 @@ h2k_secure_read(const char *path, size_t max, size_t *len, int allow_root)
  * the owner check catches a foreign file, but not one of ours moved in
  * from elsewhere, so the directory has to be private too (sticky is fine).
  */
-static int
-check_session_dir(const char *path)
+int
+h2k_session_check_dir(const char *path)
 {
 	struct stat st;
 	char *dir = dir_of(path);
@@ -401,7 +401,7 @@ h2k_session_load(const char *path, struct h2k_session *s)
 	int rc = -1;
 
 	memset(s, 0, sizeof *s);
-	if (check_session_dir(path) < 0)
+	if (h2k_session_check_dir(path) < 0)
 		return -1;
 	if (!(text = h2k_secure_read_as("session file", path, SESSION_MAX, &len,
 	    0))) {
@@ -468,6 +468,8 @@ h2k_session_save(const char *path, const struct h2k_session *s)
 
 	if (!s->url || !s->cookie)
 		return h2k_seterr(H2K_EX_FAIL, "session without url or cookie");
+	if (h2k_session_check_dir(path) < 0)
+		return -1;
 	if (!(o = cJSON_CreateObject()))
 		return h2k_seterr(H2K_EX_FAIL, "out of memory");
 	if (put_str(o, "url", s->url) < 0 || put_str(o, "cookie", s->cookie) < 0 ||

@@ -40,6 +40,12 @@ char *h2k_session_path(const char *explicit_path);
 int h2k_session_load(const char *path, struct h2k_session *s);
 int h2k_session_save(const char *path, const struct h2k_session *s);
 int h2k_session_remove(const char *path);
+/*
+ * Refuse (H2K_EX_SECRET) a session file location whose directory others
+ * can write (sticky directories such as /tmp excepted) or own; 0 when the
+ * directory is safe or does not exist yet.  Load and save check it too.
+ */
+int h2k_session_check_dir(const char *path);
 void h2k_session_free(struct h2k_session *s);
 
 /*

@@ -298,6 +298,7 @@ xp_feed(struct xparse *x, const char *p, size_t n)
 	}
 	if (x->st.refused || x->st.cb_failed || x->c->disableSAX ||
 	    x->c->instate == XML_PARSER_EOF ||
+	    x->c->errNo == XML_ERR_NO_MEMORY ||
 	    (!x->c->wellFormed && x->c->errNo))
 		return -1;
 	return 0;
@@ -348,8 +349,22 @@ xp_finish(struct xparse *x, const char *what)
 		}
 		if (st->refused && st->why[0])
 			h2k_seterr(H2K_EX_NET, "%s: XML refused: %s", what, st->why);
-		else if (!strcmp(st->first_err, "out of memory"))
+		else if (c->errNo == XML_ERR_NO_MEMORY ||
+		    !strcmp(st->first_err, "out of memory"))
+			/*
+			 * libxml2 before 2.12 stops at an allocation failure but
+			 * keeps wellFormed set: the tree it hands back is
+			 * silently truncated.
+			 */
 			h2k_seterr(H2K_EX_FAIL, "%s: out of memory parsing XML", what);
+		else if (!st->refused && !c->nsWellFormed)
+			/*
+			 * An undeclared prefix (or a namespace lost to an
+			 * allocation failure) leaves "soapenv:Body" as a local
+			 * name: refuse rather than misread the envelope.
+			 */
+			h2k_seterr(H2K_EX_NET, "%s: malformed XML: namespace error%s%s",
+			    what, st->first_err[0] ? ": " : "", st->first_err);
 		else if (st->refused || !c->wellFormed || !doc ||
 		    !xmlDocGetRootElement(doc)) {
 			if (st->first_err[0] && st->first_line)
@@ -433,8 +448,9 @@ h2k_xml_text(xmlNodePtr n, const char *name)
 
 	if (!c)
 		return NULL;
+	/* NULL from libxml2 here means it ran out of memory, not "empty". */
 	if (!(t = xmlNodeGetContent(c)))
-		return h2k_strdup("");
+		return h2k_seterr(H2K_EX_FAIL, "out of memory"), NULL;
 	s = h2k_strdup((const char *)t);
 	xmlFree(t);
 	return s;
@@ -530,6 +546,11 @@ soap_fault_node(xmlNodePtr f, const char *method)
 	xmlNodePtr d = h2k_xml_child(f, "detail");
 	char *fs = h2k_xml_text(f, "faultstring");
 	const char *msg = fs && *fs ? fs : NULL;
+
+	/* A faultstring that is there but could not be copied: say so. */
+	if (!fs && h2k_xml_child(f, "faultstring"))
+		return h2k_seterr(H2K_EX_FAIL, "%s: out of memory reading a SOAP "
+		    "fault", method ? method : "SOAP call");
 
 	if (!d)
 		d = h2k_xml_child(f, "Detail");

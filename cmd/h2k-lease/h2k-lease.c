@@ -1,4 +1,279 @@
-/* placeholder until the command lands */
+/*
+ * h2k-lease - open export leases on VMs: one JSON line per VM with the
+ * lease and its device URLs, for h2k-fetch.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * VMs come from the arguments (inventory path, moref or unique name) or,
+ * with none, from h2k-ls lines on stdin.  Each VM is done on its own: a
+ * failure is reported on stderr and the others go on.  A temporary
+ * snapshot is removed here whenever anything fails after its creation,
+ * including a signal; once the line is written, the stages downstream own
+ * the lease and the snapshot.
+ */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "export.h"
 #include "h2k.h"
-int main(void) { fprintf(stderr, "h2k-lease: not built yet\n"); return H2K_EX_FAIL; }
+#include "jsonl.h"
+#include "lease.h"
+#include "session.h"
+#include "vim.h"
+
+static volatile sig_atomic_t got_signal;
+
+static void
+on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: h2k-lease [-hqVv] [-s session] [--snapshot | --shutdown | --power-off]\n"
+	    "                 [--timeout seconds] [vm ...]\n");
+	exit(H2K_EX_USAGE);
+}
+
+struct run {
+	struct h2k_vim *v;
+	struct h2k_export_opts opts;
+	int ok, failed, first_code;
+};
+
+static void
+fail(struct run *r, const char *where)
+{
+	if (where)
+		fprintf(stderr, "h2k-lease: %s: %s\n", where, h2k_errmsg());
+	else
+		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
+	if (!r->failed++)
+		r->first_code = h2k_errcode();
+}
+
+/*
+ * One VM: line holds what we know of it (h2k-ls fields or the lookup's);
+ * it gets "lease" and "devices" and goes to stdout.
+ */
+static int
+one(struct run *r, cJSON *line)
+{
+	const char *moref = NULL, *name = NULL;
+	cJSON *m = cJSON_GetObjectItemCaseSensitive(line, "moref");
+	cJSON *n = cJSON_GetObjectItemCaseSensitive(line, "name");
+	struct h2k_export e;
+	char *ps, label[512];
+	cJSON *lj, *dj;
+
+	if (cJSON_IsString(m))
+		moref = m->valuestring;
+	if (cJSON_IsString(n))
+		name = n->valuestring;
+	if (!moref || !*moref)
+		return h2k_seterr(H2K_EX_USAGE, "no \"moref\" field");
+	snprintf(label, sizeof label, "%s", name ? name : moref);
+
+	/* The line may be old: the power state that matters is today's. */
+	ps = h2k_export_power_state(r->v, moref);
+	if (!ps) {
+		if (h2k_errcode() == H2K_EX_NOTFOUND)
+			h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM (%s)",
+			    label, moref);
+		return -1;
+	}
+	if (h2k_export_start(r->v, moref, label, ps, &r->opts, &e) < 0) {
+		free(ps);
+		return -1;
+	}
+	free(ps);
+	lj = h2k_export_lease_json(&e);
+	dj = h2k_export_devices_json(&e);
+	if (!lj || !dj) {
+		cJSON_Delete(lj);
+		cJSON_Delete(dj);
+		goto undo;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(line, "lease");
+	cJSON_DeleteItemFromObjectCaseSensitive(line, "devices");
+	cJSON_AddItemToObject(line, "lease", lj);
+	cJSON_AddItemToObject(line, "devices", dj);
+	if (e.power_action) {
+		/* We changed it: the line must not carry the old state on. */
+		cJSON_DeleteItemFromObjectCaseSensitive(line, "power_state");
+		cJSON_AddStringToObject(line, "power_state", "poweredOff");
+	}
+	if (got_signal) {
+		h2k_seterr(H2K_EX_CANCEL, "%s: interrupted", label);
+		goto undo;
+	}
+	if (h2k_json_write(stdout, line) < 0) {
+		h2k_adderr("%s: writing stdout", label);
+		goto undo;
+	}
+	h2k_info("%s: lease %s ready, %zu device(s)%s", label, e.lease, e.ndev,
+	    e.snapshot ? " (from a temporary snapshot)" : "");
+	h2k_export_free(&e);
+	return 0;
+undo:
+	/* Nobody downstream has seen this lease: it and its snapshot are ours. */
+	h2k_export_undo(r->v, &e, got_signal ? "export cancelled by h2k-lease" :
+	    "export failed in h2k-lease");
+	h2k_export_free(&e);
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_SNAPSHOT = 256, OPT_SHUTDOWN, OPT_POWEROFF, OPT_TIMEOUT };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "power-off", no_argument, NULL, OPT_POWEROFF },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "session", required_argument, NULL, 's' },
+		{ "shutdown", no_argument, NULL, OPT_SHUTDOWN },
+		{ "snapshot", no_argument, NULL, OPT_SNAPSHOT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run r = { 0 };
+	const char *spath = NULL;
+	struct h2k_session sess = { 0 };
+	struct sigaction sa;
+	char *path, *end;
+	int ch, level = H2K_LOG_WARN, modes = 0;
+	double t;
+
+	h2k_log_init("h2k-lease");
+	if (getenv("H2K_LOG_LEVEL") &&
+	    (ch = h2k_log_parselevel(getenv("H2K_LOG_LEVEL"))) >= 0)
+		level = ch;
+	r.opts.power = H2K_POWER_REFUSE;
+	while ((ch = getopt_long(argc, argv, "hqs:Vv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'q':
+			level = H2K_LOG_ERROR;
+			break;
+		case 's':
+			spath = optarg;
+			break;
+		case 'V':
+			printf("h2k-lease %s\n", H2K_VERSION);
+			return 0;
+		case 'v':
+			if (level < H2K_LOG_TRACE)
+				level++;
+			break;
+		case OPT_SNAPSHOT:
+			r.opts.power = H2K_POWER_SNAPSHOT;
+			modes++;
+			break;
+		case OPT_SHUTDOWN:
+			r.opts.power = H2K_POWER_SHUTDOWN;
+			modes++;
+			break;
+		case OPT_POWEROFF:
+			r.opts.power = H2K_POWER_OFF;
+			modes++;
+			break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			t = strtod(optarg, &end);
+			if (errno || end == optarg || *end || t <= 0 || t > 86400)
+				errx(H2K_EX_USAGE, "--timeout: '%s' is not a "
+				    "number of seconds between 1 and 86400",
+				    optarg);
+			r.opts.ready_timeout = r.opts.shutdown_timeout = t;
+			break;
+		case 'h':
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (modes > 1)
+		errx(H2K_EX_USAGE, "--snapshot, --shutdown and --power-off "
+		    "exclude each other");
+	h2k_log_setlevel(level);
+
+	/*
+	 * Signals only set a flag: the work in progress notices it at the
+	 * next step and undoes what it created.  No SA_RESTART so a sleep
+	 * ends early.  SIGPIPE becomes EPIPE on the write, handled as a
+	 * failure of that VM (and its lease is given back).
+	 */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	r.opts.cancel = &got_signal;
+
+	path = h2k_session_path(spath);
+	if (!path || h2k_session_load(path, &sess) < 0) {
+		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
+		return h2k_errcode();
+	}
+	free(path);
+	r.v = h2k_vim_from_session(&sess);
+	h2k_session_free(&sess);
+	if (!r.v) {
+		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
+		return h2k_errcode();
+	}
+
+	if (argc > 0) {
+		for (int i = 0; i < argc && !got_signal; i++) {
+			cJSON *line = h2k_export_vm_lookup(r.v, argv[i]);
+			if (!line || one(&r, line) < 0)
+				fail(&r, NULL);
+			else
+				r.ok++;
+			cJSON_Delete(line);
+			if (h2k_errcode() == H2K_EX_SESSION && r.failed && !r.ok)
+				break; /* every other VM would fail the same way */
+		}
+	} else {
+		struct h2k_jsonl in;
+		cJSON *line;
+		int rc;
+
+		h2k_jsonl_init(&in, stdin, "stdin");
+		while (!got_signal && (rc = h2k_jsonl_next(&in, &line)) != 0) {
+			char where[64];
+			snprintf(where, sizeof where, "stdin:%ld", in.lineno);
+			if (rc < 0) {
+				fail(&r, NULL);
+				continue;
+			}
+			if (one(&r, line) < 0)
+				fail(&r, where);
+			else
+				r.ok++;
+			cJSON_Delete(line);
+		}
+		h2k_jsonl_free(&in);
+	}
+	h2k_vim_free(r.v);
+	if (got_signal) {
+		fprintf(stderr, "h2k-lease: interrupted by signal %d\n",
+		    (int)got_signal);
+		return H2K_EX_CANCEL;
+	}
+	if (!r.failed)
+		return r.ok || argc == 0 ? 0 : H2K_EX_FAIL;
+	return r.ok ? H2K_EX_PARTIAL : r.first_code;
+}

@@ -20,7 +20,9 @@
 #                ifrange=0 (then the stale If-Range is ignored: 206 of v2)
 #   status=C     answer status C (e.g. 503) on the first `times` requests,
 #                with Retry-After: `retryafter` when given
-#   nolength=1   no Content-Length: body delimited by closing the connection
+#   nolength=1   no Content-Length: chunked transfer coding
+#   closedelim=1 no Content-Length: body delimited by closing the connection
+#                (a cut is then indistinguishable from the end; see BUGS)
 #   cookie=1     refuse (401) requests without the vmware_soap_session cookie
 #   bps=N        throttle the body to N bytes per second
 #   times=K      how many requests misbehave (default 1; 0 = all)
@@ -129,8 +131,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if etag:
             self.send_header("ETag", etag)
         self.send_header("Content-Type", "application/octet-stream")
-        nolen = spec.get("nolength") == "1"
-        if nolen:
+        chunked = spec.get("nolength") == "1"
+        closedelim = spec.get("closedelim") == "1"
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif closedelim:
             self.send_header("Connection", "close")
             self.close_connection = True
         else:
@@ -154,12 +159,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 chunk = min(65536, limit - sent)
                 if bps:
                     chunk = min(chunk, max(1, bps // 10))
-                self.wfile.write(body[sent:sent + chunk])
+                piece = body[sent:sent + chunk]
+                if chunked:
+                    piece = b"%x\r\n" % len(piece) + piece + b"\r\n"
+                self.wfile.write(piece)
                 sent += chunk
                 if bps:
                     ahead = sent / bps - (time.monotonic() - t0)
                     if ahead > 0:
                         time.sleep(ahead)
+            if chunked and sent == len(body):
+                self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             how = "client-gone"

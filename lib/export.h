@@ -1,0 +1,87 @@
+/*
+ * export.h - start an export: bring a VM into an exportable state, open an
+ * HttpNfcLease on it (ExportVm, or ExportSnapshot of a temporary snapshot),
+ * wait for the lease to be ready and read its device URLs.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef H2K_EXPORT_H
+#define H2K_EXPORT_H
+
+#include <signal.h>
+
+#include <cjson/cJSON.h>
+
+#include "vim.h"
+
+/* What to do with a VM that is powered on. */
+enum h2k_power_mode {
+	H2K_POWER_REFUSE,   /* H2K_EX_STATE naming the three options */
+	H2K_POWER_SNAPSHOT, /* temporary snapshot + ExportSnapshot, VM keeps running */
+	H2K_POWER_SHUTDOWN, /* ShutdownGuest, wait for poweredOff */
+	H2K_POWER_OFF,      /* PowerOffVM_Task */
+};
+
+struct h2k_export_opts {
+	int power;                     /* enum h2k_power_mode */
+	double ready_timeout;          /* lease leaving "initializing"; 0: 300 s */
+	double shutdown_timeout;       /* guest shutdown; 0: 300 s */
+	double task_timeout;           /* snapshot and power tasks; 0: 900 s */
+	volatile sig_atomic_t *cancel; /* non-zero: stop at the next step, clean up */
+};
+
+struct h2k_export_dev {
+	char *key;            /* deviceUrl key, the OvfFile deviceId later */
+	char *target_id;      /* file name the server suggests */
+	char *url;            /* "*" host already replaced */
+	char *ssl_thumbprint; /* SHA-1 of the NFC host's certificate, or NULL */
+	int disk;
+	long long size;       /* fileSize, -1 when the server gives none */
+};
+
+struct h2k_export {
+	char *lease;          /* HttpNfcLease moref value */
+	long timeout_s;       /* info.leaseTimeout */
+	char *snapshot;       /* temporary snapshot moref, or NULL */
+	char *server;         /* SOAP URL of the session */
+	char *power_action;   /* "shutdown", "power-off" or NULL: what was done */
+	struct h2k_export_dev *dev;
+	size_t ndev;
+};
+
+/*
+ * Export vm (moref value); label names the VM in messages.  power_state is
+ * the VM's current runtime.powerState (read fresh by the caller).  On
+ * failure after a snapshot or lease was created, both are cleaned up here
+ * (lease aborted, snapshot removed) before returning -1; a cancel gives
+ * H2K_EX_CANCEL.
+ */
+int h2k_export_start(struct h2k_vim *v, const char *vm, const char *label,
+    const char *power_state, const struct h2k_export_opts *o,
+    struct h2k_export *e);
+void h2k_export_free(struct h2k_export *e);
+
+/* Undo a started export: abort the lease with why, remove the snapshot. */
+void h2k_export_undo(struct h2k_vim *v, struct h2k_export *e, const char *why);
+
+/* JSON for the pipeline: {"lease":{...}} and [devices] as HACKING.md says. */
+cJSON *h2k_export_lease_json(const struct h2k_export *e);
+cJSON *h2k_export_devices_json(const struct h2k_export *e);
+
+/*
+ * The h2k-ls fields h2k-lease can fill for a VM named on the command line:
+ * name, path, moref, uuid, instance_uuid, power_state, template, guest_id,
+ * guest_os, num_cpu, memory_mb, firmware.  arg is an inventory path
+ * ("/DC0/vm/x") or a moref value ("vm-54").  NULL + H2K_EX_NOTFOUND.
+ */
+cJSON *h2k_export_vm_lookup(struct h2k_vim *v, const char *arg);
+
+/* Current runtime.powerState of vm, caller frees; NULL + error. */
+char *h2k_export_power_state(struct h2k_vim *v, const char *vm);
+
+/*
+ * Replace a "*" host in a device URL by the host the session talks to (as
+ * the HttpNfcLeaseDeviceUrl documentation asks).  Returns a new string.
+ */
+char *h2k_export_fix_url(const char *url, const char *host);
+
+#endif

@@ -1,0 +1,1823 @@
+/*
+ * fetch.c - the h2k-fetch download engine.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * Threads.  A small pool of -j N workers, each driving one curl easy handle
+ * with curl_easy_perform(), rather than one thread driving a curl multi:
+ * every disk costs disk writes, fsyncs and, on resume, a rehash of the kept
+ * prefix, all of which block; in a single multi loop one disk's fsync or
+ * rehash would stall every other transfer past its low-speed limit.  With
+ * a worker per transfer those waits stay private, and the retry/backoff
+ * logic is straight-line code.  Each worker keeps its easy handle (and so
+ * its connection) from one file to the next, so connections to a host are
+ * reused.  Memory is curl's receive buffer plus one rehash buffer per
+ * worker: nothing grows with the disk.  Beside the workers: the main thread
+ * reads the input lines and queues files (downloads start with the first
+ * line, while h2k-lease is still preparing the next VM), one thread draws
+ * progress, and one "lease thread" does all the SOAP work.
+ *
+ * The resume rule.  A file is written as NAME.part; NAME.part.meta records
+ * the URL, the validator (ETag), the stream length when known and how many
+ * bytes were last fsynced ("synced").  Bytes on disk are kept only when:
+ *  - they come from this same URL (a .part left by an earlier run of a
+ *    different lease, whose content may differ, is truncated), and only up
+ *    to "synced" when they are left by an earlier run (bytes past the last
+ *    fsync may be garbage after a power cut);
+ *  - the server answers the Range request 206 with a Content-Range that
+ *    starts exactly at the requested offset, whose complete length matches
+ *    the one we know, and, when we had an ETag (sent as If-Range unless it
+ *    is weak), with the same ETag.
+ * A 200 answer means the server sends the whole stream again: the .part is
+ * truncated and this body is taken from byte 0.  Any other 206 (a
+ * Content-Range that starts elsewhere, a different length, a changed or
+ * missing ETag, a malformed header) is refused: the transfer is dropped,
+ * the .part truncated and the file asked for again from 0.  Bytes from two
+ * answers are never spliced unless the second one proved it continues the
+ * first.  When a resume is accepted, the SHA-256 state is rebuilt by
+ * reading the kept prefix back from disk, so the digest we print is that of
+ * the bytes in the file, not of what we believe we wrote.
+ *
+ * Retries.  Resets, timeouts, stalls below the low-speed limit, 408, 429
+ * and 5xx are transient: the worker waits (capped exponential backoff with
+ * full jitter, at least the server's Retry-After, see backoff.h) and
+ * resumes.  opts.retries failed attempts in a row without new bytes give
+ * up; an attempt that moved the high-water mark of the file resets the
+ * count (a server that cuts every few megabytes still gets the whole disk)
+ * and a hard cap bounds the total.  401/403 (session), 404 (lease gone),
+ * TLS failures and local I/O errors are not retried.
+ *
+ * The lease keepalive.  vSphere drops an NFC lease that hears nothing for
+ * its timeout (lease.timeout_s, 300 s by default).  The lease thread calls
+ * HttpNfcLeaseProgress for every lease every min(timeout/3, 60) seconds (or
+ * --keepalive), with the real percent of that VM's bytes done (never 100
+ * before every file is complete), and reads the lease state in the same
+ * round: a lease in error fails that VM with the server's message, a lease
+ * that is gone fails it too.  Only this thread talks SOAP, so a slow call
+ * never delays a download.  When a VM fails (its files settled), this
+ * thread aborts its lease (HttpNfcLeaseAbort, unless --keep-lease) and
+ * removes the temporary snapshot named in lease.snapshot; .part files are
+ * kept.  A VM that completed keeps its keepalive until h2k-fetch exits, so
+ * the next stage finds the lease alive.  Input lines without a lease (plain
+ * URLs) need no session and get no keepalive; a line with a lease and no
+ * usable session fails, since nothing would keep that lease alive.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include "backoff.h"
+#include "crange.h"
+#include "fetch.h"
+#include "h2k.h"
+#include "jsonl.h"
+#include "lease.h"
+#include "pathsafe.h"
+#include "vim.h"
+
+#define RECV_BUF       (256u << 10)  /* curl's receive buffer per worker */
+#define REHASH_BUF     (256u << 10)
+#define WRITEBEHIND    (8u << 20)    /* start writeback every 8 MiB */
+#define SYNC_BYTES     (64u << 20)   /* checkpoint (fdatasync + meta) */
+#define SYNC_SECS      2.0
+#define MAX_DISCARD    (64u << 10)   /* body of an error answer we read */
+#define META_MAX       (16u << 10)
+
+static volatile sig_atomic_t g_cancel;
+static int g_devnull = -1;
+
+enum fstate { FS_QUEUED, FS_RUNNING, FS_OK, FS_FAILED, FS_CANCELLED };
+
+struct vm;
+
+struct file {
+	struct vm *vm;
+	int idx;
+	char *key, *target_id, *url;
+	int disk;
+	long long size_hint;    /* device size from the lease, -1 unknown */
+	char *name;             /* sanitised final name in the VM folder */
+	char *part, *meta;
+	int prog;               /* progress slot */
+	enum fstate state;
+	/* result */
+	long long bytes;
+	char sha256[65];
+	/* live, read by the lease thread for the percent */
+	_Atomic long long done, total;
+};
+
+enum vstate { V_ACTIVE, V_FAILED_PENDING, V_DONE };
+
+struct vm {
+	struct run *run;
+	cJSON *line;
+	long lineno;
+	char *name;             /* for messages */
+	char *dir;              /* absolute folder */
+	int dirfd;
+	struct h2k_pathset names;
+	char *lease, *snapshot;
+	double timeout;
+	struct file *files;
+	int nfiles, pending;
+	_Atomic int failed;     /* read by workers without the lock */
+	int errcode;
+	char *errmsg;
+	int ok;                 /* all files complete and line written */
+	enum vstate vstate;
+	double next_keepalive;
+	int lease_gone;
+};
+
+struct run {
+	const struct h2k_fetch_opts *o;
+	FILE *out;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* queue, VM states */
+	struct file **queue;
+	size_t qhead, qlen, qcap;
+	struct vm **vms;
+	size_t nvms, capvms;
+	int eof, stop;
+	struct h2k_progress *prog;
+	struct h2k_pathset vmnames;
+	char *outabs;
+	char *cookie;           /* "vmware_soap_session=..." or NULL */
+	char *session_host;     /* host:port of the session URL */
+	int bad_lines, good_vms, failed_vms, first_code;
+	int out_failed;
+	/* lease thread */
+	pthread_t lease_thr;
+	int lease_started;
+	pthread_cond_t lease_cv;
+	int lease_stop;
+};
+
+struct worker {
+	struct run *run;
+	CURL *h;
+	struct h2k_http_peer peer;
+	struct h2k_tls tls;     /* per host: pins differ */
+	unsigned char *rbuf;
+	EVP_MD_CTX *sha;
+};
+
+void
+h2k_fetch_cancel(void)
+{
+	int e = errno;
+
+	g_cancel = 1;
+	/* The main thread may sit in a read of stdin: give it an EOF. */
+	if (g_devnull >= 0)
+		(void)dup2(g_devnull, STDIN_FILENO);
+	errno = e;
+}
+
+/* --- messages ------------------------------------------------------------ */
+
+static void
+msg(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+msg(struct run *r, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n = snprintf(line, sizeof line, "%s: ", r->o->progname ? r->o->progname : "h2k-fetch");
+
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	/* one line: server strings must not forge extra lines */
+	for (char *p = line + n; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	strcat(line, "\n");
+	h2k_progress_msg(r->prog, line);
+}
+
+/* --- the resume decision ------------------------------------------------- */
+
+enum h2k_resume
+h2k_resume_decide(long status, long long offset, long long total,
+    const char *etag, const char *content_range, const char *new_etag)
+{
+	struct h2k_crange cr;
+	int same_etag = !etag || (new_etag && strcmp(etag, new_etag) == 0);
+
+	if (status == 200)
+		return H2K_RESUME_FROM0;
+	if (status == 206) {
+		if (!content_range || h2k_crange_parse(content_range,
+		    strlen(content_range), &cr) < 0 || !cr.has_range)
+			return H2K_RESUME_RESTART;
+		if ((unsigned long long)offset != cr.first)
+			return H2K_RESUME_RESTART;
+		if (total >= 0 && (!cr.has_total || cr.total != (unsigned long long)total))
+			return H2K_RESUME_RESTART;
+		if (offset == 0)
+			return H2K_RESUME_FROM0;
+		if (!same_etag)
+			return H2K_RESUME_RESTART;
+		return H2K_RESUME_APPEND;
+	}
+	if (status == 416) {
+		if (offset > 0 && content_range && h2k_crange_parse(content_range,
+		    strlen(content_range), &cr) == 0 && !cr.has_range &&
+		    cr.total == (unsigned long long)offset &&
+		    (total < 0 || total == offset) && same_etag)
+			return H2K_RESUME_COMPLETE;
+		return H2K_RESUME_RESTART;
+	}
+	return H2K_RESUME_OTHER;
+}
+
+/* --- small helpers ------------------------------------------------------- */
+
+static int
+has_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* "host:port" of a URL (port defaulted from the scheme), or NULL. */
+static char *
+url_hostport(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *out = NULL;
+
+	if (!u)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		out = h2k_asprintf("%s:%s", host, port);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return out;
+}
+
+static const char *
+pin_for(struct run *r, const char *url)
+{
+	const struct h2k_fetch_opts *o = r->o;
+	char *hp = url_hostport(url);
+	const char *pin = NULL;
+
+	if (!hp)
+		return NULL;
+	for (int i = 0; i < o->npins && !pin; i++) {
+		const char *h = o->pins[i].host;
+		size_t hl = strlen(h);
+		/* "host" matches any port, "host:port" only that one */
+		if (strcmp(h, hp) == 0 ||
+		    (strchr(h, ':') == NULL && strncmp(hp, h, hl) == 0 && hp[hl] == ':'))
+			pin = o->pins[i].thumbprint;
+	}
+	if (!pin && o->session && o->session->thumbprint && r->session_host &&
+	    strcmp(hp, r->session_host) == 0)
+		pin = o->session->thumbprint;
+	free(hp);
+	return pin;
+}
+
+static void
+hexdigest(EVP_MD_CTX *c, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	static const char hx[] = "0123456789abcdef";
+
+	EVP_DigestFinal_ex(c, md, &n);
+	for (unsigned i = 0; i < n && i < 32; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static int
+fsync_dir(int dirfd, const char *dir)
+{
+	if (fsync(dirfd) < 0 && errno != EINVAL)
+		return h2k_seterr(H2K_EX_IO, "%s: fsync: %s", dir, strerror(errno));
+	return 0;
+}
+
+/* --- the .part.meta companion -------------------------------------------- */
+
+struct meta {
+	char *url, *etag;
+	long long total, synced;
+};
+
+static void
+meta_free(struct meta *m)
+{
+	free(m->url);
+	free(m->etag);
+	memset(m, 0, sizeof *m);
+}
+
+static int
+meta_read(int dirfd, const char *name, struct meta *m)
+{
+	char buf[META_MAX + 1];
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+	cJSON *o;
+
+	memset(m, 0, sizeof *m);
+	m->total = m->synced = -1;
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, META_MAX);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (!(o = cJSON_Parse(buf)))
+		return -1;
+	const char *u = h2k_json_str(o, "url"), *e = h2k_json_str(o, "etag");
+	m->url = u ? h2k_strdup(u) : NULL;
+	m->etag = e && !has_ctl(e) && strlen(e) < 256 ? h2k_strdup(e) : NULL;
+	m->total = (long long)h2k_json_num(o, "total", -1);
+	m->synced = (long long)h2k_json_num(o, "synced", -1);
+	cJSON_Delete(o);
+	return m->url ? 0 : -1;
+}
+
+/*
+ * Not fsynced on purpose: a lost or stale meta file can only make the next
+ * run start over or send a stale If-Range (answered 200), never splice;
+ * the callers order their writes so that holds (truncate, fdatasync, then
+ * meta).
+ */
+static int
+meta_write(int dirfd, const char *name, const char *url, const char *etag,
+    long long total, long long synced)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt = NULL;
+	int fd = -1, rc = -1;
+
+	if (!o)
+		return -1;
+	cJSON_AddStringToObject(o, "url", url);
+	if (etag)
+		cJSON_AddStringToObject(o, "etag", etag);
+	if (total >= 0)
+		cJSON_AddNumberToObject(o, "total", (double)total);
+	cJSON_AddNumberToObject(o, "synced", (double)(synced > 0 ? synced : 0));
+	if (!(txt = cJSON_PrintUnformatted(o)))
+		goto out;
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	size_t len = strlen(txt);
+	if (write(fd, txt, len) == (ssize_t)len)
+		rc = 0;
+out:
+	if (fd >= 0 && close(fd) < 0)
+		rc = -1;
+	free(txt);
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* --- one download --------------------------------------------------------- */
+
+struct xfer {
+	struct worker *w;
+	struct file *f;
+	int fd;
+	long long offset;       /* what we asked for */
+	long long have;         /* bytes valid in the .part */
+	long long total;        /* stream length, -1 unknown */
+	long long synced;       /* bytes covered by the last fdatasync */
+	long long wb_mark;      /* write-behind position */
+	double last_sync;
+	char *etag;             /* known validator */
+	/* this attempt's answer */
+	long status;
+	char cr[256], new_etag[256], retry_after[128];
+	long long clen;
+	int decided, discard, restart, complete, io_err, cancelled;
+	size_t discarded;
+	long long got;
+};
+
+static void
+copy_hval(char *dst, size_t cap, const char *v, size_t n)
+{
+	while (n > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' ||
+	    v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n >= cap) {
+		/* too long to be honest: make it unparseable */
+		snprintf(dst, cap, "!");
+		return;
+	}
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static int
+hname(const char *line, size_t n, const char *name, const char **val, size_t *vlen)
+{
+	size_t l = strlen(name);
+
+	if (n <= l || strncasecmp(line, name, l) != 0 || line[l] != ':')
+		return 0;
+	*val = line + l + 1;
+	*vlen = n - l - 1;
+	return 1;
+}
+
+static int
+truncate_part(struct xfer *x)
+{
+	struct file *f = x->f;
+
+	if (ftruncate(x->fd, 0) < 0 || fdatasync(x->fd) < 0) {
+		x->io_err = errno;
+		return -1;
+	}
+	x->have = 0;
+	x->synced = 0;
+	x->wb_mark = 0;
+	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
+	(void)meta_write(f->vm->dirfd, f->meta, f->url, x->etag, x->total, 0);
+	return 0;
+}
+
+/* Rebuild the digest from the first x->have bytes on disk. */
+static int
+rehash(struct xfer *x)
+{
+	long long pos = 0;
+
+	h2k_progress_phase(x->w->run->prog, x->f->prog, H2K_PH_VERIFY);
+	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
+	while (pos < x->have) {
+		size_t want = x->have - pos < REHASH_BUF ? (size_t)(x->have - pos) : REHASH_BUF;
+		ssize_t n = pread(x->fd, x->w->rbuf, want, pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			x->io_err = n < 0 ? errno : EIO;
+			return -1;
+		}
+		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
+		pos += n;
+		if (g_cancel)
+			return -1;
+	}
+	h2k_progress_phase(x->w->run->prog, x->f->prog, H2K_PH_DOWNLOAD);
+	return 0;
+}
+
+static void
+publish(struct xfer *x)
+{
+	struct file *f = x->f;
+	long long tot = x->total >= 0 ? x->total : f->size_hint;
+
+	atomic_store(&f->done, x->have);
+	atomic_store(&f->total, x->total);
+	h2k_progress_set(x->w->run->prog, f->prog, x->have, tot >= 0 ? tot : -1);
+}
+
+/* The answer's headers are all in: decide what its body means. */
+static int
+decide(struct xfer *x)
+{
+	struct file *f = x->f;
+	CURL *h = x->w->h;
+	enum h2k_resume d;
+	const char *ne = x->new_etag[0] ? x->new_etag : NULL;
+
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->status < 200)
+		return 0;  /* 100 Continue and friends: more headers follow */
+	x->decided = 1;
+	d = h2k_resume_decide(x->status, x->offset, x->total, x->offset > 0 ? x->etag : NULL,
+	    x->cr[0] ? x->cr : NULL, ne);
+	switch (d) {
+	case H2K_RESUME_FROM0:
+		if (x->offset > 0)
+			h2k_debug("%s: server sent the whole file again (HTTP %ld): starting over",
+			    f->part, x->status);
+		free(x->etag);
+		x->etag = ne ? h2k_strdup(ne) : NULL;
+		x->total = x->clen;
+		if (x->status == 206) {
+			struct h2k_crange cr;
+			if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
+				x->total = (long long)cr.total;
+		}
+		if (truncate_part(x) < 0)
+			return -1;
+		publish(x);
+		return 0;
+	case H2K_RESUME_APPEND: {
+		struct h2k_crange cr;
+		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
+			x->total = (long long)cr.total;
+		if (!x->etag && ne) {
+			x->etag = h2k_strdup(ne);
+			(void)meta_write(f->vm->dirfd, f->meta, f->url, x->etag, x->total, x->synced);
+		}
+		if (rehash(x) < 0)
+			return -1;
+		publish(x);
+		return 0;
+	}
+	case H2K_RESUME_RESTART:
+		h2k_info("%s: answer does not continue the kept bytes (HTTP %ld, "
+		    "Content-Range '%s', ETag %s): starting over", f->part, x->status,
+		    x->cr, ne ? ne : "none");
+		x->restart = 1;
+		return -1;
+	case H2K_RESUME_COMPLETE:
+		x->complete = 1;
+		x->discard = 1;
+		return 0;
+	case H2K_RESUME_OTHER:
+		x->discard = 1;
+		return 0;
+	}
+	return 0;
+}
+
+static size_t
+header_cb(char *line, size_t size, size_t nitems, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nitems;
+	const char *v;
+	size_t vl;
+
+	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+		/* a new answer (after 100 Continue): forget the last one's headers */
+		x->cr[0] = x->new_etag[0] = x->retry_after[0] = '\0';
+		x->clen = -1;
+		return n;
+	}
+	if (n <= 2 && (line[0] == '\r' || line[0] == '\n')) {
+		if (!x->decided && decide(x) < 0)
+			return 0;  /* aborts the transfer */
+		return n;
+	}
+	if (hname(line, n, "content-range", &v, &vl))
+		copy_hval(x->cr, sizeof x->cr, v, vl);
+	else if (hname(line, n, "etag", &v, &vl)) {
+		copy_hval(x->new_etag, sizeof x->new_etag, v, vl);
+		if (has_ctl(x->new_etag))
+			x->new_etag[0] = '\0';
+	} else if (hname(line, n, "retry-after", &v, &vl))
+		copy_hval(x->retry_after, sizeof x->retry_after, v, vl);
+	else if (hname(line, n, "content-length", &v, &vl)) {
+		char tmp[32];
+		char *end;
+		copy_hval(tmp, sizeof tmp, v, vl);
+		errno = 0;
+		long long c = strtoll(tmp, &end, 10);
+		x->clen = (errno || *end || end == tmp || c < 0 || tmp[0] == '-' ||
+		    tmp[0] == '+') ? -1 : c;
+	}
+	return n;
+}
+
+static void
+writebehind(struct xfer *x)
+{
+	/*
+	 * Start writeback of each finished 8 MiB chunk now, and wait for the
+	 * one four chunks back and drop it from the page cache: dirty memory
+	 * stays bounded and the final fsync has little left to do.
+	 */
+	while (x->have - x->wb_mark >= (long long)WRITEBEHIND) {
+		(void)sync_file_range(x->fd, x->wb_mark, WRITEBEHIND, SYNC_FILE_RANGE_WRITE);
+		long long old = x->wb_mark - 4LL * WRITEBEHIND;
+		if (old >= 0) {
+			(void)sync_file_range(x->fd, old, WRITEBEHIND,
+			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			    SYNC_FILE_RANGE_WAIT_AFTER);
+			(void)posix_fadvise(x->fd, old, WRITEBEHIND, POSIX_FADV_DONTNEED);
+		}
+		x->wb_mark += WRITEBEHIND;
+	}
+}
+
+/* Make the bytes so far durable and say so in the meta file. */
+static int
+checkpoint(struct xfer *x)
+{
+	if (fdatasync(x->fd) < 0) {
+		x->io_err = errno;
+		return -1;
+	}
+	x->synced = x->have;
+	x->last_sync = h2k_monotime();
+	(void)meta_write(x->f->vm->dirfd, x->f->meta, x->f->url, x->etag, x->total, x->synced);
+	return 0;
+}
+
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb, off = 0;
+
+	if (!x->decided || x->discard) {
+		x->discarded += n;
+		return x->discarded > MAX_DISCARD ? 0 : n;
+	}
+	if (x->total >= 0 && x->have + (long long)n > x->total) {
+		/* more than the stream length the server announced */
+		x->restart = 1;
+		return 0;
+	}
+	while (off < n) {
+		ssize_t w = pwrite(x->fd, data + off, n - off, x->have + (long long)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			x->io_err = w < 0 ? errno : ENOSPC;
+			/* the partial write is past x->have: not trusted later */
+			return 0;
+		}
+		off += (size_t)w;
+	}
+	EVP_DigestUpdate(x->w->sha, data, n);
+	x->have += (long long)n;
+	x->got += (long long)n;
+	writebehind(x);
+	if (x->have - x->synced >= (long long)SYNC_BYTES ||
+	    (x->have > x->synced && h2k_monotime() - x->last_sync >= SYNC_SECS))
+		if (checkpoint(x) < 0)
+			return 0;
+	publish(x);
+	return n;
+}
+
+static int
+xferinfo_cb(void *arg, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+	struct xfer *x = arg;
+
+	(void)dlt; (void)dln; (void)ult; (void)uln;
+	if (g_cancel || x->f->vm->failed) {
+		x->cancelled = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+transient_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int
+transient_status(long s)
+{
+	return s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+/* Sleep d seconds unless cancelled. */
+static void
+nap(struct file *f, double d)
+{
+	double end = h2k_monotime() + d;
+
+	while (!g_cancel && !f->vm->failed) {
+		double left = end - h2k_monotime();
+		if (left <= 0)
+			break;
+		struct timespec ts = { 0, 0 };
+		left = left > 0.1 ? 0.1 : left;
+		ts.tv_nsec = (long)(left * 1e9);
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int
+finish(struct xfer *x)
+{
+	struct file *f = x->f;
+	struct vm *vm = f->vm;
+
+	h2k_progress_phase(x->w->run->prog, f->prog, H2K_PH_VERIFY);
+	if (fsync(x->fd) < 0) {
+		int e = errno;
+		return h2k_seterr(H2K_EX_IO, "%s/%s: fsync: %s", vm->dir, f->part, strerror(e));
+	}
+	int fd = x->fd;
+	x->fd = -1;
+	if (close(fd) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: close: %s", vm->dir, f->part, strerror(errno));
+	if (renameat(vm->dirfd, f->part, vm->dirfd, f->name) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: rename to %s: %s", vm->dir, f->part,
+		    f->name, strerror(errno));
+	if (fsync_dir(vm->dirfd, vm->dir) < 0)
+		return -1;
+	(void)unlinkat(vm->dirfd, f->meta, 0);
+	hexdigest(x->w->sha, f->sha256);
+	f->bytes = x->have;
+	atomic_store(&f->done, x->have);
+	atomic_store(&f->total, x->have);
+	h2k_progress_set(x->w->run->prog, f->prog, x->have, x->have);
+	h2k_progress_phase(x->w->run->prog, f->prog, H2K_PH_DONE);
+	return 0;
+}
+
+enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2 };
+
+static int
+open_part(struct xfer *x)
+{
+	struct file *f = x->f;
+	struct vm *vm = f->vm;
+	struct stat st;
+	struct meta m;
+
+	x->fd = openat(vm->dirfd, f->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (x->fd < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", vm->dir, f->part, strerror(errno));
+	if (fstat(x->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return h2k_seterr(H2K_EX_IO, "%s/%s: not a regular file", vm->dir, f->part);
+	x->have = st.st_size;
+	x->total = -1;
+	if (x->have > 0) {
+		/* left by an earlier run: keep only what that run fsynced, and
+		 * only if it came from this very URL */
+		if (meta_read(vm->dirfd, f->meta, &m) == 0 && strcmp(m.url, f->url) == 0 &&
+		    m.synced > 0) {
+			long long keep = m.synced < x->have ? m.synced : x->have;
+			if (keep < x->have && ftruncate(x->fd, keep) < 0)
+				return h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", vm->dir,
+				    f->part, strerror(errno));
+			x->have = keep;
+			x->etag = m.etag;
+			m.etag = NULL;
+			x->total = m.total;
+			h2k_info("%s/%s: resuming after %lld bytes kept from an earlier run",
+			    vm->dir, f->part, keep);
+		} else {
+			h2k_info("%s/%s: not from this lease (or never synced): starting over",
+			    vm->dir, f->part);
+			if (ftruncate(x->fd, 0) < 0 || fdatasync(x->fd) < 0)
+				return h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", vm->dir,
+				    f->part, strerror(errno));
+			x->have = 0;
+		}
+		meta_free(&m);
+	}
+	x->synced = x->have;
+	x->wb_mark = x->have - x->have % WRITEBEHIND;
+	x->last_sync = h2k_monotime();
+	if (x->have == 0 && meta_write(vm->dirfd, f->meta, f->url, NULL, -1, 0) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", vm->dir, f->meta, strerror(errno));
+	return 0;
+}
+
+static int
+download(struct worker *w, struct file *f)
+{
+	struct run *r = w->run;
+	const struct h2k_fetch_opts *o = r->o;
+	struct xfer x;
+	struct h2k_backoff bo;
+	char what[1024], lasterr[1024] = "", range[48], *ifr = NULL;
+	int fails = 0, attempts = 0, maxattempts = o->retries * 10 > 100 ? o->retries * 10 : 100;
+	long long hwm;
+	int rc = DL_FAIL;
+	struct curl_slist *hdrs = NULL;
+
+	memset(&x, 0, sizeof x);
+	x.w = w;
+	x.f = f;
+	x.fd = -1;
+	snprintf(what, sizeof what, "%s: %s", f->vm->name, f->name);
+	if (open_part(&x) < 0)
+		goto out;
+	hwm = x.have;
+	h2k_backoff_init(&bo, o->retry_delay, o->retry_max_delay);
+	w->tls = o->tls;
+	w->tls.thumbprint = (char *)pin_for(r, f->url);
+	for (;;) {
+		CURLcode cc;
+		double ra = -1;
+
+		if (g_cancel || f->vm->failed) {
+			rc = DL_CANCEL;
+			goto out;
+		}
+		attempts++;
+		x.offset = x.have;
+		x.status = 0;
+		x.cr[0] = x.new_etag[0] = x.retry_after[0] = '\0';
+		x.clen = -1;
+		x.decided = x.discard = x.restart = x.complete = x.io_err = x.cancelled = 0;
+		x.discarded = 0;
+		x.got = 0;
+		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
+		publish(&x);
+		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
+		h2k_progress_restart(r->prog, f->prog);
+
+		curl_easy_reset(w->h);
+		if (h2k_http_setup(w->h, &w->tls, &w->peer) < 0)
+			goto out;
+		curl_slist_free_all(hdrs);
+		hdrs = NULL;
+		free(ifr);
+		ifr = NULL;
+		curl_easy_setopt(w->h, CURLOPT_URL, f->url);
+		curl_easy_setopt(w->h, CURLOPT_BUFFERSIZE, (long)RECV_BUF);
+		curl_easy_setopt(w->h, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(w->h, CURLOPT_HEADERDATA, &x);
+		curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, write_cb);
+		curl_easy_setopt(w->h, CURLOPT_WRITEDATA, &x);
+		curl_easy_setopt(w->h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		curl_easy_setopt(w->h, CURLOPT_XFERINFODATA, &x);
+		curl_easy_setopt(w->h, CURLOPT_NOPROGRESS, 0L);
+		/* the stream is a VMDK: compression would only cost CPU */
+		curl_easy_setopt(w->h, CURLOPT_ACCEPT_ENCODING, NULL);
+		if (r->cookie)
+			curl_easy_setopt(w->h, CURLOPT_COOKIE, r->cookie);
+		if (x.offset > 0) {
+			snprintf(range, sizeof range, "%lld-", x.offset);
+			curl_easy_setopt(w->h, CURLOPT_RANGE, range);
+			/* a weak validator must not go in If-Range (RFC 9110 13.1.5) */
+			if (x.etag && strncmp(x.etag, "W/", 2) != 0) {
+				ifr = h2k_asprintf("If-Range: %s", x.etag);
+				if (!ifr || !(hdrs = curl_slist_append(NULL, ifr)))
+					goto out;
+				curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, hdrs);
+			}
+		}
+		cc = curl_easy_perform(w->h);
+
+		if (x.cancelled || g_cancel || f->vm->failed) {
+			rc = DL_CANCEL;
+			goto out;
+		}
+		if (x.io_err) {
+			h2k_seterr(H2K_EX_IO, "%s/%s: write: %s", f->vm->dir, f->part,
+			    strerror(x.io_err));
+			goto out;
+		}
+		if (x.restart) {
+			snprintf(lasterr, sizeof lasterr, "answer did not continue the kept bytes");
+			free(x.etag);
+			x.etag = NULL;
+			x.total = -1;
+			if (truncate_part(&x) < 0) {
+				h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", f->vm->dir, f->part,
+				    strerror(x.io_err));
+				goto out;
+			}
+			publish(&x);
+			goto retry;
+		}
+		if (cc == CURLE_OK && x.complete) {
+			/* the .part already held the whole stream (killed before rename) */
+			if (rehash(&x) < 0) {
+				h2k_seterr(H2K_EX_IO, "%s/%s: read: %s", f->vm->dir, f->part,
+				    strerror(x.io_err));
+				goto out;
+			}
+			if (finish(&x) < 0)
+				goto out;
+			rc = DL_OK;
+			goto out;
+		}
+		if (cc == CURLE_OK && (x.status == 200 || x.status == 206)) {
+			if (x.total >= 0 && x.have < x.total) {
+				snprintf(lasterr, sizeof lasterr, "short body: %lld of %lld bytes",
+				    x.have, x.total);
+				goto retry;
+			}
+			if (x.total < 0 && x.status == 206) {
+				/* unknown length: the end of this piece is not the end of the file */
+				struct h2k_crange cr;
+				if (h2k_crange_parse(x.cr, strlen(x.cr), &cr) < 0 ||
+				    x.offset + x.got != (long long)cr.last + 1) {
+					snprintf(lasterr, sizeof lasterr, "short body");
+					goto retry;
+				}
+			}
+			if (finish(&x) < 0)
+				goto out;
+			rc = DL_OK;
+			goto out;
+		}
+		if (cc == CURLE_OK) {
+			long s = x.status;
+			if (transient_status(s)) {
+				snprintf(lasterr, sizeof lasterr, "HTTP %ld", s);
+				if (x.retry_after[0]) {
+					ra = h2k_retry_after(x.retry_after, time(NULL), o->retry_after_max);
+					if (ra >= 0)
+						snprintf(lasterr, sizeof lasterr, "HTTP %ld (Retry-After %s)",
+						    s, x.retry_after);
+				}
+				goto retry;
+			}
+			if (s == 401 || s == 403)
+				h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the server refused the "
+				    "session (expired? run h2k-login and h2k-lease again)", what, s);
+			else if (s == 404)
+				h2k_seterr(H2K_EX_NOTFOUND, "%s: HTTP 404: no such file on the "
+				    "server (lease gone?)", what);
+			else if (s == 416) {
+				snprintf(lasterr, sizeof lasterr, "HTTP 416 for offset %lld", x.offset);
+				free(x.etag);
+				x.etag = NULL;
+				x.total = -1;
+				if (truncate_part(&x) < 0) {
+					h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", f->vm->dir,
+					    f->part, strerror(x.io_err));
+					goto out;
+				}
+				goto retry;
+			} else
+				h2k_seterr(H2K_EX_NET, "%s: HTTP %ld from the server", what, s);
+			goto out;
+		}
+		if (w->peer.pin_mismatch || !transient_curl(cc) ||
+		    (cc == CURLE_SSL_CONNECT_ERROR && strstr(w->peer.errbuf, "certificate"))) {
+			h2k_http_fail(cc, &w->peer, what);
+			goto out;
+		}
+		snprintf(lasterr, sizeof lasterr, "%s", w->peer.errbuf[0] ?
+		    w->peer.errbuf : curl_easy_strerror(cc));
+retry:
+		if (x.have > hwm) {
+			/* this attempt brought new bytes: the server is not dead */
+			hwm = x.have;
+			fails = 0;
+			h2k_backoff_reset(&bo);
+		} else
+			fails++;
+		if (fails > o->retries || attempts >= maxattempts) {
+			h2k_seterr(H2K_EX_NET, "%s: giving up after %d attempt%s: %s", what,
+			    attempts, attempts == 1 ? "" : "s", lasterr);
+			goto out;
+		}
+		double d = fails ? h2k_backoff_next(&bo, ra, o->retry_after_max) :
+		    (ra > 0 ? ra : 0);
+		h2k_info("%s: %s after %lld bytes; retry %d in %.1f s", what, lasterr,
+		    x.have, fails, d);
+		h2k_progress_phase(r->prog, f->prog, H2K_PH_RETRY);
+		nap(f, d);
+	}
+out:
+	if (x.fd >= 0) {
+		/* keep the .part: durable up to here for a later resume */
+		if (x.have > x.synced && fdatasync(x.fd) == 0)
+			(void)meta_write(f->vm->dirfd, f->meta, f->url, x.etag, x.total, x.have);
+		close(x.fd);
+	}
+	curl_slist_free_all(hdrs);
+	free(ifr);
+	free(x.etag);
+	return rc;
+}
+
+/* --- VM bookkeeping ------------------------------------------------------- */
+
+static void
+vm_fail(struct vm *vm, int code, const char *why)
+{
+	struct run *r = vm->run;
+
+	/* caller holds r->mu */
+	if (vm->failed)
+		return;
+	vm->failed = 1;
+	vm->errcode = code;
+	vm->errmsg = h2k_strdup(why);
+	msg(r, "%s", why);
+}
+
+static void
+vm_free(struct vm *vm)
+{
+	for (int i = 0; i < vm->nfiles; i++) {
+		struct file *f = &vm->files[i];
+		free(f->key);
+		free(f->target_id);
+		free(f->url);
+		free(f->name);
+		free(f->part);
+		free(f->meta);
+	}
+	free(vm->files);
+	if (vm->dirfd >= 0)
+		close(vm->dirfd);
+	h2k_pathset_free(&vm->names);
+	cJSON_Delete(vm->line);
+	free(vm->name);
+	free(vm->dir);
+	free(vm->lease);
+	free(vm->snapshot);
+	free(vm->errmsg);
+	free(vm);
+}
+
+/* All files of vm settled (caller holds r->mu): report, or hand to abort. */
+static void
+vm_settled(struct vm *vm)
+{
+	struct run *r = vm->run;
+
+	if (!vm->failed) {
+		cJSON *o = cJSON_Duplicate(vm->line, 1), *files;
+		int wrc = -1;
+		if (o) {
+			cJSON_DeleteItemFromObjectCaseSensitive(o, "dir");
+			cJSON_DeleteItemFromObjectCaseSensitive(o, "files");
+			cJSON_AddStringToObject(o, "dir", vm->dir);
+			files = cJSON_AddArrayToObject(o, "files");
+			for (int i = 0; files && i < vm->nfiles; i++) {
+				struct file *f = &vm->files[i];
+				if (f->state != FS_OK)
+					continue;
+				cJSON *e = cJSON_CreateObject();
+				char *p = h2k_asprintf("%s/%s", vm->dir, f->name);
+				if (!e || !p) {
+					cJSON_Delete(e);
+					free(p);
+					continue;
+				}
+				cJSON_AddStringToObject(e, "key", f->key);
+				cJSON_AddStringToObject(e, "target_id", f->target_id);
+				cJSON_AddBoolToObject(e, "disk", f->disk);
+				cJSON_AddStringToObject(e, "path", p);
+				cJSON_AddNumberToObject(e, "size", (double)f->bytes);
+				cJSON_AddStringToObject(e, "sha256", f->sha256);
+				cJSON_AddItemToArray(files, e);
+				free(p);
+			}
+			wrc = h2k_json_write(r->out, o);
+			cJSON_Delete(o);
+		}
+		if (wrc < 0) {
+			if (!r->out_failed)
+				msg(r, "%s", h2k_errmsg());
+			r->out_failed = 1;
+			vm->failed = 1;
+			vm->errcode = H2K_EX_IO;
+		} else {
+			vm->ok = 1;
+			r->good_vms++;
+			h2k_info("%s: complete in %s", vm->name, vm->dir);
+		}
+	}
+	if (vm->failed) {
+		r->failed_vms++;
+		if (!r->first_code)
+			r->first_code = vm->errcode;
+	}
+	/* a failed VM with a lease still needs its lease ended by the lease thread */
+	if (vm->failed && vm->lease && !vm->lease_gone) {
+		vm->vstate = V_FAILED_PENDING;
+		pthread_cond_broadcast(&r->lease_cv);
+	} else
+		vm->vstate = V_DONE;
+	pthread_cond_broadcast(&r->cv);
+}
+
+static void
+settle(struct file *f, int rc)
+{
+	struct vm *vm = f->vm;
+	struct run *r = vm->run;
+
+	pthread_mutex_lock(&r->mu);
+	if (rc == DL_OK)
+		f->state = FS_OK;
+	else if (rc == DL_CANCEL) {
+		f->state = FS_CANCELLED;
+		h2k_progress_phase(r->prog, f->prog, H2K_PH_FAILED);
+		if (g_cancel) {
+			char *m = h2k_asprintf("%s: cancelled; .part files kept for a later run",
+			    vm->name);
+			vm_fail(vm, H2K_EX_CANCEL, m ? m : "cancelled");
+			free(m);
+		}
+	} else {
+		f->state = FS_FAILED;
+		h2k_progress_phase(r->prog, f->prog, H2K_PH_FAILED);
+		vm_fail(vm, h2k_errcode(), h2k_errmsg());
+	}
+	if (--vm->pending == 0)
+		vm_settled(vm);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *r = w->run;
+
+	for (;;) {
+		struct file *f = NULL;
+		pthread_mutex_lock(&r->mu);
+		while (!r->stop && r->qlen == 0)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->qlen > 0) {
+			f = r->queue[r->qhead];
+			r->qhead = (r->qhead + 1) % r->qcap;
+			r->qlen--;
+			f->state = FS_RUNNING;
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (!f)
+			break;
+		h2k_clearerr();
+		int rc = (g_cancel || f->vm->failed) ? DL_CANCEL : download(w, f);
+		settle(f, rc);
+	}
+	return NULL;
+}
+
+static int
+enqueue(struct run *r, struct file *f)
+{
+	/* caller holds r->mu */
+	if (r->qlen == r->qcap) {
+		size_t nc = r->qcap ? r->qcap * 2 : 64;
+		struct file **nq = h2k_malloc(nc * sizeof *nq);
+		if (!nq)
+			return -1;
+		for (size_t i = 0; i < r->qlen; i++)
+			nq[i] = r->queue[(r->qhead + i) % r->qcap];
+		free(r->queue);
+		r->queue = nq;
+		r->qhead = 0;
+		r->qcap = nc;
+	}
+	r->queue[(r->qhead + r->qlen) % r->qcap] = f;
+	r->qlen++;
+	pthread_cond_broadcast(&r->cv);
+	return 0;
+}
+
+/* --- the lease thread ----------------------------------------------------- */
+
+static int
+vm_percent(struct vm *vm)
+{
+	long long done = 0, total = 0;
+	int unknown = 0, complete = 0;
+
+	for (int i = 0; i < vm->nfiles; i++) {
+		struct file *f = &vm->files[i];
+		long long d = atomic_load(&f->done), t = atomic_load(&f->total);
+		if (f->state == FS_OK)
+			complete++;
+		if (t < 0)
+			t = f->size_hint;
+		if (t <= 0 || d > t) {
+			unknown = 1;
+			continue;
+		}
+		done += d;
+		total += t;
+	}
+	if (vm->nfiles > 0 && complete == vm->nfiles)
+		return 100;
+	int pct = unknown ? (vm->nfiles ? 100 * complete / vm->nfiles : 0) :
+	    total > 0 ? (int)(100.0 * (double)done / (double)total) : 0;
+	return pct > 99 ? 99 : pct < 0 ? 0 : pct;
+}
+
+static double
+keepalive_interval(const struct run *r, const struct vm *vm)
+{
+	double iv = r->o->keepalive;
+
+	if (iv <= 0) {
+		iv = vm->timeout > 0 ? vm->timeout / 3 : 60;
+		if (iv > 60)
+			iv = 60;
+	}
+	return iv < 1 ? 1 : iv;
+}
+
+struct lease_job {
+	struct vm *vm;
+	char *lease, *snapshot;
+	int percent, end;  /* end: abort + snapshot removal */
+	char *why;
+};
+
+static void *
+lease_main(void *arg)
+{
+	struct run *r = arg;
+	struct h2k_vim *v = NULL;
+	int vim_failed = 0;
+	char *vim_err = NULL;
+	int vim_code = 0;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		/* pick the next piece of work, soonest first */
+		struct lease_job job = {0};
+		double now = h2k_monotime(), next = now + 1;
+		int pending_end = 0, live = 0;
+		for (size_t i = 0; i < r->nvms; i++) {
+			struct vm *vm = r->vms[i];
+			if (!vm->lease || vm->lease_gone)
+				continue;
+			if (vm->vstate == V_FAILED_PENDING) {
+				pending_end = 1;
+				if (!job.vm) {
+					job.vm = vm;
+					job.end = 1;
+				}
+				continue;
+			}
+			if (vm->vstate == V_DONE && !vm->ok)
+				continue;
+			live++;
+			if (!job.vm && vm->next_keepalive <= now && !vm->failed) {
+				job.vm = vm;
+				job.percent = vm_percent(vm);
+			} else if (vm->next_keepalive < next)
+				next = vm->next_keepalive;
+		}
+		if (!job.vm) {
+			if (r->lease_stop && !pending_end)
+				break;
+			(void)live;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			double wait = next - now;
+			if (wait < 0.05)
+				wait = 0.05;
+			if (wait > 1)
+				wait = 1;
+			ts.tv_sec += (time_t)wait;
+			ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&r->lease_cv, &r->mu, &ts);
+			continue;
+		}
+		struct vm *vm = job.vm;
+		job.lease = h2k_strdup(vm->lease);
+		job.snapshot = vm->snapshot ? h2k_strdup(vm->snapshot) : NULL;
+		job.why = h2k_strdup(vm->errmsg ? vm->errmsg : "h2k-fetch failed");
+		if (!job.end)
+			vm->next_keepalive = now + keepalive_interval(r, vm);
+		pthread_mutex_unlock(&r->mu);
+
+		/* SOAP, without the lock */
+		int failcode = 0;
+		char *failmsg = NULL;
+		if (!v && !vim_failed) {
+			if (!r->o->session) {
+				vim_failed = 1;
+				vim_code = H2K_EX_SESSION;
+				vim_err = h2k_strdup("no session: cannot keep the lease alive "
+				    "(run h2k-login, or give -s)");
+			} else if (!(v = h2k_vim_from_session(r->o->session))) {
+				vim_failed = 1;
+				vim_code = h2k_errcode();
+				vim_err = h2k_strdup(h2k_errmsg());
+			}
+		}
+		if (job.end) {
+			if (v && job.lease && !r->o->keep_lease) {
+				if (h2k_lease_abort(v, job.lease, job.why) < 0)
+					msg(r, "%s: lease %s: abort failed: %s", vm->name, job.lease,
+					    h2k_errmsg());
+				else
+					h2k_info("%s: lease %s aborted", vm->name, job.lease);
+			}
+			if (v && job.snapshot) {
+				if (h2k_snapshot_remove(v, job.snapshot, 600) < 0)
+					msg(r, "%s: snapshot %s: not removed: %s", vm->name,
+					    job.snapshot, h2k_errmsg());
+				else
+					h2k_info("%s: temporary snapshot %s removed", vm->name,
+					    job.snapshot);
+			}
+			if (!v && (job.snapshot || !r->o->keep_lease))
+				msg(r, "%s: lease %s left to time out%s: %s", vm->name, job.lease,
+				    job.snapshot ? " and snapshot not removed" : "",
+				    vim_err ? vim_err : "no session");
+		} else if (vim_failed) {
+			failcode = vim_code;
+			failmsg = h2k_asprintf("%s: lease %s: %s", vm->name, job.lease, vim_err);
+		} else {
+			char *lmsg = NULL;
+			int st;
+			h2k_clearerr();
+			if (h2k_lease_progress(v, job.lease, job.percent) < 0 &&
+			    h2k_errcode() != H2K_EX_NOTFOUND)
+				h2k_warn("%s: lease %s: progress: %s", vm->name, job.lease,
+				    h2k_errmsg());
+			st = h2k_lease_state(v, job.lease, &lmsg);
+			if (st == H2K_LEASE_ERROR) {
+				failcode = H2K_EX_STATE;
+				failmsg = h2k_asprintf("%s: lease %s is in error: %s", vm->name,
+				    job.lease, lmsg ? lmsg : "no message from the server");
+			} else if (st == H2K_LEASE_GONE) {
+				failcode = H2K_EX_STATE;
+				failmsg = h2k_asprintf("%s: lease %s is gone (timed out, "
+				    "completed or aborted on the server)", vm->name, job.lease);
+			} else if (st == H2K_LEASE_DONE && !vm->ok) {
+				failcode = H2K_EX_STATE;
+				failmsg = h2k_asprintf("%s: lease %s was completed by someone else",
+				    vm->name, job.lease);
+			} else if (st < 0)
+				h2k_warn("%s: lease %s: state: %s", vm->name, job.lease, h2k_errmsg());
+			free(lmsg);
+		}
+
+		pthread_mutex_lock(&r->mu);
+		if (job.end) {
+			vm->vstate = V_DONE;
+			vm->lease_gone = 1;
+			pthread_cond_broadcast(&r->cv);
+		} else if (failcode) {
+			if (vm->ok || vm->vstate == V_DONE) {
+				/* complete already: the lease is the next stage's now */
+				vm->lease_gone = 1;
+			} else {
+				if (failcode == H2K_EX_STATE)
+					vm->lease_gone = 1;  /* nothing to abort */
+				vm_fail(vm, failcode, failmsg ? failmsg : "lease failure");
+			}
+		}
+		free(failmsg);
+		free(job.lease);
+		free(job.snapshot);
+		free(job.why);
+	}
+	pthread_mutex_unlock(&r->mu);
+	h2k_vim_free(v);
+	free(vim_err);
+	return NULL;
+}
+
+/* --- input lines ---------------------------------------------------------- */
+
+static int
+bad_line(struct run *r, const char *inname, long lineno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+bad_line(struct run *r, const char *inname, long lineno, const char *fmt, ...)
+{
+	char why[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	msg(r, "%s:%ld: %s", inname, lineno, why);
+	r->bad_lines++;
+	return -1;
+}
+
+static int
+url_ok(struct run *r, const char *url, char *why, size_t wl)
+{
+	int https = strncasecmp(url, "https://", 8) == 0;
+	int http = strncasecmp(url, "http://", 7) == 0;
+	char *hp;
+
+	if (has_ctl(url) || strchr(url, ' ')) {
+		snprintf(why, wl, "URL has control characters or spaces");
+		return 0;
+	}
+	if (!https && !(http && r->o->tls.allow_http)) {
+		snprintf(why, wl, "URL '%.200s' is not https%s", url,
+		    http ? " (use --allow-http to permit http)" : "");
+		return 0;
+	}
+	if (!(hp = url_hostport(url))) {
+		snprintf(why, wl, "malformed URL '%.200s'", url);
+		return 0;
+	}
+	if (hp[0] == '*') {
+		free(hp);
+		snprintf(why, wl, "URL '%.200s' still has the host '*' (h2k-lease "
+		    "substitutes it)", url);
+		return 0;
+	}
+	free(hp);
+	return 1;
+}
+
+/* Parse one h2k-lease line into a VM and queue its files. */
+static int
+add_line(struct run *r, cJSON *line, const char *inname, long lineno)
+{
+	const cJSON *devs = cJSON_GetObjectItemCaseSensitive(line, "devices");
+	const cJSON *lease = cJSON_GetObjectItemCaseSensitive(line, "lease");
+	const char *name = h2k_json_str(line, "name");
+	const char *moref = h2k_json_str(line, "moref");
+	char why[512];
+	struct vm *vm;
+	int n = 0, i;
+	const cJSON *d;
+
+	if (!cJSON_IsArray(devs))
+		return bad_line(r, inname, lineno, "no \"devices\" array (is this h2k-lease output?)");
+	if (lease && !cJSON_IsNull(lease) && !cJSON_IsObject(lease))
+		return bad_line(r, inname, lineno, "\"lease\" is not an object");
+	if (cJSON_IsObject(lease) && !h2k_json_str(lease, "moref"))
+		return bad_line(r, inname, lineno, "\"lease\" has no moref");
+	i = 0;
+	cJSON_ArrayForEach(d, devs) {
+		const char *u = h2k_json_str(d, "url");
+		const cJSON *tid = cJSON_GetObjectItemCaseSensitive(d, "target_id");
+		if (!cJSON_IsObject(d))
+			return bad_line(r, inname, lineno, "devices[%d] is not an object", i);
+		if (!u)
+			return bad_line(r, inname, lineno, "devices[%d] has no url", i);
+		if (!url_ok(r, u, why, sizeof why))
+			return bad_line(r, inname, lineno, "devices[%d]: %s", i, why);
+		if (tid && !cJSON_IsString(tid))
+			return bad_line(r, inname, lineno, "devices[%d].target_id is not a string", i);
+		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(d, "size");
+		if (sz && !cJSON_IsNull(sz) && (!cJSON_IsNumber(sz) || sz->valuedouble < 0 ||
+		    sz->valuedouble > 9e18))
+			return bad_line(r, inname, lineno, "devices[%d].size is not a byte count", i);
+		const cJSON *dk = cJSON_GetObjectItemCaseSensitive(d, "disk");
+		if (r->o->disks_only && cJSON_IsFalse(dk)) {
+			i++;
+			continue;
+		}
+		n++;
+		i++;
+	}
+
+	if (!(vm = h2k_calloc(1, sizeof *vm)))
+		return -1;
+	vm->run = r;
+	vm->dirfd = -1;
+	vm->line = line;
+	vm->lineno = lineno;
+	vm->name = h2k_strdup(name && *name ? name : moref ? moref : "unnamed");
+	if (cJSON_IsObject(lease)) {
+		vm->lease = h2k_strdup(h2k_json_str(lease, "moref"));
+		const char *snap = h2k_json_str(lease, "snapshot");
+		vm->snapshot = snap && *snap ? h2k_strdup(snap) : NULL;
+		vm->timeout = h2k_json_num(lease, "timeout_s", 300);
+	}
+	if (!(vm->files = h2k_calloc(n ? (size_t)n : 1, sizeof *vm->files)))
+		goto fail;
+
+	/* the folder: sanitised VM name, unique within this run */
+	char *safe = h2k_pathsafe(name && *name ? name : moref, "vm");
+	char *uniq = safe ? h2k_pathset_claim(&r->vmnames, safe) : NULL;
+	free(safe);
+	if (!uniq)
+		goto fail;
+	vm->dir = h2k_asprintf("%s/%s", r->outabs, uniq);
+	free(uniq);
+	if (!vm->dir)
+		goto fail;
+
+	i = 0;
+	cJSON_ArrayForEach(d, devs) {
+		const cJSON *dk = cJSON_GetObjectItemCaseSensitive(d, "disk");
+		if (r->o->disks_only && cJSON_IsFalse(dk))
+			continue;
+		struct file *f = &vm->files[i];
+		const cJSON *key = cJSON_GetObjectItemCaseSensitive(d, "key");
+		const char *tid = h2k_json_str(d, "target_id");
+		char *fb = h2k_asprintf("device-%d", i);
+		f->vm = vm;
+		f->idx = i;
+		f->url = h2k_strdup(h2k_json_str(d, "url"));
+		f->key = cJSON_IsString(key) ? h2k_strdup(key->valuestring) :
+		    cJSON_IsNumber(key) ? h2k_asprintf("%.0f", key->valuedouble) : h2k_strdup("");
+		f->target_id = h2k_strdup(tid ? tid : fb ? fb : "");
+		f->disk = !cJSON_IsFalse(dk);
+		f->size_hint = (long long)h2k_json_num(d, "size", -1);
+		char *s = h2k_pathsafe(tid, fb);
+		f->name = s ? h2k_pathset_claim(&vm->names, s) : NULL;
+		free(s);
+		free(fb);
+		if (!f->url || !f->key || !f->target_id || !f->name)
+			goto fail;
+		f->part = h2k_asprintf("%s.part", f->name);
+		f->meta = h2k_asprintf("%s.part.meta", f->name);
+		if (!f->part || !f->meta)
+			goto fail;
+		atomic_store(&f->total, -1);
+		f->prog = h2k_progress_add(r->prog, vm->name, f->name);
+		h2k_progress_set(r->prog, f->prog, 0, f->size_hint);
+		vm->nfiles++;
+		i++;
+	}
+
+	/* the folder, opened once: every file operation is relative to it */
+	if (h2k_mkdirs(vm->dir, 0700) < 0 ||
+	    (vm->dirfd = open(vm->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		if (vm->dirfd < 0 && errno)
+			h2k_seterr(H2K_EX_IO, "%s: %s", vm->dir, strerror(errno));
+		pthread_mutex_lock(&r->mu);
+		goto fail_locked;
+	}
+
+	pthread_mutex_lock(&r->mu);
+	if (r->nvms == r->capvms) {
+		size_t nc = r->capvms ? r->capvms * 2 : 16;
+		struct vm **nv = h2k_realloc(r->vms, nc * sizeof *nv);
+		if (!nv)
+			goto fail_locked;
+		r->vms = nv;
+		r->capvms = nc;
+	}
+	r->vms[r->nvms++] = vm;
+	vm->pending = vm->nfiles;
+	vm->next_keepalive = 0;  /* first keepalive (and state check) at once */
+	for (i = 0; i < vm->nfiles; i++)
+		if (enqueue(r, &vm->files[i]) < 0) {
+			/* cannot queue: the rest never run */
+			vm_fail(vm, H2K_EX_FAIL, "out of memory");
+			vm->pending -= vm->nfiles - i;
+			break;
+		}
+	if (vm->nfiles == 0 || vm->pending == 0)
+		vm_settled(vm);
+	pthread_cond_broadcast(&r->lease_cv);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+
+fail:
+	pthread_mutex_lock(&r->mu);
+fail_locked:
+	/* the VM is registered (so its lease is ended) but fails at once */
+	if (r->nvms == r->capvms) {
+		size_t nc = r->capvms ? r->capvms * 2 : 16;
+		struct vm **nv = h2k_realloc(r->vms, nc * sizeof *nv);
+		if (!nv) {
+			pthread_mutex_unlock(&r->mu);
+			vm->line = NULL;
+			vm_free(vm);
+			return -1;
+		}
+		r->vms = nv;
+		r->capvms = nc;
+	}
+	r->vms[r->nvms++] = vm;
+	{
+		char *m = h2k_asprintf("%s: %s", vm->name ? vm->name : "?", h2k_errmsg());
+		vm_fail(vm, h2k_errcode(), m ? m : h2k_errmsg());
+		free(m);
+	}
+	for (int k = 0; k < vm->nfiles; k++)
+		vm->files[k].state = FS_CANCELLED;
+	vm->pending = 0;
+	vm_settled(vm);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+/* --- the run ---------------------------------------------------------------- */
+
+static void *
+progress_main(void *arg)
+{
+	struct run *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop) {
+		struct timespec ts;
+		pthread_mutex_unlock(&r->mu);
+		h2k_progress_tick(r->prog);
+		pthread_mutex_lock(&r->mu);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static int
+all_done(struct run *r)
+{
+	for (size_t i = 0; i < r->nvms; i++)
+		if (r->vms[i]->vstate != V_DONE)
+			return 0;
+	return 1;
+}
+
+int
+h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname, FILE *out)
+{
+	struct run r;
+	struct worker *ws = NULL;
+	pthread_t *wt = NULL, pt;
+	int nw = o->jobs > 0 ? o->jobs : 4, started = 0, prog_started = 0, code;
+	struct h2k_jsonl rd;
+	sigset_t all, old;
+
+	memset(&r, 0, sizeof r);
+	r.o = o;
+	r.out = out;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	pthread_cond_init(&r.lease_cv, NULL);
+	if (g_devnull < 0)
+		g_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (h2k_http_global_init() < 0)
+		return h2k_errcode();
+	if (h2k_mkdirs(o->outdir, 0700) < 0) {
+		msg(&r, "%s", h2k_errmsg());
+		return h2k_errcode();
+	}
+	if (!(r.outabs = realpath(o->outdir, NULL))) {
+		msg(&r, "%s: %s", o->outdir, strerror(errno));
+		return H2K_EX_IO;
+	}
+	if (o->session && o->session->cookie) {
+		const char *c = o->session->cookie;
+		if (has_ctl(c) || strchr(c, ';')) {
+			msg(&r, "session cookie has characters a cookie cannot have");
+			free(r.outabs);
+			return H2K_EX_SESSION;
+		}
+		r.cookie = strncmp(c, "vmware_soap_session=", 20) == 0 ?
+		    h2k_strdup(c) : h2k_asprintf("vmware_soap_session=%s", c);
+		if (o->session->url)
+			r.session_host = url_hostport(o->session->url);
+	}
+	r.prog = h2k_progress_new(o->progress_fd, o->progress);
+
+	/* only the main thread takes signals: its read of stdin is interrupted */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (!(ws = h2k_calloc((size_t)nw, sizeof *ws)) || !(wt = h2k_calloc((size_t)nw, sizeof *wt)))
+		goto early;
+	for (int i = 0; i < nw; i++) {
+		ws[i].run = &r;
+		if (!(ws[i].h = curl_easy_init()) || !(ws[i].rbuf = h2k_malloc(REHASH_BUF)) ||
+		    !(ws[i].sha = EVP_MD_CTX_new()))
+			goto early;
+	}
+	for (int i = 0; i < nw; i++, started++)
+		if (pthread_create(&wt[i], NULL, worker_main, &ws[i]) != 0)
+			break;
+	if (pthread_create(&r.lease_thr, NULL, lease_main, &r) == 0)
+		r.lease_started = 1;
+	if (o->progress != H2K_PROGRESS_NONE && pthread_create(&pt, NULL, progress_main, &r) == 0)
+		prog_started = 1;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (started == 0 || !r.lease_started) {
+		msg(&r, "cannot start threads");
+		g_cancel = 1;
+	}
+
+	h2k_jsonl_init(&rd, in, inname);
+	while (!g_cancel) {
+		cJSON *obj = NULL;
+		h2k_clearerr();
+		int rc = h2k_jsonl_next(&rd, &obj);
+		if (g_cancel) {
+			cJSON_Delete(obj);
+			break;
+		}
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			msg(&r, "%s", h2k_errmsg());
+			if (h2k_errcode() != H2K_EX_USAGE) {
+				if (!r.first_code)
+					r.first_code = h2k_errcode();
+				r.bad_lines++;
+				break;  /* read error: nothing more will come */
+			}
+			r.bad_lines++;
+			continue;
+		}
+		if (add_line(&r, obj, inname, rd.lineno) < 0)
+			cJSON_Delete(obj);
+	}
+	h2k_jsonl_free(&rd);
+
+	/* wait for every VM; on cancel the workers notice within a second */
+	pthread_mutex_lock(&r.mu);
+	r.eof = 1;
+	while (!all_done(&r) || r.qlen > 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&r.cv, &r.mu, &ts);
+	}
+	r.stop = 1;
+	r.lease_stop = 1;
+	pthread_cond_broadcast(&r.cv);
+	pthread_cond_broadcast(&r.lease_cv);
+	pthread_mutex_unlock(&r.mu);
+
+early:
+	pthread_mutex_lock(&r.mu);
+	r.stop = 1;
+	r.lease_stop = 1;
+	pthread_cond_broadcast(&r.cv);
+	pthread_cond_broadcast(&r.lease_cv);
+	pthread_mutex_unlock(&r.mu);
+	for (int i = 0; i < started; i++)
+		pthread_join(wt[i], NULL);
+	if (r.lease_started)
+		pthread_join(r.lease_thr, NULL);
+	if (prog_started)
+		pthread_join(pt, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	h2k_progress_free(r.prog);
+	r.prog = NULL;
+	for (int i = 0; ws && i < nw; i++) {
+		if (ws[i].h)
+			curl_easy_cleanup(ws[i].h);
+		free(ws[i].rbuf);
+		EVP_MD_CTX_free(ws[i].sha);
+	}
+	free(ws);
+	free(wt);
+
+	if (g_cancel)
+		code = H2K_EX_CANCEL;
+	else if (r.failed_vms == 0 && r.bad_lines == 0)
+		code = started ? H2K_EX_OK : H2K_EX_FAIL;
+	else if (r.good_vms > 0)
+		code = H2K_EX_PARTIAL;
+	else if (r.failed_vms == 0)
+		code = r.first_code ? r.first_code : H2K_EX_USAGE;
+	else
+		code = r.first_code ? r.first_code : H2K_EX_FAIL;
+	for (size_t i = 0; i < r.nvms; i++)
+		vm_free(r.vms[i]);
+	free(r.vms);
+	free(r.queue);
+	h2k_pathset_free(&r.vmnames);
+	free(r.outabs);
+	if (r.cookie)
+		h2k_freesecret(r.cookie);
+	free(r.session_host);
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.cv);
+	pthread_cond_destroy(&r.lease_cv);
+	return code;
+}

@@ -1,0 +1,80 @@
+/*
+ * fetch.h - the download engine behind h2k-fetch.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * h2k_fetch_run() reads h2k-lease JSON lines, downloads every device of
+ * every lease into OUTDIR/<VM>/<target id> in parallel, keeps the leases
+ * alive while it does, and writes one JSON line per VM whose files are all
+ * complete.  The algorithms (threads, the resume rule, the keepalive) are
+ * described at the top of fetch.c.
+ */
+#ifndef H2K_FETCH_H
+#define H2K_FETCH_H
+
+#include <stdio.h>
+
+#include "http.h"
+#include "progress.h"
+#include "session.h"
+
+struct h2k_fetch_pin {
+	const char *host;       /* "host" or "host:port" */
+	const char *thumbprint;
+};
+
+struct h2k_fetch_opts {
+	const char *outdir;
+	/* TLS for device URLs: insecure, ca_file, allow_http, timeouts and
+	 * the low-speed limit; thumbprint is ignored (see pins). */
+	struct h2k_tls tls;
+	/* certificate pins by host; the session's pin belongs to its host */
+	const struct h2k_fetch_pin *pins;
+	int npins;
+	/* the session: its cookie goes with every device GET and it is used
+	 * for the lease keepalive; NULL: no cookie, lines with a lease fail */
+	const struct h2k_session *session;
+	int jobs;               /* parallel downloads, >= 1 */
+	int retries;            /* failed attempts in a row before giving up */
+	double retry_delay;     /* backoff base, seconds */
+	double retry_max_delay; /* backoff cap, seconds */
+	double retry_after_max; /* cap on a server's Retry-After, seconds */
+	double keepalive;       /* seconds; 0: min(timeout/3, 60) */
+	int keep_lease;         /* do not abort leases on failure */
+	int disks_only;         /* skip devices with "disk":false */
+	enum h2k_progress_mode progress;
+	int progress_fd;        /* usually 2 */
+	const char *progname;   /* prefix of error lines */
+};
+
+/*
+ * Run.  Returns the exit status (enum h2k_exit): 0 when every line was
+ * good and every VM complete; H2K_EX_PARTIAL when some VMs (or lines)
+ * failed and others succeeded; when nothing succeeded, the class of the
+ * first failure (H2K_EX_USAGE for bad lines only).  Errors are printed as
+ * they happen, one line each, "PROG: VM: why" or "PROG: stdin:N: why".
+ */
+int h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname,
+    FILE *out);
+
+/* Async-signal-safe: stop everything, keep .part files, exit 10. */
+void h2k_fetch_cancel(void);
+
+/*
+ * The resume decision, exposed for the unit tests.  Given what we asked
+ * for (offset: bytes kept on disk, 0 when no Range was sent), what we know
+ * (total: stream length, -1 unknown; etag: validator from an earlier
+ * response or NULL) and what the server answered (status, Content-Range
+ * header or NULL, ETag header or NULL), returns:
+ */
+enum h2k_resume {
+	H2K_RESUME_APPEND,   /* 206 that continues exactly at offset: keep */
+	H2K_RESUME_FROM0,    /* 200 (or 206 from 0): truncate and take this body */
+	H2K_RESUME_RESTART,  /* mismatch: drop this answer, truncate, ask again */
+	H2K_RESUME_COMPLETE, /* 416 "bytes * / total" with total == offset */
+	H2K_RESUME_OTHER,    /* not a success status: the retry logic decides */
+};
+enum h2k_resume h2k_resume_decide(long status, long long offset,
+    long long total, const char *etag, const char *content_range,
+    const char *new_etag);
+
+#endif

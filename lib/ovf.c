@@ -1,0 +1,796 @@
+/*
+ * ovf.c - OVF descriptor from the server, CD-ROM removal, manifest, OVA.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * CD-ROM removal: an OVF VirtualHardwareSection lists devices as Item
+ * elements; rasd:ResourceType 15 is a CD drive, 16 a DVD drive.  Such an
+ * Item may point at an image through rasd:HostResource "ovf:/file/ID".
+ * After dropping the items, a References/File that nothing else points at
+ * any more (no other HostResource, no Disk ovf:fileRef) is dropped too, and
+ * its href is reported so the manifest and the OVA leave the image out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+
+#include "ovf.h"
+#include "pathsafe.h"
+#include "soap.h"
+
+#define IO_CHUNK (1u << 20)
+#define USTAR_MAX 077777777777LL /* 8 GiB - 1: ustar's 11 octal digits */
+
+/* --- CreateDescriptor ---------------------------------------------------- */
+
+static char *
+fault_text(xmlNodePtr lmf)
+{
+	char *m = h2k_xml_text(lmf, "localizedMessage");
+	xmlNodePtr f;
+
+	if (m && *m)
+		return m;
+	free(m);
+	f = h2k_xml_child(lmf, "fault");
+	m = f ? h2k_xml_type(f) : NULL;
+	return m ? m : h2k_strdup("unspecified fault");
+}
+
+char *
+h2k_ovf_create_descriptor(struct h2k_vim *v, const char *vm,
+    const char *snapshot, const char *name, const struct h2k_ovf_file *files,
+    size_t nfiles, size_t *len)
+{
+	struct h2k_buf b = { 0 };
+	xmlNodePtr ret = NULL, rv, d;
+	xmlDocPtr doc;
+	char *text = NULL;
+
+	if (!v->ovf_manager)
+		return h2k_seterr(H2K_EX_NET, "the server has no OvfManager"),
+		    NULL;
+	/* Element order follows the WSDL: vSphere rejects any other. */
+	if (h2k_buf_printf(&b, "<obj type=\"VirtualMachine\">") < 0 ||
+	    h2k_buf_xmlesc(&b, vm) < 0 ||
+	    h2k_buf_printf(&b, "</obj><cdp>") < 0)
+		goto fail;
+	for (size_t i = 0; i < nfiles; i++) {
+		if (h2k_buf_printf(&b, "<ovfFiles><deviceId>") < 0 ||
+		    h2k_buf_xmlesc(&b, files[i].device_id) < 0 ||
+		    h2k_buf_printf(&b, "</deviceId><path>") < 0 ||
+		    h2k_buf_xmlesc(&b, files[i].path) < 0 ||
+		    h2k_buf_printf(&b, "</path><size>%lld</size></ovfFiles>",
+		    files[i].size) < 0)
+			goto fail;
+	}
+	if (h2k_buf_printf(&b, "<name>") < 0 || h2k_buf_xmlesc(&b, name) < 0 ||
+	    h2k_buf_printf(&b, "</name>") < 0)
+		goto fail;
+	if (snapshot && (h2k_buf_printf(&b,
+	    "<snapshot type=\"VirtualMachineSnapshot\">") < 0 ||
+	    h2k_buf_xmlesc(&b, snapshot) < 0 ||
+	    h2k_buf_printf(&b, "</snapshot>") < 0))
+		goto fail;
+	if (h2k_buf_printf(&b, "</cdp>") < 0)
+		goto fail;
+
+	doc = h2k_soap_call(v->soap, "CreateDescriptor", "OvfManager",
+	    v->ovf_manager, b.data, &ret);
+	h2k_buf_free(&b);
+	if (!doc)
+		return h2k_adderr("CreateDescriptor"), NULL;
+	rv = ret ? h2k_xml_child(ret, "returnval") : NULL;
+	if (!rv) {
+		xmlFreeDoc(doc);
+		return h2k_seterr(H2K_EX_NET,
+		    "CreateDescriptor: no result in the server's answer"), NULL;
+	}
+	if ((d = h2k_xml_child(rv, "error"))) {
+		char *m = fault_text(d);
+		h2k_seterr(H2K_EX_NET, "CreateDescriptor: %s", m ? m : "error");
+		free(m);
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	for (d = h2k_xml_child(rv, "warning"); d; d = h2k_xml_next(d, "warning")) {
+		char *m = fault_text(d);
+		h2k_warn("CreateDescriptor: %s", m ? m : "warning");
+		free(m);
+	}
+	text = h2k_xml_text(rv, "ovfDescriptor");
+	xmlFreeDoc(doc);
+	if (!text || !*text) {
+		free(text);
+		return h2k_seterr(H2K_EX_NET,
+		    "CreateDescriptor: empty descriptor"), NULL;
+	}
+	*len = strlen(text);
+	return text;
+fail:
+	h2k_buf_free(&b);
+	return NULL;
+}
+
+/* --- descriptor processing ----------------------------------------------- */
+
+static int
+is(xmlNodePtr n, const char *name)
+{
+	return n && n->type == XML_ELEMENT_NODE &&
+	    !strcmp((const char *)n->name, name);
+}
+
+static char *
+trimmed(xmlNodePtr n)
+{
+	xmlChar *s = xmlNodeGetContent(n);
+	char *p, *e, *r;
+
+	if (!s)
+		return NULL;
+	p = (char *)s;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	e = p + strlen(p);
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
+	    e[-1] == '\r'))
+		e--;
+	r = h2k_asprintf("%.*s", (int)(e - p), p);
+	xmlFree(s);
+	return r;
+}
+
+static xmlNodePtr
+child_named(xmlNodePtr n, const char *name)
+{
+	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+		if (is(c, name))
+			return c;
+	return NULL;
+}
+
+static int
+strv_add(char ***v, size_t *n, const char *s)
+{
+	char **nv = h2k_realloc(*v, (*n + 1) * sizeof **v);
+
+	if (!nv)
+		return -1;
+	*v = nv;
+	if (!(nv[*n] = h2k_strdup(s)))
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Unlink n and the indentation before it, so the output stays tidy. */
+static void
+drop(xmlNodePtr n)
+{
+	xmlNodePtr prev = n->prev;
+
+	if (prev && prev->type == XML_TEXT_NODE && xmlIsBlankNode(prev)) {
+		xmlUnlinkNode(prev);
+		xmlFreeNode(prev);
+	}
+	xmlUnlinkNode(n);
+	xmlFreeNode(n);
+}
+
+/* CD/DVD items under n (recursively: VirtualSystemCollection nests). */
+static int
+drop_cdroms(xmlNodePtr n, char ***ids, size_t *nids, int *count)
+{
+	xmlNodePtr c, next;
+
+	for (c = n->children; c; c = next) {
+		next = c->next;
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (is(c, "Item")) {
+			xmlNodePtr rt = child_named(c, "ResourceType");
+			char *t = rt ? trimmed(rt) : NULL;
+			int cd = t && (!strcmp(t, "15") || !strcmp(t, "16"));
+			free(t);
+			if (!cd)
+				continue;
+			for (xmlNodePtr h = c->children; h; h = h->next) {
+				if (!is(h, "HostResource"))
+					continue;
+				char *hr = trimmed(h);
+				if (hr && !strncmp(hr, "ovf:/file/", 10) &&
+				    strv_add(ids, nids, hr + 10) < 0) {
+					free(hr);
+					return -1;
+				}
+				free(hr);
+			}
+			drop(c);
+			(*count)++;
+			continue;
+		}
+		if (drop_cdroms(c, ids, nids, count) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Does anything left in the document point at file id? */
+static int
+file_used(xmlNodePtr n, const char *id)
+{
+	for (xmlNodePtr c = n->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (is(c, "HostResource")) {
+			char *hr = trimmed(c);
+			int hit = hr && !strncmp(hr, "ovf:/file/", 10) &&
+			    !strcmp(hr + 10, id);
+			free(hr);
+			if (hit)
+				return 1;
+		}
+		if (is(c, "Disk")) {
+			xmlChar *fr = xmlGetProp(c, (const xmlChar *)"fileRef");
+			int hit = fr && !strcmp((const char *)fr, id);
+			xmlFree(fr);
+			if (hit)
+				return 1;
+		}
+		if (file_used(c, id))
+			return 1;
+	}
+	return 0;
+}
+
+/* A href we will look up in the download folder: a plain file name. */
+static int
+plain_name(const char *s)
+{
+	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+int
+h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
+    struct h2k_ovf_desc *out)
+{
+	xmlDocPtr doc;
+	xmlNodePtr root, refs;
+	char **ids = NULL;
+	size_t nids = 0;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	doc = h2k_xml_parse(text, len, "OVF descriptor");
+	if (!doc)
+		return -1;
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "Envelope")) {
+		h2k_seterr(H2K_EX_NET, "OVF descriptor: root element is not "
+		    "an Envelope");
+		goto out;
+	}
+	if (remove_cdrom && drop_cdroms(root, &ids, &nids, &out->cdroms) < 0)
+		goto out;
+	refs = child_named(root, "References");
+	for (xmlNodePtr f = refs ? refs->children : NULL, next; f; f = next) {
+		next = f->next;
+		if (!is(f, "File"))
+			continue;
+		xmlChar *href = xmlGetProp(f, (const xmlChar *)"href");
+		xmlChar *id = xmlGetProp(f, (const xmlChar *)"id");
+		int bad = !href || !plain_name((const char *)href);
+		if (bad) {
+			h2k_seterr(H2K_EX_NET, "OVF descriptor: file reference "
+			    "'%.200s' is not a plain file name",
+			    href ? (const char *)href : "");
+			xmlFree(href);
+			xmlFree(id);
+			goto out;
+		}
+		int gone = 0;
+		for (size_t i = 0; id && i < nids; i++)
+			if (!strcmp(ids[i], (const char *)id) &&
+			    !file_used(root, ids[i]))
+				gone = 1;
+		int r2 = gone ? strv_add(&out->dropped, &out->ndropped,
+		    (const char *)href) : strv_add(&out->hrefs, &out->nhrefs,
+		    (const char *)href);
+		xmlFree(href);
+		xmlFree(id);
+		if (r2 < 0)
+			goto out;
+		if (gone)
+			drop(f);
+	}
+	if (out->cdroms == 0) {
+		out->text = h2k_malloc(len + 1);
+		if (!out->text)
+			goto out;
+		memcpy(out->text, text, len);
+		out->text[len] = '\0';
+		out->len = len;
+	} else {
+		xmlChar *mem = NULL;
+		int n = 0;
+		xmlDocDumpMemoryEnc(doc, &mem, &n, "UTF-8");
+		if (!mem || n <= 0) {
+			xmlFree(mem);
+			h2k_seterr(H2K_EX_FAIL, "OVF descriptor: cannot "
+			    "serialise");
+			goto out;
+		}
+		out->text = h2k_malloc((size_t)n + 1);
+		if (out->text) {
+			memcpy(out->text, mem, (size_t)n);
+			out->text[n] = '\0';
+			out->len = (size_t)n;
+		}
+		xmlFree(mem);
+		if (!out->text)
+			goto out;
+	}
+	rc = 0;
+out:
+	strv_free(ids, nids);
+	xmlFreeDoc(doc);
+	if (rc < 0)
+		h2k_ovf_desc_free(out);
+	return rc;
+}
+
+void
+h2k_ovf_desc_free(struct h2k_ovf_desc *d)
+{
+	free(d->text);
+	strv_free(d->hrefs, d->nhrefs);
+	strv_free(d->dropped, d->ndropped);
+	memset(d, 0, sizeof *d);
+}
+
+char *
+h2k_ovf_safe_name(const char *name)
+{
+	char *s = h2k_pathsafe(name, "vm");
+	size_t n;
+
+	if (!s)
+		return NULL;
+	/* ustar holds 100 bytes of name: leave room for ".ovf", ".mf". */
+	n = strlen(s);
+	if (n > 80) {
+		n = 80;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--; /* do not cut a UTF-8 character in half */
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* --- manifest ---------------------------------------------------------------- */
+
+int
+h2k_mf_add(struct h2k_buf *b, const char *algo, const char *file,
+    const char *hex)
+{
+	return h2k_buf_printf(b, "%s(%s)= %s\n", algo, file, hex);
+}
+
+static int
+hexlen_for(const char *algo)
+{
+	if (!strcmp(algo, "SHA1"))
+		return 40;
+	if (!strcmp(algo, "SHA256"))
+		return 64;
+	if (!strcmp(algo, "SHA512"))
+		return 128;
+	return 0;
+}
+
+void
+h2k_mf_free(struct h2k_mf_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].file);
+	free(e);
+}
+
+int
+h2k_mf_parse(const char *buf, size_t len, struct h2k_mf_entry **out,
+    size_t *n)
+{
+	struct h2k_mf_entry *v = NULL;
+	size_t nv = 0, lineno = 0;
+	const char *p = buf, *end = buf + len;
+
+	*out = NULL;
+	*n = 0;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end;
+		const char *q, *open, *close;
+		struct h2k_mf_entry e = { 0 };
+		size_t hl;
+
+		lineno++;
+		if (le > p && le[-1] == '\r')
+			le--;
+		if (le == p) {
+			p = eol ? eol + 1 : end;
+			continue;
+		}
+		if (memchr(p, '\0', (size_t)(le - p)))
+			goto bad;
+		open = memchr(p, '(', (size_t)(le - p));
+		if (!open || open - p >= (long)sizeof e.algo)
+			goto bad;
+		memcpy(e.algo, p, (size_t)(open - p));
+		e.algo[open - p] = '\0';
+		if (!hexlen_for(e.algo))
+			goto bad;
+		/* The file name may hold ")": the last ")" before "=" ends it. */
+		close = NULL;
+		for (q = le - 1; q > open; q--)
+			if (*q == '=') {
+				const char *r = q - 1;
+				while (r > open && *r == ' ')
+					r--;
+				if (*r == ')') {
+					close = r;
+					break;
+				}
+			}
+		if (!close || close == open + 1)
+			goto bad;
+		q = close + 1;
+		while (q < le && *q == ' ')
+			q++;
+		if (q >= le || *q != '=')
+			goto bad;
+		q++;
+		while (q < le && *q == ' ')
+			q++;
+		hl = (size_t)(le - q);
+		if ((int)hl != hexlen_for(e.algo)) {
+			h2k_seterr(H2K_EX_USAGE, "line %zu: %s digest must be %d "
+			    "hex digits", lineno, e.algo, hexlen_for(e.algo));
+			goto fail;
+		}
+		for (size_t i = 0; i < hl; i++) {
+			char c = q[i];
+			if (c >= 'A' && c <= 'F')
+				c = (char)(c - 'A' + 'a');
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+				goto bad;
+			e.hex[i] = c;
+		}
+		e.hex[hl] = '\0';
+		e.file = h2k_asprintf("%.*s", (int)(close - open - 1), open + 1);
+		if (!e.file)
+			goto fail;
+		for (size_t i = 0; i < nv; i++)
+			if (!strcmp(v[i].file, e.file)) {
+				h2k_seterr(H2K_EX_USAGE, "line %zu: %s listed "
+				    "twice", lineno, e.file);
+				free(e.file);
+				goto fail;
+			}
+		struct h2k_mf_entry *nvp = h2k_realloc(v, (nv + 1) * sizeof *v);
+		if (!nvp) {
+			free(e.file);
+			goto fail;
+		}
+		v = nvp;
+		v[nv++] = e;
+		p = eol ? eol + 1 : end;
+		continue;
+bad:
+		h2k_seterr(H2K_EX_USAGE, "line %zu: not a manifest line "
+		    "(want ALGO(file)= hex)", lineno);
+		goto fail;
+	}
+	*out = v;
+	*n = nv;
+	return 0;
+fail:
+	h2k_mf_free(v, nv);
+	return -1;
+}
+
+/* --- digests ---------------------------------------------------------------- */
+
+static void
+tohex(const unsigned char *md, unsigned n, char *hex)
+{
+	static const char x[] = "0123456789abcdef";
+
+	for (unsigned i = 0; i < n; i++) {
+		hex[2 * i] = x[md[i] >> 4];
+		hex[2 * i + 1] = x[md[i] & 15];
+	}
+	hex[2 * n] = '\0';
+}
+
+void
+h2k_sha256_hex(const void *p, size_t n, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+
+	EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL);
+	tohex(md, mdlen, hex);
+}
+
+static int
+open_regular(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return h2k_seterr(errno == ENOENT ? H2K_EX_NOTFOUND : H2K_EX_IO,
+		    "%s: %s", path, strerror(errno));
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return h2k_seterr(H2K_EX_IO, "%s: not a regular file", path);
+	}
+	return fd;
+}
+
+int
+h2k_sha256_file(const char *path, char hex[65], long long *size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	struct stat st;
+	EVP_MD_CTX *ctx;
+	char *buf;
+	long long total = 0;
+	ssize_t r;
+	int fd = open_regular(path, &st);
+
+	if (fd < 0)
+		return -1;
+	buf = h2k_malloc(IO_CHUNK);
+	ctx = EVP_MD_CTX_new();
+	if (!buf || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		free(buf);
+		EVP_MD_CTX_free(ctx);
+		close(fd);
+		return h2k_seterr(H2K_EX_FAIL, "%s: cannot hash", path);
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while ((r = read(fd, buf, IO_CHUNK)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			h2k_seterr(H2K_EX_IO, "%s: %s", path, strerror(errno));
+			break;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)r);
+		total += r;
+	}
+	close(fd);
+	free(buf);
+	if (r < 0) {
+		EVP_MD_CTX_free(ctx);
+		return -1;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	tohex(md, mdlen, hex);
+	if (size)
+		*size = total;
+	return 0;
+}
+
+/* --- OVA -------------------------------------------------------------------- */
+
+static int
+fsync_dir_of(const char *path)
+{
+	char *d = h2k_strdup(path);
+	int fd, rc = 0;
+
+	if (!d)
+		return -1;
+	fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) < 0 && errno != EINVAL)
+			rc = h2k_seterr(H2K_EX_IO, "%s: fsync: %s", dirname(d),
+			    strerror(errno));
+		close(fd);
+	}
+	free(d);
+	return rc;
+}
+
+/* Stream one member into the archive, hashing when a digest is expected. */
+static int
+pack_one(struct archive *a, const struct h2k_ova_member *m, char *buf,
+    volatile sig_atomic_t *cancel)
+{
+	struct archive_entry *ae;
+	struct stat st;
+	EVP_MD_CTX *ctx = NULL;
+	long long done = 0;
+	ssize_t r;
+	int fd = open_regular(m->path, &st), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ae = archive_entry_new();
+	if (!ae) {
+		close(fd);
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	}
+	archive_entry_set_pathname(ae, m->name);
+	archive_entry_set_size(ae, st.st_size);
+	archive_entry_set_filetype(ae, AE_IFREG);
+	archive_entry_set_perm(ae, 0644);
+	archive_entry_set_mtime(ae, st.st_mtime, 0);
+	if (archive_write_header(a, ae) != ARCHIVE_OK) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", m->name, archive_error_string(a));
+		goto out;
+	}
+	if (m->sha256) {
+		ctx = EVP_MD_CTX_new();
+		if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+			h2k_seterr(H2K_EX_FAIL, "%s: cannot hash", m->path);
+			goto out;
+		}
+	}
+	while (done < (long long)st.st_size) {
+		size_t want = IO_CHUNK;
+		if ((long long)want > (long long)st.st_size - done)
+			want = (size_t)((long long)st.st_size - done);
+		r = read(fd, buf, want);
+		if (cancel && *cancel) {
+			h2k_seterr(H2K_EX_CANCEL, "interrupted");
+			goto out;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			h2k_seterr(H2K_EX_IO, "%s: %s", m->path, strerror(errno));
+			goto out;
+		}
+		if (r == 0) {
+			h2k_seterr(H2K_EX_IO, "%s: shrank while being packed",
+			    m->path);
+			goto out;
+		}
+		if (ctx)
+			EVP_DigestUpdate(ctx, buf, (size_t)r);
+		if (archive_write_data(a, buf, (size_t)r) != r) {
+			h2k_seterr(H2K_EX_IO, "%s: %s", m->name,
+			    archive_error_string(a));
+			goto out;
+		}
+		done += r;
+	}
+	if (read(fd, buf, 1) > 0) {
+		h2k_seterr(H2K_EX_IO, "%s: grew while being packed", m->path);
+		goto out;
+	}
+	if (ctx) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned mdlen = 0;
+		char hex[EVP_MAX_MD_SIZE * 2 + 1];
+		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		tohex(md, mdlen, hex);
+		if (strcasecmp(hex, m->sha256)) {
+			h2k_seterr(H2K_EX_IO, "%s: SHA-256 %s does not match "
+			    "the %s recorded when it was downloaded", m->path,
+			    hex, m->sha256);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	archive_entry_free(ae);
+	close(fd);
+	return rc;
+}
+
+int
+h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
+    volatile sig_atomic_t *cancel)
+{
+	struct archive *a = NULL;
+	char *part = h2k_asprintf("%s.part", path), *buf = NULL;
+	int fd = -1, big = 0, rc = -1;
+
+	if (!part)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		if ((stat(m[i].path, &st) == 0 && st.st_size > USTAR_MAX) ||
+		    strlen(m[i].name) > 99)
+			big = 1;
+	}
+	unlink(part); /* a leftover of an interrupted run */
+	fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", part, strerror(errno));
+		goto out;
+	}
+	buf = h2k_malloc(IO_CHUNK);
+	a = archive_write_new();
+	if (!buf || !a) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto out;
+	}
+	/*
+	 * ustar is what the OVF specification asks for; its size field ends
+	 * at 8 GiB, and past that GNU's base-256 size keeps every member a
+	 * single header (pax would add extra members before the big disks).
+	 */
+	if ((big ? archive_write_set_format_gnutar(a) :
+	    archive_write_set_format_ustar(a)) != ARCHIVE_OK ||
+	    archive_write_add_filter_none(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", part, archive_error_string(a));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (pack_one(a, &m[i], buf, cancel) < 0) {
+			h2k_adderr("%s", path);
+			goto out;
+		}
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", part, archive_error_string(a));
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s: fsync: %s", part, strerror(errno));
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		h2k_seterr(H2K_EX_IO, "%s: %s", part, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(part, path) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = fsync_dir_of(path);
+out:
+	if (a)
+		archive_write_free(a);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(part);
+	free(buf);
+	free(part);
+	return rc;
+}

@@ -1,0 +1,103 @@
+/*
+ * ovf.h - OVF descriptor, manifest and OVA package.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef H2K_OVF_H
+#define H2K_OVF_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "h2k.h"
+#include "vim.h"
+
+/* One downloaded file, as OvfManager.CreateDescriptor wants it. */
+struct h2k_ovf_file {
+	const char *device_id; /* the lease's deviceUrl key */
+	const char *path;      /* file name in the descriptor (no directory) */
+	long long size;        /* real size of the downloaded file */
+};
+
+/*
+ * OvfManager.CreateDescriptor for vm (moref value), based on snapshot when
+ * non-NULL.  Returns the descriptor text (caller frees), length in *len.
+ * Errors the server lists in the result fail the call with its message;
+ * warnings are logged.
+ */
+char *h2k_ovf_create_descriptor(struct h2k_vim *v, const char *vm,
+    const char *snapshot, const char *name, const struct h2k_ovf_file *files,
+    size_t nfiles, size_t *len);
+
+/* A descriptor after h2k_ovf_process. */
+struct h2k_ovf_desc {
+	char *text;        /* what to write as NAME.ovf */
+	size_t len;
+	char **hrefs;      /* References/File hrefs still in the descriptor */
+	size_t nhrefs;
+	char **dropped;    /* hrefs of files only the removed CD-ROMs used */
+	size_t ndropped;
+	int cdroms;        /* CD-ROM/DVD items removed */
+};
+
+/*
+ * Parse a descriptor that came from the network (h2k_xml_parse: no DTD,
+ * no entities, bounded), require an Envelope, collect the file references
+ * (each a plain file name), and with remove_cdrom drop every Item whose
+ * rasd:ResourceType is 15 (CD drive) or 16 (DVD drive) together with the
+ * References/File entries only those items used.  When nothing is removed
+ * the text is kept byte for byte.  H2K_EX_NET on a malformed descriptor.
+ */
+int h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
+    struct h2k_ovf_desc *out);
+void h2k_ovf_desc_free(struct h2k_ovf_desc *d);
+
+/* A file name made from a VM name: no "/", "\", control bytes, leading dot. */
+char *h2k_ovf_safe_name(const char *name);
+
+/* --- manifest (NAME.mf) -------------------------------------------------- */
+
+/* Append "SHA256(file)= hex\n"; algo is "SHA1", "SHA256" or "SHA512". */
+int h2k_mf_add(struct h2k_buf *b, const char *algo, const char *file,
+    const char *hex);
+
+struct h2k_mf_entry {
+	char algo[8];   /* "SHA1", "SHA256", "SHA512" */
+	char *file;
+	char hex[129];  /* lower case */
+};
+
+/*
+ * Parse a manifest: lines "ALGO(file)= hex" (spaces around "=" optional,
+ * CRLF accepted, blank lines skipped).  H2K_EX_USAGE "line N: why" on a
+ * malformed line, a digest of the wrong length or a file named twice.
+ */
+int h2k_mf_parse(const char *buf, size_t len, struct h2k_mf_entry **out,
+    size_t *n);
+void h2k_mf_free(struct h2k_mf_entry *e, size_t n);
+
+/* --- digests --------------------------------------------------------------- */
+
+void h2k_sha256_hex(const void *p, size_t n, char hex[65]);
+/* SHA-256 of a file (regular file, not a symlink); *size gets its length. */
+int h2k_sha256_file(const char *path, char hex[65], long long *size);
+
+/* --- OVA ------------------------------------------------------------------- */
+
+struct h2k_ova_member {
+	const char *name;    /* member name in the archive */
+	const char *path;    /* file on disk */
+	const char *sha256;  /* when non-NULL, the bytes packed must hash to it */
+};
+
+/*
+ * Pack members, in the given order (descriptor first, as OVF requires), into
+ * path: tar in ustar format (GNU base-256 sizes only if a member is 8 GiB
+ * or more, or a name longer than ustar's 99 bytes), streamed in 1 MiB reads, written to path.part, fsynced, renamed.
+ * A member whose bytes do not match its sha256 or its size at open time
+ * fails the whole package and nothing is left under path or path.part;
+ * so does *cancel becoming non-zero (H2K_EX_CANCEL).
+ */
+int h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
+    volatile sig_atomic_t *cancel);
+
+#endif

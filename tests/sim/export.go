@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+
+// VirtualMachine.ExportVm and the export lease's life, added to vcsim.
+//
+// vcsim dispatches a SOAP call by looking the target object up in its
+// registry and calling the Go method of the same name by reflection.  Before
+// that lookup it asks Registry.Handler, which may substitute the object.  The
+// rig uses that hook (no fork of vcsim): for ExportVm on a VirtualMachine it
+// returns exportVM, which embeds vcsim's *VirtualMachine and adds the method;
+// every other method of the VM still resolves to vcsim's code through the
+// embedding.
+//
+// The lease itself is vcsim's own HttpNfcLease, made by vcsim's own
+// VirtualMachineSnapshot.ExportSnapshot run on a transient snapshot object
+// that carries the VM's current configuration.  That registers the lease and
+// its disk files with vcsim's NFC handler (ServeNFC), and
+// HttpNfcLeaseProgress/Complete/Abort/GetManifest are vcsim's.  ExportVm then
+// does what vCenter does and ExportSnapshot does not: the lease starts in
+// state initializing and turns ready a moment later; info.deviceUrl lists the
+// disks with vSphere's keys (/vm-N/<controller class><bus>:<unit>), target ids
+// disk-N.vmdk, the host's SHA-1 thumbprint and the file size;
+// totalDiskCapacityInKB and leaseTimeout are filled in.
+//
+// Lease timeout, as the vSphere API reference describes HttpNfcLeaseInfo.
+// leaseTimeout: a lease that receives no HttpNfcLeaseProgress for that many
+// seconds times out.  The rig then sets state=error with a Timedout fault,
+// later Progress/Complete/Abort calls get a Timedout fault, its URLs answer
+// 404 and a transfer in flight is cut.  This applies to leases from ExportVm
+// and from vcsim's ExportSnapshot (whose info.leaseTimeout is corrected to the
+// -lease-timeout knob); import leases are left to vcsim.
+//
+// NFC GET: the rig registers "GET /nfc/" on vcsim's mux, which takes
+// precedence over vcsim's method-less "/nfc/" pattern.  For a lease the rig
+// tracks, it answers with Content-Length, Range and If-Range support (ETag
+// from size and mtime), unless -nfc-stream asks for vSphere's on-the-fly
+// stream shape, in which case vcsim's ServeNFC answers (no length, no
+// ranges).  Either way the body can be throttled (-nfc-bps) and is cut when the
+// lease ends.  Anything else (import leases' PUT/POST) goes to ServeNFC.
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type leaseState int
+
+const (
+	leaseActive leaseState = iota
+	leaseExpired
+	leaseDone
+)
+
+// leaseRec is the rig's view of one export lease: which files its URLs name,
+// and its timeout clock.
+type leaseRec struct {
+	ref     types.ManagedObjectReference
+	files   map[string]string // URL file name -> absolute path
+	timeout time.Duration
+
+	mu    sync.Mutex
+	state leaseState
+	timer *time.Timer
+}
+
+func (l *leaseRec) active() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state == leaseActive
+}
+
+func (l *leaseRec) getState() leaseState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state
+}
+
+// touch renews the lease (HttpNfcLeaseProgress).
+func (l *leaseRec) touch() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state == leaseActive && l.timer != nil {
+		l.timer.Reset(l.timeout)
+	}
+}
+
+func (l *leaseRec) finish() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	if l.state == leaseActive {
+		l.state = leaseDone
+	}
+}
+
+type rig struct {
+	leaseTimeout time.Duration
+	leaseInit    time.Duration
+	nfcBPS       int64
+	nfcStream    bool
+	sha1Thumb    string
+
+	leases sync.Map // lease moref value -> *leaseRec
+}
+
+// hook is installed as vcsim's Registry.Handler.  It runs before vcsim checks
+// the session, so it only substitutes objects (the method still runs after
+// that check) and only acts on leases when the caller's session holds them.
+func (r *rig) hook(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	var sub mo.Reference
+	switch m.This.Type {
+	case "VirtualMachine":
+		if m.Name == "ExportVm" {
+			if vm, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachine); ok {
+				sub = &exportVM{VirtualMachine: vm, rig: r}
+			}
+		}
+	case "VirtualMachineSnapshot":
+		if m.Name == "ExportSnapshot" {
+			if s, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachineSnapshot); ok {
+				sub = &exportSnapshot{VirtualMachineSnapshot: s, rig: r}
+			}
+		}
+	case "OvfManager":
+		if m.Name == "CreateDescriptor" {
+			if o, ok := ctx.Map.Get(m.This).(*simulator.OvfManager); ok {
+				sub = &ovfManager{OvfManager: o}
+			}
+		}
+	case "HttpNfcLease":
+		if ctx.Session == nil || ctx.Session.Get(m.This) == nil {
+			return nil, nil
+		}
+		v, ok := r.leases.Load(m.This.Value)
+		if !ok {
+			return nil, nil
+		}
+		rec := v.(*leaseRec)
+		if rec.getState() == leaseExpired {
+			switch m.Name {
+			case "HttpNfcLeaseProgress", "HttpNfcLeaseComplete", "HttpNfcLeaseAbort":
+				if l, ok := ctx.Session.Get(m.This).(*simulator.HttpNfcLease); ok {
+					sub = &expiredLease{HttpNfcLease: l}
+				}
+			}
+			break
+		}
+		switch m.Name {
+		case "HttpNfcLeaseProgress":
+			rec.touch()
+		case "HttpNfcLeaseComplete", "HttpNfcLeaseAbort":
+			rec.finish()
+			r.leases.Delete(m.This.Value)
+		}
+	}
+	if sub != nil {
+		// After this hook vcsim prefers the session's view of This, which
+		// for a VM or a singleton falls back to the global object and would
+		// undo the substitution.  A reference no registry holds keeps ours;
+		// the type stays, so fault rules and locking (by the substitute's
+		// own reference) are unchanged.
+		m.This.Value += "#h2k-sim"
+	}
+	return sub, nil
+}
+
+// track starts the timeout clock of a ready lease.
+func (r *rig) track(ctx *simulator.Context, lease *simulator.HttpNfcLease, files map[string]string) {
+	rec := &leaseRec{ref: lease.Self, files: files, timeout: r.leaseTimeout}
+	// The request's Context ends with the request; the timer needs its own
+	// (locks are held on behalf of a Context, by identity).
+	c := *ctx
+	rec.timer = time.AfterFunc(r.leaseTimeout, func() { r.expire(&c, lease, rec) })
+	r.leases.Store(lease.Self.Value, rec)
+}
+
+func (r *rig) expire(ctx *simulator.Context, lease *simulator.HttpNfcLease, rec *leaseRec) {
+	rec.mu.Lock()
+	if rec.state != leaseActive {
+		rec.mu.Unlock()
+		return
+	}
+	rec.state = leaseExpired
+	rec.mu.Unlock()
+
+	msg := fmt.Sprintf("The operation timed out: lease %s received no progress for %s",
+		lease.Self.Value, r.leaseTimeout)
+	fault := &types.LocalizedMethodFault{Fault: &types.Timedout{}, LocalizedMessage: msg}
+	ctx.WithLock(lease, func() {
+		ctx.Update(lease, []types.PropertyChange{
+			{Name: "state", Val: types.HttpNfcLeaseStateError},
+			{Name: "error", Val: fault},
+		})
+	})
+}
+
+// expiredLease answers the calls that renew or end a lease with the fault
+// the vSphere API reference lists for a lease that has timed out.
+type expiredLease struct {
+	*simulator.HttpNfcLease
+}
+
+func timedout(l *simulator.HttpNfcLease) *soap.Fault {
+	return simulator.Fault(fmt.Sprintf("The operation timed out: lease %s has expired", l.Self.Value), &types.Timedout{})
+}
+
+func (l *expiredLease) HttpNfcLeaseProgress(ctx *simulator.Context, req *types.HttpNfcLeaseProgress) soap.HasFault {
+	return &methods.HttpNfcLeaseProgressBody{Fault_: timedout(l.HttpNfcLease)}
+}
+
+func (l *expiredLease) HttpNfcLeaseComplete(ctx *simulator.Context, req *types.HttpNfcLeaseComplete) soap.HasFault {
+	return &methods.HttpNfcLeaseCompleteBody{Fault_: timedout(l.HttpNfcLease)}
+}
+
+func (l *expiredLease) HttpNfcLeaseAbort(ctx *simulator.Context, req *types.HttpNfcLeaseAbort) soap.HasFault {
+	return &methods.HttpNfcLeaseAbortBody{Fault_: timedout(l.HttpNfcLease)}
+}
+
+// serverURL is vcsim's own idea of its URL (option vcsim.server.url), with the
+// host replaced by "*" on ESX as vSphere does (the client substitutes the host
+// it connected to).
+func serverURL(ctx *simulator.Context) *url.URL {
+	var u *url.URL
+	for _, s := range ctx.Map.OptionManager().Setting {
+		o := s.GetOptionValue()
+		if o.Key == "vcsim.server.url" {
+			u, _ = url.Parse(fmt.Sprint(o.Value))
+		}
+	}
+	if u == nil {
+		u = &url.URL{Scheme: "https", Host: "127.0.0.1"}
+	}
+	if ctx.Map.IsESX() {
+		u.Host = "*"
+	}
+	return u
+}
+
+// diskFile resolves a device's backing datastore path to a file on disk.
+func diskFile(ctx *simulator.Context, vm *simulator.VirtualMachine, b types.BaseVirtualDeviceFileBackingInfo) (string, bool) {
+	info := b.GetVirtualDeviceFileBackingInfo()
+	var p object.DatastorePath
+	if !p.FromString(info.FileName) {
+		return "", false
+	}
+	var ds *simulator.Datastore
+	if info.Datastore != nil {
+		ds, _ = ctx.Map.Get(*info.Datastore).(*simulator.Datastore)
+	}
+	if ds == nil && vm.Runtime.Host != nil {
+		if h, ok := ctx.Map.Get(*vm.Runtime.Host).(*simulator.HostSystem); ok {
+			ds, _ = ctx.Map.FindByName(p.Datastore, h.Datastore).(*simulator.Datastore)
+		}
+	}
+	if ds == nil {
+		return "", false
+	}
+	return path.Join(ds.Summary.Url, p.Path), true
+}
+
+// leaseFiles maps the file names vcsim's ExportSnapshot puts in its URLs
+// (base name of every file-backed device) to the files on disk.
+func leaseFiles(ctx *simulator.Context, vm *simulator.VirtualMachine, devices []types.BaseVirtualDevice) map[string]string {
+	files := make(map[string]string)
+	for _, d := range devices {
+		b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok {
+			continue
+		}
+		if f, ok := diskFile(ctx, vm, b); ok {
+			files[path.Base(f)] = f
+		}
+	}
+	return files
+}
+
+// deviceKey is the key vSphere gives a disk in an export lease and expects
+// back as OvfFile.deviceId: the controller's class, its bus number, the
+// disk's unit number (e.g. /vm-54/VirtualLsiLogicController0:0).
+func deviceKey(devices object.VirtualDeviceList, owner string, d types.BaseVirtualDevice) string {
+	vd := d.GetVirtualDevice()
+	unit := int32(0)
+	if vd.UnitNumber != nil {
+		unit = *vd.UnitNumber
+	}
+	c := devices.FindByKey(vd.ControllerKey)
+	if c == nil {
+		return fmt.Sprintf("/%s/%s:%d", owner, devices.TypeName(d), vd.Key)
+	}
+	bus := int32(0)
+	if bc, ok := c.(types.BaseVirtualController); ok {
+		bus = bc.GetVirtualController().BusNumber
+	}
+	return fmt.Sprintf("/%s/%s%d:%d", owner, devices.TypeName(c), bus, unit)
+}
+
+type exportVM struct {
+	*simulator.VirtualMachine
+	rig *rig
+}
+
+func (v *exportVM) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.HasFault {
+	body := new(methods.ExportVmBody)
+	vm := v.VirtualMachine
+
+	if state := vm.Runtime.PowerState; state != types.VirtualMachinePowerStatePoweredOff {
+		// What vCenter answers: InvalidPowerState, requested poweredOff.
+		body.Fault_ = simulator.Fault(
+			fmt.Sprintf("The attempted operation cannot be performed in the current state (%s).", powerWord(state)),
+			&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: state})
+		return body
+	}
+
+	// vcsim's ExportSnapshot makes and registers the lease; a transient
+	// snapshot object carries the VM's current configuration.
+	snap := &simulator.VirtualMachineSnapshot{}
+	snap.Vm = vm.Self
+	snap.Config = *vm.Config
+	res := snap.ExportSnapshot(ctx, &types.ExportSnapshot{This: vm.Self})
+	if f := res.Fault(); f != nil {
+		body.Fault_ = f
+		return body
+	}
+	ref := res.(*methods.ExportSnapshotBody).Res.Returnval
+	lease, ok := ctx.Session.Get(ref).(*simulator.HttpNfcLease)
+	if !ok {
+		body.Fault_ = simulator.Fault("lease vanished", &types.SystemErrorFault{Reason: "lease vanished"})
+		return body
+	}
+
+	devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
+	files := leaseFiles(ctx, vm, devices)
+	base := serverURL(ctx)
+	var urls []types.HttpNfcLeaseDeviceUrl
+	var capKB int64
+	n := 0
+	for _, d := range devices {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok {
+			continue
+		}
+		f, ok := diskFile(ctx, vm, b)
+		if !ok {
+			continue
+		}
+		var size int64
+		if !v.rig.nfcStream {
+			if st, err := os.Stat(f); err == nil {
+				size = st.Size()
+			}
+		}
+		u := *base
+		u.Path = "/nfc/" + path.Join(lease.Self.Value, path.Base(f))
+		capKB += disk.CapacityInKB
+		urls = append(urls, types.HttpNfcLeaseDeviceUrl{
+			Key:           deviceKey(devices, vm.Self.Value, d),
+			ImportKey:     deviceKey(devices, vm.Name, d),
+			Url:           u.String(),
+			SslThumbprint: v.rig.sha1Thumb,
+			Disk:          types.NewBool(true),
+			TargetId:      fmt.Sprintf("disk-%d.vmdk", n),
+			FileSize:      size,
+		})
+		n++
+	}
+	info := &types.HttpNfcLeaseInfo{
+		Lease:                 lease.Self,
+		Entity:                vm.Self,
+		DeviceUrl:             urls,
+		TotalDiskCapacityInKB: capKB,
+		LeaseTimeout:          int32(v.rig.leaseTimeout / time.Second),
+	}
+
+	// No client knows the lease yet: set it back to initializing directly.
+	lease.State = types.HttpNfcLeaseStateInitializing
+	lease.InitializeProgress = 0
+	lease.Info = nil
+
+	c := *ctx
+	go func() {
+		time.Sleep(v.rig.leaseInit)
+		c.WithLock(lease, func() {
+			c.Update(lease, []types.PropertyChange{
+				{Name: "initializeProgress", Val: int32(100)},
+				{Name: "info", Val: info},
+				{Name: "state", Val: types.HttpNfcLeaseStateReady},
+			})
+		})
+		v.rig.track(&c, lease, files)
+	}()
+
+	body.Res = &types.ExportVmResponse{Returnval: lease.Self}
+	return body
+}
+
+func powerWord(s types.VirtualMachinePowerState) string {
+	switch s {
+	case types.VirtualMachinePowerStatePoweredOn:
+		return "Powered on"
+	case types.VirtualMachinePowerStateSuspended:
+		return "Suspended"
+	}
+	return string(s)
+}
+
+// exportSnapshot runs vcsim's ExportSnapshot unchanged, then puts the lease
+// under the rig's timeout and corrects info.leaseTimeout and
+// totalDiskCapacityInKB, which vcsim leaves at 300 and 0.
+type exportSnapshot struct {
+	*simulator.VirtualMachineSnapshot
+	rig *rig
+}
+
+func (s *exportSnapshot) ExportSnapshot(ctx *simulator.Context, req *types.ExportSnapshot) soap.HasFault {
+	res := s.VirtualMachineSnapshot.ExportSnapshot(ctx, req)
+	if res.Fault() != nil {
+		return res
+	}
+	ref := res.(*methods.ExportSnapshotBody).Res.Returnval
+	lease, ok := ctx.Session.Get(ref).(*simulator.HttpNfcLease)
+	vm, ok2 := ctx.Map.Get(s.Vm).(*simulator.VirtualMachine)
+	if !ok || !ok2 {
+		return res
+	}
+	devices := s.Config.Hardware.Device
+	var capKB int64
+	for _, d := range devices {
+		if disk, ok := d.(*types.VirtualDisk); ok {
+			capKB += disk.CapacityInKB
+		}
+	}
+	ctx.WithLock(lease, func() {
+		if lease.Info != nil {
+			info := *lease.Info
+			info.LeaseTimeout = int32(s.rig.leaseTimeout / time.Second)
+			info.TotalDiskCapacityInKB = capKB
+			ctx.Update(lease, []types.PropertyChange{{Name: "info", Val: &info}})
+		}
+	})
+	s.rig.track(ctx, lease, leaseFiles(ctx, vm, devices))
+	return res
+}
+
+// nfcWriter throttles a response body to bps bytes per second (when set) and
+// cuts the connection when the lease stops being active, as a server does
+// when the lease behind a transfer times out or is aborted.
+type nfcWriter struct {
+	http.ResponseWriter
+	rec   *leaseRec
+	bps   int64
+	start time.Time
+	n     int64
+}
+
+func (w *nfcWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *nfcWriter) Write(p []byte) (int, error) {
+	chunk := 256 << 10
+	if w.bps > 0 {
+		// About 20 writes a second, so a cut or the rate is never far off.
+		chunk = int(max(w.bps/20, 512))
+	}
+	total := 0
+	for len(p) > 0 {
+		if w.rec != nil && !w.rec.active() {
+			panic(http.ErrAbortHandler)
+		}
+		k := min(len(p), chunk)
+		m, err := w.ResponseWriter.Write(p[:k])
+		total += m
+		w.n += int64(m)
+		if err != nil {
+			return total, err
+		}
+		p = p[m:]
+		if w.bps > 0 {
+			due := w.start.Add(time.Duration(float64(w.n) / float64(w.bps) * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}
+	return total, nil
+}
+
+// serveNFCGet answers GET/HEAD under /nfc/ (see the header comment).
+func (r *rig) serveNFCGet(w http.ResponseWriter, req *http.Request) {
+	p := strings.Split(req.URL.Path, "/")
+	if len(p) < 4 {
+		http.NotFound(w, req)
+		return
+	}
+	id, name := p[len(p)-2], p[len(p)-1]
+	var rec *leaseRec
+	if v, ok := r.leases.Load(id); ok {
+		rec = v.(*leaseRec)
+	}
+	nw := &nfcWriter{ResponseWriter: w, rec: rec, bps: r.nfcBPS, start: time.Now()}
+	if rec == nil || r.nfcStream {
+		if rec != nil && !rec.active() {
+			http.Error(w, "lease is no longer active: "+id, http.StatusNotFound)
+			return
+		}
+		simulator.ServeNFC(nw, req)
+		return
+	}
+	if !rec.active() {
+		http.Error(w, "lease is no longer active: "+id, http.StatusNotFound)
+		return
+	}
+	file, ok := rec.files[name]
+	if !ok {
+		http.NotFound(w, req)
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		http.NotFound(w, req)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano()))
+	http.ServeContent(nw, req, name, st.ModTime(), f)
+}

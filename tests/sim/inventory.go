@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+
+// Inventory shaping done after vcsim has built its model and before the server
+// listens: extra disks, disk capacity and contents, power states.  Changes that
+// have a vSphere API (adding a disk, powering on) go through vcsim's own
+// methods via the in-process client; disk contents are written straight into
+// the files that back the datastores, which is what a real datastore holds.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type diskOpts struct {
+	extra    int    // disks added to each VM
+	size     int64  // bytes written to each disk file (0: leave vcsim's files)
+	capacity int64  // disk capacity (0: size, or vcsim's default)
+	fill     string // zero|random|pattern
+	seed     int64
+}
+
+// allVMs returns the VMs sorted by name, so every shaping step is
+// deterministic.
+func allVMs(m *simulator.Model) []*simulator.VirtualMachine {
+	var vms []*simulator.VirtualMachine
+	for _, e := range m.Map().All("VirtualMachine") {
+		if vm, ok := e.(*simulator.VirtualMachine); ok {
+			vms = append(vms, vm)
+		}
+	}
+	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
+	return vms
+}
+
+func vmDisks(vm *simulator.VirtualMachine) []*types.VirtualDisk {
+	var disks []*types.VirtualDisk
+	for _, d := range vm.Config.Hardware.Device {
+		if disk, ok := d.(*types.VirtualDisk); ok {
+			disks = append(disks, disk)
+		}
+	}
+	return disks
+}
+
+// addDisks gives each VM n more disks on the controller of its first disk, in
+// one ReconfigVM_Task each, so vcsim creates their files as it always does.
+func addDisks(ctx context.Context, c *vim25.Client, m *simulator.Model, n int, capacity int64) error {
+	for _, vm := range allVMs(m) {
+		o := object.NewVirtualMachine(c, vm.Self)
+		devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
+		first := vmDisks(vm)
+		if len(first) == 0 {
+			continue
+		}
+		ctrl, ok := devices.FindByKey(first[0].ControllerKey).(types.BaseVirtualController)
+		if !ok {
+			return fmt.Errorf("%s: disk without a controller", vm.Name)
+		}
+		b := first[0].Backing.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo()
+		var add []types.BaseVirtualDevice
+		for i := 0; i < n; i++ {
+			// No file name: vcsim names it in the VM's folder (VM_1.vmdk, ...).
+			disk := devices.CreateDisk(ctrl, *b.Datastore, "")
+			disk.CapacityInKB = (capacity + 1023) / 1024
+			disk.CapacityInBytes = capacity
+			devices = append(devices, disk)
+			add = append(add, disk)
+		}
+		if err := o.AddDevice(ctx, add...); err != nil {
+			return fmt.Errorf("%s: adding disks: %v", vm.Name, err)
+		}
+	}
+	return nil
+}
+
+// setCapacity sets every disk's capacity; done on the model directly because
+// vSphere has no way to shrink a disk and vcsim's default disk is 10 GiB.
+func setCapacity(m *simulator.Model, capacity int64) {
+	for _, vm := range allVMs(m) {
+		for _, d := range vmDisks(vm) {
+			d.CapacityInBytes = capacity
+			d.CapacityInKB = (capacity + 1023) / 1024
+			if di := d.DeviceInfo; di != nil {
+				di.GetDescription().Summary = fmt.Sprintf("%d KB", d.CapacityInKB)
+			}
+		}
+	}
+}
+
+// fillDisks writes size bytes into the file behind every VM disk.  random is
+// deterministic in (seed, VM name, disk index) so a test can regenerate or
+// simply compare with the file; pattern stamps every 512-byte sector with
+// its VM, disk and sector number so a misplaced or spliced range is visible.
+func fillDisks(ctx context.Context, c *vim25.Client, m *simulator.Model, o diskOpts) error {
+	sctx := m.Service.Context
+	for _, vm := range allVMs(m) {
+		for i, d := range vmDisks(vm) {
+			b, ok := d.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+			if !ok {
+				continue
+			}
+			file, ok := diskFile(sctx, vm, b)
+			if !ok {
+				return fmt.Errorf("%s: cannot resolve %s", vm.Name, b.GetVirtualDeviceFileBackingInfo().FileName)
+			}
+			if err := writeDisk(file, vm.Name, i, o); err != nil {
+				return err
+			}
+		}
+		if err := object.NewVirtualMachine(c, vm.Self).RefreshStorageInfo(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeDisk(file, vm string, disk int, o diskOpts) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if o.fill == "zero" {
+		if err := f.Truncate(o.size); err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	var rng *rand.ChaCha8
+	if o.fill == "random" {
+		seed := sha256.Sum256([]byte(fmt.Sprintf("h2k-sim\x00%d\x00%s\x00%d", o.seed, vm, disk)))
+		rng = rand.NewChaCha8(seed)
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < o.size; off += int64(len(buf)) {
+		n := int(min(int64(len(buf)), o.size-off))
+		if rng != nil {
+			_, _ = rng.Read(buf[:n])
+		} else {
+			patternFill(buf[:n], off, vm, disk)
+		}
+		if _, err := f.Write(buf[:n]); err != nil {
+			return fmt.Errorf("%s: %v", file, err)
+		}
+	}
+	return f.Close()
+}
+
+// patternFill fills p, which starts at byte offset off of the disk.
+func patternFill(p []byte, off int64, vm string, disk int) {
+	for i := range p {
+		p[i] = byte((off + int64(i)) / 512)
+	}
+	// Stamp the sector headers that fall inside p.
+	for s := (off + 511) / 512 * 512; s < off+int64(len(p)); s += 512 {
+		hdr := fmt.Sprintf("h2k-sim %s disk %d sector %d\n", vm, disk, s/512)
+		copy(p[s-off:], hdr)
+	}
+}
+
+var vmIndex = regexp.MustCompile(`_VM([0-9]+)$`)
+
+// powerMixed powers on the VMs whose name ends in an even VM number
+// (..._VM0, _VM2, ...); the others stay off.
+func powerMixed(ctx context.Context, c *vim25.Client, m *simulator.Model) error {
+	for _, vm := range allVMs(m) {
+		match := vmIndex.FindStringSubmatch(vm.Name)
+		if match == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(match[1])
+		if n%2 != 0 || vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+			continue
+		}
+		task, err := object.NewVirtualMachine(c, vm.Self).PowerOn(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: power on: %v", vm.Name, err)
+		}
+	}
+	return nil
+}
+
+// fixCdroms moves a CD-ROM that vcsim's model left on the SCSI controller (at
+// the unit number of the first disk, a configuration vSphere cannot have) to
+// a free unit of an IDE controller, where vSphere puts a VM's CD-ROM.
+// Without this a descriptor of the VM describes a SCSI CD-ROM, which
+// importers (vcsim's included) refuse or choke on.
+func fixCdroms(m *simulator.Model) {
+	for _, vm := range allVMs(m) {
+		devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
+		for _, d := range devices.SelectByType((*types.VirtualCdrom)(nil)) {
+			cd := d.GetVirtualDevice()
+			old, ok := devices.FindByKey(cd.ControllerKey).(types.BaseVirtualSCSIController)
+			if !ok {
+				continue
+			}
+			ide := pickIDE(devices)
+			if ide == nil {
+				continue
+			}
+			unit := int32(len(ide.Device))
+			ide.Device = append(ide.Device, cd.Key)
+			sc := old.GetVirtualSCSIController()
+			for i, k := range sc.Device {
+				if k == cd.Key {
+					sc.Device = append(sc.Device[:i], sc.Device[i+1:]...)
+					break
+				}
+			}
+			cd.ControllerKey = ide.Key
+			cd.UnitNumber = &unit
+		}
+	}
+}
+
+func pickIDE(devices object.VirtualDeviceList) *types.VirtualIDEController {
+	for _, d := range devices.SelectByType((*types.VirtualIDEController)(nil)) {
+		if c := d.(*types.VirtualIDEController); len(c.Device) < 2 {
+			return c
+		}
+	}
+	return nil
+}

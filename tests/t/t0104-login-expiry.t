@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# h2k-login --status after the server dropped an idle session, and --logout
+# of such a session.
+. "$(dirname "$0")/../lib.sh"
+
+# vcsim checks idle sessions every timeout, so one goes within 2 x 2 s.
+sim_start -session-timeout 2s
+
+jget() {
+	python3 -c 'import json,sys
+o=json.loads(open(sys.argv[1]).read())
+v=o.get(sys.argv[2])
+print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$2"
+}
+
+test_expect_success 'fresh session is valid' '
+	h2k_login_sim &&
+	h2k-login --status >st && test "$(jget st valid)" = true
+'
+
+# Every --status is activity that keeps the session alive, so wait out the
+# worst case (idle 2 s + check period 2 s) untouched, then ask once.
+test_expect_success 'after the idle timeout --status exits 3 and says so' '
+	sleep 5 &&
+	expect_code 3 h2k-login --status >st 2>err &&
+	test_one_line err && grep -q "has expired or was ended on the server; run h2k-login" err &&
+	test "$(jget st valid)" = false
+'
+
+test_expect_success 'the session file is kept after expiry (h2k-login replaces it)' '
+	test -s "$HOME/.local/state/h2k/session.json"
+'
+
+test_expect_success '--logout of the expired session: exit 0, file removed' '
+	h2k-login --logout 2>err && test ! -s err &&
+	test ! -e "$HOME/.local/state/h2k/session.json"
+'
+
+test_expect_success 'a new login after expiry works' '
+	h2k_login_sim && h2k-login --status >/dev/null
+'
+
+test_done

@@ -1,0 +1,285 @@
+/* Unit tests for lib/ovf.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h2k.h"
+#include "ovf.h"
+#include "tap.h"
+
+/* Shaped like a vCenter 8 export: a CD-ROM on an image, a DVD, two disks. */
+static const char desc_cd[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:rasd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData\">\n"
+    "  <References>\n"
+    "    <File ovf:href=\"disk-0.vmdk\" ovf:id=\"file1\" ovf:size=\"100\"/>\n"
+    "    <File ovf:href=\"disk-1.vmdk\" ovf:id=\"file2\" ovf:size=\"200\"/>\n"
+    "    <File ovf:href=\"install.iso\" ovf:id=\"file3\" ovf:size=\"300\"/>\n"
+    "  </References>\n"
+    "  <DiskSection>\n"
+    "    <Disk ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\" ovf:capacity=\"1\"/>\n"
+    "    <Disk ovf:diskId=\"vmdisk2\" ovf:fileRef=\"file2\" ovf:capacity=\"1\"/>\n"
+    "  </DiskSection>\n"
+    "  <VirtualSystem ovf:id=\"vm\">\n"
+    "    <VirtualHardwareSection>\n"
+    "      <Item>\n"
+    "        <rasd:ElementName>Hard disk 1</rasd:ElementName>\n"
+    "        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>\n"
+    "        <rasd:ResourceType>17</rasd:ResourceType>\n"
+    "      </Item>\n"
+    "      <Item ovf:required=\"false\">\n"
+    "        <rasd:ElementName>CD/DVD drive 1</rasd:ElementName>\n"
+    "        <rasd:HostResource>ovf:/file/file3</rasd:HostResource>\n"
+    "        <rasd:ResourceType> 15 </rasd:ResourceType>\n"
+    "      </Item>\n"
+    "      <Item>\n"
+    "        <rasd:ElementName>Hard disk 2</rasd:ElementName>\n"
+    "        <rasd:HostResource>ovf:/disk/vmdisk2</rasd:HostResource>\n"
+    "        <rasd:ResourceType>17</rasd:ResourceType>\n"
+    "      </Item>\n"
+    "      <Item>\n"
+    "        <rasd:ElementName>CD/DVD drive 2</rasd:ElementName>\n"
+    "        <rasd:ResourceType>16</rasd:ResourceType>\n"
+    "      </Item>\n"
+    "      <Item>\n"
+    "        <rasd:ElementName>Network adapter 1</rasd:ElementName>\n"
+    "        <rasd:ResourceType>10</rasd:ResourceType>\n"
+    "      </Item>\n"
+    "    </VirtualHardwareSection>\n"
+    "  </VirtualSystem>\n"
+    "</Envelope>\n";
+
+/* An image used by a CD-ROM and by something else must stay. */
+static const char desc_shared[] =
+    "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:rasd=\"x:rasd\"><References>"
+    "<File ovf:href=\"a.img\" ovf:id=\"f1\"/></References>"
+    "<VirtualSystem><VirtualHardwareSection>"
+    "<Item><rasd:HostResource>ovf:/file/f1</rasd:HostResource>"
+    "<rasd:ResourceType>15</rasd:ResourceType></Item>"
+    "<Item><rasd:HostResource>ovf:/file/f1</rasd:HostResource>"
+    "<rasd:ResourceType>14</rasd:ResourceType></Item>"
+    "</VirtualHardwareSection></VirtualSystem></Envelope>";
+
+static const char desc_doctype[] =
+    "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+    "<Envelope><References><File href=\"&e;\"/></References></Envelope>";
+
+static const char desc_escape[] =
+    "<Envelope xmlns:ovf=\"o\"><References>"
+    "<File ovf:href=\"../../etc/shadow\" ovf:id=\"f1\"/></References></Envelope>";
+
+static const char desc_notovf[] = "<html><body>hello</body></html>";
+
+static int
+has(const char *hay, const char *needle)
+{
+	return strstr(hay, needle) != NULL;
+}
+
+static void
+test_cdrom(void)
+{
+	struct h2k_ovf_desc d;
+
+	is_int(h2k_ovf_process(desc_cd, strlen(desc_cd), 0, &d), 0,
+	    "descriptor accepted");
+	is_int(d.len, strlen(desc_cd), "without --remove-cdrom: same length");
+	ok(d.text && !memcmp(d.text, desc_cd, d.len),
+	    "without --remove-cdrom: byte for byte");
+	is_int(d.nhrefs, 3, "three file references");
+	is_str(d.nhrefs > 2 ? d.hrefs[2] : NULL, "install.iso", "in document order");
+	is_int(d.cdroms, 0, "nothing removed");
+	h2k_ovf_desc_free(&d);
+
+	is_int(h2k_ovf_process(desc_cd, strlen(desc_cd), 1, &d), 0,
+	    "--remove-cdrom accepted");
+	is_int(d.cdroms, 2, "CD (15) and DVD (16) items removed");
+	ok(d.text && !has(d.text, "CD/DVD drive"), "no CD-ROM item left");
+	ok(d.text && !has(d.text, "<rasd:ResourceType> 15") &&
+	    !has(d.text, ">16<"), "no CD/DVD resource type left");
+	ok(d.text && has(d.text, "Hard disk 1") && has(d.text, "Hard disk 2") &&
+	    has(d.text, "Network adapter 1"), "other items kept");
+	ok(d.text && !has(d.text, "install.iso"), "the image's File is gone");
+	is_int(d.nhrefs, 2, "two disks referenced");
+	is_int(d.ndropped, 1, "one file dropped");
+	is_str(d.ndropped ? d.dropped[0] : NULL, "install.iso", "the image");
+	ok(d.text && has(d.text, "xmlns:rasd="), "namespaces kept");
+	/* The edited document must itself be a valid descriptor. */
+	struct h2k_ovf_desc d2;
+	is_int(h2k_ovf_process(d.text, d.len, 1, &d2), 0, "output parses again");
+	is_int(d2.cdroms, 0, "and has no CD-ROM left");
+	h2k_ovf_desc_free(&d2);
+	h2k_ovf_desc_free(&d);
+
+	is_int(h2k_ovf_process(desc_shared, strlen(desc_shared), 1, &d), 0,
+	    "shared image descriptor");
+	is_int(d.cdroms, 1, "its CD-ROM removed");
+	is_int(d.nhrefs, 1, "the image another device uses stays");
+	is_int(d.ndropped, 0, "nothing dropped");
+	h2k_ovf_desc_free(&d);
+}
+
+static void
+test_hostile(void)
+{
+	struct h2k_ovf_desc d;
+
+	is_int(h2k_ovf_process(desc_doctype, strlen(desc_doctype), 0, &d), -1,
+	    "DOCTYPE refused");
+	is_int(h2k_ovf_process(desc_escape, strlen(desc_escape), 0, &d), -1,
+	    "href with a directory refused");
+	ok(has(h2k_errmsg(), "../../etc/shadow"), "message names the href: %s",
+	    h2k_errmsg());
+	is_int(h2k_ovf_process(desc_notovf, strlen(desc_notovf), 0, &d), -1,
+	    "not an Envelope refused");
+	is_int(h2k_errcode(), H2K_EX_NET, "a bad descriptor is the server's fault");
+	is_int(h2k_ovf_process("<Envelope>", 10, 0, &d), -1, "truncated refused");
+}
+
+static void
+test_mf(void)
+{
+	struct h2k_buf b = { 0 };
+	struct h2k_mf_entry *e;
+	size_t n;
+	const char *h1 =
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	char hex[65];
+
+	h2k_sha256_hex("", 0, hex);
+	is_str(hex, h1, "SHA-256 of nothing");
+	h2k_sha256_hex("abc", 3, hex);
+	is_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	    "SHA-256 of abc");
+
+	h2k_mf_add(&b, "SHA256", "vm.ovf", h1);
+	h2k_mf_add(&b, "SHA256", "disk (1).vmdk", hex);
+	is_str(b.data, "SHA256(vm.ovf)= e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+	    "SHA256(disk (1).vmdk)= ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n",
+	    "writer: ovftool's format");
+	is_int(h2k_mf_parse(b.data, b.len, &e, &n), 0, "reader reads it back");
+	is_int(n, 2, "two entries");
+	is_str(n > 1 ? e[1].file : NULL, "disk (1).vmdk", "name with parentheses");
+	is_str(n > 1 ? e[1].hex : NULL, hex, "digest");
+	is_str(n > 0 ? e[0].algo : NULL, "SHA256", "algorithm");
+	h2k_mf_free(e, n);
+	h2k_buf_free(&b);
+
+	static const char crlf[] = "SHA1(a.vmdk) = DA39A3EE5E6B4B0D3255BFEF95601890AFD80709\r\n\r\n";
+	is_int(h2k_mf_parse(crlf, strlen(crlf), &e, &n), 0, "CRLF, spaces, SHA1");
+	is_str(n ? e[0].hex : NULL, "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+	    "digest lower-cased");
+	h2k_mf_free(e, n);
+
+	static const char bad1[] = "SHA256(a)= 1234\n";
+	is_int(h2k_mf_parse(bad1, strlen(bad1), &e, &n), -1, "short digest refused");
+	ok(has(h2k_errmsg(), "line 1"), "names the line: %s", h2k_errmsg());
+	static const char bad2[] = "SHA256(a)= e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+	    "MD5(b)= d41d8cd98f00b204e9800998ecf8427e\n";
+	is_int(h2k_mf_parse(bad2, strlen(bad2), &e, &n), -1, "unknown algorithm refused");
+	ok(has(h2k_errmsg(), "line 2"), "names line 2: %s", h2k_errmsg());
+	static const char bad3[] = "SHA256(a)= e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+	    "SHA256(a)= e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
+	is_int(h2k_mf_parse(bad3, strlen(bad3), &e, &n), -1, "file twice refused");
+	static const char bad4[] = "SHA256 a e3b0\n";
+	is_int(h2k_mf_parse(bad4, strlen(bad4), &e, &n), -1, "garbage refused");
+	static const char bad5[] = "SHA256()= e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g\n";
+	is_int(h2k_mf_parse(bad5, strlen(bad5), &e, &n), -1, "empty name / non-hex refused");
+	is_int(h2k_errcode(), H2K_EX_USAGE, "bad manifest is a usage error");
+}
+
+static void
+test_names(void)
+{
+	char *s;
+
+	s = h2k_ovf_safe_name("web/01\n");
+	is_str(s, "web_01_", "slash and control characters replaced");
+	free(s);
+	s = h2k_ovf_safe_name("..");
+	ok(s && s[0] != '.', "no dot names: %s", s);
+	free(s);
+	s = h2k_ovf_safe_name("");
+	is_str(s, "vm", "empty name gets a fallback");
+	free(s);
+	char big[300];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	s = h2k_ovf_safe_name(big);
+	ok(s && strlen(s) <= 80, "long name cut so NAME.ovf fits a ustar header");
+	free(s);
+}
+
+static void
+test_ova(void)
+{
+	char dir[] = "/tmp/h2k-test-ovf.XXXXXX", p1[256], p2[256], ova[256],
+	    hex[65], part[300];
+	struct stat st;
+	long long sz;
+	FILE *fp;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(p1, sizeof p1, "%s/a.ovf", dir);
+	snprintf(p2, sizeof p2, "%s/d.vmdk", dir);
+	snprintf(ova, sizeof ova, "%s/x.ova", dir);
+	snprintf(part, sizeof part, "%s.part", ova);
+	fp = fopen(p1, "w");
+	fputs("<Envelope/>\n", fp);
+	fclose(fp);
+	fp = fopen(p2, "w");
+	for (int i = 0; i < 300000; i++)
+		fputc(i * 7 & 0xff, fp);
+	fclose(fp);
+	is_int(h2k_sha256_file(p2, hex, &sz), 0, "hash a file");
+	is_int(sz, 300000, "its size");
+
+	struct h2k_ova_member m[2] = {
+		{ "a.ovf", p1, NULL }, { "d.vmdk", p2, hex },
+	};
+	is_int(h2k_ova_write(ova, m, 2, NULL), 0, "pack");
+	ok(stat(ova, &st) == 0 && st.st_size >= 300000 + 3 * 512,
+	    "the OVA exists");
+	ok(stat(part, &st) < 0, "no .part left");
+
+	m[1].sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+	unlink(ova);
+	is_int(h2k_ova_write(ova, m, 2, NULL), -1, "digest mismatch fails");
+	ok(has(h2k_errmsg(), "does not match"), "says so: %s", h2k_errmsg());
+	ok(stat(ova, &st) < 0 && stat(part, &st) < 0,
+	    "nothing left under the final or the .part name");
+
+	m[1].path = "/nonexistent/d.vmdk";
+	is_int(h2k_ova_write(ova, m, 2, NULL), -1, "missing member fails");
+	is_int(h2k_errcode(), H2K_EX_NOTFOUND, "as not found");
+
+	volatile sig_atomic_t stop = 1;
+	m[1].path = p2;
+	m[1].sha256 = hex;
+	is_int(h2k_ova_write(ova, m, 2, &stop), -1, "cancel stops packing");
+	is_int(h2k_errcode(), H2K_EX_CANCEL, "as cancelled");
+	ok(stat(part, &st) < 0, "and removes the .part");
+
+	unlink(p1);
+	unlink(p2);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	test_cdrom();
+	test_hostile();
+	test_mf();
+	test_names();
+	test_ova();
+	return tap_done();
+}
