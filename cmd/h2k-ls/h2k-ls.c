@@ -39,7 +39,7 @@
 
 #define CHUNK_VMS 250
 #define PAGE_OBJS 1000
-#define PAGE_IDS 5000
+#define PAGE_IDS 500
 #define JOBS_DEFAULT 4
 
 static void
