@@ -1446,14 +1446,15 @@ url_ok(struct run *r, const char *url, char *why, size_t wl)
 		    http ? " (use --allow-http to permit http)" : "");
 		return 0;
 	}
-	if (!(hp = url_hostport(url))) {
-		snprintf(why, wl, "malformed URL '%.200s'", url);
-		return 0;
-	}
-	if (hp[0] == '*') {
-		free(hp);
+	/* curl would call "*" malformed: say what it really is */
+	const char *host = url + (https ? 8 : 7);
+	if (host[0] == '*' && (host[1] == '/' || host[1] == ':' || host[1] == '\0')) {
 		snprintf(why, wl, "URL '%.200s' still has the host '*' (h2k-lease "
 		    "substitutes it)", url);
+		return 0;
+	}
+	if (!(hp = url_hostport(url))) {
+		snprintf(why, wl, "malformed URL '%.200s'", url);
 		return 0;
 	}
 	free(hp);

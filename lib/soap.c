@@ -357,11 +357,16 @@ xp_finish(struct xparse *x, const char *what)
 			 * silently truncated.
 			 */
 			h2k_seterr(H2K_EX_FAIL, "%s: out of memory parsing XML", what);
-		else if (!st->refused && !c->nsWellFormed)
+		else if (!st->refused && (!c->nsWellFormed ||
+		    (c->errNo >= XML_NS_ERR_XML_NAMESPACE &&
+		    c->errNo <= XML_NS_ERR_COLON)))
 			/*
 			 * An undeclared prefix (or a namespace lost to an
 			 * allocation failure) leaves "soapenv:Body" as a local
 			 * name: refuse rather than misread the envelope.
+			 * libxml2's SAX2 tree builder reports a namespace it
+			 * failed to create without clearing nsWellFormed, hence
+			 * errNo too.
 			 */
 			h2k_seterr(H2K_EX_NET, "%s: malformed XML: namespace error%s%s",
 			    what, st->first_err[0] ? ": " : "", st->first_err);

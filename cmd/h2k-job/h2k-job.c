@@ -1,4 +1,1751 @@
-/* placeholder until the command lands */
+/*
+ * h2k-job - spool-directory job runner for VM exports.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * The runner is one single-threaded process.  Each job is the pipeline
+ *   h2k-lease [--snapshot|--shutdown|--power-off] VM
+ *     | h2k-fetch --progress json -o OUTPUT [-j N] | h2k-ovf [--remove-cdrom] [--ova]
+ * started as three children in one new process group, with the runner in
+ * the middle of every pipe: it relays each JSON line to the next stage
+ * (so it learns the lease moref and the final ovf_path without parsing
+ * logs), reads h2k-fetch's JSON progress lines off its stderr into the
+ * job's record, and appends every stage's stderr to log/ID.log.  One
+ * ppoll() loop serves all jobs; signals are blocked except inside ppoll,
+ * so a SIGTERM/SIGHUP/SIGCHLD is never lost between a check and the wait.
+ *
+ * The children inherit the job's lock (spool.c explains why) and get
+ * PR_SET_PDEATHSIG(SIGTERM): if the runner is killed with -9 they stop
+ * (h2k-fetch aborts the lease and keeps its .part files), and only when
+ * the last of them is gone can another runner take the job over.
+ *
+ * Cancel: `h2k-job cancel` drops cancel/ID; the owning runner sees it
+ * within a tick, sends SIGTERM to the job's process group (h2k-fetch
+ * aborts the lease on SIGTERM), SIGKILL after a bound, and marks the job
+ * cancelled once every process of the group is reaped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "h2k.h"
-int main(void) { fprintf(stderr, "h2k-job: not built yet\n"); return H2K_EX_FAIL; }
+#include "job.h"
+#include "spool.h"
+
+#define NSTAGE 3
+static const char *const stage_cmd[NSTAGE] = {"h2k-lease", "h2k-fetch",
+    "h2k-ovf"};
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: h2k-job [--spool dir] [-c config] [-s session] [-qv] command ...\n"
+	    "       h2k-job submit file ... | -\n"
+	    "       h2k-job run [--once] [--workers n] [--max-attempts n] [--grace seconds]\n"
+	    "       h2k-job ls [--all] [--status status]\n"
+	    "       h2k-job show id\n"
+	    "       h2k-job cancel [--timeout seconds] id ...\n"
+	    "       h2k-job status\n"
+	    "       h2k-job wait [--timeout seconds] id ...\n");
+	exit(H2K_EX_USAGE);
+}
+
+/* --- options ------------------------------------------------------------- */
+
+static struct {
+	const char *spool;
+	const char *config;
+	const char *session;
+	int verbose, quiet;
+	/* run */
+	int once, workers, max_attempts;
+	double grace;
+	/* ls */
+	int all;
+	const char *status;
+	/* wait, cancel */
+	double timeout;
+	/* where the pipeline commands are: dir of argv[0] when it has one */
+	char *bindir;
+} opt = {.workers = 2, .max_attempts = H2K_SPOOL_MAX_ATTEMPTS, .grace = 60,
+    .timeout = -1};
+
+static void
+die(void)
+{
+	fprintf(stderr, "h2k-job: %s\n", h2k_errmsg());
+	exit(h2k_errcode());
+}
+
+static int
+positive(const char *s, const char *what, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || v < 0 || v > max) {
+		fprintf(stderr, "h2k-job: %s: '%s' is not a number from 0 to "
+		    "%g\n", what, s, max);
+		exit(H2K_EX_USAGE);
+	}
+	return (int)v;
+}
+
+static int
+json_out(const cJSON *o)
+{
+	char *s = cJSON_PrintUnformatted(o);
+
+	if (!s)
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	int r = printf("%s\n", s) < 0 || fflush(stdout) == EOF;
+	free(s);
+	return r ? h2k_seterr(H2K_EX_IO, "stdout: %s", strerror(errno)) : 0;
+}
+
+static const char *
+jstr(const cJSON *o, const char *k)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static double
+jnum(const cJSON *o, const char *k, double def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) && v->valuedouble == v->valuedouble ?
+	    v->valuedouble : def;
+}
+
+/*
+ * Open the spool.  Only submit and run create it: a mistyped --spool given
+ * to ls must not leave directories behind.  Returns 0, or 1 when the spool
+ * does not exist and create is not set (sp->dir then holds the name).
+ */
+static int
+open_spool_opt(struct h2k_spool *sp, int create)
+{
+	char *dir = NULL;
+	const char *d = opt.spool;
+
+	if (!d)
+		d = getenv("H2K_SPOOL");
+	if (!d || !*d) {
+		if (!(dir = h2k_spool_default()))
+			die();
+		d = dir;
+	}
+	if (!create && access(d, F_OK) < 0 && errno == ENOENT) {
+		memset(sp, 0, sizeof *sp);
+		sp->dfd = -1;
+		if (!(sp->dir = h2k_strdup(d)))
+			die();
+		free(dir);
+		return 1;
+	}
+	if (h2k_spool_open(sp, d, create) < 0)
+		die();
+	sp->max_attempts = opt.max_attempts;
+	free(dir);
+	return 0;
+}
+
+static void
+open_spool(struct h2k_spool *sp)
+{
+	open_spool_opt(sp, 1);
+}
+
+/* For commands that need jobs: a missing spool has none. */
+static void
+open_spool_ro(struct h2k_spool *sp, const char *what)
+{
+	if (open_spool_opt(sp, 0) == 1) {
+		fprintf(stderr, "h2k-job: no job %s (spool %s does not "
+		    "exist)\n", what, sp->dir);
+		exit(H2K_EX_NOTFOUND);
+	}
+}
+
+/* --- submit -------------------------------------------------------------- */
+
+static int
+cmd_submit(int argc, char **argv)
+{
+	struct h2k_joblist l = {0};
+	struct h2k_spool sp;
+	int bad = 0, stdin_seen = 0;
+
+	if (argc < 1)
+		usage();
+	/* Validate every file before anything is queued. */
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-") && stdin_seen++) {
+			fprintf(stderr, "h2k-job: stdin given twice\n");
+			return H2K_EX_USAGE;
+		}
+		if (h2k_job_load(argv[i], &l) < 0) {
+			fprintf(stderr, "h2k-job: %s\n", h2k_errmsg());
+			bad = bad ? bad : h2k_errcode();
+		}
+	}
+	if (bad) {
+		h2k_joblist_free(&l);
+		fprintf(stderr, "h2k-job: nothing submitted\n");
+		return bad;
+	}
+	if (h2k_job_resolve(&l) < 0)
+		die();
+	open_spool(&sp);
+	cJSON **recs = h2k_calloc(l.n, sizeof *recs);
+	if (!recs)
+		die();
+	for (size_t i = 0; i < l.n; i++) {
+		char id[H2K_SPOOL_IDMAX];
+		h2k_spool_newid(id, sizeof id);
+		if (!(recs[i] = h2k_job_record_new(&l.v[i], id)))
+			die();
+	}
+	int rc = H2K_EX_OK;
+	if (h2k_spool_enqueue(&sp, recs, l.n) < 0) {
+		fprintf(stderr, "h2k-job: %s; nothing submitted\n", h2k_errmsg());
+		rc = h2k_errcode();
+	} else {
+		for (size_t i = 0; i < l.n; i++)
+			if (json_out(recs[i]) < 0) {
+				/* Queued all the same: say so, not "failed". */
+				fprintf(stderr, "h2k-job: %s (the jobs were "
+				    "queued)\n", h2k_errmsg());
+				rc = h2k_errcode();
+				break;
+			}
+	}
+	for (size_t i = 0; i < l.n; i++)
+		cJSON_Delete(recs[i]);
+	free(recs);
+	h2k_joblist_free(&l);
+	h2k_spool_close(&sp);
+	return rc;
+}
+
+/* --- ls, show, status ---------------------------------------------------- */
+
+static int
+ls_cb(void *arg, const char *sub, cJSON *rec)
+{
+	const char *st = jstr(rec, "status");
+
+	(void)arg;
+	(void)sub;
+	if (opt.status && strcmp(st, opt.status))
+		return 0;
+	return json_out(rec);
+}
+
+static int
+cmd_ls(int argc, char **argv)
+{
+	struct h2k_spool sp;
+
+	(void)argv;
+	if (argc)
+		usage();
+	if (opt.status && !h2k_job_status_valid(opt.status)) {
+		fprintf(stderr, "h2k-job: --status: '%s' is not one of pending, "
+		    "running, completed, failed, cancelled\n", opt.status);
+		return H2K_EX_USAGE;
+	}
+	if (open_spool_opt(&sp, 0) == 1) {
+		h2k_spool_close(&sp);
+		return 0;
+	}
+	int done = opt.all || (opt.status && h2k_job_status_final(opt.status));
+	if (h2k_spool_each(&sp, done, ls_cb, NULL) < 0)
+		die();
+	h2k_spool_close(&sp);
+	return 0;
+}
+
+static int
+cmd_show(int argc, char **argv)
+{
+	struct h2k_spool sp;
+	char id[H2K_SPOOL_IDMAX];
+	const char *sub;
+	cJSON *r;
+
+	if (argc != 1)
+		usage();
+	open_spool_ro(&sp, argv[0]);
+	if (!(r = h2k_spool_find(&sp, argv[0], &sub, id)))
+		die();
+	if (json_out(r) < 0)
+		die();
+	cJSON_Delete(r);
+	h2k_spool_close(&sp);
+	return 0;
+}
+
+struct counts {
+	int n[5];
+	cJSON *runners;
+};
+
+static int
+count_cb(void *arg, const char *sub, cJSON *rec)
+{
+	struct counts *c = arg;
+	const char *st = jstr(rec, "status");
+
+	(void)sub;
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(st, h2k_job_statuses[i]))
+			c->n[i]++;
+	return 0;
+}
+
+static int
+runner_cb(void *arg, const char *sub, cJSON *rec)
+{
+	struct counts *c = arg;
+	double t = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec,
+	    "started_epoch"));
+	cJSON *r = cJSON_Duplicate(rec, 1);
+
+	(void)sub;
+	if (!r)
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	cJSON_DeleteItemFromObjectCaseSensitive(r, "started_epoch");
+	if (t == t)
+		cJSON_AddNumberToObject(r, "uptime_s",
+		    (double)(time(NULL) - (time_t)t));
+	cJSON_AddItemToArray(c->runners, r);
+	return 0;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	struct h2k_spool sp;
+	struct counts c = {{0}, NULL};
+	cJSON *o, *cn;
+
+	(void)argv;
+	if (argc)
+		usage();
+	int missing = open_spool_opt(&sp, 0) == 1;
+	if (!(o = cJSON_CreateObject()) ||
+	    !cJSON_AddStringToObject(o, "spool", sp.dir) ||
+	    !(c.runners = cJSON_AddArrayToObject(o, "runners")))
+		die();
+	if (!missing && (h2k_spool_runners(&sp, runner_cb, &c) < 0 ||
+	    h2k_spool_each(&sp, 1, count_cb, &c) < 0))
+		die();
+	if (!(cn = cJSON_AddObjectToObject(o, "counts")))
+		die();
+	for (int i = 0; i < 5; i++)
+		cJSON_AddNumberToObject(cn, h2k_job_statuses[i], c.n[i]);
+	cJSON_AddNumberToObject(o, "bad", missing ? 0 :
+	    h2k_spool_count_bad(&sp));
+	if (json_out(o) < 0)
+		die();
+	cJSON_Delete(o);
+	h2k_spool_close(&sp);
+	return 0;
+}
+
+/* --- wait, cancel ----------------------------------------------------------- */
+
+static volatile sig_atomic_t got_term, got_hup, got_int;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGTERM)
+		got_term++;
+	else if (sig == SIGINT)
+		got_int++;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+}
+
+static void
+nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Poll until every job is final.  Prints each final record once.  Exit:
+ * 0 all completed; 10 any cancelled (none failed); 5 failed beside
+ * completed; 1 all failed; 6 unknown id.
+ */
+static int
+cmd_wait(int argc, char **argv)
+{
+	struct h2k_spool sp;
+	int n = argc, left = argc, completed = 0, failed = 0, cancelled = 0;
+	char (*ids)[H2K_SPOOL_IDMAX];
+	int *fin;
+	double t0 = h2k_monotime();
+
+	if (argc < 1)
+		usage();
+	open_spool_ro(&sp, argv[0]);
+	ids = h2k_calloc((size_t)n, sizeof *ids);
+	fin = h2k_calloc((size_t)n, sizeof *fin);
+	if (!ids || !fin)
+		die();
+	for (int i = 0; i < n; i++) {
+		const char *sub;
+		cJSON *r = h2k_spool_find(&sp, argv[i], &sub, ids[i]);
+		if (!r)
+			die();
+		cJSON_Delete(r);
+	}
+	while (left > 0) {
+		for (int i = 0; i < n; i++) {
+			if (fin[i])
+				continue;
+			cJSON *r = h2k_spool_read(&sp, "done", ids[i]);
+			if (!r)
+				continue;
+			const char *st = jstr(r, "status");
+			fin[i] = 1;
+			left--;
+			completed += !strcmp(st, "completed");
+			failed += !strcmp(st, "failed");
+			cancelled += !strcmp(st, "cancelled");
+			if (json_out(r) < 0)
+				die();
+			cJSON_Delete(r);
+		}
+		if (left == 0)
+			break;
+		if (got_int || got_term)
+			return H2K_EX_CANCEL;
+		if (opt.timeout >= 0 && h2k_monotime() - t0 > opt.timeout) {
+			fprintf(stderr, "h2k-job: %d of %d jobs not finished "
+			    "after %g s\n", left, n, opt.timeout);
+			return H2K_EX_FAIL;
+		}
+		nap(0.2);
+	}
+	free(ids);
+	free(fin);
+	h2k_spool_close(&sp);
+	if (failed)
+		return completed ? H2K_EX_PARTIAL : H2K_EX_FAIL;
+	if (cancelled)
+		return H2K_EX_CANCEL;
+	return H2K_EX_OK;
+}
+
+/* Kill a process group that outlived its runner (pid reuse checked by
+ * the group still existing only). */
+static void
+kill_orphans(cJSON *rec)
+{
+	double pg = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec,
+	    "pgid"));
+	double rp = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec,
+	    "runner_pid"));
+
+	if (pg != pg || pg <= 1)
+		return;
+	/* The runner lives: it does the killing itself. */
+	if (rp == rp && rp > 1 && kill((pid_t)rp, 0) == 0)
+		return;
+	if (kill(-(pid_t)pg, SIGTERM) == 0) {
+		for (int i = 0; i < 50 && kill(-(pid_t)pg, 0) == 0; i++)
+			nap(0.1);
+		kill(-(pid_t)pg, SIGKILL);
+	}
+}
+
+static int
+cancel_one(struct h2k_spool *sp, const char *arg)
+{
+	char id[H2K_SPOOL_IDMAX];
+	double t0 = h2k_monotime();
+	double limit = opt.timeout >= 0 ? opt.timeout : 60;
+	int marked = 0;
+
+	for (;;) {
+		struct h2k_claim c;
+		const char *sub;
+		cJSON *r = h2k_spool_find(sp, arg, &sub, id);
+		int got;
+
+		if (!r)
+			return -1;
+		if (!strcmp(sub, "done")) {
+			const char *st = jstr(r, "status");
+			if (!strcmp(st, "cancelled")) {
+				int rc = json_out(r);
+				cJSON_Delete(r);
+				return rc;
+			}
+			h2k_seterr(H2K_EX_STATE, "job %s already %s", id, st);
+			cJSON_Delete(r);
+			return -1;
+		}
+		if (!strcmp(sub, "new")) {
+			cJSON_Delete(r);
+			if ((got = h2k_spool_claim_id(sp, id, &c)) < 0)
+				return -1;
+		} else {
+			if (!marked && h2k_spool_mark_cancel(sp, id) < 0) {
+				cJSON_Delete(r);
+				return -1;
+			}
+			marked = 1;
+			/* Its runner may be gone while its processes live on. */
+			kill_orphans(r);
+			cJSON_Delete(r);
+			if ((got = h2k_spool_adopt(sp, id, &c)) < 0)
+				return -1;
+		}
+		if (got == 1) {
+			/* Nobody runs it: cancel it ourselves. */
+			if (h2k_job_set_status(c.rec, "cancelled") < 0 ||
+			    h2k_job_set_str(c.rec, "error", "cancelled") < 0 ||
+			    h2k_spool_finish(sp, &c) < 0) {
+				h2k_spool_release(&c);
+				return -1;
+			}
+			int rc = json_out(c.rec);
+			h2k_spool_release(&c);
+			return rc;
+		}
+		if (h2k_monotime() - t0 > limit)
+			return h2k_seterr(H2K_EX_FAIL, "job %s: cancel "
+			    "requested, still running after %g s", id, limit);
+		nap(0.1);
+	}
+}
+
+static int
+cmd_cancel(int argc, char **argv)
+{
+	struct h2k_spool sp;
+	int rc = 0, bad = 0;
+
+	if (argc < 1)
+		usage();
+	open_spool_ro(&sp, argv[0]);
+	for (int i = 0; i < argc; i++)
+		if (cancel_one(&sp, argv[i]) < 0) {
+			fprintf(stderr, "h2k-job: %s\n", h2k_errmsg());
+			rc = rc ? rc : h2k_errcode();
+			bad++;
+		}
+	h2k_spool_close(&sp);
+	if (bad && bad < argc)
+		return H2K_EX_PARTIAL;
+	return rc;
+}
+
+/* --- the runner ---------------------------------------------------------- */
+
+struct stage {
+	pid_t pid;
+	int status;          /* wait status once reaped */
+	int reaped;
+	int in;              /* runner -> stage stdin (-1: closed/none) */
+	int out, err;        /* stage stdout/stderr -> runner (-1 at EOF) */
+	struct h2k_buf obuf, ebuf, qbuf; /* partial lines; queued for in */
+	char *lasterr;       /* last non-progress stderr line */
+	int lines;           /* JSON lines read from stdout */
+	int closing_in;      /* close in once qbuf drains */
+};
+
+struct filep {
+	char *file;
+	double done, total;
+};
+
+struct job {
+	struct h2k_claim c;
+	struct stage st[NSTAGE];
+	pid_t pgid;
+	int logfd;
+	double t_start, t_update, t_cancel_check, t_kill, t_eof;
+	int cancelling, interrupting, killed;
+	int dirty;            /* record changed since last write */
+	cJSON *final;         /* h2k-ovf's line */
+	char *lease_moref;
+	struct filep *files;
+	size_t nfiles;
+	double tot_done, tot_total;
+};
+
+static struct h2k_spool rsp;
+static struct job **jobs;
+static int njobs;
+static char *session_path; /* -s for every stage, or NULL */
+
+static void
+logjob(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+logjob(struct job *j, const char *fmt, ...)
+{
+	char now[32], line[2048];
+	va_list ap;
+	int n;
+
+	if (j->logfd < 0)
+		return;
+	n = snprintf(line, sizeof line, "%s h2k-job: ", h2k_now_rfc3339(now));
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	(void)!write(j->logfd, line, (size_t)n);
+}
+
+/* Full path of a pipeline command: next to h2k-job first, then PATH. */
+static char *
+find_cmd(const char *name)
+{
+	char *p;
+
+	if (opt.bindir) {
+		if (!(p = h2k_asprintf("%s/%s", opt.bindir, name)))
+			return NULL;
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		if (n > 0) {
+			if (!(p = h2k_asprintf("%.*s/%s", (int)n, path, name)))
+				return NULL;
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+		path += n + (path[n] == ':');
+	}
+	h2k_seterr(H2K_EX_NOTFOUND, "%s: command not found (next to h2k-job "
+	    "or on PATH)", name);
+	return NULL;
+}
+
+static int
+optbool(const cJSON *o, const char *k)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* argv for stage i of job rec; NULL-terminated, strings owned by caller. */
+static char **
+stage_argv(int i, const cJSON *rec)
+{
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(rec, "options");
+	char **v = h2k_calloc(16, sizeof *v);
+	int n = 0;
+
+	if (!v || !(v[n++] = find_cmd(stage_cmd[i])))
+		goto fail;
+	if (session_path) {
+		if (!(v[n++] = h2k_strdup("-s")) ||
+		    !(v[n++] = h2k_strdup(session_path)))
+			goto fail;
+	}
+	if (i == 0) {
+		const char *f = optbool(o, "snapshot") ? "--snapshot" :
+		    optbool(o, "shutdown") ? "--shutdown" :
+		    optbool(o, "power_off") ? "--power-off" : NULL;
+		if (f && !(v[n++] = h2k_strdup(f)))
+			goto fail;
+		/* "--" so a VM path can never be taken for an option. */
+		if (!(v[n++] = h2k_strdup("--")) ||
+		    !(v[n++] = h2k_strdup(jstr(rec, "vm_path"))))
+			goto fail;
+	} else if (i == 1) {
+		double pd = cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(o, "parallel_downloads"));
+		if (!(v[n++] = h2k_strdup("--progress")) ||
+		    !(v[n++] = h2k_strdup("json")) ||
+		    !(v[n++] = h2k_strdup("-o")) ||
+		    !(v[n++] = h2k_strdup(jstr(rec, "output_path"))))
+			goto fail;
+		if (pd == pd && pd >= 1 && (!(v[n++] = h2k_strdup("-j")) ||
+		    !(v[n++] = h2k_asprintf("%d", (int)pd))))
+			goto fail;
+	} else {
+		if (optbool(o, "remove_cdrom") &&
+		    !(v[n++] = h2k_strdup("--remove-cdrom")))
+			goto fail;
+		if (optbool(o, "ova") && !(v[n++] = h2k_strdup("--ova")))
+			goto fail;
+	}
+	return v;
+fail:
+	for (int k = 0; k < 16; k++)
+		free(v ? v[k] : NULL);
+	free(v);
+	return NULL;
+}
+
+static void
+argv_free(char **v)
+{
+	for (int k = 0; v && v[k]; k++)
+		free(v[k]);
+	free(v);
+}
+
+static sigset_t origmask;
+static pid_t runner_pid;
+
+/*
+ * fork + exec one stage.  Runs in the child between fork and exec: only
+ * what the child needs is set up, then exec or _exit(127).
+ */
+static pid_t
+spawn(struct job *j, int i, char **argv, int fd_in, int fd_out, int fd_err)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return h2k_seterr(H2K_EX_FAIL, "fork: %s", strerror(errno));
+	if (pid > 0) {
+		/* Both sides set the group: no race with the first kill. */
+		setpgid(pid, j->pgid ? j->pgid : pid);
+		return pid;
+	}
+	setpgid(0, j->pgid ? j->pgid : 0);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != runner_pid)
+		_exit(127);
+	if (dup2(fd_in, 0) < 0 || dup2(fd_out, 1) < 0 || dup2(fd_err, 2) < 0)
+		_exit(127);
+	/* This job's lock, and only this one's, lives as long as we do. */
+	int fl = fcntl(j->c.lockfd, F_GETFD);
+	if (fl >= 0)
+		fcntl(j->c.lockfd, F_SETFD, fl & ~FD_CLOEXEC);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &origmask, NULL);
+	setenv("H2K_JOB_ID", j->c.id, 1);
+	char att[16];
+	snprintf(att, sizeof att, "%d", (int)cJSON_GetNumberValue(
+	    cJSON_GetObjectItemCaseSensitive(j->c.rec, "attempts")));
+	setenv("H2K_JOB_ATTEMPT", att, 1);
+	(void)i;
+	execv(argv[0], argv);
+	dprintf(2, "h2k-job: %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static void
+setnb(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static int
+set_progress(struct job *j, const char *phase)
+{
+	cJSON *p = cJSON_GetObjectItemCaseSensitive(j->c.rec, "progress");
+
+	if (!cJSON_IsObject(p)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "progress");
+		if (!(p = cJSON_AddObjectToObject(j->c.rec, "progress")))
+			return -1;
+	}
+	if (phase && (!jstr(p, "phase") || strcmp(jstr(p, "phase"), phase)))
+		j->t_update = 0; /* a new phase is written at once */
+	if (phase && h2k_job_set_str(p, "phase", phase) < 0)
+		return -1;
+	double pct = j->tot_total > 0 ? j->tot_done * 100.0 / j->tot_total : 0;
+	if (pct > 100)
+		pct = 100;
+	if (phase && !strcmp(phase, "completed"))
+		pct = 100;
+	h2k_job_set_num(p, "percent_complete", (double)(long)(pct * 10) / 10);
+	h2k_job_set_num(p, "bytes_done", j->tot_done);
+	h2k_job_set_num(p, "bytes_total", j->tot_total);
+	j->dirty = 1;
+	return 0;
+}
+
+static int
+start_job(struct job *j)
+{
+	char **av[NSTAGE] = {0};
+	char lp[H2K_SPOOL_IDMAX + 16];
+	int p_in[NSTAGE][2], p_out[NSTAGE][2], p_err[NSTAGE][2];
+	int devnull = -1, rc = -1;
+
+	for (int i = 0; i < NSTAGE; i++) {
+		p_in[i][0] = p_in[i][1] = p_out[i][0] = p_out[i][1] = -1;
+		p_err[i][0] = p_err[i][1] = -1;
+		j->st[i].in = j->st[i].out = j->st[i].err = -1;
+	}
+	snprintf(lp, sizeof lp, "log/%s.log", j->c.id);
+	j->logfd = openat(rsp.dfd, lp, O_WRONLY | O_CREAT | O_APPEND |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (j->logfd < 0) {
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s", rsp.dir, lp, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < NSTAGE; i++)
+		if (!(av[i] = stage_argv(i, j->c.rec)))
+			goto out;
+	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+		h2k_seterr(H2K_EX_IO, "/dev/null: %s", strerror(errno));
+		goto out;
+	}
+	for (int i = 0; i < NSTAGE; i++) {
+		if ((i > 0 && pipe2(p_in[i], O_CLOEXEC) < 0) ||
+		    pipe2(p_out[i], O_CLOEXEC) < 0 ||
+		    pipe2(p_err[i], O_CLOEXEC) < 0) {
+			h2k_seterr(H2K_EX_IO, "pipe: %s", strerror(errno));
+			goto out;
+		}
+	}
+	logjob(j, "attempt %d by runner %d: %s %s | %s ... | %s ...",
+	    (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j->c.rec,
+	    "attempts")), (int)getpid(), av[0][0], jstr(j->c.rec, "vm_path"),
+	    av[1][0], av[2][0]);
+	j->pgid = 0;
+	for (int i = 0; i < NSTAGE; i++) {
+		pid_t pid = spawn(j, i, av[i], i ? p_in[i][0] : devnull,
+		    p_out[i][1], p_err[i][1]);
+		if (pid < 0)
+			goto out;
+		if (!j->pgid)
+			j->pgid = pid;
+		j->st[i].pid = pid;
+		close(p_out[i][1]);
+		close(p_err[i][1]);
+		p_out[i][1] = p_err[i][1] = -1;
+		if (i > 0) {
+			close(p_in[i][0]);
+			p_in[i][0] = -1;
+			j->st[i].in = p_in[i][1];
+			p_in[i][1] = -1;
+			setnb(j->st[i].in);
+		}
+		j->st[i].out = p_out[i][0];
+		j->st[i].err = p_err[i][0];
+		p_out[i][0] = p_err[i][0] = -1;
+		setnb(j->st[i].out);
+		setnb(j->st[i].err);
+	}
+	j->t_start = h2k_monotime();
+	h2k_job_set_num(j->c.rec, "runner_pid", getpid());
+	h2k_job_set_num(j->c.rec, "pgid", j->pgid);
+	set_progress(j, "lease");
+	if (h2k_spool_update(&rsp, &j->c, 1) < 0)
+		h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+	j->dirty = 0;
+	rc = 0;
+out:
+	for (int i = 0; i < NSTAGE; i++) {
+		argv_free(av[i]);
+		for (int k = 0; k < 2; k++) {
+			if (p_in[i][k] >= 0)
+				close(p_in[i][k]);
+			if (p_out[i][k] >= 0)
+				close(p_out[i][k]);
+			if (p_err[i][k] >= 0)
+				close(p_err[i][k]);
+		}
+	}
+	if (devnull >= 0)
+		close(devnull);
+	if (rc < 0 && j->pgid) {
+		/* Half a pipeline is no pipeline. */
+		kill(-j->pgid, SIGKILL);
+		j->killed = 1;
+	}
+	return rc;
+}
+
+/* A JSON line from stage i's stdout. */
+static void
+on_line(struct job *j, int i, char *line, size_t len)
+{
+	cJSON *o = cJSON_ParseWithLength(line, len);
+
+	j->st[i].lines++;
+	if (i == 0 && o) {
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "lease");
+		const char *m = jstr(l, "moref");
+		if (m) {
+			free(j->lease_moref);
+			j->lease_moref = h2k_strdup(m);
+			logjob(j, "lease %s%s%s", m,
+			    jstr(l, "snapshot") ? " snapshot " : "",
+			    jstr(l, "snapshot") ? jstr(l, "snapshot") : "");
+			cJSON *rl = cJSON_CreateObject();
+			if (rl) {
+				cJSON_AddStringToObject(rl, "moref", m);
+				if (jstr(l, "snapshot"))
+					cJSON_AddStringToObject(rl, "snapshot",
+					    jstr(l, "snapshot"));
+				cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec,
+				    "lease");
+				cJSON_AddItemToObject(j->c.rec, "lease", rl);
+			}
+		}
+		/* Sizes known up front make a truthful bytes_total. */
+		double tot = 0;
+		const cJSON *d;
+		cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(o,
+		    "devices"))
+			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d,
+			    "disk")))
+				tot += jnum(d, "size", 0);
+		if (tot > j->tot_total)
+			j->tot_total = tot;
+		set_progress(j, "download");
+	} else if (i == 1) {
+		set_progress(j, "ovf");
+	} else if (i == 2 && o) {
+		cJSON_Delete(j->final);
+		j->final = o;
+		o = NULL;
+	}
+	cJSON_Delete(o);
+	if (i + 1 < NSTAGE && j->st[i + 1].in >= 0) {
+		if (h2k_buf_append(&j->st[i + 1].qbuf, line, len) < 0 ||
+		    h2k_buf_append(&j->st[i + 1].qbuf, "\n", 1) < 0)
+			h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+	}
+}
+
+/* h2k-fetch's JSON progress line: per file, or a total (no "file"). */
+static int
+on_progress(struct job *j, const char *line, size_t len)
+{
+	cJSON *o = cJSON_ParseWithLength(line, len);
+	double done, total;
+	const char *file;
+
+	if (!cJSON_IsObject(o) || !cJSON_IsNumber(
+	    cJSON_GetObjectItemCaseSensitive(o, "bytes_done"))) {
+		cJSON_Delete(o);
+		return 0;
+	}
+	done = jnum(o, "bytes_done", 0);
+	total = jnum(o, "bytes_total", 0);
+	file = jstr(o, "file");
+	if (!file) {
+		j->tot_done = done;
+		if (total > 0)
+			j->tot_total = total;
+		j->nfiles = (size_t)-1 / 2; /* totals given: ignore per-file sums */
+	} else if (j->nfiles < (size_t)-1 / 2) {
+		size_t k;
+		for (k = 0; k < j->nfiles; k++)
+			if (!strcmp(j->files[k].file, file))
+				break;
+		if (k == j->nfiles) {
+			struct filep *f = h2k_realloc(j->files,
+			    (j->nfiles + 1) * sizeof *f);
+			if (!f || !(f[k].file = h2k_strdup(file))) {
+				if (f)
+					j->files = f;
+				cJSON_Delete(o);
+				return -1;
+			}
+			j->files = f;
+			j->nfiles++;
+		}
+		j->files[k].done = done;
+		j->files[k].total = total;
+		double d = 0, t = 0;
+		for (k = 0; k < j->nfiles; k++) {
+			d += j->files[k].done;
+			t += j->files[k].total;
+		}
+		j->tot_done = d;
+		if (t > j->tot_total)
+			j->tot_total = t;
+	}
+	const char *ph = jstr(o, "phase");
+	set_progress(j, ph && strlen(ph) < 32 ? ph : "download");
+	cJSON_Delete(o);
+	return 1;
+}
+
+static void
+on_errline(struct job *j, int i, char *line, size_t len)
+{
+	if (i == 1 && len > 0 && line[0] == '{' && on_progress(j, line, len))
+		return;
+	if (j->logfd >= 0) {
+		line[len] = '\n';
+		(void)!write(j->logfd, line, len + 1);
+		line[len] = '\0';
+	}
+	if (len > 0) {
+		free(j->st[i].lasterr);
+		j->st[i].lasterr = h2k_asprintf("%.*s", (int)(len > 400 ? 400 :
+		    len), line);
+	}
+}
+
+/*
+ * Read what fd has into b and hand over complete lines; at EOF the last
+ * partial line too.  Returns 0 at EOF (fd closed), 1 otherwise.
+ */
+static int
+drain(struct job *j, int i, int *fd, struct h2k_buf *b, int isout)
+{
+	char chunk[65536];
+	int eof = 0;
+
+	for (;;) {
+		ssize_t r = read(*fd, chunk, sizeof chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			break;
+		if (r <= 0) {
+			eof = 1;
+			break;
+		}
+		if (h2k_buf_append(b, chunk, (size_t)r) < 0) {
+			/* A 16 MiB line is not ours to relay. */
+			h2k_warn("job %s: %s: line too long; dropped", j->c.id,
+			    stage_cmd[i]);
+			b->len = 0;
+		}
+		if (r < (ssize_t)sizeof chunk)
+			break;
+	}
+	size_t start = 0;
+	for (size_t k = 0; k < b->len; k++) {
+		if (b->data[k] != '\n')
+			continue;
+		b->data[k] = '\0';
+		if (isout)
+			on_line(j, i, b->data + start, k - start);
+		else
+			on_errline(j, i, b->data + start, k - start);
+		start = k + 1;
+	}
+	if (eof && start < b->len) {
+		size_t n = b->len - start;
+		if (h2k_buf_append(b, "\0", 1) == 0) {
+			if (isout)
+				on_line(j, i, b->data + start, n);
+			else
+				on_errline(j, i, b->data + start, n);
+		}
+		start = b->len;
+	}
+	if (start) {
+		memmove(b->data, b->data + start, b->len - start);
+		b->len -= start;
+		if (b->data)
+			b->data[b->len] = '\0';
+	}
+	if (eof) {
+		close(*fd);
+		*fd = -1;
+		if (isout && i + 1 < NSTAGE)
+			j->st[i + 1].closing_in = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* Feed stage i's stdin from its queue; close it when upstream is done. */
+static void
+feed(struct job *j, int i)
+{
+	struct stage *s = &j->st[i];
+
+	while (s->in >= 0 && s->qbuf.len > 0) {
+		ssize_t w = write(s->in, s->qbuf.data, s->qbuf.len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w < 0) {
+			/* EPIPE: the stage is gone; its exit status says why. */
+			s->qbuf.len = 0;
+			break;
+		}
+		memmove(s->qbuf.data, s->qbuf.data + w, s->qbuf.len - (size_t)w);
+		s->qbuf.len -= (size_t)w;
+	}
+	if (s->in >= 0 && s->closing_in && s->qbuf.len == 0) {
+		close(s->in);
+		s->in = -1;
+	}
+}
+
+static int
+group_alive(const struct job *j)
+{
+	for (int i = 0; i < NSTAGE; i++)
+		if (j->st[i].pid > 0 && !j->st[i].reaped)
+			return 1;
+	return 0;
+}
+
+static void
+signal_job(struct job *j, int sig)
+{
+	/* Only while a member is unreaped can the group id not be reused. */
+	if (j->pgid > 0 && group_alive(j))
+		kill(-j->pgid, sig);
+}
+
+static void
+describe_exit(char *buf, size_t n, int i, int status)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, n, "%s killed by signal %d", stage_cmd[i],
+		    WTERMSIG(status));
+	else
+		snprintf(buf, n, "%s exited with status %d", stage_cmd[i],
+		    WEXITSTATUS(status));
+}
+
+static cJSON *
+make_result(const cJSON *f)
+{
+	static const char *keys[] = {"ovf_path", "mf_path", "ova_path", "dir",
+	    "name", "moref"};
+	cJSON *r = cJSON_CreateObject(), *files;
+	const cJSON *fl;
+
+	if (!r)
+		return NULL;
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+		if (jstr(f, keys[k]))
+			cJSON_AddStringToObject(r, keys[k], jstr(f, keys[k]));
+	if ((files = cJSON_AddArrayToObject(r, "files"))) {
+		cJSON_ArrayForEach(fl, cJSON_GetObjectItemCaseSensitive(f,
+		    "files")) {
+			cJSON *e = cJSON_CreateObject();
+			if (!e)
+				break;
+			if (jstr(fl, "path"))
+				cJSON_AddStringToObject(e, "path",
+				    jstr(fl, "path"));
+			if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(fl,
+			    "size")))
+				cJSON_AddNumberToObject(e, "size",
+				    jnum(fl, "size", 0));
+			if (jstr(fl, "sha256"))
+				cJSON_AddStringToObject(e, "sha256",
+				    jstr(fl, "sha256"));
+			cJSON_AddItemToArray(files, e);
+		}
+	}
+	return r;
+}
+
+static void
+job_free(struct job *j)
+{
+	for (int i = 0; i < NSTAGE; i++) {
+		struct stage *s = &j->st[i];
+		if (s->in >= 0)
+			close(s->in);
+		if (s->out >= 0)
+			close(s->out);
+		if (s->err >= 0)
+			close(s->err);
+		h2k_buf_free(&s->obuf);
+		h2k_buf_free(&s->ebuf);
+		h2k_buf_free(&s->qbuf);
+		free(s->lasterr);
+	}
+	if (j->logfd >= 0)
+		close(j->logfd);
+	if (j->nfiles < (size_t)-1 / 2)
+		for (size_t k = 0; k < j->nfiles; k++)
+			free(j->files[k].file);
+	free(j->files);
+	free(j->lease_moref);
+	cJSON_Delete(j->final);
+	h2k_spool_release(&j->c);
+	free(j);
+}
+
+/* Every process reaped and every pipe drained: record the outcome. */
+static void
+end_job(struct job *j)
+{
+	char why[600] = "";
+	const char *st;
+	double secs = h2k_monotime() - j->t_start;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "runner_pid");
+	cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "pgid");
+	if (j->interrupting && !j->cancelling) {
+		logjob(j, "interrupted: the runner is stopping; requeued");
+		h2k_info("job %s: interrupted after %.1f s; requeued", j->c.id,
+		    secs);
+		set_progress(j, "queued");
+		if (h2k_spool_requeue(&rsp, &j->c) < 0)
+			h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+		return;
+	}
+	int bad = -1;
+	for (int i = 0; i < NSTAGE; i++)
+		if (!WIFEXITED(j->st[i].status) ||
+		    WEXITSTATUS(j->st[i].status) != 0) {
+			bad = i;
+			break;
+		}
+	if (j->cancelling) {
+		st = "cancelled";
+		snprintf(why, sizeof why, "cancelled");
+	} else if (bad >= 0) {
+		st = "failed";
+		if (j->st[bad].lasterr)
+			snprintf(why, sizeof why, "%s", j->st[bad].lasterr);
+		else
+			describe_exit(why, sizeof why, bad, j->st[bad].status);
+	} else if (!j->final || !jstr(j->final, "ovf_path")) {
+		st = "failed";
+		snprintf(why, sizeof why, "h2k-ovf ended without an ovf_path");
+	} else {
+		st = "completed";
+	}
+	if (!strcmp(st, "completed")) {
+		cJSON *r = make_result(j->final);
+		if (r) {
+			cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "result");
+			cJSON_AddItemToObject(j->c.rec, "result", r);
+		}
+		h2k_job_set_str(j->c.rec, "error", NULL);
+		if (j->tot_total > 0)
+			j->tot_done = j->tot_total;
+	} else {
+		h2k_job_set_str(j->c.rec, "error", why);
+	}
+	set_progress(j, st);
+	h2k_job_set_status(j->c.rec, st);
+	logjob(j, "%s after %.1f s%s%s", st, secs, why[0] ? ": " : "", why);
+	if (h2k_spool_finish(&rsp, &j->c) < 0)
+		h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+	if (!strcmp(st, "completed"))
+		h2k_info("job %s (%s): completed in %.1f s: %s", j->c.id,
+		    jstr(j->c.rec, "name"), secs, jstr(j->final, "ovf_path"));
+	else
+		h2k_log(!strcmp(st, "failed") ? H2K_LOG_WARN : H2K_LOG_INFO,
+		    "job %s (%s): %s: %s", j->c.id, jstr(j->c.rec, "name"), st,
+		    why);
+}
+
+static void
+reap(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int k = 0; k < njobs; k++)
+			for (int i = 0; i < NSTAGE; i++)
+				if (jobs[k]->st[i].pid == pid) {
+					jobs[k]->st[i].reaped = 1;
+					jobs[k]->st[i].status = status;
+				}
+	}
+}
+
+static int
+claim_more(void)
+{
+	int started = 0;
+
+	while (njobs < opt.workers) {
+		struct job *j = h2k_calloc(1, sizeof *j);
+		int r;
+
+		if (!j)
+			return -1;
+		j->logfd = -1;
+		if ((r = h2k_spool_claim(&rsp, &j->c)) <= 0) {
+			free(j);
+			if (r < 0)
+				h2k_warn("%s", h2k_errmsg());
+			return started;
+		}
+		h2k_info("job %s (%s): claimed, attempt %d", j->c.id,
+		    jstr(j->c.rec, "name"), (int)jnum(j->c.rec, "attempts", 0));
+		/*
+		 * Test hook for the crash tests: stop dead right after a
+		 * durable claim, before any process is started, so a kill -9
+		 * lands exactly there.  The named file says we are there.
+		 */
+		const char *hook = getenv("H2K_JOB_TEST_STOP_AFTER_CLAIM");
+		if (hook && *hook) {
+			int fd = open(hook, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+			if (fd >= 0)
+				close(fd);
+			for (;;)
+				pause();
+		}
+		jobs[njobs++] = j;
+		started++;
+		if (start_job(j) < 0) {
+			char why[600];
+			snprintf(why, sizeof why, "cannot start: %s",
+			    h2k_errmsg());
+			h2k_warn("job %s: %s", j->c.id, why);
+			for (int i = 0; i < NSTAGE; i++) {
+				if (j->st[i].pid > 0)
+					continue;
+				j->st[i].reaped = 1;
+				j->st[i].status = 127 << 8;
+			}
+			free(j->st[0].lasterr);
+			j->st[0].lasterr = h2k_strdup(why);
+		}
+	}
+	return started;
+}
+
+/* Log in with a config credential so jobs have a session to run with. */
+static int
+login_from_config(const char *config, const char *session)
+{
+	char *login = find_cmd("h2k-login");
+	pid_t pid;
+	int status;
+
+	if (!login)
+		return -1;
+	h2k_info("logging in with %s", config);
+	if ((pid = fork()) < 0) {
+		free(login);
+		return h2k_seterr(H2K_EX_FAIL, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+		}
+		sigprocmask(SIG_SETMASK, &origmask, NULL);
+		execl(login, "h2k-login", "-c", config, "-s", session,
+		    (char *)NULL);
+		_exit(127);
+	}
+	free(login);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return h2k_seterr(WIFEXITED(status) && WEXITSTATUS(status) != 127
+		    ? WEXITSTATUS(status) : H2K_EX_SESSION,
+		    "h2k-login -c %s failed; jobs will fail until it works",
+		    config);
+	return 0;
+}
+
+/*
+ * systemd's LoadCredential: a `session` credential is used as the session
+ * file; a `config` credential (URL, Username, Password) is used to log in
+ * into a session file inside the spool.  Flags win over credentials.
+ */
+static void
+credentials(void)
+{
+	const char *cd = getenv("CREDENTIALS_DIRECTORY");
+	char *p;
+
+	if (opt.session) {
+		free(session_path);
+		session_path = h2k_strdup(opt.session);
+		return;
+	}
+	if (!cd || !*cd)
+		return;
+	if ((p = h2k_asprintf("%s/session", cd)) && access(p, R_OK) == 0) {
+		free(session_path);
+		session_path = p;
+		return;
+	}
+	free(p);
+	if ((p = h2k_asprintf("%s/config", cd)) && access(p, R_OK) == 0) {
+		char *s = h2k_spool_path(&rsp, "run", "session.json");
+		if (s && login_from_config(p, s) < 0)
+			h2k_warn("%s", h2k_errmsg());
+		free(session_path);
+		session_path = s;
+	}
+	free(p);
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	struct sigaction sa;
+	sigset_t block;
+	int regfd, ino = -1;
+	double t_stop = 0, t_recover, t_claim = 0;
+	int stopping = 0;
+
+	(void)argv;
+	if (argc)
+		usage();
+	if (opt.workers < 1)
+		opt.workers = 1;
+	if (!opt.quiet && h2k_log_getlevel() < H2K_LOG_INFO)
+		h2k_log_setlevel(H2K_LOG_INFO + opt.verbose);
+	runner_pid = getpid();
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = on_signal; /* a handler, so ppoll wakes on SIGCHLD */
+	sa.sa_flags = SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &origmask);
+
+	open_spool(&rsp);
+	if (!(jobs = h2k_calloc((size_t)opt.workers, sizeof *jobs)))
+		die();
+	if ((regfd = h2k_spool_register(&rsp, opt.workers)) < 0)
+		die();
+	credentials();
+	if (h2k_spool_recover(&rsp) < 0)
+		h2k_warn("recovery: %s", h2k_errmsg());
+	t_recover = h2k_monotime();
+	if (!opt.once) {
+		char *nd = h2k_spool_path(&rsp, "new", "");
+		ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (ino >= 0 && nd && inotify_add_watch(ino, nd,
+		    IN_MOVED_TO | IN_CREATE) < 0) {
+			close(ino);
+			ino = -1;
+		}
+		free(nd);
+	}
+	h2k_info("runner %d on %s: %d workers%s", (int)getpid(), rsp.dir,
+	    opt.workers, opt.once ? ", until the queue is empty" : "");
+
+	for (;;) {
+		double now = h2k_monotime();
+
+		if (got_term || got_int) {
+			if (!stopping) {
+				h2k_info("stopping: no new jobs; %d running "
+				    "get %g s to finish", njobs, opt.grace);
+				stopping = 1;
+				t_stop = now + opt.grace;
+			} else if (got_term + got_int > 1 && t_stop > now) {
+				h2k_info("stopping now");
+				t_stop = now;
+			}
+		}
+		if (got_hup) {
+			got_hup = 0;
+			h2k_info("SIGHUP: reloading credentials");
+			credentials();
+		}
+		if (!stopping && (now >= t_claim || njobs < opt.workers)) {
+			int r = claim_more();
+			t_claim = now + 1;
+			if (opt.once && r == 0 && njobs == 0)
+				break;
+		}
+		if (stopping && njobs == 0)
+			break;
+		if (!opt.once && now - t_recover > 30) {
+			h2k_spool_recover(&rsp);
+			t_recover = now;
+		}
+
+		/* Per-job timers: cancel markers, stop deadline, SIGKILL. */
+		for (int k = 0; k < njobs; k++) {
+			struct job *j = jobs[k];
+			if (!j->cancelling && now >= j->t_cancel_check) {
+				j->t_cancel_check = now + 0.25;
+				if (h2k_spool_cancel_marked(&rsp, j->c.id)) {
+					h2k_info("job %s: cancelling", j->c.id);
+					logjob(j, "cancel requested");
+					j->cancelling = 1;
+					signal_job(j, SIGTERM);
+					j->t_kill = now + 10;
+				}
+			}
+			if (stopping && now >= t_stop && !j->interrupting &&
+			    !j->cancelling) {
+				j->interrupting = 1;
+				logjob(j, "runner stopping: SIGTERM to the job");
+				signal_job(j, SIGTERM);
+				j->t_kill = now + 10;
+			}
+			if (j->t_kill > 0 && now >= j->t_kill && !j->killed &&
+			    group_alive(j)) {
+				logjob(j, "still running 10 s after SIGTERM: "
+				    "SIGKILL");
+				signal_job(j, SIGKILL);
+				j->killed = 1;
+			}
+			if (j->dirty && now - j->t_update >= 1) {
+				if (h2k_spool_update(&rsp, &j->c, 0) < 0)
+					h2k_warn("job %s: %s", j->c.id,
+					    h2k_errmsg());
+				j->dirty = 0;
+				j->t_update = now;
+			}
+		}
+
+		/* The poll set: every open pipe of every job, and inotify. */
+		struct pollfd pf[1 + 8 * 8];
+		struct pollfd *pfd = pf;
+		int npf = 0, cap = (int)(sizeof pf / sizeof pf[0]);
+		struct pollfd *heap = NULL;
+		if (1 + njobs * 8 > cap) {
+			cap = 1 + njobs * 8;
+			if (!(heap = h2k_calloc((size_t)cap, sizeof *heap)))
+				die();
+			pfd = heap;
+		}
+		if (ino >= 0)
+			pfd[npf++] = (struct pollfd){ino, POLLIN, 0};
+		for (int k = 0; k < njobs; k++)
+			for (int i = 0; i < NSTAGE; i++) {
+				struct stage *s = &jobs[k]->st[i];
+				if (s->out >= 0)
+					pfd[npf++] = (struct pollfd){s->out,
+					    POLLIN, 0};
+				if (s->err >= 0)
+					pfd[npf++] = (struct pollfd){s->err,
+					    POLLIN, 0};
+				if (s->in >= 0 && s->qbuf.len)
+					pfd[npf++] = (struct pollfd){s->in,
+					    POLLOUT, 0};
+			}
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		int pr = ppoll(pfd, (nfds_t)npf, &ts, &origmask);
+		free(heap);
+		if (pr < 0 && errno != EINTR)
+			h2k_warn("ppoll: %s", strerror(errno));
+		if (ino >= 0) {
+			char evbuf[4096];
+			while (read(ino, evbuf, sizeof evbuf) > 0)
+				t_claim = 0;
+		}
+		/*
+		 * Drain every pipe each round rather than matching pollfds:
+		 * reads are non-blocking and the set is small.
+		 */
+		for (int k = 0; k < njobs; k++) {
+			struct job *j = jobs[k];
+			for (int i = 0; i < NSTAGE; i++) {
+				struct stage *s = &j->st[i];
+				if (s->out >= 0)
+					drain(j, i, &s->out, &s->obuf, 1);
+				if (s->err >= 0)
+					drain(j, i, &s->err, &s->ebuf, 0);
+			}
+			for (int i = 1; i < NSTAGE; i++)
+				feed(j, i);
+		}
+		reap();
+
+		/* Jobs whose processes are all gone and pipes all drained. */
+		now = h2k_monotime();
+		for (int k = 0; k < njobs; k++) {
+			struct job *j = jobs[k];
+			int open_fds = 0;
+			if (group_alive(j))
+				continue;
+			for (int i = 0; i < NSTAGE; i++)
+				open_fds += (j->st[i].out >= 0) +
+				    (j->st[i].err >= 0);
+			if (open_fds) {
+				/* A grandchild keeps a pipe: not forever. */
+				if (j->t_eof == 0)
+					j->t_eof = now + 5;
+				if (now < j->t_eof)
+					continue;
+				signal_job(j, SIGKILL);
+			}
+			end_job(j);
+			job_free(j);
+			jobs[k] = jobs[--njobs];
+			k--;
+			t_claim = 0;
+		}
+	}
+	if (ino >= 0)
+		close(ino);
+	h2k_info("runner %d: stopped", (int)getpid());
+	char rp[32];
+	snprintf(rp, sizeof rp, "run/%d", (int)getpid());
+	unlinkat(rsp.dfd, rp, 0);
+	close(regfd);
+	free(jobs);
+	free(session_path);
+	h2k_spool_close(&rsp);
+	return H2K_EX_OK;
+}
+
+/* --- main ------------------------------------------------------------------ */
+
+int
+main(int argc, char **argv)
+{
+	enum { O_SPOOL = 256, O_ONCE, O_WORKERS, O_MAXATT, O_GRACE, O_ALL,
+	    O_STATUS, O_TIMEOUT, O_VERSION };
+	static const struct option longopts[] = {
+		{"all", no_argument, NULL, O_ALL},
+		{"config", required_argument, NULL, 'c'},
+		{"grace", required_argument, NULL, O_GRACE},
+		{"help", no_argument, NULL, 'h'},
+		{"max-attempts", required_argument, NULL, O_MAXATT},
+		{"once", no_argument, NULL, O_ONCE},
+		{"quiet", no_argument, NULL, 'q'},
+		{"session", required_argument, NULL, 's'},
+		{"spool", required_argument, NULL, O_SPOOL},
+		{"status", required_argument, NULL, O_STATUS},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, O_VERSION},
+		{"workers", required_argument, NULL, O_WORKERS},
+		{NULL, 0, NULL, 0},
+	};
+	const char *cmd;
+	int ch, run_only = 0, ls_only = 0, wait_only = 0;
+
+	h2k_log_init(argv[0]);
+	if (strchr(argv[0], '/')) {
+		char *d = strdup(argv[0]);
+		if (d) {
+			*strrchr(d, '/') = '\0';
+			opt.bindir = d;
+		}
+	}
+	while ((ch = getopt_long(argc, argv, "c:hqs:v", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			opt.config = optarg;
+			break;
+		case 'q':
+			opt.quiet = 1;
+			h2k_log_setlevel(H2K_LOG_ERROR);
+			break;
+		case 's':
+			opt.session = optarg;
+			break;
+		case 'v':
+			opt.verbose++;
+			h2k_log_setlevel(h2k_log_getlevel() + 1);
+			break;
+		case O_SPOOL:
+			opt.spool = optarg;
+			break;
+		case O_ONCE:
+			opt.once = 1;
+			run_only = 1;
+			break;
+		case O_WORKERS:
+			opt.workers = positive(optarg, "--workers", 256);
+			if (opt.workers < 1) {
+				fprintf(stderr, "h2k-job: --workers: must be "
+				    "at least 1\n");
+				return H2K_EX_USAGE;
+			}
+			run_only = 1;
+			break;
+		case O_MAXATT:
+			opt.max_attempts = positive(optarg, "--max-attempts",
+			    1000);
+			if (opt.max_attempts < 1) {
+				fprintf(stderr, "h2k-job: --max-attempts: must "
+				    "be at least 1\n");
+				return H2K_EX_USAGE;
+			}
+			break;
+		case O_GRACE:
+			opt.grace = positive(optarg, "--grace", 86400);
+			run_only = 1;
+			break;
+		case O_ALL:
+			opt.all = 1;
+			ls_only = 1;
+			break;
+		case O_STATUS:
+			opt.status = optarg;
+			ls_only = 1;
+			break;
+		case O_TIMEOUT:
+			opt.timeout = positive(optarg, "--timeout", 1e9);
+			wait_only = 1;
+			break;
+		case O_VERSION:
+			printf("h2k-job %s\n", H2K_VERSION);
+			return 0;
+		case 'h':
+		default:
+			usage();
+		}
+	}
+	if (optind >= argc)
+		usage();
+	cmd = argv[optind++];
+	argc -= optind;
+	argv += optind;
+	if ((run_only && strcmp(cmd, "run")) || (ls_only && strcmp(cmd, "ls")) ||
+	    (wait_only && strcmp(cmd, "wait") && strcmp(cmd, "cancel"))) {
+		fprintf(stderr, "h2k-job: option not valid for '%s'\n", cmd);
+		return H2K_EX_USAGE;
+	}
+	if (!strcmp(cmd, "submit"))
+		return cmd_submit(argc, argv);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc, argv);
+	if (!strcmp(cmd, "ls"))
+		return cmd_ls(argc, argv);
+	if (!strcmp(cmd, "show"))
+		return cmd_show(argc, argv);
+	if (!strcmp(cmd, "cancel"))
+		return cmd_cancel(argc, argv);
+	if (!strcmp(cmd, "status"))
+		return cmd_status(argc, argv);
+	if (!strcmp(cmd, "wait")) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		return cmd_wait(argc, argv);
+	}
+	fprintf(stderr, "h2k-job: unknown command '%s'\n", cmd);
+	usage();
+}

@@ -1,0 +1,807 @@
+/*
+ * job.c - job files (YAML or JSON) and status records.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * Parsing: both formats go through libyaml's event parser (JSON is YAML
+ * flow syntax), which gives every node a line number, so one validator
+ * serves both and every error can name FILE:LINE and the key.  The events
+ * build a small tree of our own rather than a yaml_document_t: aliases are
+ * refused at the event (a job file has no use for them, and resolving them
+ * is how "billion laughs" documents explode), depth and node count are
+ * bounded.  A file that looks like JSON is first checked by cJSON so that
+ * JSON's stricter syntax is enforced (YAML would accept 'a: b' inside it);
+ * in a JSON file only quoted scalars are strings and only true/false are
+ * booleans, while a YAML file gets YAML 1.1's plain scalars (yes/no/on/off).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "h2k.h"
+#include "job.h"
+
+#define MAX_DEPTH 32
+#define MAX_NODES 200000
+
+enum { N_SCALAR, N_MAP, N_SEQ };
+
+struct ynode {
+	int type;
+	size_t line;
+	char *val;      /* scalar */
+	int quoted;     /* scalar was '...' or "..." */
+	struct ynode **kids; /* map: key, value, key, value...; seq: items */
+	size_t nkids, cap;
+};
+
+struct ctx {
+	const char *name;
+	int json;
+	size_t nodes;
+};
+
+static void
+ynode_free(struct ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nkids; i++)
+		ynode_free(n->kids[i]);
+	free(n->kids);
+	free(n->val);
+	free(n);
+}
+
+static int
+ynode_add(struct ynode *p, struct ynode *k)
+{
+	if (p->nkids == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 8;
+		struct ynode **v = h2k_realloc(p->kids, cap * sizeof *v);
+		if (!v)
+			return -1;
+		p->kids = v;
+		p->cap = cap;
+	}
+	p->kids[p->nkids++] = k;
+	return 0;
+}
+
+/* Build the tree of the one document in buf; NULL + error. */
+static struct ynode *
+yaml_tree(struct ctx *c, const char *buf, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	struct ynode *stack[MAX_DEPTH + 1], *root = NULL;
+	int depth = 0, done = 0, docs = 0;
+
+	if (!yaml_parser_initialize(&p)) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		return NULL;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	while (!done) {
+		struct ynode *n = NULL;
+
+		if (!yaml_parser_parse(&p, &ev)) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: %s syntax error: %s%s%s",
+			    c->name, p.problem_mark.line + 1,
+			    c->json ? "JSON" : "YAML",
+			    p.problem ? p.problem : "invalid",
+			    p.context ? " " : "", p.context ? p.context : "");
+			goto fail;
+		}
+		size_t line = ev.start_mark.line + 1;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: more than one "
+				    "YAML document; put several jobs under 'jobs:'",
+				    c->name, line);
+				goto failev;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: YAML aliases are not "
+			    "allowed in job files", c->name, line);
+			goto failev;
+		case YAML_SCALAR_EVENT:
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+			if (++c->nodes > MAX_NODES) {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: too many nodes "
+				    "(more than %d)", c->name, line, MAX_NODES);
+				goto failev;
+			}
+			if (!(n = h2k_calloc(1, sizeof *n)))
+				goto failev;
+			n->line = line;
+			if (ev.type == YAML_SCALAR_EVENT) {
+				n->type = N_SCALAR;
+				n->quoted = ev.data.scalar.style ==
+				    YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+				    ev.data.scalar.style ==
+				    YAML_DOUBLE_QUOTED_SCALAR_STYLE ||
+				    ev.data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+				    ev.data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
+				if (strlen((char *)ev.data.scalar.value) !=
+				    ev.data.scalar.length) {
+					free(n);
+					h2k_seterr(H2K_EX_USAGE, "%s:%zu: NUL byte "
+					    "in a string", c->name, line);
+					goto failev;
+				}
+				if (!(n->val = h2k_strdup(
+				    (char *)ev.data.scalar.value))) {
+					free(n);
+					goto failev;
+				}
+			} else
+				n->type = ev.type == YAML_MAPPING_START_EVENT ?
+				    N_MAP : N_SEQ;
+			if (depth == 0) {
+				root = n;
+			} else if (ynode_add(stack[depth - 1], n) < 0) {
+				ynode_free(n);
+				goto failev;
+			}
+			if (n->type != N_SCALAR) {
+				if (depth >= MAX_DEPTH) {
+					h2k_seterr(H2K_EX_USAGE, "%s:%zu: nested "
+					    "deeper than %d", c->name, line,
+					    MAX_DEPTH);
+					goto failev;
+				}
+				stack[depth++] = n;
+			}
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	if (!root)
+		h2k_seterr(H2K_EX_USAGE, "%s: empty job file", c->name);
+	return root;
+failev:
+	yaml_event_delete(&ev);
+fail:
+	yaml_parser_delete(&p);
+	ynode_free(root);
+	return NULL;
+}
+
+/* --- validation --------------------------------------------------------- */
+
+static const char *
+typename(const struct ynode *n)
+{
+	return n->type == N_MAP ? "a mapping" : n->type == N_SEQ ? "a list" :
+	    "a scalar";
+}
+
+static int
+is_null(const struct ctx *c, const struct ynode *n)
+{
+	if (n->type != N_SCALAR || n->quoted)
+		return 0;
+	if (c->json)
+		return !strcmp(n->val, "null");
+	return !strcmp(n->val, "") || !strcmp(n->val, "~") ||
+	    !strcmp(n->val, "null") || !strcmp(n->val, "Null") ||
+	    !strcmp(n->val, "NULL");
+}
+
+static int
+bad(const struct ctx *c, const struct ynode *n, const char *key,
+    const char *why)
+{
+	return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': %s", c->name,
+	    n->line, key, why);
+}
+
+static int
+get_string(const struct ctx *c, const struct ynode *n, const char *key,
+    char **out)
+{
+	if (n->type != N_SCALAR)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': expected "
+		    "a string, got %s", c->name, n->line, key, typename(n));
+	if (is_null(c, n))
+		return bad(c, n, key, "expected a string, got null");
+	if (c->json && !n->quoted)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': expected "
+		    "a string, got %s", c->name, n->line, key, n->val);
+	if (!n->val[0])
+		return bad(c, n, key, "must not be empty");
+	for (const char *p = n->val; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return bad(c, n, key, "control character in value");
+	free(*out);
+	return (*out = h2k_strdup(n->val)) ? 0 : -1;
+}
+
+static int
+get_bool(const struct ctx *c, const struct ynode *n, const char *key, int *out)
+{
+	static const char *t[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
+	    "on", "On", "ON"};
+	static const char *f[] = {"false", "False", "FALSE", "no", "No", "NO",
+	    "off", "Off", "OFF"};
+	size_t nv = c->json ? 1 : sizeof t / sizeof t[0];
+
+	if (n->type == N_SCALAR && !n->quoted) {
+		for (size_t i = 0; i < nv; i++) {
+			if (!strcmp(n->val, t[i]))
+				return *out = 1, 0;
+			if (!strcmp(n->val, f[i]))
+				return *out = 0, 0;
+		}
+	}
+	if (n->type != N_SCALAR)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': expected "
+		    "true or false, got %s", c->name, n->line, key,
+		    typename(n));
+	return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': expected true or "
+	    "false, got %s%s%.40s%s", c->name, n->line, key,
+	    n->quoted ? "the string " : "", n->quoted ? "\"" : "", n->val,
+	    n->quoted ? "\"" : "");
+}
+
+static int
+get_int(const struct ctx *c, const struct ynode *n, const char *key,
+    long lo, long hi, int *out)
+{
+	char *end;
+	long v;
+
+	if (n->type != N_SCALAR)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': expected "
+		    "an integer, got %s", c->name, n->line, key, typename(n));
+	errno = 0;
+	v = strtol(n->val, &end, 10);
+	if (n->quoted || !n->val[0] || *end || errno ||
+	    !(n->val[0] == '-' || n->val[0] == '+' ||
+	    (n->val[0] >= '0' && n->val[0] <= '9')))
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': expected "
+		    "an integer, got %s%.40s%s", c->name, n->line, key,
+		    n->quoted ? "the string \"" : "", n->val,
+		    n->quoted ? "\"" : "");
+	if (v < lo || v > hi)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': %ld is out "
+		    "of range %ld..%ld", c->name, n->line, key, v, lo, hi);
+	*out = (int)v;
+	return 0;
+}
+
+/*
+ * Keys that mean someone tried to put credentials in a job.  Matched
+ * case-insensitively on the key alone; the value is never printed.
+ */
+static int
+is_secret_key(const char *k)
+{
+	static const char *words[] = {"password", "passwd", "credential",
+	    "secret", "token", "cookie", "username", "apikey", "api_key"};
+
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strcasestr(k, words[i]))
+			return 1;
+	return !strcasecmp(k, "user");
+}
+
+/* Common checks on a mapping's keys: scalar keys, no duplicates, no secrets. */
+static int
+check_keys(const struct ctx *c, const struct ynode *map, const char *prefix)
+{
+	for (size_t i = 0; i + 1 < map->nkids; i += 2) {
+		const struct ynode *k = map->kids[i];
+
+		if (k->type != N_SCALAR)
+			return h2k_seterr(H2K_EX_USAGE, "%s:%zu: %s%skey is "
+			    "%s, not a name", c->name, k->line, prefix,
+			    prefix[0] ? ": " : "", typename(k));
+		if (is_secret_key(k->val))
+			return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s%s%s': "
+			    "credentials are not allowed in a job (jobs run "
+			    "with the runner's session file; see h2k-job(5))",
+			    c->name, k->line, prefix, prefix[0] ? "." : "",
+			    k->val);
+		for (size_t j = 0; j < i; j += 2)
+			if (!strcmp(map->kids[j]->val, k->val))
+				return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key "
+				    "'%s%s%s': duplicate (first on line %zu)",
+				    c->name, k->line, prefix,
+				    prefix[0] ? "." : "", k->val,
+				    map->kids[j]->line);
+	}
+	return 0;
+}
+
+static int
+parse_options(const struct ctx *c, const struct ynode *n, const char *prefix,
+    struct h2k_jobspec *j)
+{
+	char key[256];
+
+	if (is_null(c, n))
+		return 0;
+	if (n->type != N_MAP)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': expected a "
+		    "mapping, got %s", c->name, n->line, prefix, typename(n));
+	if (check_keys(c, n, prefix) < 0)
+		return -1;
+	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
+		const char *k = n->kids[i]->val;
+		const struct ynode *v = n->kids[i + 1];
+		int r;
+
+		snprintf(key, sizeof key, "%.100s.%.100s", prefix, k);
+		if (!strcmp(k, "parallel_downloads"))
+			r = get_int(c, v, key, 1, H2K_JOB_MAX_PARALLEL,
+			    &j->parallel_downloads);
+		else if (!strcmp(k, "remove_cdrom"))
+			r = get_bool(c, v, key, &j->remove_cdrom);
+		else if (!strcmp(k, "snapshot"))
+			r = get_bool(c, v, key, &j->snapshot);
+		else if (!strcmp(k, "shutdown"))
+			r = get_bool(c, v, key, &j->shutdown);
+		else if (!strcmp(k, "power_off"))
+			r = get_bool(c, v, key, &j->power_off);
+		else if (!strcmp(k, "ova"))
+			r = get_bool(c, v, key, &j->ova);
+		else
+			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown "
+			    "option (known: parallel_downloads, remove_cdrom, "
+			    "snapshot, shutdown, power_off, ova)", c->name,
+			    n->kids[i]->line, key);
+		if (r < 0)
+			return -1;
+	}
+	if (j->snapshot + j->shutdown + j->power_off > 1)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': snapshot, "
+		    "shutdown and power_off exclude each other", c->name,
+		    n->line, prefix);
+	return 0;
+}
+
+static void
+spec_free(struct h2k_jobspec *j)
+{
+	free(j->name);
+	free(j->vm_path);
+	free(j->output_path);
+	free(j->source);
+	memset(j, 0, sizeof *j);
+}
+
+/* One job mapping; prefix is "" for a single job, "jobs[N]" in a batch. */
+static int
+parse_job(const struct ctx *c, const struct ynode *n, const char *prefix,
+    struct h2k_jobspec *j)
+{
+	const struct ynode *vm = NULL, *out = NULL;
+	char key[256];
+
+	memset(j, 0, sizeof *j);
+	if (n->type != N_MAP)
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: %s%sexpected a job "
+		    "(a mapping), got %s", c->name, n->line, prefix,
+		    prefix[0] ? ": " : "", typename(n));
+	if (check_keys(c, n, prefix) < 0)
+		return -1;
+	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
+		const char *k = n->kids[i]->val;
+		const struct ynode *v = n->kids[i + 1];
+		int r;
+
+		snprintf(key, sizeof key, "%.100s%s%.100s", prefix, prefix[0] ? "." : "",
+		    k);
+		if (!strcmp(k, "name"))
+			r = get_string(c, v, key, &j->name);
+		else if (!strcmp(k, "vm_path"))
+			r = get_string(c, v, key, &j->vm_path), vm = v;
+		else if (!strcmp(k, "output_path"))
+			r = get_string(c, v, key, &j->output_path), out = v;
+		else if (!strcmp(k, "options"))
+			r = parse_options(c, v, key, j);
+		else if (!strcmp(k, "jobs") && prefix[0])
+			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': a batch "
+			    "cannot be nested in a job", c->name,
+			    n->kids[i]->line, key);
+		else
+			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown "
+			    "key (known: name, vm_path, output_path, options)",
+			    c->name, n->kids[i]->line, key);
+		if (r < 0)
+			goto fail;
+	}
+	if (!vm || !out) {
+		h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s%s%s': missing "
+		    "(a job needs vm_path and output_path)", c->name, n->line,
+		    prefix, prefix[0] ? "." : "", vm ? "output_path" : "vm_path");
+		goto fail;
+	}
+	if (!j->name) {
+		/* hyper2kvm-providers' CLI submitted jobs without a name. */
+		const char *b = strrchr(j->vm_path, '/');
+		if (!(j->name = h2k_strdup(b && b[1] ? b + 1 : j->vm_path)))
+			goto fail;
+	}
+	if (!(j->source = h2k_asprintf("%s:%zu", c->name, n->line)))
+		goto fail;
+	return 0;
+fail:
+	spec_free(j);
+	return -1;
+}
+
+/* Does buf look like JSON: first non-blank byte opens an object/array? */
+static int
+looks_json(const char *buf, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
+		i = 3;
+	for (; i < len; i++) {
+		if (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' ||
+		    buf[i] == '\n')
+			continue;
+		return buf[i] == '{' || buf[i] == '[';
+	}
+	return 0;
+}
+
+static size_t
+line_of(const char *buf, size_t off)
+{
+	size_t line = 1;
+
+	for (size_t i = 0; i < off; i++)
+		if (buf[i] == '\n')
+			line++;
+	return line;
+}
+
+int
+h2k_job_parse(const char *name, const char *buf, size_t len,
+    struct h2k_joblist *out)
+{
+	struct ctx c = {.name = name};
+	struct ynode *root;
+	struct h2k_jobspec *v = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (len > H2K_JOB_MAX_FILE)
+		return h2k_seterr(H2K_EX_USAGE, "%s: larger than %u bytes", name,
+		    H2K_JOB_MAX_FILE);
+	if (memchr(buf, '\0', len))
+		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: NUL byte in job file",
+		    name, line_of(buf, (size_t)((const char *)memchr(buf, '\0',
+		    len) - buf)));
+	if (looks_json(buf, len)) {
+		const char *end = NULL;
+		cJSON *j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+
+		if (!j) {
+			const char *e = cJSON_GetErrorPtr();
+			size_t off = e && e >= buf && e <= buf + len ?
+			    (size_t)(e - buf) : 0;
+			/* buf need not be NUL-terminated: bound the excerpt by len. */
+			int ex = off < len ? (int)(len - off < 20 ? len - off : 20) : 11;
+			return h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
+			    "error near '%.*s'", name, line_of(buf, off), ex,
+			    off < len ? buf + off : "end of file");
+		}
+		cJSON_Delete(j);
+		/* Trailing garbage after the value is not JSON. */
+		for (const char *p = end; p && p < buf + len; p++)
+			if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+				return h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON "
+				    "syntax error: text after the end",
+				    name, line_of(buf, (size_t)(p - buf)));
+		c.json = 1;
+	}
+	if (!(root = yaml_tree(&c, buf, len)))
+		return -1;
+	if (root->type != N_MAP) {
+		h2k_seterr(H2K_EX_USAGE, "%s:%zu: expected a job or {jobs: "
+		    "[...]}, got %s", name, root->line, typename(root));
+		goto out;
+	}
+	const struct ynode *jobs = NULL;
+	for (size_t i = 0; i + 1 < root->nkids; i += 2)
+		if (root->kids[i]->type == N_SCALAR &&
+		    !strcmp(root->kids[i]->val, "jobs"))
+			jobs = root->kids[i + 1];
+	if (jobs) {
+		if (check_keys(&c, root, "") < 0)
+			goto out;
+		for (size_t i = 0; i + 1 < root->nkids; i += 2)
+			if (strcmp(root->kids[i]->val, "jobs")) {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': "
+				    "unknown key beside 'jobs' in a batch",
+				    name, root->kids[i]->line,
+				    root->kids[i]->val);
+				goto out;
+			}
+		if (jobs->type != N_SEQ) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: key 'jobs': expected a "
+			    "list, got %s", name, jobs->line, typename(jobs));
+			goto out;
+		}
+		if (jobs->nkids == 0) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: key 'jobs': empty "
+			    "list", name, jobs->line);
+			goto out;
+		}
+		if (!(v = h2k_calloc(jobs->nkids, sizeof *v)))
+			goto out;
+		for (; n < jobs->nkids; n++) {
+			char pre[32];
+			snprintf(pre, sizeof pre, "jobs[%zu]", n);
+			if (parse_job(&c, jobs->kids[n], pre, &v[n]) < 0)
+				goto out;
+		}
+	} else {
+		if (!(v = h2k_calloc(1, sizeof *v)))
+			goto out;
+		if (parse_job(&c, root, "", &v[0]) < 0)
+			goto out;
+		n = 1;
+	}
+	struct h2k_jobspec *nv = h2k_realloc(out->v, (out->n + n) * sizeof *nv);
+	if (!nv)
+		goto out;
+	out->v = nv;
+	memcpy(out->v + out->n, v, n * sizeof *v);
+	out->n += n;
+	n = 0;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		spec_free(&v[i]);
+	free(v);
+	ynode_free(root);
+	return rc;
+}
+
+int
+h2k_job_load(const char *path, struct h2k_joblist *out)
+{
+	struct h2k_buf b = {.max = H2K_JOB_MAX_FILE + 1};
+	const char *name = strcmp(path, "-") ? path : "stdin";
+	char chunk[65536];
+	ssize_t r;
+	int fd, rc;
+
+	if (!strcmp(path, "-"))
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return h2k_seterr(errno == ENOENT ? H2K_EX_NOTFOUND : H2K_EX_IO,
+		    "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return h2k_seterr(H2K_EX_USAGE, "%s: is a directory", path);
+	}
+	for (;;) {
+		r = read(fd, chunk, sizeof chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			if (fd != STDIN_FILENO)
+				close(fd);
+			h2k_buf_free(&b);
+			return h2k_seterr(H2K_EX_IO, "%s: %s", name, strerror(e));
+		}
+		if (r == 0)
+			break;
+		if (h2k_buf_append(&b, chunk, (size_t)r) < 0) {
+			if (fd != STDIN_FILENO)
+				close(fd);
+			h2k_buf_free(&b);
+			return h2k_seterr(H2K_EX_USAGE, "%s: larger than %u "
+			    "bytes", name, H2K_JOB_MAX_FILE);
+		}
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	rc = h2k_job_parse(name, b.data ? b.data : "", b.len, out);
+	h2k_buf_free(&b);
+	return rc;
+}
+
+int
+h2k_job_resolve(struct h2k_joblist *l)
+{
+	char cwd[PATH_MAX];
+	int have = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		char *p = l->v[i].output_path;
+		if (p[0] == '/')
+			continue;
+		if (!have && !getcwd(cwd, sizeof cwd))
+			return h2k_seterr(H2K_EX_IO, "getcwd: %s",
+			    strerror(errno));
+		have = 1;
+		char *a = h2k_asprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", p);
+		if (!a)
+			return -1;
+		free(p);
+		l->v[i].output_path = a;
+	}
+	return 0;
+}
+
+void
+h2k_joblist_free(struct h2k_joblist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		spec_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* --- status records ----------------------------------------------------- */
+
+const char *const h2k_job_statuses[5] = {"pending", "running", "completed",
+    "failed", "cancelled"};
+
+int
+h2k_job_status_valid(const char *s)
+{
+	for (int i = 0; s && i < 5; i++)
+		if (!strcmp(s, h2k_job_statuses[i]))
+			return 1;
+	return 0;
+}
+
+int
+h2k_job_status_final(const char *s)
+{
+	return s && (!strcmp(s, "completed") || !strcmp(s, "failed") ||
+	    !strcmp(s, "cancelled"));
+}
+
+int
+h2k_job_set_str(cJSON *rec, const char *key, const char *val)
+{
+	cJSON *v = val ? cJSON_CreateString(val) : cJSON_CreateNull();
+
+	if (!v)
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	if (cJSON_GetObjectItemCaseSensitive(rec, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(rec, key, v);
+	else
+		cJSON_AddItemToObject(rec, key, v);
+	return 0;
+}
+
+int
+h2k_job_set_num(cJSON *rec, const char *key, double val)
+{
+	cJSON *v = cJSON_CreateNumber(val);
+
+	if (!v)
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	if (cJSON_GetObjectItemCaseSensitive(rec, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(rec, key, v);
+	else
+		cJSON_AddItemToObject(rec, key, v);
+	return 0;
+}
+
+int
+h2k_job_set_status(cJSON *rec, const char *status)
+{
+	char now[32];
+
+	if (h2k_job_set_str(rec, "status", status) < 0)
+		return -1;
+	if (h2k_job_status_final(status))
+		return h2k_job_set_str(rec, "finished_at", h2k_now_rfc3339(now));
+	return 0;
+}
+
+cJSON *
+h2k_job_record_new(const struct h2k_jobspec *s, const char *id)
+{
+	cJSON *r = cJSON_CreateObject(), *o, *p;
+	char now[32];
+
+	if (!r)
+		goto nomem;
+	h2k_now_rfc3339(now);
+	if (!cJSON_AddStringToObject(r, "id", id) ||
+	    !cJSON_AddStringToObject(r, "name", s->name) ||
+	    !cJSON_AddStringToObject(r, "status", "pending") ||
+	    !cJSON_AddStringToObject(r, "vm_path", s->vm_path) ||
+	    !cJSON_AddStringToObject(r, "output_path", s->output_path) ||
+	    !(o = cJSON_AddObjectToObject(r, "options")))
+		goto nomem;
+	if (s->parallel_downloads &&
+	    !cJSON_AddNumberToObject(o, "parallel_downloads",
+	    s->parallel_downloads))
+		goto nomem;
+	if (!cJSON_AddBoolToObject(o, "remove_cdrom", s->remove_cdrom) ||
+	    !cJSON_AddBoolToObject(o, "snapshot", s->snapshot) ||
+	    !cJSON_AddBoolToObject(o, "shutdown", s->shutdown) ||
+	    !cJSON_AddBoolToObject(o, "power_off", s->power_off) ||
+	    !cJSON_AddBoolToObject(o, "ova", s->ova) ||
+	    !(p = cJSON_AddObjectToObject(r, "progress")) ||
+	    !cJSON_AddStringToObject(p, "phase", "queued") ||
+	    !cJSON_AddNumberToObject(p, "percent_complete", 0) ||
+	    !cJSON_AddNumberToObject(p, "bytes_done", 0) ||
+	    !cJSON_AddNumberToObject(p, "bytes_total", 0) ||
+	    !cJSON_AddNullToObject(r, "result") ||
+	    !cJSON_AddNullToObject(r, "error") ||
+	    !cJSON_AddStringToObject(r, "created_at", now) ||
+	    !cJSON_AddNullToObject(r, "started_at") ||
+	    !cJSON_AddNullToObject(r, "finished_at") ||
+	    !cJSON_AddNumberToObject(r, "attempts", 0) ||
+	    (s->source && !cJSON_AddStringToObject(r, "source", s->source)))
+		goto nomem;
+	return r;
+nomem:
+	cJSON_Delete(r);
+	h2k_seterr(H2K_EX_FAIL, "out of memory");
+	return NULL;
+}
+
+int
+h2k_job_record_check(const cJSON *rec, const char *id)
+{
+	static const char *strs[] = {"id", "status", "vm_path", "output_path",
+	    "name", "created_at"};
+	const cJSON *a;
+
+	if (!cJSON_IsObject(rec))
+		return h2k_seterr(H2K_EX_FAIL, "record is not a JSON object");
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, strs[i]);
+		if (!cJSON_IsString(v) || !v->valuestring[0])
+			return h2k_seterr(H2K_EX_FAIL, "record field '%s' "
+			    "missing or not a string", strs[i]);
+	}
+	const char *rid = cJSON_GetObjectItemCaseSensitive(rec, "id")->valuestring;
+	if (id && strcmp(rid, id))
+		return h2k_seterr(H2K_EX_FAIL, "record id '%.64s' does not "
+		    "match its file name", rid);
+	if (!h2k_job_status_valid(cJSON_GetObjectItemCaseSensitive(rec,
+	    "status")->valuestring))
+		return h2k_seterr(H2K_EX_FAIL, "record status is not one of "
+		    "pending, running, completed, failed, cancelled");
+	if (cJSON_GetObjectItemCaseSensitive(rec, "output_path")->valuestring[0]
+	    != '/')
+		return h2k_seterr(H2K_EX_FAIL, "record output_path is not "
+		    "absolute");
+	if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(rec, "options")))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'options' missing "
+		    "or not an object");
+	a = cJSON_GetObjectItemCaseSensitive(rec, "attempts");
+	if (!cJSON_IsNumber(a) || a->valuedouble < 0 || a->valuedouble > 1e6)
+		return h2k_seterr(H2K_EX_FAIL, "record field 'attempts' missing "
+		    "or not a count");
+	return 0;
+}

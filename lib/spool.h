@@ -1,0 +1,135 @@
+/*
+ * spool.h - h2k-job's spool directory: enqueue, claim, lock, requeue,
+ * move-aside and status records.  The algorithm is described at the top of
+ * spool.c; the format in h2k-job(5).
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef H2K_SPOOL_H
+#define H2K_SPOOL_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#define H2K_SPOOL_IDMAX 96
+#define H2K_SPOOL_MAX_ATTEMPTS 3
+#define H2K_SPOOL_MAX_RECORD (16u << 20)
+
+struct h2k_spool {
+	char *dir;
+	int dfd;            /* the spool directory, O_DIRECTORY */
+	int max_attempts;   /* a job started this many times is failed on recovery */
+};
+
+/*
+ * The default spool: /var/spool/h2k for root, else
+ * $XDG_STATE_HOME/h2k/spool, else ~/.local/state/h2k/spool.  Caller frees.
+ * (--spool and H2K_SPOOL and the config's Spool are the caller's.)
+ */
+char *h2k_spool_default(void);
+/*
+ * Open dir, creating it and its subdirectories 0700 when create is set.
+ * The directory must be owned by the effective user and not writable by
+ * group or others (H2K_EX_SECRET otherwise): whoever can write it can make
+ * the runner export anything to anywhere.
+ */
+int h2k_spool_open(struct h2k_spool *sp, const char *dir, int create);
+void h2k_spool_close(struct h2k_spool *sp);
+
+/* A fresh, unique, sortable job id: "SECONDS.USEC.PID.RAND" (bufsize >= 64). */
+int h2k_spool_newid(char *buf, size_t bufsize);
+/* Is s shaped like an id (safe as a file name)? */
+int h2k_spool_idok(const char *s);
+
+/*
+ * Enqueue n pending records (each holding its "id"): all are written and
+ * fsynced under tmp/ first, then renamed into new/, and new/ is fsynced.
+ * If any write fails, none is enqueued.
+ */
+int h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n);
+
+/* A claimed job: its id, the held lock and the record (owned). */
+struct h2k_claim {
+	char id[H2K_SPOOL_IDMAX];
+	int lockfd;       /* O_CLOEXEC; flock(LOCK_EX) held */
+	cJSON *rec;
+};
+
+/*
+ * Claim the oldest pending job: 1 and *c filled, 0 when none is pending,
+ * -1 on error.  Files in new/ that are not valid records are moved to bad/
+ * (with a .reason file and a warning) and skipped.  The claimed record has
+ * status "running", started_at now, attempts + 1, and is written durably.
+ */
+int h2k_spool_claim(struct h2k_spool *sp, struct h2k_claim *c);
+/* Claim one given pending job (0 if it is not pending or is being claimed). */
+int h2k_spool_claim_id(struct h2k_spool *sp, const char *id,
+    struct h2k_claim *c);
+/* Rewrite cur/ID from c->rec.  durable: fsync (state changes), else not. */
+int h2k_spool_update(struct h2k_spool *sp, struct h2k_claim *c, int durable);
+/* c->rec holds a final status: write it, move it to done/, release. */
+int h2k_spool_finish(struct h2k_spool *sp, struct h2k_claim *c);
+/*
+ * Put the job back in new/ as pending (a graceful stop: the attempt does
+ * not count), then release.
+ */
+int h2k_spool_requeue(struct h2k_spool *sp, struct h2k_claim *c);
+/* Drop the lock and the record without touching the spool. */
+void h2k_spool_release(struct h2k_claim *c);
+/*
+ * Take the lock of a job in cur/ whose runner is gone: 1 locked (c filled),
+ * 0 still owned (lock busy) or no longer in cur/, -1 error.  A file in cur/
+ * that is not a valid record is moved to bad/ and 0 returned.
+ */
+int h2k_spool_adopt(struct h2k_spool *sp, const char *id, struct h2k_claim *c);
+
+/*
+ * Recovery: every job in cur/ whose lock can be taken belongs to a runner
+ * that died.  Finished records go to done/; others go back to new/ unless
+ * they were started max_attempts times, then they fail with the reason.
+ * Also removes tmp/ files older than a day and lock files of finished
+ * jobs.  Returns the number of jobs requeued or failed, -1 on error.
+ */
+int h2k_spool_recover(struct h2k_spool *sp);
+
+/* Move sub/name to bad/ and write bad/name.reason. */
+int h2k_spool_moveaside(struct h2k_spool *sp, const char *sub,
+    const char *name, const char *reason);
+
+/* Read and check the record sub/id (sub: "new", "cur", "done"). NULL + error. */
+cJSON *h2k_spool_read(struct h2k_spool *sp, const char *sub, const char *id);
+/*
+ * Find a job by id (or a unique prefix of one): *sub gets "new", "cur" or
+ * "done" and the full id is written to idout.  NULL with H2K_EX_NOTFOUND
+ * (or H2K_EX_USAGE when the prefix is ambiguous).
+ */
+cJSON *h2k_spool_find(struct h2k_spool *sp, const char *id, const char **sub,
+    char idout[H2K_SPOOL_IDMAX]);
+
+/*
+ * Call fn for every record in new/, cur/ and (with done set) done/, oldest
+ * first within each.  Unreadable files are skipped (they are the runner's
+ * to move aside).  fn returns -1 to stop.
+ */
+typedef int (*h2k_spool_fn)(void *arg, const char *sub, cJSON *rec);
+int h2k_spool_each(struct h2k_spool *sp, int done, h2k_spool_fn fn, void *arg);
+
+/* Files moved aside into bad/ (not counting .reason files). */
+int h2k_spool_count_bad(struct h2k_spool *sp);
+
+/* Per-job paths inside the spool (caller frees). */
+char *h2k_spool_path(struct h2k_spool *sp, const char *sub, const char *name);
+
+/*
+ * Runner registration: run/PID holds {pid, started_at, workers} and is
+ * flocked for the runner's life.  Returns the fd to keep open (O_CLOEXEC).
+ */
+int h2k_spool_register(struct h2k_spool *sp, int workers);
+/* Live runners' records (stale ones are removed); fn as above, sub "run". */
+int h2k_spool_runners(struct h2k_spool *sp, h2k_spool_fn fn, void *arg);
+
+/* Cancellation markers: cancel/ID, which the owning runner polls. */
+int h2k_spool_mark_cancel(struct h2k_spool *sp, const char *id);
+int h2k_spool_cancel_marked(struct h2k_spool *sp, const char *id);
+void h2k_spool_unmark_cancel(struct h2k_spool *sp, const char *id);
+
+#endif
