@@ -371,8 +371,8 @@ power_off(struct h2k_vim *v, const char *vm, const char *label,
 	return 0;
 }
 
-int
-h2k_export_start(struct h2k_vim *v, const char *vm, const char *label,
+static int
+start(struct h2k_vim *v, const char *vm, const char *label,
     const char *power_state, const struct h2k_export_opts *o,
     struct h2k_export *e)
 {
@@ -443,6 +443,18 @@ undo:
 	h2k_export_undo(v, e, h2k_errcode() == H2K_EX_CANCEL ?
 	    "export cancelled by h2k-lease" : "export failed in h2k-lease");
 	return -1;
+}
+
+int
+h2k_export_start(struct h2k_vim *v, const char *vm, const char *label,
+    const char *power_state, const struct h2k_export_opts *o,
+    struct h2k_export *e)
+{
+	if (start(v, vm, label, power_state, o, e) < 0) {
+		h2k_export_free(e);
+		return -1;
+	}
+	return 0;
 }
 
 /* --- JSON ---------------------------------------------------------------- */

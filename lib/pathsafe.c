@@ -71,6 +71,29 @@ utf8_cut(const char *s, size_t n)
 	return n;
 }
 
+/*
+ * Where the extension of s starts: a last '.' followed by 1 to 15 ASCII
+ * letters or digits, with something before it; else NULL.  "disk.vmdk" has
+ * ".vmdk"; "a.._tmp_x" has none (a dot inside a flattened path is not one).
+ */
+static const char *
+ext_of(const char *s)
+{
+	const char *dot = strrchr(s, '.');
+	size_t n;
+
+	if (!dot || dot == s || dot[-1] == '.')
+		return NULL;
+	n = strlen(dot + 1);
+	if (n < 1 || n > 15)
+		return NULL;
+	for (const char *p = dot + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9')))
+			return NULL;
+	return dot;
+}
+
 char *
 h2k_pathsafe(const char *s, const char *fallback)
 {
@@ -100,9 +123,9 @@ h2k_pathsafe(const char *s, const char *fallback)
 		out[0] = '_';
 	if (o > H2K_PATHSAFE_MAX) {
 		/* keep an extension of up to 16 bytes: "disk-0.vmdk" stays .vmdk */
-		char *dot = strrchr(out, '.');
+		const char *dot = ext_of(out);
 		size_t el = dot ? o - (size_t)(dot - out) : 0;
-		if (dot && el > 1 && el <= 16 && dot > out) {
+		if (dot) {
 			ext = h2k_strdup(dot);
 			if (!ext) {
 				free(out);
@@ -149,9 +172,8 @@ h2k_pathset_claim(struct h2k_pathset *set, const char *safe)
 		return NULL;
 	if (in_set(set, name)) {
 		/* "stem-N.ext": the suffix goes before a short extension */
-		const char *dot = strrchr(safe, '.');
-		size_t stem = dot && dot > safe && strlen(dot) <= 16 ?
-		    (size_t)(dot - safe) : strlen(safe);
+		const char *dot = ext_of(safe);
+		size_t stem = dot ? (size_t)(dot - safe) : strlen(safe);
 		for (unsigned k = 2; in_set(set, name); k++) {
 			free(name);
 			name = h2k_asprintf("%.*s-%u%s", (int)stem, safe, k,

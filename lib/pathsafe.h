@@ -15,7 +15,8 @@
  *    are h2k's temporary files, and a final name must never equal another
  *    file's temporary name;
  *  - the result is cut to H2K_PATHSAFE_MAX bytes on a UTF-8 boundary,
- *    keeping a short extension (".vmdk") so the file type survives;
+ *    keeping the extension (a last '.' and 1-15 letters or digits, such as
+ *    ".vmdk") so the file type survives;
  *  - an empty result becomes the fallback.
  * Sanitising is a function of the input alone, so a rerun derives the same
  * names and finds its .part files again.

@@ -36,7 +36,10 @@ struct h2k_session {
  * Caller frees.
  */
 char *h2k_session_path(const char *explicit_path);
-/* Missing file: H2K_EX_SESSION "not logged in (no FILE); run h2k-login". */
+/*
+ * Missing file: H2K_EX_SESSION "not logged in: no session file FILE; run
+ * h2k-login".  Unsafe file or directory: H2K_EX_SECRET.  Damaged: H2K_EX_SESSION.
+ */
 int h2k_session_load(const char *path, struct h2k_session *s);
 int h2k_session_save(const char *path, const struct h2k_session *s);
 int h2k_session_remove(const char *path);

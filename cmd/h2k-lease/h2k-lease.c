@@ -224,6 +224,7 @@ main(int argc, char **argv)
 
 	path = h2k_session_path(spath);
 	if (!path || h2k_session_load(path, &sess) < 0) {
+		free(path);
 		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
 		return h2k_errcode();
 	}

@@ -166,17 +166,24 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{"ca-file", required_argument, NULL, OPT_CA_FILE},
+		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
+		{"insecure", no_argument, NULL, 'k'},
 		{"logout", no_argument, NULL, OPT_LOGOUT},
 		{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
 		{"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+		{"quiet", no_argument, NULL, 'q'},
+		{"session", required_argument, NULL, 's'},
 		{"status", no_argument, NULL, OPT_STATUS},
 		{"thumbprint", required_argument, NULL, OPT_THUMBPRINT},
+		{"url", required_argument, NULL, 'u'},
+		{"user", required_argument, NULL, 'U'},
+		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
 	struct h2k_config c;
 	struct h2k_tls tls = {0};
-	struct h2k_session s = {0};
+	struct h2k_session s = {0}, old;
 	struct h2k_vim *v;
 	const char *cfile = NULL, *sflag = NULL, *pwfile = NULL;
 	char *path, *url, *pw = NULL, *pin = NULL, *cafile = NULL;
@@ -350,6 +357,16 @@ main(int argc, char *argv[])
 	s.api_version = v->about_api_version;
 	s.user = c.username;
 	s.created_at = (char *)h2k_now_rfc3339(created);
+	/*
+	 * The session this login replaces: once the file is overwritten nobody
+	 * holds its cookie any more, and vCenter limits concurrent sessions,
+	 * so end it.  Only for the same server (just reached, so no long
+	 * timeout) and only as a courtesy: failures are ignored.
+	 */
+	if (h2k_session_load(path, &old) < 0) {
+		h2k_clearerr();
+		memset(&old, 0, sizeof old);
+	}
 	if (h2k_session_save(path, &s) < 0) {
 		char msg[1024];
 		int code = h2k_errcode();
@@ -358,6 +375,17 @@ main(int argc, char *argv[])
 		(void)h2k_vim_logout(v);
 		die(code, "%s (logged out again)", msg);
 	}
+	if (old.url && !strcmp(old.url, url) && strcmp(old.cookie, s.cookie)) {
+		struct h2k_vim *ov = h2k_vim_from_session(&old);
+
+		if (ov && h2k_vim_logout(ov) == 0)
+			h2k_debug("ended the session this login replaced");
+		else
+			h2k_debug("previous session not ended: %s", h2k_errmsg());
+		h2k_vim_free(ov);
+		h2k_clearerr();
+	}
+	h2k_session_free(&old);
 	h2k_info("logged in to %s as %s (%s %s); session in %s", url, c.username,
 	    v->about_type ? v->about_type : "?",
 	    v->about_version ? v->about_version : "?", path);

@@ -31,7 +31,7 @@
 # assert what the client asked.  The env file gets NFCD_PORT, NFCD_URL
 # (https://127.0.0.1:PORT/f) and NFCD_CERT (PEM of the self-signed cert).
 import argparse, http.server, json, os, random, socket, ssl, struct
-import subprocess, sys, threading, time
+import subprocess, sys, threading, time, urllib.parse
 
 counts = {}
 lock = threading.Lock()
@@ -43,7 +43,7 @@ def parse_spec(s):
         return spec
     for kv in s.split(","):
         k, _, v = kv.partition("=")
-        spec[k] = v
+        spec[k] = urllib.parse.unquote(v)
     return spec
 
 
@@ -154,11 +154,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bps = int(spec.get("bps", "0"))
         sent = 0
         t0 = time.monotonic()
+        logged = False
         try:
             while sent < limit:
                 chunk = min(65536, limit - sent)
                 if bps:
                     chunk = min(chunk, max(1, bps // 10))
+                if how == "full" and sent + chunk >= limit and not logged:
+                    # log before the last bytes go out: once the client has
+                    # them, a test may read the log at once
+                    self.record(status=status, start=crstart, sent=limit, how=how,
+                                etag=etag, limit=limit)
+                    logged = True
                 piece = body[sent:sent + chunk]
                 if chunked:
                     piece = b"%x\r\n" % len(piece) + piece + b"\r\n"
@@ -173,8 +180,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             how = "client-gone"
-        self.record(status=status, start=crstart, sent=sent, how=how,
-                    etag=etag, limit=limit)
+        if not logged or how == "client-gone":
+            self.record(status=status, start=crstart, sent=sent, how=how,
+                        etag=etag, limit=limit)
         if how == "stall":
             time.sleep(float(spec.get("stalltime", "30")))
         if how in ("cut", "stall"):

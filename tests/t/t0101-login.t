@@ -173,6 +173,14 @@ test_expect_success 'a URL with a password in it is refused before contacting an
 	test "$(requests)" = "$n" && test ! -e up.json
 '
 
+test_expect_success 'a new login ends the session it replaces on the same server' '
+	h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-file pw -s r.json >/dev/null &&
+	cp -p r.json r-old.json && h2k-login -s r-old.json --status >/dev/null &&
+	h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-file pw -s r.json >/dev/null &&
+	h2k-login -s r.json --status >/dev/null &&
+	expect_code 3 h2k-login -s r-old.json --status >/dev/null 2>&1
+'
+
 test_expect_success 'the user may come in the URL' '
 	host=${SIM_URL#https://} &&
 	h2k-login -k -u "$SIM_USER@$host" --password-file pw -s uu.json >out &&
@@ -242,6 +250,13 @@ test_expect_success 'with a terminal: prompt, no echo, login works' '
 	grep -q "Password for $SIM_USER@127.0.0.1" pty.out &&
 	! grep -F "$SIM_PASSWORD" pty.out &&
 	grep -q "\"session_file\":\"tty.json\"" pty.out && test -s tty.json
+'
+
+test_expect_success 'long options: --url --user --session --insecure --quiet' '
+	h2k-login --insecure --url="$SIM_URL" --user "$SIM_USER" --password-file pw \
+		--session=long.json --quiet >out 2>err &&
+	test ! -s err && test "$(jget out session_file)" = long.json &&
+	h2k-login --session long.json --status >/dev/null
 '
 
 test_expect_success 'usage errors exit 2 with the synopsis' '

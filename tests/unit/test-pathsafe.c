@@ -86,13 +86,19 @@ main(void)
 	char *d = h2k_pathset_claim(&set, "disk.vmdk");
 	char *e = h2k_pathset_claim(&set, "nvram");
 	char *f = h2k_pathset_claim(&set, "nvram");
+	char *g = h2k_pathset_claim(&set, "___.._.._tmp_x");
+	char *h = h2k_pathset_claim(&set, "___.._.._tmp_x");
+	char *i = h2k_pathset_claim(&set, "a.b_c");
+	char *j = h2k_pathset_claim(&set, "a.b_c");
 	is_str(a, "disk.vmdk", "first claim keeps the name");
 	is_str(b, "disk-2.vmdk", "second claim gets -2 before the extension");
 	is_str(c, "disk-3.vmdk", "a literal name is kept");
 	is_str(d, "disk-4.vmdk", "the uniquifier skips names already taken");
 	is_str(f, "nvram-2", "no extension: suffix at the end");
-	is_int(set.n, 6, "six names recorded");
-	free(a); free(b); free(c); free(d); free(e); free(f);
+	is_str(h, "___.._.._tmp_x-2", "a dot inside a flattened path is not an extension");
+	is_str(j, "a.b_c-2", "an extension is letters and digits only");
+	is_int(set.n, 10, "ten names recorded");
+	free(a); free(b); free(c); free(d); free(e); free(f); free(g); free(h); free(i); free(j);
 	h2k_pathset_free(&set);
 	return tap_done();
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# h2k-ovf refusing what it cannot vouch for: files whose size or digest do
+# not match what h2k-fetch recorded, missing files, lines not from h2k-fetch,
+# a failing CreateDescriptor, a lease in error -- and ending the export
+# (lease aborted) when it refuses.
+. "$(dirname "$0")/../lib.sh"
+
+# jget FILE PATH: the value at PATH (dot-separated keys and indexes, "*" for
+# every element of an array) in each JSON line of FILE, one per output line;
+# strings raw, null/true/false as JSON spells them.
+jget() {
+	python3 -c '
+import json, sys
+def walk(v, parts):
+    if not parts:
+        yield v
+        return
+    p, rest = parts[0], parts[1:]
+    if p == "*":
+        for x in v:
+            yield from walk(x, rest)
+    elif isinstance(v, list):
+        yield from walk(v[int(p)], rest)
+    elif p in v:
+        yield from walk(v[p], rest)
+for line in open(sys.argv[1]):
+    for v in walk(json.loads(line), sys.argv[2].split(".") if sys.argv[2] else []):
+        print(v if isinstance(v, str) else json.dumps(v))
+' "$1" "$2"
+}
+
+restart() { sim_stop; sim_start "$@"; h2k_login_sim || { echo "Bail out! login failed"; exit 1; }; }
+
+restart -vm 1 -disks 1 -disk-size 1M -disk-fill random -power off
+OFF=/DC0/vm/DC0_H0_VM0
+
+test_expect_success 'a file whose size does not match what h2k-fetch wrote is refused, lease aborted' '
+	h2k-lease "$OFF" | h2k-fetch -o bad >line &&
+	f=$(jget line files.0.path) && printf x >>"$f" &&
+	expect_code 8 h2k-ovf <line >out 2>err &&
+	test_line_count = 0 out && test_one_line err && grep -q "$f" err &&
+	grep -q "1048577 bytes on disk" err &&
+	d=$(jget line dir) && test ! -e "$d/DC0_H0_VM0.ovf" && test ! -e "$d/DC0_H0_VM0.mf" &&
+	url=$(jget line devices.0.url) && ! curl -sfk -o /dev/null "$url"
+'
+
+test_expect_success '--verify catches a same-size change; --ova does without --verify' '
+	h2k-lease "$OFF" | h2k-fetch -o ver >line &&
+	f=$(jget line files.1.path) &&
+	printf x | dd of="$f" bs=1 seek=4096 conv=notrunc 2>/dev/null &&
+	expect_code 8 h2k-ovf --keep-lease --verify <line >out 2>err &&
+	test_one_line err && grep -q "SHA-256" err &&
+	expect_code 8 h2k-ovf --ova <line >out 2>err &&
+	test_one_line err && grep -q "does not match" err &&
+	d=$(jget line dir) && test ! -e "$d/DC0_H0_VM0.ova" && test ! -e "$d/DC0_H0_VM0.ova.part" &&
+	test ! -e "$d/DC0_H0_VM0.mf"
+'
+
+test_expect_success 'a missing file is refused, exit 6' '
+	h2k-lease "$OFF" | h2k-fetch -o gone >line &&
+	rm "$(jget line files.0.path)" &&
+	expect_code 6 h2k-ovf <line >out 2>err && test_one_line err
+'
+
+test_expect_success 'a line that is not from h2k-fetch: exit 2, stdin line named' '
+	h2k-ls --power off | head -n 1 >notfetch &&
+	expect_code 2 h2k-ovf <notfetch >out 2>err &&
+	test_one_line err && grep -q "^h2k-ovf: stdin:1:" err
+'
+
+restart -vm 1 -disks 1 -disk-size 64K -power off -fault CreateDescriptor:SystemError
+test_expect_success 'CreateDescriptor failing: the server message, lease aborted' '
+	h2k-lease /DC0/vm/DC0_H0_VM0 | h2k-fetch -o cd >line &&
+	expect_code 9 h2k-ovf <line >out 2>err &&
+	test_one_line err && grep -q "injected SystemError" err &&
+	url=$(jget line devices.0.url) && ! curl -sfk -o /dev/null "$url"
+'
+
+restart -vm 1 -disks 1 -disk-size 64K -power off -lease-timeout 1
+test_expect_success 'lease in error: reported with the server message, exit 7' '
+	h2k-lease /DC0/vm/DC0_H0_VM0 | h2k-fetch -o late >line &&
+	sleep 2.5 &&
+	expect_code 7 h2k-ovf <line >out 2>err &&
+	test_one_line err && grep -q "export lease in error" err &&
+	grep -q "received no progress" err &&
+	d=$(jget line dir) && test ! -e "$d/DC0_H0_VM0.ovf"
+'
+
+test_done
