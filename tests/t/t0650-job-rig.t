@@ -20,8 +20,7 @@ submit_paths() {
 	{ echo "jobs:"; while read -r p; do
 		printf '  - vm_path: "%s"\n    output_path: "%s"\n' "$p" "$OUT"
 	done <"$1"; } >batch.yaml &&
-	h2k-job submit batch.yaml | python3 -c 'import json,sys
-for l in sys.stdin: print(json.loads(l)["id"])'
+	h2k-job submit batch.yaml | jq -r .id
 }
 
 # verify_all IDS: every job completed once; each disk equals the rig's
@@ -62,7 +61,7 @@ test_expect_success '20 jobs, --workers 4 --once: all complete, disks identical 
 	verify_all ids &&
 	test "$(grep -c ": claimed" run.err)" = 20 &&
 	test -z "$(find "$H2K_SPOOL/new" "$H2K_SPOOL/cur" -mindepth 1)" &&
-	test "$(jget "$(h2k-job status)" "j[\"counts\"][\"completed\"]")" = 20
+	test "$(jget "$(h2k-job status)" ".counts.completed")" = 20
 '
 
 test_expect_success 'at most 4 pipelines ran at once' '
@@ -100,10 +99,10 @@ test_expect_success 'two runners on one spool, 20 jobs: each job exported exactl
 test_expect_success 'a job for a VM the rig does not have fails with the lease error' '
 	rm -rf "$H2K_SPOOL" &&
 	printf "vm_path: /DC0/vm/no-such-vm\noutput_path: %s\n" "$OUT" >bad.yaml &&
-	id=$(h2k-job submit bad.yaml | python3 -c "import json,sys; print(json.load(sys.stdin)[\"id\"])") &&
+	id=$(h2k-job submit bad.yaml | jq -r .id) &&
 	h2k-job run --once 2>run.err &&
-	test "$(field $id "j[\"status\"]")" = failed &&
-	field $id "j[\"error\"]" | grep "^h2k-lease: .*no-such-vm" &&
+	test "$(field $id ".status")" = failed &&
+	field $id ".error" | grep "^h2k-lease: .*no-such-vm" &&
 	expect_code 1 h2k-job wait $id >/dev/null
 '
 

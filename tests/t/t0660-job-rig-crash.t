@@ -19,8 +19,7 @@ DISK="$SIM_DSDIR/DC0-LocalDS_0/$VM/disk1.vmdk"
 # so ask in h2k's session (the cookie of its session file), as t0001 does.
 lease_state() {
 	local cookie out
-	cookie=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cookie"])' \
-		"$XDG_STATE_HOME/h2k/session.json") || return 1
+	cookie=$(jq -r .cookie "$XDG_STATE_HOME/h2k/session.json") || return 1
 	out=$(printf '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:vim25"><soapenv:Body><urn:RetrievePropertiesEx><urn:_this type="PropertyCollector">propertyCollector</urn:_this><urn:specSet><urn:propSet><urn:type>HttpNfcLease</urn:type><urn:pathSet>state</urn:pathSet></urn:propSet><urn:objectSet><urn:obj type="HttpNfcLease">%s</urn:obj></urn:objectSet></urn:specSet><urn:options/></urn:RetrievePropertiesEx></soapenv:Body></soapenv:Envelope>' "$1" |
 		curl -sS --cacert "$SIM_CERT" -b "vmware_soap_session=$cookie" \
 		-H 'Content-Type: text/xml; charset=utf-8' -H 'SOAPAction: "urn:vim25/6.5"' \
@@ -34,7 +33,7 @@ lease_state() {
 
 submit_vm() {
 	printf 'vm_path: /DC0/vm/%s\noutput_path: %s\n' "$1" "$OUT" >job.yaml &&
-	h2k-job submit job.yaml | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+	h2k-job submit job.yaml | jq -r .id
 }
 
 test_expect_success 'log in to the rig' '
@@ -45,9 +44,9 @@ test_expect_success 'kill -9 of the runner mid-download; a new runner completes 
 	id=$(submit_vm $VM) &&
 	start_runner run1.err --once &&
 	wait_for -s "$OUT/$VM/disk-0.vmdk.part" &&
-	wait_field $id "j[\"progress\"][\"phase\"]" download &&
-	lease=$(field $id "j[\"lease\"][\"moref\"]") &&
-	pg=$(field $id "j[\"pgid\"]") &&
+	wait_field $id ".progress.phase" download &&
+	lease=$(field $id ".lease.moref") &&
+	pg=$(field $id ".pgid") &&
 	test "$(lease_state "$lease")" = ready &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
 	group_gone $pg &&
@@ -56,13 +55,13 @@ test_expect_success 'kill -9 of the runner mid-download; a new runner completes 
 	part=$(stat -c %s "$OUT/$VM/disk-0.vmdk.part") &&
 	test "$part" -lt 4194304 &&
 	test "$(lease_state "$lease")" = gone &&
-	test "$(field $id "j[\"status\"]")" = running &&
+	test "$(field $id ".status")" = running &&
 	h2k-job run --once 2>run2.err &&
 	grep "runner died during attempt 1; requeued" run2.err &&
-	test "$(field $id "j[\"status\"]")" = completed &&
-	test "$(field $id "j[\"attempts\"]")" = 2 &&
+	test "$(field $id ".status")" = completed &&
+	test "$(field $id ".attempts")" = 2 &&
 	cmp "$OUT/$VM/disk-0.vmdk" "$DISK" &&
-	test "$(field $id "j[\"lease\"][\"moref\"]")" != "$lease" &&
+	test "$(field $id ".lease.moref")" != "$lease" &&
 	test "$(grep -c "by runner" "$H2K_SPOOL/log/$id.log")" = 2
 '
 
@@ -71,12 +70,12 @@ test_expect_success 'cancel of a running job: lease aborted, no process left' '
 	id=$(submit_vm $VM) &&
 	start_runner run3.err && rp=$RUNNER &&
 	wait_for -s "$OUT/$VM/disk-0.vmdk.part" &&
-	wait_field $id "j[\"progress\"][\"phase\"]" download &&
-	lease=$(field $id "j[\"lease\"][\"moref\"]") &&
-	pg=$(field $id "j[\"pgid\"]") &&
+	wait_field $id ".progress.phase" download &&
+	lease=$(field $id ".lease.moref") &&
+	pg=$(field $id ".pgid") &&
 	test "$(lease_state "$lease")" = ready &&
 	h2k-job cancel $id >c.out &&
-	test "$(jget "$(cat c.out)" "j[\"status\"]")" = cancelled &&
+	test "$(jget "$(cat c.out)" ".status")" = cancelled &&
 	group_gone $pg &&
 	test "$(lease_state "$lease")" = gone &&
 	test ! -e "$OUT/$VM/disk-0.vmdk" &&
@@ -89,7 +88,7 @@ test_expect_success 'cancel of a pending job: it never gets a lease' '
 	id=$(submit_vm $VM) &&
 	h2k-job cancel $id >/dev/null &&
 	h2k-job run --once 2>run4.err &&
-	test "$(field $id "j[\"status\"]")" = cancelled &&
+	test "$(field $id ".status")" = cancelled &&
 	! grep -q claimed run4.err &&
 	test ! -e "$H2K_SPOOL/log/$id.log"
 '
