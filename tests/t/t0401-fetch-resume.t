@@ -62,9 +62,10 @@ test_expect_success 'chunked body cut mid-stream: detected and resumed' '
 
 test_expect_success 'a Content-Range that does not start at the offset: restart, not splice' '
 	fetch bcr badcr=1,cut=1000000,times=2 d1 && cmp out/bcr/disk-0.vmdk srv/d1 && sha_ok bcr srv/d1 &&
+	# a dropped answer logs when the server notices: order-independent checks
 	requests /badcr=1 >log && test_line_count = 3 log &&
-	sed -n 2p log | grep -q "\"start\": 1000001" &&
-	sed -n 3p log | grep -q "\"range\": null"
+	grep "\"start\": 1000001" log | grep -q "\"range\": \"bytes=1000000-\"" &&
+	grep "\"how\": \"full\"" log | grep -q "\"range\": null"
 '
 
 test_expect_success 'ETag changes (server honours If-Range): the new file, whole' '
@@ -76,8 +77,8 @@ test_expect_success 'ETag changes (server ignores If-Range, 206 of new content):
 	fetch et2 etag=change,ifrange=0,cut=700000 v && cmp out/et2/disk-0.vmdk srv/v.v2 &&
 	sha_ok et2 srv/v.v2 &&
 	requests /etag=change,ifrange=0 >log && test_line_count = 3 log &&
-	sed -n 2p log | grep -q "\"status\": 206" &&
-	sed -n 3p log | grep -q "\"range\": null"
+	grep "\"status\": 206" log | grep -q "\"etag\": \"\\\\\"v2" &&
+	grep "\"how\": \"full\"" log | grep -q "\"range\": null"
 '
 
 test_expect_success 'stall below the speed limit: dropped and retried' '
