@@ -121,6 +121,21 @@ test_expect_success 'globs on paths: * stays within one path component' '
 	h2k-ls "/DC?/vm/sub" "/F0/DC1/vm/F0/DC1_C0*" >out && test_line_count = 3 out
 '
 
+test_expect_success 'overlapping paths list a VM once; / lists everything' '
+	h2k-ls /DC0/vm /DC0/vm/DC0_H0_VM0 DC0/vm/ >out && mine out >got &&
+	grep "^/DC0/vm/" all.oracle >want && test_cmp want got &&
+	h2k-ls / >out && test_line_count = 8 out
+'
+
+test_expect_success 'a path looked up on the server fetches only what is under it' '
+	H2K_LOG_LEVEL=debug h2k-ls /F0/DC1/vm/F0/DC1_H0_VM1 >out 2>log &&
+	test_line_count = 1 out &&
+	grep -q "FindByInventoryPath: HTTP 200" log &&
+	test "$(grep -c CreateContainerView log)" = 1 &&
+	H2K_LOG_LEVEL=debug h2k-ls /F0 >out 2>log &&
+	test_line_count = 4 out && test "$(grep -c CreateContainerView log)" = 2
+'
+
 test_expect_success 'filters combine: path, power and name' '
 	h2k-ls --power on --name "*RP1*" /F0 >out && mine out >got &&
 	grep -P "^/F0/.*RP1.*\tpoweredOn\$" all.oracle >want && test_cmp want got
