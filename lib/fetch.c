@@ -1376,7 +1376,8 @@ lease_main(void *arg)
 					h2k_info("%s: lease %s aborted", vm->name, job.lease);
 			}
 			free(lmsg);
-			if (v && job.snapshot) {
+			/* the snapshot backs the lease: kept with it under --keep-lease */
+			if (v && job.snapshot && !r->o->keep_lease) {
 				if (h2k_snapshot_remove(v, job.snapshot, 600) < 0)
 					msg(r, "%s: snapshot %s: not removed: %s", vm->name,
 					    job.snapshot, h2k_errmsg());
@@ -1384,7 +1385,7 @@ lease_main(void *arg)
 					h2k_info("%s: temporary snapshot %s removed", vm->name,
 					    job.snapshot);
 			}
-			if (!v && (job.snapshot || !r->o->keep_lease))
+			if (!v && !r->o->keep_lease)
 				msg(r, "%s: lease %s left to time out%s: %s", vm->name, job.lease,
 				    job.snapshot ? " and snapshot not removed" : "",
 				    vim_err ? vim_err : "no session");
