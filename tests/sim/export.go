@@ -423,8 +423,10 @@ func powerWord(s types.VirtualMachinePowerState) string {
 }
 
 // exportSnapshot runs vcsim's ExportSnapshot unchanged, then puts the lease
-// under the rig's timeout and corrects info.leaseTimeout and
-// totalDiskCapacityInKB, which vcsim leaves at 300 and 0.
+// under the rig's timeout and fills in what vcsim leaves at 300 or 0 and
+// ExportVm sets: info.leaseTimeout, totalDiskCapacityInKB and each device's
+// fileSize (without which govc writes the total capacity as every file's
+// size into its descriptor).
 type exportSnapshot struct {
 	*simulator.VirtualMachineSnapshot
 	rig *rig
@@ -448,15 +450,25 @@ func (s *exportSnapshot) ExportSnapshot(ctx *simulator.Context, req *types.Expor
 			capKB += disk.CapacityInKB
 		}
 	}
+	files := leaseFiles(ctx, vm, devices)
 	ctx.WithLock(lease, func() {
 		if lease.Info != nil {
 			info := *lease.Info
 			info.LeaseTimeout = int32(s.rig.leaseTimeout / time.Second)
 			info.TotalDiskCapacityInKB = capKB
+			info.DeviceUrl = append([]types.HttpNfcLeaseDeviceUrl(nil), info.DeviceUrl...)
+			for i := range info.DeviceUrl {
+				d := &info.DeviceUrl[i]
+				if f, ok := files[path.Base(d.Url)]; ok && !s.rig.nfcStream {
+					if st, err := os.Stat(f); err == nil {
+						d.FileSize = st.Size()
+					}
+				}
+			}
 			ctx.Update(lease, []types.PropertyChange{{Name: "info", Val: &info}})
 		}
 	})
-	s.rig.track(ctx, lease, leaseFiles(ctx, vm, devices))
+	s.rig.track(ctx, lease, files)
 	return res
 }
 
