@@ -18,6 +18,13 @@
  *     stderr; XML_PARSE_NONET and no DTDLOAD/NOENT/HUGE.
  * The size bound is applied while receiving (the transfer is aborted) and
  * again at parse.
+ *
+ * Streaming.  Answers are never held whole: curl's write callback feeds a
+ * push parser.  h2k_soap_call_stream names an element (ObjectContent at
+ * depth 5 for property pages); each one is handed to the caller as it
+ * closes and then unlinked and freed, so a 500-VM page costs one VM's tree.
+ * Because SAX2 remembers the last text node it appended to, its counters
+ * are reset after freeing, so later text goes through xmlTextConcat.
  */
 #include <ctype.h>
 #include <limits.h>
