@@ -6,9 +6,14 @@
 // registry and calling the Go method of the same name by reflection.  Before
 // that lookup it asks Registry.Handler, which may substitute the object.  The
 // rig uses that hook (no fork of vcsim): for ExportVm on a VirtualMachine it
-// returns exportVM, which embeds vcsim's *VirtualMachine and adds the method;
-// every other method of the VM still resolves to vcsim's code through the
-// embedding.
+// returns exportVM, which embeds vcsim's *VirtualMachine and adds the method
+// (likewise ExportSnapshot and OvfManager.CreateDescriptor).  vcsim then
+// prefers the session's view of the target, which falls back to the global
+// object and would undo the substitution, so the hook also renames the
+// call's target to a reference no registry holds; locking (by the wrapper's
+// own reference), fault rules (by type and method name) are unaffected.
+// Only the substituted call sees the wrapper: the registry keeps vcsim's
+// objects, whose type the rest of vcsim asserts.
 //
 // The lease itself is vcsim's own HttpNfcLease, made by vcsim's own
 // VirtualMachineSnapshot.ExportSnapshot run on a transient snapshot object
@@ -26,8 +31,8 @@
 // seconds times out.  The rig then sets state=error with a Timedout fault,
 // later Progress/Complete/Abort calls get a Timedout fault, its URLs answer
 // 404 and a transfer in flight is cut.  This applies to leases from ExportVm
-// and from vcsim's ExportSnapshot (whose info.leaseTimeout is corrected to the
-// -lease-timeout knob); import leases are left to vcsim.
+// and from vcsim's ExportSnapshot (whose info gets the -lease-timeout value);
+// import leases are left to vcsim.
 //
 // NFC GET: the rig registers "GET /nfc/" on vcsim's mux, which takes
 // precedence over vcsim's method-less "/nfc/" pattern.  For a lease the rig
