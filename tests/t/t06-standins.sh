@@ -13,6 +13,11 @@
 # seconds h2k-fetch takes to abort on SIGTERM.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 
+# The runner looks for the pipeline next to itself first; under the
+# valgrind wrappers "itself" is the real binary, so say where: the trash
+# bin/ (the stand-ins, or the wrapped real commands).
+export H2K_BINDIR="$TRASH/bin"
+
 standins_install() { # DIR: replace h2k-lease/fetch/ovf in DIR with stand-ins
 	local d=$1
 	rm -f "$d/h2k-lease" "$d/h2k-fetch" "$d/h2k-ovf"
