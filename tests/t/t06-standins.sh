@@ -184,6 +184,19 @@ wait_for() {
 	done
 }
 
+# wait_grep PATTERN FILE: poll (up to 20 s) until FILE has a line matching.
+wait_grep() {
+	local i=0
+	until grep -q -- "$1" "$2" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 200 ]; then
+			echo "timed out waiting for '$1' in $2" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 # wait_gone PID: wait (up to 20 s) until PID has exited (for non-children).
 wait_gone() {
 	local i=0
