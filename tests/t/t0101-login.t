@@ -144,8 +144,11 @@ test_expect_success 'password never in /proc/PID/cmdline (stdin, file, env)' '
 	mkfifo fifo &&
 	{ h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-stdin -s p1.json <fifo >/dev/null & } &&
 	pid=$! && exec 7>fifo &&
-	for i in $(seq 50); do test -e /proc/$pid/cmdline && break; sleep 0.1; done &&
-	tr "\0" " " </proc/$pid/cmdline >cmdline &&
+	for i in $(seq 100); do
+		tr "\0" " " </proc/$pid/cmdline >cmdline 2>/dev/null &&
+			grep -q -- "--password-stdin" cmdline && break
+		sleep 0.1
+	done &&
 	grep -q -- "--password-stdin" cmdline &&
 	! grep -F "$SIM_PASSWORD" cmdline &&
 	printf "%s\n" "$SIM_PASSWORD" >&7 && exec 7>&- && wait $pid && test -s p1.json &&
