@@ -140,6 +140,7 @@ struct vm {
 	enum vstate vstate;
 	double next_keepalive;
 	int lease_gone;
+	double started;
 };
 
 struct run {
@@ -1125,7 +1126,18 @@ vm_settled(struct vm *vm)
 		} else {
 			vm->ok = 1;
 			r->good_vms++;
-			h2k_info("%s: complete in %s", vm->name, vm->dir);
+			if (r->o->progress == H2K_PROGRESS_BAR) {
+				/* the bars vanish: leave a line that says what was done */
+				long long sum = 0;
+				char hb[32];
+				for (int i = 0; i < vm->nfiles; i++)
+					sum += vm->files[i].bytes;
+				double t = h2k_monotime() - vm->started;
+				msg(r, "%s: %d file%s, %s in %.1f s", vm->name, vm->nfiles,
+				    vm->nfiles == 1 ? "" : "s", h2k_human_bytes((double)sum, hb, sizeof hb),
+				    t);
+			} else
+				h2k_info("%s: complete in %s", vm->name, vm->dir);
 		}
 	}
 	if (vm->failed) {
@@ -1364,7 +1376,8 @@ lease_main(void *arg)
 					h2k_info("%s: lease %s aborted", vm->name, job.lease);
 			}
 			free(lmsg);
-			if (v && job.snapshot) {
+			/* the snapshot backs the lease: kept with it under --keep-lease */
+			if (v && job.snapshot && !r->o->keep_lease) {
 				if (h2k_snapshot_remove(v, job.snapshot, 600) < 0)
 					msg(r, "%s: snapshot %s: not removed: %s", vm->name,
 					    job.snapshot, h2k_errmsg());
@@ -1372,7 +1385,7 @@ lease_main(void *arg)
 					h2k_info("%s: temporary snapshot %s removed", vm->name,
 					    job.snapshot);
 			}
-			if (!v && (job.snapshot || !r->o->keep_lease))
+			if (!v && !r->o->keep_lease)
 				msg(r, "%s: lease %s left to time out%s: %s", vm->name, job.lease,
 				    job.snapshot ? " and snapshot not removed" : "",
 				    vim_err ? vim_err : "no session");
@@ -1536,6 +1549,7 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		return -1;
 	vm->run = r;
 	vm->dirfd = -1;
+	vm->started = h2k_monotime();
 	vm->line = line;
 	vm->lineno = lineno;
 	vm->name = h2k_strdup(name && *name ? name : moref ? moref : "unnamed");
