@@ -783,6 +783,11 @@ on_header(char *p, size_t size, size_t n, void *arg)
 		;
 	if (!vlen)
 		return len;
+	/* It will go back in a Cookie header: no control bytes, no 8-bit. */
+	for (i = 0; i < vlen; i++)
+		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] >= 0x7f ||
+		    v[i] == ',' || v[i] == '\\')
+			return len;
 	if (!(c = h2k_malloc(vlen + 1)))
 		return 0;
 	memcpy(c, v, vlen);
