@@ -110,6 +110,14 @@ test_expect_success '... whose URLs serve the disk files, with ranges' '
 	dd if="$d/disk1.vmdk" bs=1000 skip=1 count=1 2>/dev/null | cmp - part
 '
 
+test_expect_success '... and HttpNfcLeaseGetManifest gives their SHA-1 and size' '
+	lease=$(cat lease) && vm=$(sim_moref /DC0/vm/DC0_H0_VM1) && d=$SIM_DSDIR/DC0-LocalDS_0/DC0_H0_VM1 &&
+	soap_lease_call HttpNfcLeaseGetManifest "$lease" >out &&
+	s0=$(sha1sum <"$d/disk1.vmdk" | cut -d" " -f1) && s1=$(sha1sum <"$d/DC0_H0_VM1.vmdk" | cut -d" " -f1) &&
+	grep -q "<key>/$vm/ParaVirtualSCSIController0:0</key><sha1>$s0</sha1><size>1048576</size><disk>true</disk>" out &&
+	grep -q "<key>/$vm/ParaVirtualSCSIController0:1</key><sha1>$s1</sha1><size>1048576</size><disk>true</disk>" out
+'
+
 test_expect_success '... and stop serving once the lease is complete' '
 	lease=$(cat lease) &&
 	soap "<urn:HttpNfcLeaseComplete><urn:_this type=\"HttpNfcLease\">$lease</urn:_this></urn:HttpNfcLeaseComplete>" >out &&
