@@ -13,8 +13,12 @@ run_and_kill() { # SIG VM URL OUT
 	lease_line "$2" "$3" >"$2.in"
 	$F -o "$4" <"$2.in" >"$2.json" 2>"$2.err" &
 	local pid=$! i=0
-	# after the first checkpoint (2 s) there is a durable prefix to keep
-	sleep 2.6
+	# wait for the first checkpoint (after 2 s): a durable prefix to keep
+	while ! grep -qs "\"synced\":[1-9]" "$4/$2/disk-0.vmdk.part.meta"; do
+		i=$((i + 1))
+		[ $i -lt 600 ] && kill -0 $pid 2>/dev/null || break
+		sleep 0.1
+	done
 	kill -"$1" $pid
 	wait $pid
 	echo $? >"$2.rc"
