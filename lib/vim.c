@@ -614,8 +614,9 @@ h2k_vim_find_path(struct h2k_vim *v, const char *path, char **type)
 		*type = NULL;
 	if (!v->search_index)
 		return h2k_seterr(H2K_EX_NET, "server has no SearchIndex"), NULL;
+	/* The API's own form has no leading slash ("DC/vm/folder/name"). */
 	if (h2k_buf_printf(&b, "<inventoryPath>") < 0 ||
-	    h2k_buf_xmlesc(&b, path) < 0 ||
+	    h2k_buf_xmlesc(&b, path + (path[0] == '/' && path[1])) < 0 ||
 	    h2k_buf_printf(&b, "</inventoryPath>") < 0) {
 		h2k_buf_free(&b);
 		return NULL;

@@ -262,6 +262,8 @@ path_match(const char *pat, const char *path)
 	char buf[4096];
 	size_t n = strlen(path);
 
+	if (!strcmp(pat, "/"))
+		return 1;
 	if (n >= sizeof buf)
 		return 0;
 	memcpy(buf, path, n + 1);
@@ -287,6 +289,7 @@ struct ls {
 	struct h2k_vim *v;
 	const struct h2k_session *sess;
 	struct table tab;
+	struct table seen;      /* VM morefs, only with PATH arguments */
 	struct opts *o;
 	long listed;
 	struct row *rows;
@@ -494,8 +497,10 @@ vm_cb(void *arg, xmlNodePtr obj)
 	}
 	if (!parent)
 		parent = prop_text(obj, "parentVApp");
+	/* Read-only here (workers run in parallel): paths were computed
+	 * before the workers started. */
 	if ((pe = tab_find(&ls->tab, parent)))
-		ppath = ent_path(&ls->tab, pe, 0);
+		ppath = pe->path;
 	if (!ppath) {
 		h2k_warn("%s (%s): not in the VM folder tree; skipped", name, moref);
 		rc = 0;
@@ -639,23 +644,85 @@ out:
 }
 
 static int
-ids_cb(void *arg, xmlNodePtr obj)
+add_id(struct ls *ls, char *id)
 {
-	struct ls *ls = arg;
-	char *id;
+	struct ent *e;
 
+	/* The same VM under two PATH arguments is listed once. */
+	if (ls->o->npaths) {
+		char *key = h2k_strdup(id);
+		if (!key || !(e = tab_add(&ls->seen, key)))
+			return free(id), -1;
+		if (e->kind) {
+			free(id);
+			return 0;
+		}
+		e->kind = K_OTHER;
+	}
 	if (ls->nids == ls->capids) {
 		size_t nc = ls->capids ? ls->capids * 2 : 1024;
 		char **n = h2k_realloc(ls->ids, nc * sizeof *n);
 		if (!n)
-			return -1;
+			return free(id), -1;
 		ls->ids = n;
 		ls->capids = nc;
 	}
-	if (!(id = h2k_xml_text(obj, "obj")))
-		return -1;
 	ls->ids[ls->nids++] = id;
 	return 0;
+}
+
+static int
+ids_cb(void *arg, xmlNodePtr obj)
+{
+	struct ls *ls = arg;
+	char *id = h2k_xml_text(obj, "obj");
+
+	return id ? add_id(ls, id) : -1;
+}
+
+/*
+ * PATH arguments without glob characters are looked up on the server
+ * (FindByInventoryPath): a VM is fetched alone, a folder, datacenter or
+ * vApp through a view rooted there, so `h2k-ls /DC/vm/web01` does not walk
+ * a large inventory.  1 if that was possible, 0 to list everything, -1 on
+ * error.
+ */
+static int
+ids_for_paths(struct ls *ls)
+{
+	static const char *const p_none[] = { NULL };
+	struct opts *o = ls->o;
+
+	if (!o->npaths)
+		return 0;
+	for (int i = 0; i < o->npaths; i++)
+		if (strpbrk(o->paths[i], "*?[\\") || !strcmp(o->paths[i], "/"))
+			return 0;
+	for (int i = 0; i < o->npaths; i++) {
+		char *type = NULL, *m = h2k_vim_find_path(ls->v, o->paths[i], &type);
+		int rc = 0;
+
+		if (!m) {
+			free(type);
+			if (h2k_errcode() != H2K_EX_NOTFOUND)
+				return -1;
+			continue; /* reported as not found at the end */
+		}
+		if (!strcmp(type, "VirtualMachine")) {
+			rc = add_id(ls, m);
+			m = NULL;
+		} else {
+			char *root = h2k_asprintf("%s:%s", type, m);
+			rc = root ? h2k_vim_each(ls->v, root, "VirtualMachine", p_none,
+			    PAGE_IDS, ids_cb, ls) : -1;
+			free(root);
+		}
+		free(m);
+		free(type);
+		if (rc < 0)
+			return -1;
+	}
+	return 1;
 }
 
 static const char *const vm_props[] = {
@@ -925,7 +992,7 @@ main(int argc, char **argv)
 	struct ls ls = { 0 };
 	const char *sflag = NULL;
 	char *spath = NULL;
-	int c, verbose = H2K_LOG_WARN, rc = H2K_EX_OK, jobs;
+	int c, verbose = H2K_LOG_WARN, rc = H2K_EX_OK, jobs, r;
 
 	h2k_log_init(argv[0]);
 	verbose = h2k_log_getlevel();
@@ -1025,8 +1092,9 @@ main(int argc, char **argv)
 		if (ls.tab.e[i].kind == K_FOLDER || ls.tab.e[i].kind == K_DC ||
 		    ls.tab.e[i].kind == K_VAPP)
 			(void)ent_path(&ls.tab, &ls.tab.e[i], 0);
-	if (h2k_vim_each(ls.v, NULL, "VirtualMachine", p_none, PAGE_IDS,
-	    ids_cb, &ls) < 0 || list_vms(&ls, jobs) < 0) {
+	if ((r = ids_for_paths(&ls)) < 0 || (r == 0 &&
+	    h2k_vim_each(ls.v, NULL, "VirtualMachine", p_none, PAGE_IDS,
+	    ids_cb, &ls) < 0) || list_vms(&ls, jobs) < 0) {
 		session_err(spath);
 		goto fail;
 	}
@@ -1053,6 +1121,7 @@ out:
 	h2k_session_free(&sess);
 	free(spath);
 	tab_free(&ls.tab);
+	tab_free(&ls.seen);
 	rows_free(&ls);
 	for (size_t i = 0; i < ls.nids; i++)
 		free(ls.ids[i]);

@@ -14,7 +14,7 @@ test_expect_success '... naming the flag' '
 	test_one_line err && grep -q -- "-power" err
 '
 
-sim_start -power mixed -disks 1 -disk-size 1M -disk-fill random -seed 7 -lease-init 1s \
+sim_start -power mixed -disks 1 -disk-size 1M -disk-fill random -seed 7 -lease-init 2s \
 	-fault CreateFolder:DuplicateName:1
 
 test_expect_success 'env file: every variable, https URL on 127.0.0.1, PEM present' '

@@ -90,7 +90,7 @@ test_expect_success '... and with progress sent meanwhile it completes, byte-ide
 	awk "{ exit !(\$1 >= 3.5) }" time
 '
 
-test_expect_success 'ExportSnapshot (vcsim code): leaseTimeout corrected, same bytes, same clock' '
+test_expect_success 'ExportSnapshot (vcsim code): leaseTimeout and fileSize filled in, same bytes, same clock' '
 	govc_ snapshot.create -vm DC0_H0_VM0 s1 &&
 	snap=$(govc_ snapshot.tree -vm DC0_H0_VM0 -i | sed -n "s/^\[\(snapshot-[0-9]*\)\] *s1$/\1/p") &&
 	test -n "$snap" &&
@@ -99,6 +99,7 @@ test_expect_success 'ExportSnapshot (vcsim code): leaseTimeout corrected, same b
 	test "$(soap_lease_wait "$lease")" = ready &&
 	soap_lease_prop "$lease" info >info.xml &&
 	grep -q "<totalDiskCapacityInKB>2048</totalDiskCapacityInKB><leaseTimeout>2</leaseTimeout>" info.xml &&
+	grep -q "<targetId>disk1.vmdk</targetId><fileSize>2097152</fileSize>" info.xml &&
 	url=$(soap_lease_urls "$lease") &&
 	curl -sS --fail --cacert "$SIM_CERT" -r 512-65535 -o part "$url" &&
 	dd if="$disk" bs=512 skip=1 count=127 2>/dev/null | cmp - part &&
@@ -106,11 +107,27 @@ test_expect_success 'ExportSnapshot (vcsim code): leaseTimeout corrected, same b
 '
 
 sim_stop
-sim_start -power off -vm 1 -cluster 0 -disk-size 64K -nfc-stream
+sim_start -power off -vm 1 -cluster 0 -disk-size 64K -disk-capacity 1G -nfc-stream \
+	-fault ExportVm:TaskInProgress:1
+
+test_expect_success 'fault rules apply to the methods the rig adds (ExportVm)' '
+	soap_login >/dev/null && vm=$(sim_moref /DC0/vm/DC0_H0_VM0) &&
+	soap_export "$vm" >out && grep -q "xsi:type=\"TaskInProgress\"" out &&
+	grep -q "<faultstring>h2k-sim: injected TaskInProgress</faultstring>" out
+'
+
+test_expect_success '-disk-capacity: capacity apart from the bytes served' '
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM0) &&
+	lease=$(soap_export "$vm" | soap_lease_ref) && test -n "$lease" &&
+	test "$(soap_lease_wait "$lease")" = ready &&
+	soap_lease_prop "$lease" info | grep -q "<totalDiskCapacityInKB>1048576</totalDiskCapacityInKB>" &&
+	soap_lease_call HttpNfcLeaseAbort "$lease" >/dev/null &&
+	govc_ device.info -vm DC0_H0_VM0 "disk-*" | grep -q "Summary: *1048576 KB"
+'
 
 test_expect_success '-nfc-stream: no fileSize, chunked body, no ranges, same bytes' '
 	disk=$SIM_DSDIR/DC0-LocalDS_0/DC0_H0_VM0/disk1.vmdk &&
-	soap_login >/dev/null && vm=$(sim_moref /DC0/vm/DC0_H0_VM0) &&
+	test "$(stat -c %s "$disk")" = 65536 && vm=$(sim_moref /DC0/vm/DC0_H0_VM0) &&
 	lease=$(soap_export "$vm" | soap_lease_ref) &&
 	test "$(soap_lease_wait "$lease")" = ready &&
 	soap_lease_prop "$lease" info >info.xml && ! grep -q "<fileSize>[1-9]" info.xml &&

@@ -121,6 +121,21 @@ test_expect_success 'globs on paths: * stays within one path component' '
 	h2k-ls "/DC?/vm/sub" "/F0/DC1/vm/F0/DC1_C0*" >out && test_line_count = 3 out
 '
 
+test_expect_success 'overlapping paths list a VM once; / lists everything' '
+	h2k-ls /DC0/vm /DC0/vm/DC0_H0_VM0 DC0/vm/ >out && mine out >got &&
+	grep "^/DC0/vm/" all.oracle >want && test_cmp want got &&
+	h2k-ls / >out && test_line_count = 8 out
+'
+
+test_expect_success 'a path looked up on the server fetches only what is under it' '
+	H2K_LOG_LEVEL=debug h2k-ls /F0/DC1/vm/F0/DC1_H0_VM1 >out 2>log &&
+	test_line_count = 1 out &&
+	grep -q "FindByInventoryPath: HTTP 200" log &&
+	test "$(grep -c CreateContainerView log)" = 1 &&
+	H2K_LOG_LEVEL=debug h2k-ls /F0 >out 2>log &&
+	test_line_count = 4 out && test "$(grep -c CreateContainerView log)" = 2
+'
+
 test_expect_success 'filters combine: path, power and name' '
 	h2k-ls --power on --name "*RP1*" /F0 >out && mine out >got &&
 	grep -P "^/F0/.*RP1.*\tpoweredOn\$" all.oracle >want && test_cmp want got
@@ -168,6 +183,19 @@ test_expect_success 'a session the server does not know: exit 3, one line, tells
 
 test_expect_success 'no session file: exit 3' '
 	expect_code 3 h2k-ls -s "$HOME/none.json" 2>err && test_one_line err
+'
+
+test_expect_success 'the default model: the same set as govc' '
+	sim_stop && sim_start &&
+	h2k_login_sim && oracle >want && test_line_count -ge 4 want &&
+	h2k-ls >out && mine out >got && test_cmp want got
+'
+
+test_expect_success 'a standalone ESXi host (HostAgent): the same set as govc' '
+	sim_stop && sim_start -esx -vm 3 &&
+	h2k_login_sim && oracle >want && test_line_count = 3 want &&
+	h2k-ls >out && mine out >got && test_cmp want got &&
+	h2k-ls /ha-datacenter/vm/ha-host_VM1 >out && test_line_count = 1 out
 '
 
 test_expect_success 'a session that timed out on the server: exit 3' '
