@@ -76,10 +76,11 @@ test_expect_success 'CreateDescriptor failing: the server message, lease aborted
 	url=$(jget line devices.0.url) && ! curl -sfk -o /dev/null "$url"
 '
 
-restart -vm 1 -disks 1 -disk-size 64K -power off -lease-timeout 1
+# 3 s: long enough for h2k-fetch to start its keepalive even under valgrind.
+restart -vm 1 -disks 1 -disk-size 64K -power off -lease-timeout 3
 test_expect_success 'lease in error: reported with the server message, exit 7' '
 	h2k-lease /DC0/vm/DC0_H0_VM0 | h2k-fetch -o late >line &&
-	sleep 2.5 &&
+	sleep 4.5 &&
 	expect_code 7 h2k-ovf <line >out 2>err &&
 	test_one_line err && grep -q "export lease in error" err &&
 	grep -q "received no progress" err &&
