@@ -87,4 +87,19 @@ test_expect_success 'lease in error: reported with the server message, exit 7' '
 	d=$(jget line dir) && test ! -e "$d/DC0_H0_VM0.ovf"
 '
 
+# Two VMs, leases that time out after 3 s without progress.
+restart -vm 2 -cluster 0 -disks 1 -disk-size 64K -power off -lease-timeout 3
+test_expect_success 'a lease waiting behind a busy VM is kept alive after h2k-fetch exits' '
+	h2k-lease /DC0/vm/DC0_H0_VM0 /DC0/vm/DC0_H0_VM1 | h2k-fetch -o ka >lines &&
+	test_line_count = 2 lines &&
+	# A full pipe on stdout holds h2k-ovf at its first line for 7 s,
+	# more than twice the timeout of the second VM'"'"'s lease.
+	mkfifo full && exec 3<>full && head -c 65536 /dev/zero >&3 &&
+	{ h2k-ovf <lines >full 2>err & pid=$!; } &&
+	sleep 7 && head -c 65536 <&3 >/dev/null &&
+	wait $pid && timeout 10 head -n 2 <&3 >out && exec 3>&- &&
+	test_line_count = 2 out && test "$(jget out lease.state | sort -u)" = completed &&
+	test_line_count = 0 err
+'
+
 test_done
