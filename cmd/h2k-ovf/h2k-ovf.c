@@ -512,7 +512,11 @@ keepalive(void *arg)
 		for (size_t i = 0; i < q.nka; i++)
 			if (q.ka[i].timeout / 3 < period)
 				period = q.ka[i].timeout / 3;
-		if (period < 1)
+		/*
+		 * Idle (no lease yet) means a 1 s tick with no network
+		 * call, so the first lease to arrive is kept within 1 s.
+		 */
+		if (period < 1 || q.nka == 0)
 			period = 1;
 		if (q.nka && (leases = calloc(q.nka, sizeof *leases)))
 			for (size_t i = 0; i < q.nka; i++)
