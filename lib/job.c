@@ -504,8 +504,10 @@ h2k_job_parse(const char *name, const char *buf, size_t len,
 			const char *e = cJSON_GetErrorPtr();
 			size_t off = e && e >= buf && e <= buf + len ?
 			    (size_t)(e - buf) : 0;
+			/* buf need not be NUL-terminated: bound the excerpt by len. */
+			int ex = off < len ? (int)(len - off < 20 ? len - off : 20) : 11;
 			return h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
-			    "error near '%.20s'", name, line_of(buf, off),
+			    "error near '%.*s'", name, line_of(buf, off), ex,
 			    off < len ? buf + off : "end of file");
 		}
 		cJSON_Delete(j);

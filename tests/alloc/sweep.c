@@ -389,6 +389,65 @@ op_pathsafe(const char *buf, size_t len)
 }
 #endif
 
+#ifdef HAVE_JOB
+static int
+op_job(const char *buf, size_t len)
+{
+	struct h2k_joblist l = {0};
+
+	if (h2k_job_parse("job.yaml", buf, len, &l) < 0) {
+		h2k_joblist_free(&l);
+		return -1;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct h2k_jobspec *j = &l.v[i];
+		put("%s|%s|%s|%d|%d%d%d%d%d|%s;", j->name, j->vm_path, j->output_path,
+		    j->parallel_downloads, j->remove_cdrom, j->snapshot, j->shutdown,
+		    j->power_off, j->ova, j->source ? j->source : "");
+	}
+	h2k_joblist_free(&l);
+	return 0;
+}
+#endif
+
+#ifdef HAVE_OVF
+static int
+op_mf(const char *buf, size_t len)
+{
+	struct h2k_mf_entry *e = NULL;
+	size_t n = 0;
+
+	if (h2k_mf_parse(buf, len, &e, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		put("%s(%s)=%s;", e[i].algo, e[i].file, e[i].hex);
+	h2k_mf_free(e, n);
+	return 0;
+}
+
+/* An OVF descriptor from CreateDescriptor, CD-ROMs removed. */
+static int
+op_ovf(const char *buf, size_t len)
+{
+	struct h2k_ovf_desc d;
+
+	memset(&d, 0, sizeof d);
+	if (h2k_ovf_process(buf, len, 1, &d) < 0) {
+		xmlResetLastError();
+		return -1;
+	}
+	xmlResetLastError();
+	put("len=%zu;cdroms=%d;", d.len, d.cdroms);
+	for (size_t i = 0; i < d.nhrefs; i++)
+		put("href=%s;", d.hrefs[i]);
+	for (size_t i = 0; i < d.ndropped; i++)
+		put("dropped=%s;", d.dropped[i]);
+	put("%.*s", (int)d.len, d.text);
+	h2k_ovf_desc_free(&d);
+	return 0;
+}
+#endif
+
 struct op {
 	const char *name;
 	int (*run)(const char *buf, size_t len);
@@ -427,6 +486,13 @@ static const struct op ops[] = {
 #endif
 #ifdef HAVE_PATHSAFE
 	{"pathsafe", op_pathsafe, 0, 0, NULL},
+#endif
+#ifdef HAVE_JOB
+	{"job", op_job, 0, 0, LIBYAML_EXEMPT},
+#endif
+#ifdef HAVE_OVF
+	{"mf", op_mf, 0, 0, NULL},
+	{"ovf", op_ovf, 0, 0, LIBXML2_EXEMPT},
 #endif
 	{NULL, NULL, 0, 0, NULL},
 };

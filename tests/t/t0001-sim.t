@@ -5,24 +5,7 @@
 # SPDX-License-Identifier: LGPL-3.0-or-later
 . "$(dirname "$0")/../lib.sh"
 
-# soap BODY: one vim25 call in the rig session kept in $TRASH/jar, verified
-# against the rig's certificate (the PEM is its own trust anchor).
-soap() {
-	printf '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:vim25"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>' "$1" >"$TRASH/req.xml"
-	curl -sS --cacert "$SIM_CERT" -b "$TRASH/jar" -c "$TRASH/jar" \
-		-H 'Content-Type: text/xml; charset=utf-8' -H 'SOAPAction: "urn:vim25/6.5"' \
-		--data-binary @"$TRASH/req.xml" "$SIM_URL"
-}
-soap_login() {
-	rm -f "$TRASH/jar"
-	soap "<urn:Login><urn:_this type=\"SessionManager\">SessionManager</urn:_this><urn:userName>$SIM_USER</urn:userName><urn:password>$SIM_PASSWORD</urn:password></urn:Login>"
-}
-# moref PATH: the VM's managed object id (vm-N).
-moref() { govc_ ls -i "$1" | sed -n 's/^VirtualMachine:\([^ ]*\).*/\1/p'; }
-lease_prop() { # LEASE PROP
-	soap "<urn:RetrievePropertiesEx><urn:_this type=\"PropertyCollector\">propertyCollector</urn:_this><urn:specSet><urn:propSet><urn:type>HttpNfcLease</urn:type><urn:pathSet>$2</urn:pathSet></urn:propSet><urn:objectSet><urn:obj type=\"HttpNfcLease\">$1</urn:obj></urn:objectSet></urn:specSet><urn:options/></urn:RetrievePropertiesEx>"
-}
-returnval() { sed -n 's/.*<returnval type="HttpNfcLease">\([^<]*\)<.*/\1/p'; }
+. "$TESTS_DIR/sim/soap.sh"
 
 test_expect_code 2 'a bad flag is refused with one line and exit 2' '
 	"$SIM_BIN" -power sideways 2>err
@@ -31,7 +14,7 @@ test_expect_success '... naming the flag' '
 	test_one_line err && grep -q -- "-power" err
 '
 
-sim_start -power mixed -disks 1 -disk-size 1M -disk-fill random -seed 7 -lease-init 1s \
+sim_start -power mixed -disks 1 -disk-size 1M -disk-fill random -seed 7 -lease-init 2s \
 	-fault CreateFolder:DuplicateName:1
 
 test_expect_success 'env file: every variable, https URL on 127.0.0.1, PEM present' '
@@ -87,7 +70,7 @@ test_expect_success '-power mixed: _VM0 on, _VM1 off' '
 
 test_expect_success 'ExportVm of a powered-on VM: InvalidPowerState poweredOff/poweredOn' '
 	soap_login >login.xml && grep -q LoginResponse login.xml &&
-	vm=$(moref /DC0/vm/DC0_H0_VM0) && test -n "$vm" &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM0) && test -n "$vm" &&
 	soap "<urn:ExportVm><urn:_this type=\"VirtualMachine\">$vm</urn:_this></urn:ExportVm>" >out &&
 	grep -q "<faultcode>ServerFaultCode</faultcode>" out &&
 	grep -q "xsi:type=\"InvalidPowerState\"><requestedState>poweredOff</requestedState><existingState>poweredOn</existingState>" out &&
@@ -95,18 +78,18 @@ test_expect_success 'ExportVm of a powered-on VM: InvalidPowerState poweredOff/p
 '
 
 test_expect_success 'ExportVm of a powered-off VM: a lease, initializing then ready' '
-	vm=$(moref /DC0/vm/DC0_H0_VM1) &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM1) &&
 	soap "<urn:ExportVm><urn:_this type=\"VirtualMachine\">$vm</urn:_this></urn:ExportVm>" >out &&
-	lease=$(returnval <out) && test -n "$lease" && echo "$lease" >lease &&
-	lease_prop "$lease" state >s1 && grep -q ">initializing</val>" s1 &&
-	i=0 && until lease_prop "$lease" state | grep -q ">ready</val>"; do
+	lease=$(soap_lease_ref <out) && test -n "$lease" && echo "$lease" >lease &&
+	soap_lease_prop "$lease" state >s1 && grep -q ">initializing</val>" s1 &&
+	i=0 && until soap_lease_prop "$lease" state | grep -q ">ready</val>"; do
 		i=$((i + 1)) && test $i -lt 50 && sleep 0.1 || exit 1
 	done
 '
 
 test_expect_success '... whose info lists both disks as vSphere does' '
-	lease=$(cat lease) && vm=$(moref /DC0/vm/DC0_H0_VM1) &&
-	lease_prop "$lease" info >info.xml &&
+	lease=$(cat lease) && vm=$(sim_moref /DC0/vm/DC0_H0_VM1) &&
+	soap_lease_prop "$lease" info >info.xml &&
 	grep -q "<entity type=\"VirtualMachine\">$vm</entity>" info.xml &&
 	grep -q "<key>/$vm/ParaVirtualSCSIController0:0</key><importKey>/DC0_H0_VM1/ParaVirtualSCSIController0:0</importKey>" info.xml &&
 	grep -q "<key>/$vm/ParaVirtualSCSIController0:1</key>" info.xml &&
@@ -125,6 +108,14 @@ test_expect_success '... whose URLs serve the disk files, with ranges' '
 	curl -sS --fail --cacert "$SIM_CERT" -r 1000-1999 -D hdr -o part "$(sed -n 1p urls)" &&
 	grep -q "^HTTP/[0-9.]* 206" hdr && grep -qi "^content-range: bytes 1000-1999/1048576" hdr &&
 	dd if="$d/disk1.vmdk" bs=1000 skip=1 count=1 2>/dev/null | cmp - part
+'
+
+test_expect_success '... and HttpNfcLeaseGetManifest gives their SHA-1 and size' '
+	lease=$(cat lease) && vm=$(sim_moref /DC0/vm/DC0_H0_VM1) && d=$SIM_DSDIR/DC0-LocalDS_0/DC0_H0_VM1 &&
+	soap_lease_call HttpNfcLeaseGetManifest "$lease" >out &&
+	s0=$(sha1sum <"$d/disk1.vmdk" | cut -d" " -f1) && s1=$(sha1sum <"$d/DC0_H0_VM1.vmdk" | cut -d" " -f1) &&
+	grep -q "<key>/$vm/ParaVirtualSCSIController0:0</key><sha1>$s0</sha1><size>1048576</size><disk>true</disk>" out &&
+	grep -q "<key>/$vm/ParaVirtualSCSIController0:1</key><sha1>$s1</sha1><size>1048576</size><disk>true</disk>" out
 '
 
 test_expect_success '... and stop serving once the lease is complete' '
@@ -169,13 +160,13 @@ test_expect_success 'govc import.ovf takes the export back into the rig' '
 '
 
 test_expect_success 'CreateDescriptor refuses an OvfFile that names no device' '
-	vm=$(moref /DC0/vm/DC0_H0_VM1) &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM1) &&
 	soap "<urn:CreateDescriptor><urn:_this type=\"OvfManager\">OvfManager</urn:_this><urn:obj type=\"VirtualMachine\">$vm</urn:obj><urn:cdp><urn:ovfFiles><urn:deviceId>/$vm/Nope0:9</urn:deviceId><urn:path>x.vmdk</urn:path><urn:size>1</urn:size></urn:ovfFiles></urn:cdp></urn:CreateDescriptor>" >out &&
 	grep -q "xsi:type=\"InvalidArgument\"><invalidProperty>cdp.ovfFiles</invalidProperty>" out
 '
 
 test_expect_success 'CreateDescriptor without files: blank disks, no References' '
-	vm=$(moref /DC0/vm/DC0_H0_VM0) &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM0) &&
 	soap "<urn:CreateDescriptor><urn:_this type=\"OvfManager\">OvfManager</urn:_this><urn:obj type=\"VirtualMachine\">$vm</urn:obj><urn:cdp><urn:name>solo</urn:name></urn:cdp></urn:CreateDescriptor>" >out &&
 	grep -q "CreateDescriptorResponse" out && grep -q "VirtualSystem ovf:id=&#34;solo&#34;" out &&
 	grep -q "ovf:diskId=&#34;vmdisk2&#34; ovf:format" out && ! grep -q "ovf:fileRef" out

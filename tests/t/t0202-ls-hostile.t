@@ -130,7 +130,11 @@ test_expect_success 'nesting 10,000 deep is refused' '
 	hostile deep "XML refused: nesting deeper than 256 elements"
 '
 test_expect_success '50 MB answer is refused while it arrives' '
-	hostile big "response larger than"
+	hostile big "RetrievePropertiesEx response: XML refused: a text node, name or attribute over" &&
+	test "$(grep -c RetrievePropertiesEx "$TRASH/soapd.log")" = 1
+'
+test_expect_success '50 MB of small elements is cut at 32 MiB' '
+	hostile bigmany "RetrievePropertiesEx: response larger than 33554432 bytes refused"
 '
 test_expect_success 'an answer that is not XML is a protocol error' '
 	hostile garbage "RetrievePropertiesEx response: malformed XML"
@@ -138,6 +142,9 @@ test_expect_success 'an answer that is not XML is a protocol error' '
 test_expect_success 'HTTP 404 is named' '
 	hostile status:404 "RetrievePropertiesEx: HTTP 404 from 127.0.0.1:" &&
 	grep -F "$SOAPD_HOST" err
+'
+test_expect_success 'a redirect is not followed' '
+	hostile status:302 "RetrievePropertiesEx: HTTP 302 from 127.0.0.1:"
 '
 test_expect_success 'the view is destroyed even when the listing fails' '
 	hostile deep "nesting" &&
@@ -176,6 +183,13 @@ test_expect_success 'no session file: exit 3' '
 test_expect_success 'connection refused: exit 9 naming the server' '
 	session "$SOAPD_THUMBPRINT" false && soapd_stop &&
 	expect_code 9 h2k-ls 2>err && test_one_line err && grep -F "$SOAPD_HOST" err
+'
+test_expect_success 'proxy variables of curl are ignored; H2K_PROXY is used' '
+	soapd_start && session "$SOAPD_THUMBPRINT" false &&
+	https_proxy=http://127.0.0.1:1 HTTPS_PROXY=http://127.0.0.1:1 all_proxy=http://127.0.0.1:1 \
+		h2k-ls >out 2>err && test_line_count = 0 err &&
+	expect_code 9 env H2K_PROXY=http://127.0.0.1:1 h2k-ls 2>err &&
+	test_one_line err && grep -F "127.0.0.1" err
 '
 test_expect_code 2 'bad --power is a usage error' 'h2k-ls --power sideways'
 test_expect_code 2 'unknown option is a usage error' 'h2k-ls --bogus'

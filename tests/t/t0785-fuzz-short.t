@@ -4,6 +4,11 @@
 # from its seed corpus, and must find nothing.  `make fuzz` runs the long
 # version.  Skipped only when clang's libFuzzer runtime is missing.
 . "$(dirname "$0")/../lib.sh"
+if [ -n "${H2K_VALGRIND:-}" ]; then
+	# Nothing here runs an h2k command under the valgrind wrappers.
+	test_skip "$TEST_NAME" "not a valgrind test: sanitizer builds and trials run in the other passes"
+	test_done
+fi
 
 secs=${FUZZ_SHORT_SECONDS:-4}
 case $H2K_BIN in
