@@ -109,4 +109,11 @@ test_expect_success 'hostile ServiceContent: refused before the password is sent
 	expect_code 9 login >out 2>err && test_one_line err && clean &&
 	! grep -q '"'"'"password_sent": true'"'"' "$TRASH/soapd.log"
 '
+test_expect_success 'certificate changes after the first connection: exit 4 before the password goes out' '
+	soapd_start --cert-change &&
+	expect_code 4 login >out 2>err && test_one_line err &&
+	grep -q "^h2k-login: " err && clean &&
+	grep -q "RetrieveServiceContent" "$TRASH/soapd.log" &&
+	! grep -q "\"password_sent\": true" "$TRASH/soapd.log"
+'
 test_done
