@@ -105,6 +105,7 @@ struct file {
 	struct vm *vm;
 	int idx;
 	char *key, *target_id, *url;
+	char *pin;              /* the lease's sslThumbprint for this URL, or NULL */
 	int disk;
 	long long size_hint;    /* device size from the lease, -1 unknown */
 	char *name;             /* sanitised final name in the VM folder */
@@ -139,6 +140,7 @@ struct vm {
 	enum vstate vstate;
 	double next_keepalive;
 	int lease_gone;
+	double started;
 };
 
 struct run {
@@ -275,10 +277,18 @@ url_hostport(const char *url)
 	return out;
 }
 
+/*
+ * The pin for a device URL, strongest word first: --thumbprint for that
+ * host; the sslThumbprint the lease gave for the device (vCenter tells us
+ * the ESXi host's certificate over the session, as govc uses it); the
+ * session's own pin when the URL is on the session's host.  NULL: verify
+ * with the CAs (or not at all with -k).
+ */
 static const char *
-pin_for(struct run *r, const char *url)
+pin_for(struct run *r, const struct file *f)
 {
 	const struct h2k_fetch_opts *o = r->o;
+	const char *url = f->url;
 	char *hp = url_hostport(url);
 	const char *pin = NULL;
 
@@ -286,12 +296,14 @@ pin_for(struct run *r, const char *url)
 		return NULL;
 	for (int i = 0; i < o->npins && !pin; i++) {
 		const char *h = o->pins[i].host;
-		size_t hl = strlen(h);
-		/* "host" matches any port, "host:port" only that one */
-		if (strcmp(h, hp) == 0 ||
+		size_t hl = h ? strlen(h) : 0;
+		/* no host: every host; "host" any port; "host:port" that one */
+		if (!h || !*h || strcmp(h, hp) == 0 ||
 		    (strchr(h, ':') == NULL && strncmp(hp, h, hl) == 0 && hp[hl] == ':'))
 			pin = o->pins[i].thumbprint;
 	}
+	if (!pin && f->pin)
+		pin = f->pin;
 	if (!pin && o->session && o->session->thumbprint && r->session_host &&
 	    strcmp(hp, r->session_host) == 0)
 		pin = o->session->thumbprint;
@@ -844,7 +856,7 @@ download(struct worker *w, struct file *f)
 	hwm = x.have;
 	h2k_backoff_init(&bo, o->retry_delay, o->retry_max_delay);
 	w->tls = o->tls;
-	w->tls.thumbprint = (char *)pin_for(r, f->url);
+	w->tls.thumbprint = (char *)pin_for(r, f);
 	for (;;) {
 		CURLcode cc;
 		double ra = -1;
@@ -1050,6 +1062,7 @@ vm_free(struct vm *vm)
 		free(f->key);
 		free(f->target_id);
 		free(f->url);
+		free(f->pin);
 		free(f->name);
 		free(f->part);
 		free(f->meta);
@@ -1113,7 +1126,18 @@ vm_settled(struct vm *vm)
 		} else {
 			vm->ok = 1;
 			r->good_vms++;
-			h2k_info("%s: complete in %s", vm->name, vm->dir);
+			if (r->o->progress == H2K_PROGRESS_BAR) {
+				/* the bars vanish: leave a line that says what was done */
+				long long sum = 0;
+				char hb[32];
+				for (int i = 0; i < vm->nfiles; i++)
+					sum += vm->files[i].bytes;
+				double t = h2k_monotime() - vm->started;
+				msg(r, "%s: %d file%s, %s in %.1f s", vm->name, vm->nfiles,
+				    vm->nfiles == 1 ? "" : "s", h2k_human_bytes((double)sum, hb, sizeof hb),
+				    t);
+			} else
+				h2k_info("%s: complete in %s", vm->name, vm->dir);
 		}
 	}
 	if (vm->failed) {
@@ -1336,14 +1360,24 @@ lease_main(void *arg)
 			}
 		}
 		if (job.end) {
-			if (v && job.lease && !r->o->keep_lease) {
+			/* a lease already in error or gone has nothing to abort: say why instead */
+			char *lmsg = NULL;
+			int st = v && job.lease ? h2k_lease_state(v, job.lease, &lmsg) : -1;
+			if (st == H2K_LEASE_ERROR) {
+				msg(r, "%s: lease %s is in error: %s", vm->name, job.lease,
+				    lmsg ? lmsg : "no message from the server");
+			} else if (st == H2K_LEASE_GONE) {
+				h2k_info("%s: lease %s is gone already", vm->name, job.lease);
+			} else if (v && job.lease && !r->o->keep_lease) {
 				if (h2k_lease_abort(v, job.lease, job.why) < 0)
 					msg(r, "%s: lease %s: abort failed: %s", vm->name, job.lease,
 					    h2k_errmsg());
 				else
 					h2k_info("%s: lease %s aborted", vm->name, job.lease);
 			}
-			if (v && job.snapshot) {
+			free(lmsg);
+			/* the snapshot backs the lease: kept with it under --keep-lease */
+			if (v && job.snapshot && !r->o->keep_lease) {
 				if (h2k_snapshot_remove(v, job.snapshot, 600) < 0)
 					msg(r, "%s: snapshot %s: not removed: %s", vm->name,
 					    job.snapshot, h2k_errmsg());
@@ -1351,7 +1385,7 @@ lease_main(void *arg)
 					h2k_info("%s: temporary snapshot %s removed", vm->name,
 					    job.snapshot);
 			}
-			if (!v && (job.snapshot || !r->o->keep_lease))
+			if (!v && !r->o->keep_lease)
 				msg(r, "%s: lease %s left to time out%s: %s", vm->name, job.lease,
 				    job.snapshot ? " and snapshot not removed" : "",
 				    vim_err ? vim_err : "no session");
@@ -1492,6 +1526,12 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 			return bad_line(r, inname, lineno, "devices[%d]: %s", i, why);
 		if (tid && !cJSON_IsString(tid))
 			return bad_line(r, inname, lineno, "devices[%d].target_id is not a string", i);
+		const char *tp = h2k_json_str(d, "ssl_thumbprint");
+		char *tpn = tp && *tp ? h2k_thumbprint_norm(tp) : NULL;
+		if (tp && *tp && !tpn)
+			return bad_line(r, inname, lineno, "devices[%d].ssl_thumbprint is "
+			    "not a SHA-1 or SHA-256 thumbprint", i);
+		free(tpn);
 		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(d, "size");
 		if (sz && !cJSON_IsNull(sz) && (!cJSON_IsNumber(sz) || sz->valuedouble < 0 ||
 		    sz->valuedouble > 9e18))
@@ -1509,6 +1549,7 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		return -1;
 	vm->run = r;
 	vm->dirfd = -1;
+	vm->started = h2k_monotime();
 	vm->line = line;
 	vm->lineno = lineno;
 	vm->name = h2k_strdup(name && *name ? name : moref ? moref : "unnamed");
@@ -1544,6 +1585,8 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		f->vm = vm;
 		f->idx = i;
 		f->url = h2k_strdup(h2k_json_str(d, "url"));
+		const char *tp = h2k_json_str(d, "ssl_thumbprint");
+		f->pin = tp && *tp ? h2k_thumbprint_norm(tp) : NULL;
 		f->key = cJSON_IsString(key) ? h2k_strdup(key->valuestring) :
 		    cJSON_IsNumber(key) ? h2k_asprintf("%.0f", key->valuedouble) : h2k_strdup("");
 		f->target_id = h2k_strdup(tid ? tid : fb ? fb : "");

@@ -27,7 +27,8 @@ struct h2k_fetch_opts {
 	/* TLS for device URLs: insecure, ca_file, allow_http, timeouts and
 	 * the low-speed limit; thumbprint is ignored (see pins). */
 	struct h2k_tls tls;
-	/* certificate pins by host; the session's pin belongs to its host */
+	/* certificate pins by host (host NULL or "": every host); then a
+	 * device's ssl_thumbprint; then the session's pin for its own host */
 	const struct h2k_fetch_pin *pins;
 	int npins;
 	/* the session: its cookie goes with every device GET and it is used

@@ -43,6 +43,7 @@ read_line(struct h2k_jsonl *r, size_t *len)
 	int c, any = 0, toolong = 0;
 
 	flockfile(r->fp);
+again:
 	while ((c = getc_unlocked(r->fp)) != EOF) {
 		any = 1;
 		if (c == '\n')
@@ -67,6 +68,21 @@ read_line(struct h2k_jsonl *r, size_t *len)
 			r->cap = cap;
 		}
 		r->line[n++] = (char)c;
+	}
+	/*
+	 * A signal handler without SA_RESTART interrupts the read.  Between
+	 * lines that is how a stage notices SIGTERM while its input is idle:
+	 * report it (H2K_EX_CANCEL) and let the caller look at its flag.  In
+	 * the middle of a line, resume: what was read must not be lost.
+	 */
+	if (c == EOF && ferror(r->fp) && errno == EINTR) {
+		clearerr_unlocked(r->fp);
+		if (any)
+			goto again;
+		funlockfile(r->fp);
+		h2k_seterr(H2K_EX_CANCEL, "%s: read interrupted by a signal",
+		    r->name);
+		return -1;
 	}
 	funlockfile(r->fp);
 	if (c == EOF && ferror(r->fp)) {

@@ -24,6 +24,8 @@ void h2k_jsonl_init(struct h2k_jsonl *r, FILE *fp, const char *name);
  * EOF, -1 on a bad line: error "stdin:LINE: why" with H2K_EX_USAGE; the
  * reader stays usable so the caller can go on with the next line.  Blank
  * lines are skipped.  A line that is valid JSON but not an object is bad.
+ * A signal (handler without SA_RESTART) while waiting for a line gives -1
+ * with H2K_EX_CANCEL; one arriving in the middle of a line is ridden out.
  */
 int h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out);
 void h2k_jsonl_free(struct h2k_jsonl *r);

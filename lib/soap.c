@@ -38,6 +38,8 @@
 #define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
 #define SOAP_DEFAULT_VERSION "8.0.1.0"
 
+struct xparse;
+
 struct h2k_soap {
 	CURL *curl;
 	char *url;
@@ -46,9 +48,11 @@ struct h2k_soap {
 	struct h2k_http_peer peer;
 	char *cookie;              /* secret: wiped on free */
 	char action[80];           /* "urn:vim25/8.0.1.0" */
-	struct h2k_buf resp;
-	int too_big;
 	int ready;                 /* policy applied to curl */
+	/* the call in progress */
+	struct xparse *xp;
+	size_t body_bytes;
+	int body_started, discard, too_big, xml_stop;
 };
 
 static _Thread_local char fault_type[128];
@@ -61,6 +65,21 @@ struct xstate {
 	char why[200];
 	char first_err[200];
 	int first_line;
+	/* streaming: elements named stream_name at stream_depth are handed
+	 * to cb as they close, then freed */
+	const char *stream_name;
+	int stream_depth;
+	h2k_xml_node_fn cb;
+	void *cb_arg;
+	int cb_failed;
+	long ncb;
+};
+
+/* A parse in progress: push parser plus its state. */
+struct xparse {
+	xmlParserCtxtPtr c;
+	struct xstate st;
+	size_t bytes;
 };
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
@@ -172,11 +191,29 @@ static void
 h_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     const xmlChar *URI)
 {
+	xmlParserCtxtPtr c = ctx;
 	struct xstate *st = xst(ctx);
+	xmlNodePtr n = c->node;
+	int depth = st ? st->depth-- : 0;
 
-	if (st)
-		st->depth--;
 	xmlSAX2EndElementNs(ctx, localname, prefix, URI);
+	if (!st || !st->cb || depth != st->stream_depth || !n ||
+	    strcmp((const char *)localname, st->stream_name) || st->cb_failed ||
+	    st->refused)
+		return;
+	st->ncb++;
+	if (st->cb(st->cb_arg, n) < 0) {
+		st->cb_failed = 1;
+		xmlStopParser(c);
+	}
+	/* Done with it: memory stays at one element, not the whole answer. */
+	xmlUnlinkNode(n);
+	xmlFreeNode(n);
+	/* SAX2 remembers the length of the last text node it appended to;
+	 * with the element gone the parent's last child may be an older text
+	 * node, so make the next characters go through xmlTextConcat. */
+	c->nodelen = 0;
+	c->nodemem = 0;
 }
 
 static void
@@ -191,7 +228,14 @@ h_serror(void *ctx, xmlErrorPtr e)
 		return;
 	if (e->level < XML_ERR_ERROR || st->first_err[0])
 		return;
-	if (e->code == XML_ERR_NO_MEMORY)
+	if (e->message && strstr(e->message, "huge")) {
+		/* libxml2 reports its own size limits as memory errors */
+		if (!st->refused) {
+			st->refused = 1;
+			snprintf(st->why, sizeof st->why, "a text node, name or "
+			    "attribute over libxml2's 10 MB limit");
+		}
+	} else if (e->code == XML_ERR_NO_MEMORY)
 		snprintf(st->first_err, sizeof st->first_err, "out of memory");
 	else
 		snprintf(st->first_err, sizeof st->first_err, "%s",
@@ -203,27 +247,22 @@ h_serror(void *ctx, xmlErrorPtr e)
 			*p = '\0';
 }
 
-xmlDocPtr
-h2k_xml_parse(const char *buf, size_t len, const char *what)
+/* A hardened push parser; stream_name/cb optional. */
+static int
+xp_init(struct xparse *x, const char *stream_name, int stream_depth,
+    h2k_xml_node_fn cb, void *arg)
 {
 	xmlParserCtxtPtr c;
-	struct xstate st;
-	xmlDocPtr doc;
 
-	if (!what)
-		what = "XML";
-	if (len > H2K_SOAP_MAX_BYTES)
-		return h2k_seterr(H2K_EX_NET, "%s: XML refused: larger than %u bytes",
-		    what, H2K_SOAP_MAX_BYTES), NULL;
-	if (len == 0 || !buf)
-		return h2k_seterr(H2K_EX_NET, "%s: malformed XML: empty document",
-		    what), NULL;
 	pthread_once(&xml_once, xml_init);
-	memset(&st, 0, sizeof st);
-	c = xmlCreateMemoryParserCtxt(buf, (int)len);
-	if (!c)
-		return h2k_seterr(H2K_EX_FAIL, "%s: out of memory", what), NULL;
-	c->_private = &st;
+	memset(x, 0, sizeof *x);
+	x->st.stream_name = stream_name;
+	x->st.stream_depth = stream_depth;
+	x->st.cb = stream_name ? cb : NULL;
+	x->st.cb_arg = arg;
+	if (!(c = xmlCreatePushParserCtxt(NULL, NULL, NULL, 0, NULL)))
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	c->_private = &x->st;
 	c->sax->internalSubset = h_internal_subset;
 	c->sax->externalSubset = h_external_subset;
 	c->sax->entityDecl = h_entity_decl;
@@ -240,54 +279,140 @@ h2k_xml_parse(const char *buf, size_t len, const char *what)
 	/* NOERROR clears these; make sure nothing falls back to stderr. */
 	c->vctxt.error = NULL;
 	c->vctxt.warning = NULL;
-	xmlParseDocument(c);
-	doc = c->myDoc;
-	c->myDoc = NULL;
-	if (!st.refused && doc && (doc->intSubset || doc->extSubset)) {
-		st.refused = 1;
-		snprintf(st.why, sizeof st.why, "DOCTYPE not allowed");
+	x->c = c;
+	return 0;
+}
+
+/* Feed bytes; -1 once the parse cannot succeed (stop receiving). */
+static int
+xp_feed(struct xparse *x, const char *p, size_t n)
+{
+	x->bytes += n;
+	if (x->bytes > H2K_SOAP_MAX_BYTES)
+		return -1;
+	while (n) {
+		int k = n > (1u << 30) ? 1 << 30 : (int)n;
+		xmlParseChunk(x->c, p, k, 0);
+		p += k;
+		n -= (size_t)k;
 	}
-	if (st.refused) {
-		h2k_seterr(H2K_EX_NET, "%s: XML refused: %s", what, st.why);
-	} else if (c->errNo == XML_ERR_NO_MEMORY ||
-	    !strcmp(st.first_err, "out of memory")) {
-		/*
-		 * libxml2 before 2.12 stops at an allocation failure but keeps
-		 * wellFormed set: the tree it hands back is silently truncated.
-		 */
-		h2k_seterr(H2K_EX_FAIL, "%s: out of memory parsing XML", what);
-		st.refused = 1;
-	} else if (!c->nsWellFormed || (c->errNo >= XML_NS_ERR_XML_NAMESPACE &&
-	    c->errNo <= XML_NS_ERR_COLON)) {
-		/*
-		 * An undeclared prefix (or a namespace lost to an allocation
-		 * failure) leaves "soapenv:Body" as a local name: refuse rather
-		 * than misread the envelope.  libxml2's SAX2 tree builder reports
-		 * a namespace it failed to create without clearing nsWellFormed,
-		 * hence errNo too.
-		 */
-		h2k_seterr(H2K_EX_NET, "%s: malformed XML: namespace error%s%s",
-		    what, st.first_err[0] ? ": " : "", st.first_err);
-		st.refused = 1;
-	} else if (!c->wellFormed || !doc || !xmlDocGetRootElement(doc)) {
-		if (c->errNo == XML_ERR_NO_MEMORY ||
-		    !strcmp(st.first_err, "out of memory"))
+	if (x->st.refused || x->st.cb_failed || x->c->disableSAX ||
+	    x->c->instate == XML_PARSER_EOF ||
+	    x->c->errNo == XML_ERR_NO_MEMORY ||
+	    (!x->c->wellFormed && x->c->errNo))
+		return -1;
+	return 0;
+}
+
+static void
+xp_free(struct xparse *x)
+{
+	if (!x->c)
+		return;
+	if (x->c->myDoc) {
+		xmlFreeDoc(x->c->myDoc);
+		x->c->myDoc = NULL;
+	}
+	x->c->_private = NULL;
+	xmlFreeParserCtxt(x->c);
+	x->c = NULL;
+}
+
+/*
+ * End the parse: the document, or NULL with the error.  A callback failure
+ * keeps the callback's error.
+ */
+static xmlDocPtr
+xp_finish(struct xparse *x, const char *what)
+{
+	struct xstate *st = &x->st;
+	xmlParserCtxtPtr c = x->c;
+	xmlDocPtr doc;
+	int bad = 1;
+
+	if (x->bytes > H2K_SOAP_MAX_BYTES)
+		h2k_seterr(H2K_EX_NET, "%s: XML refused: larger than %u bytes",
+		    what, H2K_SOAP_MAX_BYTES);
+	else if (st->cb_failed)
+		; /* the callback's error stands */
+	else {
+		if (!st->refused && x->bytes == 0) {
+			st->refused = 1;
+			snprintf(st->first_err, sizeof st->first_err, "empty document");
+		}
+		if (!st->refused && c->instate != XML_PARSER_EOF)
+			xmlParseChunk(c, NULL, 0, 1);
+		doc = c->myDoc;
+		if (!st->refused && doc && (doc->intSubset || doc->extSubset)) {
+			st->refused = 1;
+			snprintf(st->why, sizeof st->why, "DOCTYPE not allowed");
+		}
+		if (st->refused && st->why[0])
+			h2k_seterr(H2K_EX_NET, "%s: XML refused: %s", what, st->why);
+		else if (c->errNo == XML_ERR_NO_MEMORY ||
+		    !strcmp(st->first_err, "out of memory"))
+			/*
+			 * libxml2 before 2.12 stops at an allocation failure but
+			 * keeps wellFormed set: the tree it hands back is
+			 * silently truncated.
+			 */
 			h2k_seterr(H2K_EX_FAIL, "%s: out of memory parsing XML", what);
-		else if (st.first_err[0])
-			h2k_seterr(H2K_EX_NET, "%s: malformed XML: line %d: %s",
-			    what, st.first_line, st.first_err);
-		else
-			h2k_seterr(H2K_EX_NET, "%s: malformed XML", what);
-		st.refused = 1;
+		else if (!st->refused && (!c->nsWellFormed ||
+		    (c->errNo >= XML_NS_ERR_XML_NAMESPACE &&
+		    c->errNo <= XML_NS_ERR_COLON)))
+			/*
+			 * An undeclared prefix (or a namespace lost to an
+			 * allocation failure) leaves "soapenv:Body" as a local
+			 * name: refuse rather than misread the envelope.
+			 * libxml2's SAX2 tree builder reports a namespace it
+			 * failed to create without clearing nsWellFormed, hence
+			 * errNo too.
+			 */
+			h2k_seterr(H2K_EX_NET, "%s: malformed XML: namespace error%s%s",
+			    what, st->first_err[0] ? ": " : "", st->first_err);
+		else if (st->refused || !c->wellFormed || !doc ||
+		    !xmlDocGetRootElement(doc)) {
+			if (st->first_err[0] && st->first_line)
+				h2k_seterr(H2K_EX_NET, "%s: malformed XML: line %d: %s",
+				    what, st->first_line, st->first_err);
+			else
+				h2k_seterr(H2K_EX_NET, "%s: malformed XML%s%s", what,
+				    st->first_err[0] ? ": " : "", st->first_err);
+		} else
+			bad = 0;
 	}
-	c->_private = NULL;
-	xmlFreeParserCtxt(c);
-	if (st.refused) {
-		if (doc)
-			xmlFreeDoc(doc);
+	if (bad) {
+		xp_free(x);
 		return NULL;
 	}
+	doc = c->myDoc;
+	c->myDoc = NULL;
+	xp_free(x);
 	return doc;
+}
+
+xmlDocPtr
+h2k_xml_parse(const char *buf, size_t len, const char *what)
+{
+	return h2k_xml_parse_stream(buf, len, what, NULL, 0, NULL, NULL);
+}
+
+xmlDocPtr
+h2k_xml_parse_stream(const char *buf, size_t len, const char *what,
+    const char *elem, int depth, h2k_xml_node_fn fn, void *arg)
+{
+	struct xparse x;
+
+	if (!what)
+		what = "XML";
+	if (len > H2K_SOAP_MAX_BYTES)
+		return h2k_seterr(H2K_EX_NET, "%s: XML refused: larger than %u bytes",
+		    what, H2K_SOAP_MAX_BYTES), NULL;
+	if (xp_init(&x, elem, depth, fn, arg) < 0)
+		return NULL;
+	if (len)
+		xp_feed(&x, buf, len);
+	return xp_finish(&x, what);
 }
 
 static int
@@ -503,7 +628,6 @@ h2k_soap_new(const char *url, const struct h2k_tls *tls)
 		goto fail;
 	snprintf(s->action, sizeof s->action, "urn:vim25/%s",
 	    SOAP_DEFAULT_VERSION);
-	s->resp.max = H2K_SOAP_MAX_BYTES;
 	if (!(s->curl = curl_easy_init())) {
 		h2k_seterr(H2K_EX_FAIL, "cannot create a curl handle");
 		goto fail;
@@ -529,7 +653,6 @@ h2k_soap_free(struct h2k_soap *s)
 	free(s->host);
 	free(s->tls.thumbprint);
 	free(s->tls.ca_file);
-	h2k_buf_free(&s->resp);
 	free(s);
 }
 
@@ -599,16 +722,35 @@ h2k_soap_api_version(const struct h2k_soap *s)
 	return s->action + strlen("urn:vim25/");
 }
 
+/*
+ * Response bytes go straight into the push parser: the answer is never held
+ * whole.  A status other than 200/500 is not XML worth parsing; its body is
+ * counted and dropped.
+ */
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct h2k_soap *s = arg;
+	size_t len = size * n;
 
-	if (h2k_buf_append(&s->resp, p, size * n) < 0) {
+	if (!s->body_started) {
+		long code = 0;
+		s->body_started = 1;
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
+		s->discard = code != 200 && code != 500;
+	}
+	s->body_bytes += len;
+	if (s->body_bytes > H2K_SOAP_MAX_BYTES) {
 		s->too_big = 1;
 		return 0;
 	}
-	return size * n;
+	if (s->discard)
+		return len;
+	if (xp_feed(s->xp, p, len) < 0) {
+		s->xml_stop = 1;
+		return 0;
+	}
+	return len;
 }
 
 /* Set-Cookie: vmware_soap_session="52..."; Path=/; HttpOnly; Secure; */
@@ -673,15 +815,21 @@ build_envelope(struct h2k_buf *b, const char *method, const char *this_type,
 	    method);
 }
 
+/*
+ * One HTTP exchange.  0: got a status (*status); -1: failed (error set);
+ * -2: a transient network failure before any streamed element reached the
+ * caller, worth retrying.
+ */
 static int
 perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
-    long *status)
+    struct xparse *xp, long *status)
 {
 	struct curl_slist *h = NULL, *t;
 	char action[112], *cookie = NULL;
 	CURLcode rc;
 	int r = 0;
 
+	*status = 0;
 	snprintf(action, sizeof action, "SOAPAction: \"%s\"", s->action);
 	if (!(t = curl_slist_append(h, "Content-Type: text/xml; charset=utf-8")))
 		goto oom;
@@ -695,9 +843,9 @@ perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
 	if (s->cookie && !(cookie = h2k_asprintf("vmware_soap_session=%s",
 	    s->cookie)))
 		goto oomset;
-	h2k_buf_free(&s->resp);
-	s->resp.max = H2K_SOAP_MAX_BYTES;
-	s->too_big = 0;
+	s->xp = xp;
+	s->body_bytes = 0;
+	s->body_started = s->discard = s->too_big = s->xml_stop = 0;
 	s->peer.errbuf[0] = '\0';
 	curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
 	curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
@@ -715,17 +863,22 @@ perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
 	curl_easy_setopt(s->curl, CURLOPT_COOKIE, NULL);
 	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, NULL);
-	*status = 0;
-	if (rc != CURLE_OK) {
-		if (s->too_big)
-			r = h2k_seterr(H2K_EX_NET, "%s: response larger than %u bytes "
-			    "refused", method, H2K_SOAP_MAX_BYTES);
-		else
-			r = h2k_http_fail(rc, &s->peer, s->host);
-		r = -1 - (rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR ||
-		    rc == CURLE_RECV_ERROR);
-	} else
+	s->xp = NULL;
+	if (rc == CURLE_OK) {
 		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
+	} else if (s->too_big) {
+		r = h2k_seterr(H2K_EX_NET, "%s: response larger than %u bytes "
+		    "refused", method, H2K_SOAP_MAX_BYTES);
+	} else if (s->xml_stop) {
+		char what[160];
+		snprintf(what, sizeof what, "%s response", method);
+		xp_finish(xp, what); /* sets the parse or callback error */
+		r = -1;
+	} else {
+		h2k_http_fail(rc, &s->peer, s->host);
+		r = (rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR ||
+		    rc == CURLE_RECV_ERROR) && xp->st.ncb == 0 ? -2 : -1;
+	}
 	h2k_freesecret(cookie);
 	curl_slist_free_all(h);
 	return r;
@@ -737,10 +890,13 @@ oomset:
 }
 
 xmlDocPtr
-h2k_soap_call(struct h2k_soap *s, const char *method, const char *this_type,
-    const char *this_value, const char *body, xmlNodePtr *ret)
+h2k_soap_call_stream(struct h2k_soap *s, const char *method,
+    const char *this_type, const char *this_value, const char *body,
+    const char *elem, int depth, h2k_xml_node_fn fn, void *arg,
+    xmlNodePtr *ret)
 {
 	struct h2k_buf req = {0};
+	struct xparse xp = {0};
 	xmlDocPtr doc = NULL;
 	xmlNodePtr b, r;
 	long status = 0;
@@ -751,6 +907,7 @@ h2k_soap_call(struct h2k_soap *s, const char *method, const char *this_type,
 	fault_type[0] = '\0';
 	if (ret)
 		*ret = NULL;
+	snprintf(what, sizeof what, "%s response", method);
 	if (build_envelope(&req, method, this_type, this_value, body) < 0)
 		goto out;
 	for (int a = 0; a < attempts; a++) {
@@ -758,22 +915,24 @@ h2k_soap_call(struct h2k_soap *s, const char *method, const char *this_type,
 			struct timespec ts = { 0, 250000000L * a };
 			nanosleep(&ts, NULL);
 		}
-		rc = perform(s, method, &req, &status);
-		if (rc == -2 || (rc == 0 && status == 503))
+		xp_free(&xp);
+		if (xp_init(&xp, elem, depth, fn, arg) < 0)
+			goto out;
+		rc = perform(s, method, &req, &xp, &status);
+		if (rc == -2 || (rc == 0 && status == 503 && xp.st.ncb == 0))
 			continue;
 		break;
 	}
 	if (rc < 0)
 		goto out;
 	h2k_debug("%s: HTTP %ld, %zu bytes, %.0f ms", method, status,
-	    s->resp.len, (h2k_monotime() - t0) * 1000);
+	    s->body_bytes, (h2k_monotime() - t0) * 1000);
 	if (status != 200 && status != 500) {
 		h2k_seterr(H2K_EX_NET, "%s: HTTP %ld from %s", method, status,
 		    s->host);
 		goto out;
 	}
-	snprintf(what, sizeof what, "%s response", method);
-	if (!(doc = h2k_xml_parse(s->resp.data, s->resp.len, what))) {
+	if (!(doc = xp_finish(&xp, what))) {
 		if (status == 500)
 			h2k_adderr("%s: HTTP 500 from %s", method, s->host);
 		goto out;
@@ -796,10 +955,18 @@ fail:
 	xmlFreeDoc(doc);
 	doc = NULL;
 out:
+	xp_free(&xp);
 	/* The request may carry a password (Login). */
 	if (req.data)
 		h2k_wipe(req.data, req.cap);
 	h2k_buf_free(&req);
-	h2k_buf_free(&s->resp);
 	return doc;
+}
+
+xmlDocPtr
+h2k_soap_call(struct h2k_soap *s, const char *method, const char *this_type,
+    const char *this_value, const char *body, xmlNodePtr *ret)
+{
+	return h2k_soap_call_stream(s, method, this_type, this_value, body,
+	    NULL, 0, NULL, NULL, ret);
 }

@@ -56,10 +56,27 @@ xmlDocPtr h2k_soap_call(struct h2k_soap *s, const char *method,
     xmlNodePtr *ret);
 
 /*
+ * The same, streaming: the answer is parsed as it arrives, and every
+ * element named elem at depth (Envelope is 1, Body 2, the response 3,
+ * returnval 4) is handed to fn as soon as it is complete, then freed; the
+ * returned document lacks those elements.  Memory is one element, not the
+ * answer.  fn returning -1 (error set) aborts the transfer; that error is
+ * the call's.  A transfer is retried only while fn has not been called.
+ */
+typedef int (*h2k_xml_node_fn)(void *arg, xmlNodePtr n);
+xmlDocPtr h2k_soap_call_stream(struct h2k_soap *s, const char *method,
+    const char *this_type, const char *this_value, const char *body,
+    const char *elem, int depth, h2k_xml_node_fn fn, void *arg,
+    xmlNodePtr *ret);
+
+/*
  * Parse untrusted XML with the production options (used by h2k_soap_call and
  * by the fuzz harness).  NULL + h2k error on DOCTYPE, entity, depth or size.
  */
 xmlDocPtr h2k_xml_parse(const char *buf, size_t len, const char *what);
+/* The same with h2k_soap_call_stream's element streaming (tests, fuzzing). */
+xmlDocPtr h2k_xml_parse_stream(const char *buf, size_t len, const char *what,
+    const char *elem, int depth, h2k_xml_node_fn fn, void *arg);
 
 /*
  * Faults.  h2k_soap_fault: 0 if doc holds no soapenv:Fault; else -1 with the

@@ -224,7 +224,7 @@ append_propset(struct h2k_buf *b, const char *type, const char *const *props)
 {
 	if (h2k_buf_printf(b, "<propSet><type>%s</type>", type) < 0)
 		return -1;
-	if (!props || !*props) {
+	if (!props) {
 		if (h2k_buf_printf(b, "<all>true</all>") < 0)
 			return -1;
 	} else {
@@ -240,37 +240,72 @@ append_propset(struct h2k_buf *b, const char *type, const char *const *props)
 }
 
 /*
- * Call fn on every ObjectContent of a RetrievePropertiesEx answer.
- * *token gets the continuation token (or NULL).
+ * Objects reach fn while the page is still arriving (h2k_soap_call_stream
+ * frees each after fn).  The continuation token precedes the objects in a
+ * RetrieveResult; it is picked up on the first object so that an early stop
+ * can still cancel the result set, else from what is left of the page.
  */
-static int
-walk_result(xmlNodePtr ret, h2k_vim_obj_fn fn, void *arg, char **token)
-{
-	xmlNodePtr rv = h2k_xml_child(ret, "returnval"), o;
+struct page {
+	h2k_vim_obj_fn fn;
+	void *arg;
+	char *token;
+	int oom;
+};
 
-	*token = NULL;
-	if (!rv)
-		return 0; /* no objects at all */
-	for (o = h2k_xml_child(rv, "objects"); o; o = h2k_xml_next(o, "objects"))
-		if (fn(arg, o) < 0)
-			return -1;
-	if (h2k_xml_child(rv, "token") && !(*token = h2k_xml_text(rv, "token")))
+static int
+page_cb(void *arg, xmlNodePtr obj)
+{
+	struct page *p = arg;
+	xmlNodePtr t;
+
+	if (!p->token && obj->parent && (t = h2k_xml_child(obj->parent, "token")) &&
+	    !(p->token = h2k_xml_text(t, NULL)))
+		return -1;
+	return p->fn(p->arg, obj);
+}
+
+static int
+page_call(struct h2k_vim *v, const char *method, const char *body,
+    struct page *p)
+{
+	xmlNodePtr ret, rv;
+	xmlDocPtr doc;
+
+	free(p->token);
+	p->token = NULL;
+	doc = h2k_soap_call_stream(v->soap, method, "PropertyCollector",
+	    v->property_collector, body, "objects", 5, page_cb, p, &ret);
+	if (!doc)
+		return -1;
+	if (!p->token && (rv = h2k_xml_child(ret, "returnval")) &&
+	    h2k_xml_child(rv, "token") && !(p->token = h2k_xml_text(rv, "token"))) {
+		xmlFreeDoc(doc);
+		return -1;
+	}
+	xmlFreeDoc(doc);
+	return 0;
+}
+
+static int
+token_body(struct h2k_buf *b, const char *token)
+{
+	h2k_buf_free(b);
+	if (h2k_buf_printf(b, "<token>") < 0 || h2k_buf_xmlesc(b, token) < 0 ||
+	    h2k_buf_printf(b, "</token>") < 0)
 		return -1;
 	return 0;
 }
 
 /*
- * One RetrievePropertiesEx (specs already built into body) and its
+ * One RetrievePropertiesEx (specs already built into spec) and its
  * continuations.
  */
 static int
 retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
     h2k_vim_obj_fn fn, void *arg)
 {
+	struct page p = { fn, arg, NULL, 0 };
 	struct h2k_buf b = {0};
-	char *token = NULL;
-	xmlNodePtr ret;
-	xmlDocPtr doc;
 	int rc = -1;
 
 	if (h2k_buf_printf(&b, "<specSet>%s</specSet>", spec) < 0)
@@ -280,51 +315,31 @@ retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
 		goto out;
 	if (page_size <= 0 && h2k_buf_printf(&b, "<options></options>") < 0)
 		goto out;
-	doc = h2k_soap_call(v->soap, "RetrievePropertiesEx", "PropertyCollector",
-	    v->property_collector, b.data, &ret);
-	h2k_buf_free(&b);
-	for (;;) {
-		int wr;
-		if (!doc)
-			goto out;
-		wr = walk_result(ret, fn, arg, &token);
-		xmlFreeDoc(doc);
-		doc = NULL;
-		if (wr < 0)
+	if (page_call(v, "RetrievePropertiesEx", b.data, &p) < 0)
+		goto cancel;
+	while (p.token) {
+		if (token_body(&b, p.token) < 0 ||
+		    page_call(v, "ContinueRetrievePropertiesEx", b.data, &p) < 0)
 			goto cancel;
-		if (!token) {
-			rc = 0;
-			goto out;
-		}
-		if (h2k_buf_printf(&b, "<token>") < 0 ||
-		    h2k_buf_xmlesc(&b, token) < 0 ||
-		    h2k_buf_printf(&b, "</token>") < 0)
-			goto cancel;
-		doc = h2k_soap_call(v->soap, "ContinueRetrievePropertiesEx",
-		    "PropertyCollector", v->property_collector, b.data, &ret);
-		h2k_buf_free(&b);
-		free(token);
-		token = NULL;
 	}
+	rc = 0;
+	goto out;
 cancel:
-	if (token) {
+	if (p.token) {
 		/* Keep the caller's error, free the server's result set. */
 		char msg[1024];
 		int code = h2k_errcode();
 		xmlDocPtr d;
 
 		snprintf(msg, sizeof msg, "%s", h2k_errmsg());
-		h2k_buf_free(&b);
-		if (h2k_buf_printf(&b, "<token>") == 0 &&
-		    h2k_buf_xmlesc(&b, token) == 0 &&
-		    h2k_buf_printf(&b, "</token>") == 0 &&
+		if (token_body(&b, p.token) == 0 &&
 		    (d = h2k_soap_call(v->soap, "CancelRetrievePropertiesEx",
 		    "PropertyCollector", v->property_collector, b.data, NULL)))
 			xmlFreeDoc(d);
 		h2k_seterr(code, "%s", msg);
 	}
 out:
-	free(token);
+	free(p.token);
 	h2k_buf_free(&b);
 	return rc;
 }
@@ -447,6 +462,29 @@ h2k_vim_get(struct h2k_vim *v, const char *type, const char *moref,
 	    h2k_buf_printf(&spec, "<skip>false</skip></objectSet>") < 0)
 		goto out;
 	rc = retrieve_paged(v, spec.data, 0, fn, arg);
+out:
+	h2k_buf_free(&spec);
+	return rc;
+}
+
+int
+h2k_vim_get_list(struct h2k_vim *v, const char *type,
+    const char *const *morefs, int n, const char *const *props,
+    h2k_vim_obj_fn fn, void *arg)
+{
+	struct h2k_buf spec = {0};
+	int rc = -1;
+
+	if (n <= 0)
+		return 0;
+	if (append_propset(&spec, type, props) < 0)
+		goto out;
+	for (int i = 0; i < n; i++)
+		if (h2k_buf_append(&spec, "<objectSet>", 11) < 0 ||
+		    append_moref(&spec, "obj", type, morefs[i]) < 0 ||
+		    h2k_buf_printf(&spec, "<skip>false</skip></objectSet>") < 0)
+			goto out;
+	rc = retrieve_paged(v, spec.data, n, fn, arg);
 out:
 	h2k_buf_free(&spec);
 	return rc;
@@ -576,8 +614,9 @@ h2k_vim_find_path(struct h2k_vim *v, const char *path, char **type)
 		*type = NULL;
 	if (!v->search_index)
 		return h2k_seterr(H2K_EX_NET, "server has no SearchIndex"), NULL;
+	/* The API's own form has no leading slash ("DC/vm/folder/name"). */
 	if (h2k_buf_printf(&b, "<inventoryPath>") < 0 ||
-	    h2k_buf_xmlesc(&b, path) < 0 ||
+	    h2k_buf_xmlesc(&b, path + (path[0] == '/' && path[1])) < 0 ||
 	    h2k_buf_printf(&b, "</inventoryPath>") < 0) {
 		h2k_buf_free(&b);
 		return NULL;

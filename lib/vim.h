@@ -50,7 +50,8 @@ typedef int (*h2k_vim_obj_fn)(void *arg, xmlNodePtr obj);
 
 /*
  * Every object of type under the container view on root (NULL: root folder,
- * recursive), with the given properties, paged by page_size objects per
+ * recursive), with the given properties (props NULL: all of them; an empty
+ * list: none, just the objects), paged by page_size objects per
  * round trip (RetrievePropertiesEx then ContinueRetrievePropertiesEx); the
  * page document is freed before the next is fetched, so memory is bounded
  * by the page, not the inventory.  The view is destroyed at the end.
@@ -72,6 +73,15 @@ struct h2k_vim_spec {
 };
 int h2k_vim_each_spec(struct h2k_vim *v, const char *root,
     const struct h2k_vim_spec *specs, int nspecs, int page_size,
+    h2k_vim_obj_fn fn, void *arg);
+
+/*
+ * Properties of n objects of one type named by moref value, in one round
+ * trip (fn once per object the server still knows).  Several connections
+ * can split a long list between them.
+ */
+int h2k_vim_get_list(struct h2k_vim *v, const char *type,
+    const char *const *morefs, int n, const char *const *props,
     h2k_vim_obj_fn fn, void *arg);
 
 /* Properties of one object (fn called once). */

@@ -2,17 +2,28 @@
  * h2k-ls - list vSphere VMs as JSON lines (or a table).
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
- * Two paged passes over ContainerViews of the root folder.  The first
- * collects what VM properties only reference by moref - folders and
- * datacenters (name, parent: for the inventory path), vApps, hosts,
- * datastores and networks (names) - into a hash table; that grows with the
- * number of those objects, never with the number of VMs.  The second pass
- * fetches the VMs 500 per page and prints each one as its page arrives, so
- * memory stays at one page plus the table however large the inventory.
- * Folder paths are memoised in the table, so a VM costs one lookup of its
- * parent.  Only -t keeps the VMs (a few strings each) to align columns.
+ * First a paged pass over a ContainerView of the root folder collects what
+ * VM properties only reference by moref - folders and datacenters (name,
+ * parent: for the inventory path), vApps, hosts, datastores and networks
+ * (names) - into a hash table; that grows with the number of those
+ * objects, not with the number of VMs.  Folder paths are computed once, so
+ * a VM costs one lookup of its parent.
+ *
+ * Then the VMs.  The server's time dominates a listing (it builds every
+ * VM's device list), and vCenter answers property requests in parallel, so
+ * h2k-ls lists the VM morefs (a few bytes each, the only thing kept per VM)
+ * and has H2K_LS_JOBS connections (default 4) fetch the properties in
+ * chunks of 250 VMs.  Each answer is parsed as it streams in, one VM at a
+ * time, into that chunk's output buffer; chunks are printed in order, as
+ * soon as all before them are out, and workers wait rather than run more
+ * than 2 x jobs chunks ahead.  So output is in the server's order and
+ * memory is bounded by the jobs, never the inventory.  A chunk answered
+ * with ManagedObjectNotFound (a VM deleted meanwhile) is fetched again VM
+ * by VM, skipping the missing ones.  Only -t keeps every VM (a few strings)
+ * to align the columns.
  */
 #include <err.h>
+#include <pthread.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <stdint.h>
@@ -26,14 +37,16 @@
 #include "session.h"
 #include "vim.h"
 
-#define PAGE_VMS 500
+#define CHUNK_VMS 250
 #define PAGE_OBJS 1000
+#define PAGE_IDS 500
+#define JOBS_DEFAULT 4
 
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: h2k-ls [-qtv] [-s session] [--name glob] [--power on|off|suspended]\n"
+	    "usage: h2k-ls [-qtv] [-s session] [--name glob] [--power on | off | suspended]\n"
 	    "              [--templates | --no-templates] [path ...]\n");
 	exit(H2K_EX_USAGE);
 }
@@ -249,6 +262,8 @@ path_match(const char *pat, const char *path)
 	char buf[4096];
 	size_t n = strlen(path);
 
+	if (!strcmp(pat, "/"))
+		return 1;
 	if (n >= sizeof buf)
 		return 0;
 	memcpy(buf, path, n + 1);
@@ -272,11 +287,32 @@ struct row {
 
 struct ls {
 	struct h2k_vim *v;
+	const struct h2k_session *sess;
 	struct table tab;
+	struct table seen;      /* VM morefs, only with PATH arguments */
 	struct opts *o;
 	long listed;
 	struct row *rows;
 	size_t nrows, caprows;
+	/* the VMs, and the chunks the workers share (under mu) */
+	char **ids;
+	size_t nids, capids;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t nchunks, next_chunk, printed, window;
+	struct h2k_buf *slots;
+	char *slot_done;
+	int failed, fail_code;
+	char fail_msg[1024];
+	int write_err;
+};
+
+/* What one worker is filling: the output of its current chunk. */
+struct worker {
+	struct ls *ls;
+	struct h2k_vim *v;
+	struct h2k_buf out;
+	long listed;
 };
 
 static int
@@ -438,7 +474,8 @@ power_short(const char *p)
 static int
 vm_cb(void *arg, xmlNodePtr obj)
 {
-	struct ls *ls = arg;
+	struct worker *w = arg;
+	struct ls *ls = w->ls;
 	struct opts *o = ls->o;
 	char *moref = h2k_xml_text(obj, "obj");
 	char *name = prop_text(obj, "name");
@@ -480,8 +517,12 @@ vm_cb(void *arg, xmlNodePtr obj)
 	if (o->npaths) {
 		int hit = 0;
 		for (int i = 0; i < o->npaths; i++)
-			if (path_match(o->paths[i], path))
-				hit = o->path_hits[i] = 1;
+			if (path_match(o->paths[i], path)) {
+				hit = 1;
+				pthread_mutex_lock(&ls->mu);
+				o->path_hits[i] = 1;
+				pthread_mutex_unlock(&ls->mu);
+			}
 		if (!hit)
 			goto skip;
 	}
@@ -550,10 +591,13 @@ vm_cb(void *arg, xmlNodePtr obj)
 	}
 	if (o->table) {
 		struct row *r;
+		pthread_mutex_lock(&ls->mu);
 		if (ls->nrows == ls->caprows) {
 			size_t nc = ls->caprows ? ls->caprows * 2 : 64;
-			if (!(r = h2k_realloc(ls->rows, nc * sizeof *r)))
+			if (!(r = h2k_realloc(ls->rows, nc * sizeof *r))) {
+				pthread_mutex_unlock(&ls->mu);
 				goto fail;
+			}
 			ls->rows = r;
 			ls->caprows = nc;
 		}
@@ -566,15 +610,18 @@ vm_cb(void *arg, xmlNodePtr obj)
 		r->mem = nmem;
 		r->disk_gib = gib;
 		ls->nrows++;
+		pthread_mutex_unlock(&ls->mu);
 	} else {
 		char *line = cJSON_PrintUnformatted(j);
+		int r;
 		if (!line)
 			goto oom;
-		fputs(line, stdout);
-		putchar('\n');
+		r = h2k_buf_append(&w->out, line, strlen(line));
 		free(line);
+		if (r < 0 || h2k_buf_append(&w->out, "\n", 1) < 0)
+			goto fail;
 	}
-	ls->listed++;
+	w->listed++;
 skip:
 	rc = 0;
 	goto out;
@@ -591,6 +638,259 @@ out:
 	free(tmpl);
 	free(path);
 	free(hostref);
+	return rc;
+}
+
+static int
+add_id(struct ls *ls, char *id)
+{
+	struct ent *e;
+
+	/* The same VM under two PATH arguments is listed once. */
+	if (ls->o->npaths) {
+		char *key = h2k_strdup(id);
+		if (!key || !(e = tab_add(&ls->seen, key)))
+			return free(id), -1;
+		if (e->kind) {
+			free(id);
+			return 0;
+		}
+		e->kind = K_OTHER;
+	}
+	if (ls->nids == ls->capids) {
+		size_t nc = ls->capids ? ls->capids * 2 : 1024;
+		char **n = h2k_realloc(ls->ids, nc * sizeof *n);
+		if (!n)
+			return free(id), -1;
+		ls->ids = n;
+		ls->capids = nc;
+	}
+	ls->ids[ls->nids++] = id;
+	return 0;
+}
+
+static int
+ids_cb(void *arg, xmlNodePtr obj)
+{
+	struct ls *ls = arg;
+	char *id = h2k_xml_text(obj, "obj");
+
+	return id ? add_id(ls, id) : -1;
+}
+
+/*
+ * PATH arguments without glob characters are looked up on the server
+ * (FindByInventoryPath): a VM is fetched alone, a folder, datacenter or
+ * vApp through a view rooted there, so `h2k-ls /DC/vm/web01` does not walk
+ * a large inventory.  1 if that was possible, 0 to list everything, -1 on
+ * error.
+ */
+static int
+ids_for_paths(struct ls *ls)
+{
+	static const char *const p_none[] = { NULL };
+	struct opts *o = ls->o;
+
+	if (!o->npaths)
+		return 0;
+	for (int i = 0; i < o->npaths; i++)
+		if (strpbrk(o->paths[i], "*?[\\") || !strcmp(o->paths[i], "/"))
+			return 0;
+	for (int i = 0; i < o->npaths; i++) {
+		char *type = NULL, *m = h2k_vim_find_path(ls->v, o->paths[i], &type);
+		int rc = 0;
+
+		if (!m) {
+			free(type);
+			if (h2k_errcode() != H2K_EX_NOTFOUND)
+				return -1;
+			continue; /* reported as not found at the end */
+		}
+		if (!strcmp(type, "VirtualMachine")) {
+			rc = add_id(ls, m);
+			m = NULL;
+		} else {
+			char *root = h2k_asprintf("%s:%s", type, m);
+			rc = root ? h2k_vim_each(ls->v, root, "VirtualMachine", p_none,
+			    PAGE_IDS, ids_cb, ls) : -1;
+			free(root);
+		}
+		free(m);
+		free(type);
+		if (rc < 0)
+			return -1;
+	}
+	return 1;
+}
+
+static const char *const vm_props[] = {
+	"name", "parent", "parentVApp", "config.uuid",
+	"config.instanceUuid", "runtime.powerState", "config.template",
+	"config.guestId", "config.guestFullName",
+	"config.hardware.numCPU", "config.hardware.memoryMB",
+	"config.firmware", "runtime.host", "datastore",
+	"config.hardware.device", NULL,
+};
+
+static int
+fetch_chunk(struct worker *w, size_t j)
+{
+	struct ls *ls = w->ls;
+	size_t first = j * CHUNK_VMS, n = ls->nids - first;
+	const char *const *ids = (const char *const *)ls->ids + first;
+
+	if (n > CHUNK_VMS)
+		n = CHUNK_VMS;
+	if (h2k_vim_get_list(w->v, "VirtualMachine", ids, (int)n, vm_props,
+	    vm_cb, w) == 0)
+		return 0;
+	if (h2k_errcode() != H2K_EX_NOTFOUND || w->out.len)
+		return -1;
+	/* A VM went away between the listing and now: one at a time. */
+	for (size_t i = 0; i < n; i++)
+		if (h2k_vim_get(w->v, "VirtualMachine", ids[i], vm_props, vm_cb,
+		    w) < 0) {
+			if (h2k_errcode() != H2K_EX_NOTFOUND)
+				return -1;
+			h2k_debug("%s: gone while listing", ids[i]);
+		}
+	return 0;
+}
+
+/* Under mu: write out every finished chunk that is next in line. */
+static void
+flush_ready(struct ls *ls)
+{
+	while (ls->printed < ls->nchunks && ls->slot_done[ls->printed]) {
+		struct h2k_buf *b = &ls->slots[ls->printed];
+		if (b->len && fwrite(b->data, 1, b->len, stdout) != b->len)
+			ls->write_err = 1;
+		h2k_buf_free(b);
+		ls->printed++;
+	}
+	fflush(stdout);
+	pthread_cond_broadcast(&ls->cv);
+}
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct ls *ls = w->ls;
+	int own = !w->v;
+
+	if (own && !(w->v = h2k_vim_from_session(ls->sess)))
+		goto fail;
+	for (;;) {
+		size_t j;
+		pthread_mutex_lock(&ls->mu);
+		while (!ls->failed && ls->next_chunk < ls->nchunks &&
+		    ls->next_chunk >= ls->printed + ls->window)
+			pthread_cond_wait(&ls->cv, &ls->mu);
+		if (ls->failed || ls->next_chunk >= ls->nchunks) {
+			pthread_mutex_unlock(&ls->mu);
+			break;
+		}
+		j = ls->next_chunk++;
+		pthread_mutex_unlock(&ls->mu);
+		memset(&w->out, 0, sizeof w->out);
+		if (fetch_chunk(w, j) < 0) {
+			h2k_buf_free(&w->out);
+			goto fail;
+		}
+		pthread_mutex_lock(&ls->mu);
+		ls->slots[j] = w->out;
+		ls->slot_done[j] = 1;
+		flush_ready(ls);
+		pthread_mutex_unlock(&ls->mu);
+	}
+	goto out;
+fail:
+	pthread_mutex_lock(&ls->mu);
+	if (!ls->failed) {
+		ls->failed = 1;
+		ls->fail_code = h2k_errcode();
+		snprintf(ls->fail_msg, sizeof ls->fail_msg, "%s", h2k_errmsg());
+	}
+	pthread_cond_broadcast(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+out:
+	if (own) {
+		h2k_vim_free(w->v);
+		w->v = NULL;
+	}
+	return NULL;
+}
+
+static int
+jobs_setting(void)
+{
+	const char *e = getenv("H2K_LS_JOBS");
+	char *end;
+	long n;
+
+	if (!e || !*e)
+		return JOBS_DEFAULT;
+	n = strtol(e, &end, 10);
+	if (*end || n < 1 || n > 32)
+		errx(H2K_EX_USAGE, "H2K_LS_JOBS=%s: want a number from 1 to 32", e);
+	return (int)n;
+}
+
+/*
+ * Fetch and print the VMs of ls->ids with up to jobs connections (the
+ * first is ls->v).  -1 with the first worker's error.
+ */
+static int
+list_vms(struct ls *ls, int jobs)
+{
+	struct worker *w;
+	pthread_t *t;
+	int nt, rc = 0;
+
+	ls->nchunks = (ls->nids + CHUNK_VMS - 1) / CHUNK_VMS;
+	if (!ls->nchunks)
+		return 0;
+	nt = (size_t)jobs < ls->nchunks ? jobs : (int)ls->nchunks;
+	ls->window = 2 * (size_t)nt;
+	ls->slots = h2k_calloc(ls->nchunks, sizeof *ls->slots);
+	ls->slot_done = h2k_calloc(ls->nchunks, 1);
+	w = h2k_calloc((size_t)nt, sizeof *w);
+	t = h2k_calloc((size_t)nt, sizeof *t);
+	if (!ls->slots || !ls->slot_done || !w || !t) {
+		free(w);
+		free(t);
+		return -1;
+	}
+	for (int i = 0; i < nt; i++) {
+		w[i].ls = ls;
+		w[i].v = i == 0 ? ls->v : NULL;
+	}
+	/* Worker 0 runs here, on the connection already open. */
+	for (int i = 1; i < nt; i++)
+		if (pthread_create(&t[i], NULL, worker_run, &w[i]) != 0) {
+			h2k_seterr(H2K_EX_FAIL, "cannot start a thread");
+			pthread_mutex_lock(&ls->mu);
+			ls->failed = 1;
+			ls->fail_code = H2K_EX_FAIL;
+			snprintf(ls->fail_msg, sizeof ls->fail_msg, "cannot start a thread");
+			pthread_mutex_unlock(&ls->mu);
+			nt = i;
+			break;
+		}
+	worker_run(&w[0]);
+	for (int i = 1; i < nt; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < nt; i++)
+		ls->listed += w[i].listed;
+	if (ls->failed) {
+		h2k_seterr(ls->fail_code, "%s", ls->fail_msg);
+		rc = -1;
+	}
+	for (size_t j = 0; j < ls->nchunks; j++)
+		h2k_buf_free(&ls->slots[j]);
+	free(w);
+	free(t);
 	return rc;
 }
 
@@ -675,14 +975,6 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const vm_props[] = {
-		"name", "parent", "parentVApp", "config.uuid",
-		"config.instanceUuid", "runtime.powerState", "config.template",
-		"config.guestId", "config.guestFullName",
-		"config.hardware.numCPU", "config.hardware.memoryMB",
-		"config.firmware", "runtime.host", "datastore",
-		"config.hardware.device", NULL,
-	};
 	static const char *const p_name[] = { "name", NULL };
 	static const char *const p_folder[] = { "name", "parent", NULL };
 	static const char *const p_vapp[] = { "name", "parentFolder",
@@ -694,10 +986,11 @@ main(int argc, char **argv)
 	};
 	struct opts o = { .templates = -1 };
 	struct h2k_session sess = { 0 };
+	static const char *const p_none[] = { NULL };
 	struct ls ls = { 0 };
 	const char *sflag = NULL;
 	char *spath = NULL;
-	int c, verbose = H2K_LOG_WARN, rc = H2K_EX_OK;
+	int c, verbose = H2K_LOG_WARN, rc = H2K_EX_OK, jobs, r;
 
 	h2k_log_init(argv[0]);
 	verbose = h2k_log_getlevel();
@@ -762,6 +1055,10 @@ main(int argc, char **argv)
 		}
 	}
 	ls.o = &o;
+	ls.sess = &sess;
+	pthread_mutex_init(&ls.mu, NULL);
+	pthread_cond_init(&ls.cv, NULL);
+	jobs = jobs_setting();
 
 	if (!(spath = h2k_session_path(sflag)) ||
 	    h2k_session_load(spath, &sess) < 0)
@@ -788,8 +1085,14 @@ main(int argc, char **argv)
 		free(e->parent);
 		e->parent = NULL;
 	}
-	if (h2k_vim_each(ls.v, NULL, "VirtualMachine", vm_props, PAGE_VMS,
-	    vm_cb, &ls) < 0) {
+	/* Paths are computed now, while one thread runs. */
+	for (size_t i = 0; i < ls.tab.cap; i++)
+		if (ls.tab.e[i].kind == K_FOLDER || ls.tab.e[i].kind == K_DC ||
+		    ls.tab.e[i].kind == K_VAPP)
+			(void)ent_path(&ls.tab, &ls.tab.e[i], 0);
+	if ((r = ids_for_paths(&ls)) < 0 || (r == 0 &&
+	    h2k_vim_each(ls.v, NULL, "VirtualMachine", p_none, PAGE_IDS,
+	    ids_cb, &ls) < 0) || list_vms(&ls, jobs) < 0) {
 		session_err(spath);
 		goto fail;
 	}
@@ -816,7 +1119,15 @@ out:
 	h2k_session_free(&sess);
 	free(spath);
 	tab_free(&ls.tab);
+	tab_free(&ls.seen);
 	rows_free(&ls);
+	for (size_t i = 0; i < ls.nids; i++)
+		free(ls.ids[i]);
+	free(ls.ids);
+	free(ls.slots);
+	free(ls.slot_done);
+	pthread_mutex_destroy(&ls.mu);
+	pthread_cond_destroy(&ls.cv);
 	for (int i = 0; i < o.npaths; i++)
 		free(o.paths[i]);
 	free(o.paths);

@@ -1,38 +1,45 @@
 #!/usr/bin/env python3
 # tests/servers/lease-state.py SESSION_FILE LEASE_MOREF: print the state of
-# an HttpNfcLease ("initializing", "ready", "done", "error") or "gone" when
-# the server no longer knows it.  The tests' oracle for "was the lease
-# aborted/completed": leases are session-scoped in vcsim, so this asks with
-# the cookie of the h2k session that made the lease (govc cannot see it).
-# Loopback test rig only: the certificate is not verified.
+# an HttpNfcLease as the session that made it sees it (leases are
+# session-scoped, so govc, with its own session, cannot): "ready",
+# "initializing", "done", "error: MESSAGE" or "gone".  Test oracle only:
+# certificate not verified (the rig's), loopback only.
 # SPDX-License-Identifier: LGPL-3.0-or-later
-import json, re, ssl, sys, urllib.request
+import json, re, ssl, sys, urllib.error, urllib.request
 from xml.sax.saxutils import escape
 
-s = json.load(open(sys.argv[1]))
-lease = sys.argv[2]
-body = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
-        '<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">'
-        'propertyCollector</_this><specSet><propSet><type>HttpNfcLease</type>'
-        '<pathSet>state</pathSet></propSet><objectSet><obj type="HttpNfcLease">%s'
-        '</obj></objectSet></specSet><options/></RetrievePropertiesEx>'
-        '</soapenv:Body></soapenv:Envelope>' % escape(lease))
+sess = json.load(open(sys.argv[1]))
+moref = sys.argv[2]
+body = ('<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:urn="urn:vim25"><soapenv:Body><urn:RetrievePropertiesEx>'
+        '<urn:_this type="PropertyCollector">propertyCollector</urn:_this>'
+        '<urn:specSet><urn:propSet><urn:type>HttpNfcLease</urn:type>'
+        '<urn:pathSet>state</urn:pathSet><urn:pathSet>error</urn:pathSet></urn:propSet>'
+        '<urn:objectSet><urn:obj type="HttpNfcLease">%s</urn:obj></urn:objectSet>'
+        '</urn:specSet><urn:options/></urn:RetrievePropertiesEx>'
+        '</soapenv:Body></soapenv:Envelope>' % escape(moref))
+assert sess["url"].startswith("https://127.0.0.1:")
+req = urllib.request.Request(sess["url"], data=body.encode(), headers={
+    "Content-Type": "text/xml; charset=utf-8", "SOAPAction": "urn:vim25/6.5",
+    "Cookie": "vmware_soap_session=" + sess["cookie"]})
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
-req = urllib.request.Request(s["url"], data=body.encode(), headers={
-    "Content-Type": "text/xml; charset=utf-8", "SOAPAction": "urn:vim25/8.0.1.0",
-    "Cookie": "vmware_soap_session=%s" % s["cookie"]})
 try:
-    text = urllib.request.urlopen(req, context=ctx, timeout=10).read().decode()
+    txt = urllib.request.urlopen(req, context=ctx, timeout=10).read().decode()
 except urllib.error.HTTPError as e:
-    text = e.read().decode()
-if "ManagedObjectNotFound" in text:
+    txt = e.read().decode()
+if "ManagedObjectNotFound" in txt:
     print("gone")
     sys.exit(0)
-m = re.search(r"<val[^>]*>([a-z]+)</val>", text)
+m = re.search(r"<name>state</name><val[^>]*>([a-zA-Z]+)</val>", txt)
 if not m:
-    sys.exit("lease-state: unexpected answer: " + text[:300])
-print(m.group(1))
+    print("unknown: " + txt[:300].replace("\n", " "))
+    sys.exit(1)
+state = m.group(1)
+if state == "error":
+    e = re.search(r"<localizedMessage>([^<]*)</localizedMessage>", txt)
+    f = re.search(r'<fault xsi:type="([^"]+)"', txt)
+    state += ": " + (e.group(1) if e else f.group(1) if f else "?")
+print(state)

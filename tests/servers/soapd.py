@@ -19,6 +19,7 @@
 #   laughs         the billion laughs entity set
 #   deep           elements nested 10,000 deep
 #   big            a 50 MB body (valid XML, one huge text node)
+#   bigmany        a 50 MB body of 1 KB elements (valid XML)
 #   fault:TYPE     HTTP 500 with a SOAP fault of vim25 type TYPE
 #                  (e.g. fault:NotAuthenticated, fault:InvalidLogin)
 #   status:N       HTTP N with an HTML body
@@ -106,7 +107,7 @@ def hostile(mode, method, port):
                      % (method, method) + TAIL)
     if mode == "deep":
         return 200, HEAD + "<a>" * 10000 + "</a>" * 10000 + TAIL
-    if mode == "big":
+    if mode in ("big", "bigmany"):
         return 200, None  # streamed by the handler
     if mode.startswith("fault:"):
         t = mode[6:]
@@ -175,7 +176,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         if text is None:  # big
-            chunk = b"x" * (1 << 20)
+            if srv.mode == "bigmany":
+                chunk = (b"<x>" + b"y" * 1017 + b"</x>") * 1024
+            else:
+                chunk = b"x" * (1 << 20)
             head = (HEAD + "<%sResponse xmlns=\"urn:vim25\"><returnval>" % method).encode()
             tail = ("</returnval></%sResponse>" % method + TAIL).encode()
             total = len(head) + 50 * len(chunk) + len(tail)

@@ -199,40 +199,70 @@ func powerMixed(ctx context.Context, c *vim25.Client, m *simulator.Model) error 
 // the unit number of the first disk, a configuration vSphere cannot have) to
 // a free unit of an IDE controller, where vSphere puts a VM's CD-ROM.
 // Without this a descriptor of the VM describes a SCSI CD-ROM, which
-// importers (vcsim's included) refuse or choke on.
+// importers (vcsim's included) refuse or choke on.  vcsim gives every VM the
+// same IDE controller objects (its defaults are shared pointers), so each VM
+// first gets its own copies, whose device lists are rebuilt from the devices
+// that name them.
 func fixCdroms(m *simulator.Model) {
 	for _, vm := range allVMs(m) {
-		devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
-		for _, d := range devices.SelectByType((*types.VirtualCdrom)(nil)) {
-			cd := d.GetVirtualDevice()
-			old, ok := devices.FindByKey(cd.ControllerKey).(types.BaseVirtualSCSIController)
-			if !ok {
-				continue
+		devs := vm.Config.Hardware.Device
+		var ides []*types.VirtualIDEController
+		for i, d := range devs {
+			if ide, ok := d.(*types.VirtualIDEController); ok {
+				c := *ide
+				c.Device = nil
+				devs[i] = &c
+				ides = append(ides, &c)
 			}
-			ide := pickIDE(devices)
-			if ide == nil {
-				continue
+		}
+		if len(ides) == 0 {
+			continue
+		}
+		used := make(map[int32]map[int32]bool)
+		for _, c := range ides {
+			used[c.Key] = make(map[int32]bool)
+		}
+		list := object.VirtualDeviceList(devs)
+		var move []*types.VirtualDevice
+		for _, d := range devs {
+			vd := d.GetVirtualDevice()
+			if u, ok := used[vd.ControllerKey]; ok && vd.UnitNumber != nil {
+				u[*vd.UnitNumber] = true
 			}
-			unit := int32(len(ide.Device))
-			ide.Device = append(ide.Device, cd.Key)
-			sc := old.GetVirtualSCSIController()
-			for i, k := range sc.Device {
-				if k == cd.Key {
-					sc.Device = append(sc.Device[:i], sc.Device[i+1:]...)
-					break
+			if _, ok := d.(*types.VirtualCdrom); ok {
+				if sc, ok := list.FindByKey(vd.ControllerKey).(types.BaseVirtualSCSIController); ok {
+					c := sc.GetVirtualSCSIController()
+					var keep []int32
+					for _, k := range c.Device {
+						if k != vd.Key {
+							keep = append(keep, k)
+						}
+					}
+					c.Device = keep
+					move = append(move, vd)
 				}
 			}
-			cd.ControllerKey = ide.Key
-			cd.UnitNumber = &unit
+		}
+	next:
+		for _, vd := range move {
+			for _, c := range ides {
+				for unit := int32(0); unit < 2; unit++ {
+					if !used[c.Key][unit] {
+						used[c.Key][unit] = true
+						u := unit
+						vd.ControllerKey, vd.UnitNumber = c.Key, &u
+						continue next
+					}
+				}
+			}
+		}
+		for _, d := range devs {
+			vd := d.GetVirtualDevice()
+			for _, c := range ides {
+				if vd.ControllerKey == c.Key {
+					c.Device = append(c.Device, vd.Key)
+				}
+			}
 		}
 	}
-}
-
-func pickIDE(devices object.VirtualDeviceList) *types.VirtualIDEController {
-	for _, d := range devices.SelectByType((*types.VirtualIDEController)(nil)) {
-		if c := d.(*types.VirtualIDEController); len(c.Device) < 2 {
-			return c
-		}
-	}
-	return nil
 }

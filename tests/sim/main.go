@@ -222,9 +222,17 @@ func main() {
 		m.Pool = *npool
 		m.Folder = *nfolder
 	}
-	m.Machine = *nvm
 	m.Datastore = *nds
 	m.Autostart = *power == "on"
+	total := *nvm
+	if !*esx {
+		total = *ndc * (*nstandalone + *ncluster*max(*npool, 1)) * *nvm
+	}
+	parallel := total > parallelThreshold
+	m.Machine = *nvm
+	if parallel {
+		m.Machine = 0
+	}
 	start := time.Now()
 	if err := m.Create(); err != nil {
 		fail("creating the inventory: %v", err)
@@ -234,6 +242,11 @@ func main() {
 	c, err := vim25.NewClient(ctx, m.Service)
 	if err != nil {
 		fail("in-process client: %v", err)
+	}
+	if parallel {
+		if err := createMachines(ctx, c, m, *esx, *npool, *nvm, m.Autostart, 8); err != nil {
+			fail("creating VMs: %v", err)
+		}
 	}
 	fixCdroms(m)
 	capacity := diskCap

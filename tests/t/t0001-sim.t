@@ -5,24 +5,7 @@
 # SPDX-License-Identifier: LGPL-3.0-or-later
 . "$(dirname "$0")/../lib.sh"
 
-# soap BODY: one vim25 call in the rig session kept in $TRASH/jar, verified
-# against the rig's certificate (the PEM is its own trust anchor).
-soap() {
-	printf '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:vim25"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>' "$1" >"$TRASH/req.xml"
-	curl -sS --cacert "$SIM_CERT" -b "$TRASH/jar" -c "$TRASH/jar" \
-		-H 'Content-Type: text/xml; charset=utf-8' -H 'SOAPAction: "urn:vim25/6.5"' \
-		--data-binary @"$TRASH/req.xml" "$SIM_URL"
-}
-soap_login() {
-	rm -f "$TRASH/jar"
-	soap "<urn:Login><urn:_this type=\"SessionManager\">SessionManager</urn:_this><urn:userName>$SIM_USER</urn:userName><urn:password>$SIM_PASSWORD</urn:password></urn:Login>"
-}
-# moref PATH: the VM's managed object id (vm-N).
-moref() { govc_ ls -i "$1" | sed -n 's/^VirtualMachine:\([^ ]*\).*/\1/p'; }
-lease_prop() { # LEASE PROP
-	soap "<urn:RetrievePropertiesEx><urn:_this type=\"PropertyCollector\">propertyCollector</urn:_this><urn:specSet><urn:propSet><urn:type>HttpNfcLease</urn:type><urn:pathSet>$2</urn:pathSet></urn:propSet><urn:objectSet><urn:obj type=\"HttpNfcLease\">$1</urn:obj></urn:objectSet></urn:specSet><urn:options/></urn:RetrievePropertiesEx>"
-}
-returnval() { sed -n 's/.*<returnval type="HttpNfcLease">\([^<]*\)<.*/\1/p'; }
+. "$TESTS_DIR/sim/soap.sh"
 
 test_expect_code 2 'a bad flag is refused with one line and exit 2' '
 	"$SIM_BIN" -power sideways 2>err
@@ -87,7 +70,7 @@ test_expect_success '-power mixed: _VM0 on, _VM1 off' '
 
 test_expect_success 'ExportVm of a powered-on VM: InvalidPowerState poweredOff/poweredOn' '
 	soap_login >login.xml && grep -q LoginResponse login.xml &&
-	vm=$(moref /DC0/vm/DC0_H0_VM0) && test -n "$vm" &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM0) && test -n "$vm" &&
 	soap "<urn:ExportVm><urn:_this type=\"VirtualMachine\">$vm</urn:_this></urn:ExportVm>" >out &&
 	grep -q "<faultcode>ServerFaultCode</faultcode>" out &&
 	grep -q "xsi:type=\"InvalidPowerState\"><requestedState>poweredOff</requestedState><existingState>poweredOn</existingState>" out &&
@@ -95,18 +78,18 @@ test_expect_success 'ExportVm of a powered-on VM: InvalidPowerState poweredOff/p
 '
 
 test_expect_success 'ExportVm of a powered-off VM: a lease, initializing then ready' '
-	vm=$(moref /DC0/vm/DC0_H0_VM1) &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM1) &&
 	soap "<urn:ExportVm><urn:_this type=\"VirtualMachine\">$vm</urn:_this></urn:ExportVm>" >out &&
-	lease=$(returnval <out) && test -n "$lease" && echo "$lease" >lease &&
-	lease_prop "$lease" state >s1 && grep -q ">initializing</val>" s1 &&
-	i=0 && until lease_prop "$lease" state | grep -q ">ready</val>"; do
+	lease=$(soap_lease_ref <out) && test -n "$lease" && echo "$lease" >lease &&
+	soap_lease_prop "$lease" state >s1 && grep -q ">initializing</val>" s1 &&
+	i=0 && until soap_lease_prop "$lease" state | grep -q ">ready</val>"; do
 		i=$((i + 1)) && test $i -lt 50 && sleep 0.1 || exit 1
 	done
 '
 
 test_expect_success '... whose info lists both disks as vSphere does' '
-	lease=$(cat lease) && vm=$(moref /DC0/vm/DC0_H0_VM1) &&
-	lease_prop "$lease" info >info.xml &&
+	lease=$(cat lease) && vm=$(sim_moref /DC0/vm/DC0_H0_VM1) &&
+	soap_lease_prop "$lease" info >info.xml &&
 	grep -q "<entity type=\"VirtualMachine\">$vm</entity>" info.xml &&
 	grep -q "<key>/$vm/ParaVirtualSCSIController0:0</key><importKey>/DC0_H0_VM1/ParaVirtualSCSIController0:0</importKey>" info.xml &&
 	grep -q "<key>/$vm/ParaVirtualSCSIController0:1</key>" info.xml &&
@@ -169,13 +152,13 @@ test_expect_success 'govc import.ovf takes the export back into the rig' '
 '
 
 test_expect_success 'CreateDescriptor refuses an OvfFile that names no device' '
-	vm=$(moref /DC0/vm/DC0_H0_VM1) &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM1) &&
 	soap "<urn:CreateDescriptor><urn:_this type=\"OvfManager\">OvfManager</urn:_this><urn:obj type=\"VirtualMachine\">$vm</urn:obj><urn:cdp><urn:ovfFiles><urn:deviceId>/$vm/Nope0:9</urn:deviceId><urn:path>x.vmdk</urn:path><urn:size>1</urn:size></urn:ovfFiles></urn:cdp></urn:CreateDescriptor>" >out &&
 	grep -q "xsi:type=\"InvalidArgument\"><invalidProperty>cdp.ovfFiles</invalidProperty>" out
 '
 
 test_expect_success 'CreateDescriptor without files: blank disks, no References' '
-	vm=$(moref /DC0/vm/DC0_H0_VM0) &&
+	vm=$(sim_moref /DC0/vm/DC0_H0_VM0) &&
 	soap "<urn:CreateDescriptor><urn:_this type=\"OvfManager\">OvfManager</urn:_this><urn:obj type=\"VirtualMachine\">$vm</urn:obj><urn:cdp><urn:name>solo</urn:name></urn:cdp></urn:CreateDescriptor>" >out &&
 	grep -q "CreateDescriptorResponse" out && grep -q "VirtualSystem ovf:id=&#34;solo&#34;" out &&
 	grep -q "ovf:diskId=&#34;vmdisk2&#34; ovf:format" out && ! grep -q "ovf:fileRef" out

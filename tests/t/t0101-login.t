@@ -252,6 +252,64 @@ test_expect_success 'with a terminal: prompt, no echo, login works' '
 	grep -q "\"session_file\":\"tty.json\"" pty.out && test -s tty.json
 '
 
+# On Linux the pty master reports the line discipline's flags, so the test
+# can see echo go off while the prompt waits and come back after a signal.
+test_expect_success 'prompt: echo off while asking, restored when interrupted' '
+	python3 - "$SIM_URL" "$SIM_USER" >pty2.out 2>&1 <<-\EOF
+	import os, pty, signal, sys, termios, time, select
+	url, user = sys.argv[1:3]
+	pid, fd = pty.fork()
+	if pid == 0:
+	    os.execvp("h2k-login", ["h2k-login", "-k", "-u", url, "-U", user, "-s", "int.json"])
+	echo = lambda: bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+	before = echo()
+	buf = b""
+	deadline = time.time() + 20
+	while time.time() < deadline and b"Password for" not in buf:
+	    if select.select([fd], [], [], 0.2)[0]:
+	        buf += os.read(fd, 1024)
+	time.sleep(0.2)
+	during = echo()
+	os.kill(pid, signal.SIGINT)
+	_, st = os.waitpid(pid, 0)
+	after = echo()
+	print("before", before, "during", during, "after", after,
+	      "signalled", os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGINT)
+	sys.exit(0 if before and not during and after and os.WIFSIGNALED(st) else 1)
+	EOF
+	grep -q "before True during False after True signalled True" pty2.out &&
+	test ! -e int.json
+'
+
+test_expect_success '--password-stdin from a terminal reads without echo' '
+	python3 - "$SIM_URL" "$SIM_USER" "$SIM_PASSWORD" >pty3.out 2>&1 <<-\EOF
+	import os, pty, sys, termios, time, select
+	url, user, pw = sys.argv[1:4]
+	pid, fd = pty.fork()
+	if pid == 0:
+	    os.execvp("h2k-login", ["h2k-login", "-k", "-u", url, "-U", user,
+	              "--password-stdin", "-s", "stdin-tty.json"])
+	deadline = time.time() + 20
+	while time.time() < deadline and termios.tcgetattr(fd)[3] & termios.ECHO:
+	    time.sleep(0.05)
+	os.write(fd, pw.encode() + b"\n")
+	buf = b""
+	while True:
+	    if select.select([fd], [], [], 0.2)[0]:
+	        try:
+	            d = os.read(fd, 1024)
+	        except OSError:
+	            break
+	        if not d:
+	            break
+	        buf += d
+	    elif os.waitpid(pid, os.WNOHANG)[0]:
+	        break
+	sys.stdout.write(buf.decode(errors="replace"))
+	EOF
+	! grep -F "$SIM_PASSWORD" pty3.out && test -s stdin-tty.json
+'
+
 test_expect_success 'long options: --url --user --session --insecure --quiet' '
 	h2k-login --insecure --url="$SIM_URL" --user "$SIM_USER" --password-file pw \
 		--session=long.json --quiet >out 2>err &&

@@ -130,7 +130,11 @@ test_expect_success 'nesting 10,000 deep is refused' '
 	hostile deep "XML refused: nesting deeper than 256 elements"
 '
 test_expect_success '50 MB answer is refused while it arrives' '
-	hostile big "response larger than"
+	hostile big "RetrievePropertiesEx response: XML refused: a text node, name or attribute over" &&
+	test "$(grep -c RetrievePropertiesEx "$TRASH/soapd.log")" = 1
+'
+test_expect_success '50 MB of small elements is cut at 32 MiB' '
+	hostile bigmany "RetrievePropertiesEx: response larger than 33554432 bytes refused"
 '
 test_expect_success 'an answer that is not XML is a protocol error' '
 	hostile garbage "RetrievePropertiesEx response: malformed XML"

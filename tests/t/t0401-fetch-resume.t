@@ -60,24 +60,41 @@ test_expect_success 'chunked body cut mid-stream: detected and resumed' '
 	requests /nolength=1,cut=1234567/d1 | sed -n 2p | grep -q "bytes=1234567-"
 '
 
+# asks LOGFILTER: the distinct requests (range, if_range) the client made,
+# in order; a dropped answer may be logged twice or late by the server
+asks() {
+	requests "$1" | python3 -c '
+import json, sys
+seen = []
+for line in sys.stdin:
+    o = json.loads(line)
+    k = (o["range"], o["if_range"], o["status"], o.get("start"), o.get("limit"))
+    if k not in seen:
+        seen.append(k)
+for k in seen:
+    print(*k[:4])
+'
+}
+
 test_expect_success 'a Content-Range that does not start at the offset: restart, not splice' '
 	fetch bcr badcr=1,cut=1000000,times=2 d1 && cmp out/bcr/disk-0.vmdk srv/d1 && sha_ok bcr srv/d1 &&
-	requests /badcr=1 >log && test_line_count = 3 log &&
-	sed -n 2p log | grep -q "\"start\": 1000001" &&
-	sed -n 3p log | grep -q "\"range\": null"
+	asks /badcr=1 >log && cat log &&
+	grep -qx "bytes=1000000- None 206 1000001" log &&
+	test "$(grep -c "^None None 200 0$" log)" = 2 && test_line_count = 3 log
 '
 
 test_expect_success 'ETag changes (server honours If-Range): the new file, whole' '
 	fetch et1 etag=change,cut=700000 v && cmp out/et1/disk-0.vmdk srv/v.v2 && sha_ok et1 srv/v.v2 &&
-	requests /etag=change,cut=700000/ | sed -n 2p | grep -q "\"if_range\": \"\\\\\"v1\\\\\"\""
+	asks /etag=change,cut=700000/ >log && cat log &&
+	grep -qx "bytes=700000- \"v1\" 200 0" log
 '
 
 test_expect_success 'ETag changes (server ignores If-Range, 206 of new content): restart' '
 	fetch et2 etag=change,ifrange=0,cut=700000 v && cmp out/et2/disk-0.vmdk srv/v.v2 &&
 	sha_ok et2 srv/v.v2 &&
-	requests /etag=change,ifrange=0 >log && test_line_count = 3 log &&
-	sed -n 2p log | grep -q "\"status\": 206" &&
-	sed -n 3p log | grep -q "\"range\": null"
+	asks /etag=change,ifrange=0 >log && cat log &&
+	grep -qx "bytes=700000- \"v1\" 206 700000" log &&
+	test "$(grep -c "^None None 200 0$" log)" = 2 && test_line_count = 3 log
 '
 
 test_expect_success 'stall below the speed limit: dropped and retried' '

@@ -90,4 +90,22 @@ test_expect_code 2 'bad -j' 'h2k-export -j x vm-1'
 test_expect_code 2 'two power options' 'h2k-export --snapshot --shutdown vm-1'
 test_expect_code 2 'unknown option' 'h2k-export --frobnicate vm-1'
 
+# Downloads slowed to 256 KiB/s so that Ctrl-C lands mid-transfer.
+sim_stop
+sim_start -vm 1 -cluster 0 -disks 1 -disk-size 1M -disk-fill random -power on -nfc-bps 262144
+h2k_login_sim || { echo "Bail out! login failed"; exit 1; }
+
+test_expect_success 'Ctrl-C mid-download: exit 10, no descriptor, snapshot removed' '
+	command -v setsid >/dev/null &&
+	{ setsid h2k-export -o intr --snapshot /DC0/vm/DC0_H0_VM0 >line 2>err & pid=$!; } &&
+	i=0; until ls intr/*/*.part >/dev/null 2>&1; do
+		i=$((i + 1)); test $i -lt 50 || break; sleep 0.1; done &&
+	sleep 0.5 && kill -INT -- -$pid; wait $pid; rc=$?;
+	test $rc = 10 && test_line_count = 0 line &&
+	! ls intr/*/*.ovf 2>/dev/null | grep -q . &&
+	i=0; until govc_ snapshot.tree -vm /DC0/vm/DC0_H0_VM0 >tree && test ! -s tree; do
+		i=$((i + 1)); test $i -lt 30 || break; sleep 0.2; done;
+	test ! -s tree
+'
+
 test_done

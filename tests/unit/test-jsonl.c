@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "h2k.h"
@@ -153,11 +155,81 @@ writer(void)
 	cJSON_Delete(o);
 }
 
+static volatile sig_atomic_t alarmed;
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	alarmed = 1;
+}
+
+/* A child writes a, waits ms, writes b; a timer interrupts us at 100 ms. */
+static FILE *
+slow_writer(const char *a, int ms, const char *b, pid_t *pid)
+{
+	struct itimerval it = {{0, 0}, {0, 100000}};
+	int p[2];
+
+	if (pipe(p) < 0)
+		return NULL;
+	if ((*pid = fork()) == 0) {
+		close(p[0]);
+		(void)!write(p[1], a, strlen(a));
+		usleep(ms * 1000);
+		(void)!write(p[1], b, strlen(b));
+		_exit(0);
+	}
+	close(p[1]);
+	alarmed = 0;
+	setitimer(ITIMER_REAL, &it, NULL);
+	return fdopen(p[0], "r");
+}
+
+static void
+signals(void)
+{
+	struct sigaction sa;
+	struct h2k_jsonl r;
+	cJSON *o;
+	pid_t pid;
+	FILE *f;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm; /* no SA_RESTART, as the stages do */
+	sigaction(SIGALRM, &sa, NULL);
+
+	f = slow_writer("{\"a\":", 400, "1}\n", &pid);
+	h2k_jsonl_init(&r, f, NULL);
+	is_int(h2k_jsonl_next(&r, &o), 1, "signal in the middle of a line is ridden out");
+	ok(alarmed, "the signal did arrive");
+	is_int((long)h2k_json_num(o, "a", 0), 1, "and the whole line was read");
+	cJSON_Delete(o);
+	h2k_jsonl_free(&r);
+	fclose(f);
+	waitpid(pid, NULL, 0);
+
+	f = slow_writer("", 400, "{\"b\":2}\n", &pid);
+	h2k_jsonl_init(&r, f, NULL);
+	is_int(h2k_jsonl_next(&r, &o), -1, "signal while waiting for a line returns");
+	is_int(h2k_errcode(), H2K_EX_CANCEL, "as cancelled");
+	is_str(h2k_errmsg(), "stdin: read interrupted by a signal", "message");
+	is_int(h2k_jsonl_next(&r, &o), 1, "the reader is still usable");
+	is_int((long)h2k_json_num(o, "b", 0), 2, "next line read");
+	is_int(r.lineno, 1, "line count not disturbed");
+	cJSON_Delete(o);
+	h2k_jsonl_free(&r);
+	fclose(f);
+	waitpid(pid, NULL, 0);
+	signal(SIGALRM, SIG_DFL);
+}
+
 int
 main(void)
 {
 	reader_basics();
 	reader_limits();
 	writer();
+	signals();
 	return tap_done();
 }

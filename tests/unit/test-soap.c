@@ -107,6 +107,26 @@ fault(const char *detail, const char *fstr, int want_code, const char *want_type
 	free(s);
 }
 
+struct seen {
+	int n, order_ok, stop_at;
+};
+
+static int
+seen_cb(void *arg, xmlNodePtr obj)
+{
+	struct seen *s = arg;
+	char *v = h2k_xml_text(obj, "obj"), want[32];
+	xmlNodePtr t = h2k_xml_child(obj->parent, "token");
+
+	snprintf(want, sizeof want, "vm-%d", s->n);
+	s->order_ok = (s->n == 0 || s->order_ok) && v && !strcmp(v, want) && t;
+	free(v);
+	if (s->stop_at && s->n == s->stop_at)
+		return h2k_seterr(H2K_EX_FAIL, "stopped at %d", s->n);
+	s->n++;
+	return 0;
+}
+
 int
 main(void)
 {
@@ -222,6 +242,35 @@ main(void)
 	is_int(h2k_soap_fault_class("InvalidHostState"), H2K_EX_STATE, "InvalidState subtypes are state errors");
 	is_int(h2k_soap_fault_class("InvalidArgument"), H2K_EX_NET, "InvalidArgument is not a state error");
 	is_int(h2k_soap_fault_class(NULL), H2K_EX_NET, "no type: NET");
+
+	/* --- streaming: elements handed over and freed as they close --- */
+	{
+		struct h2k_buf b = {0};
+		struct seen sn = {0};
+		h2k_buf_printf(&b, "%s<R xmlns=\"urn:vim25\"><returnval>\n <token>t1</token>\n", env_head);
+		for (int i = 0; i < 100; i++)
+			h2k_buf_printf(&b, " <objects><obj>vm-%d</obj></objects> \n", i);
+		h2k_buf_printf(&b, " tail text</returnval></R>%s", env_tail);
+		d = h2k_xml_parse_stream(b.data, b.len, "stream", "objects", 5, seen_cb, &sn);
+		ok(d != NULL, "streamed parse with text between elements succeeds");
+		is_int(sn.n, 100, "every element handed over");
+		is_int(sn.order_ok, 1, "in document order, token already parsed");
+		{
+			xmlNodePtr rv = xmlDocGetRootElement(d);
+			rv = h2k_xml_child(h2k_xml_child(h2k_xml_child(rv, "Body"), "R"), "returnval");
+			ok(rv && !h2k_xml_child(rv, "objects"), "handed-over elements are gone from the document");
+			char *t = h2k_xml_text(rv, "token");
+			is_str(t, "t1", "the rest of the document stays");
+			free(t);
+		}
+		xmlFreeDoc(d);
+		sn.n = 0;
+		sn.stop_at = 10;
+		d = h2k_xml_parse_stream(b.data, b.len, "stream", "objects", 5, seen_cb, &sn);
+		ok(d == NULL && sn.n == 10, "a callback error stops the parse");
+		is_str(h2k_errmsg(), "stopped at 10", "and its error is the parse's");
+		h2k_buf_free(&b);
+	}
 
 	/* --- helpers --- */
 	s = "<o xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><a xsi:type=\"xsd:string\">v</a><b/><a>w</a></o>";
