@@ -89,7 +89,7 @@ test_expect_success 'Login answered 10,000 deep: refused' '
 	hostile deep "deep|depth|nest"
 '
 test_expect_success 'Login answered with a 50 MB body: refused' '
-	hostile big "large|big|bytes|size"
+	hostile big "large|big|bytes|size|limit"
 '
 test_expect_success 'Login answered with garbage: a protocol error' '
 	hostile garbage "XML|malformed"

@@ -108,6 +108,8 @@ while not os.path.exists(stop) or sweeps < 3:
             continue
         if names[0] == b"h2k-login":
             login = True
+            if not os.path.exists("seen"):
+                open("seen", "w").close()
         for what, data in (("cmdline", cmd), ("environ", env)):
             if secret in data:
                 found.append("%s %s: %r" % (pid, what, data[:200]))
@@ -116,7 +118,9 @@ with open(report, "w") as f:
     f.write("%d %d\n" % (sweeps, seen_login))
     f.write("\n".join(found))
 PY
-watch_start() { rm -f stop report; python3 watch.py "$PW" stop report & WATCH=$!; }
+watch_start() { rm -f stop report seen; python3 watch.py "$PW" stop report & WATCH=$!; }
+# wait_seen: until the watcher has seen h2k-login running (it waits for its password).
+wait_seen() { local n=0; while [ ! -e seen ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done; }
 watch_end() { touch stop; wait $WATCH; cat report; }
 # watched: the watcher saw the login process and never the password.
 watched() {
@@ -130,7 +134,7 @@ test_expect_success 'password from stdin: never in /proc/*/cmdline or environ wh
 	exec 7<>pwfifo
 	watch_start
 	( login --password-stdin <pwfifo >out 2>err; echo $? >rc ) &
-	sleep 1
+	wait_seen
 	printf "%s\n" "$PW" >&7
 	n=0; while [ ! -s rc ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done
 	exec 7>&-
@@ -140,7 +144,7 @@ test_expect_success 'password from a file (a FIFO, so login waits on it): never 
 	rm -f "$SESS" rc && mkfifo pwfile || exit 1
 	watch_start
 	( login --password-file pwfile >out 2>err; echo $? >rc ) &
-	sleep 1
+	wait_seen
 	printf "%s\n" "$PW" >pwfile
 	n=0; while [ ! -s rc ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done
 	watch_end && test "$(cat rc)" = 0 && test -e "$SESS" && watched
