@@ -18,6 +18,13 @@
  *     stderr; XML_PARSE_NONET and no DTDLOAD/NOENT/HUGE.
  * The size bound is applied while receiving (the transfer is aborted) and
  * again at parse.
+ *
+ * Streaming.  Answers are never held whole: curl's write callback feeds a
+ * push parser.  h2k_soap_call_stream names an element (ObjectContent at
+ * depth 5 for property pages); each one is handed to the caller as it
+ * closes and then unlinked and freed, so a 500-VM page costs one VM's tree.
+ * Because SAX2 remembers the last text node it appended to, its counters
+ * are reset after freeing, so later text goes through xmlTextConcat.
  */
 #include <ctype.h>
 #include <limits.h>
@@ -776,6 +783,11 @@ on_header(char *p, size_t size, size_t n, void *arg)
 		;
 	if (!vlen)
 		return len;
+	/* It will go back in a Cookie header: no control bytes, no 8-bit. */
+	for (i = 0; i < vlen; i++)
+		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] >= 0x7f ||
+		    v[i] == ',' || v[i] == '\\')
+			return len;
 	if (!(c = h2k_malloc(vlen + 1)))
 		return 0;
 	memcpy(c, v, vlen);

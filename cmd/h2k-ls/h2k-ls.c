@@ -497,8 +497,10 @@ vm_cb(void *arg, xmlNodePtr obj)
 	}
 	if (!parent)
 		parent = prop_text(obj, "parentVApp");
+	/* Read-only here (workers run in parallel): paths were computed
+	 * before the workers started. */
 	if ((pe = tab_find(&ls->tab, parent)))
-		ppath = ent_path(&ls->tab, pe, 0);
+		ppath = pe->path;
 	if (!ppath) {
 		h2k_warn("%s (%s): not in the VM folder tree; skipped", name, moref);
 		rc = 0;

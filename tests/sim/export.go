@@ -6,15 +6,20 @@
 // registry and calling the Go method of the same name by reflection.  Before
 // that lookup it asks Registry.Handler, which may substitute the object.  The
 // rig uses that hook (no fork of vcsim): for ExportVm on a VirtualMachine it
-// returns exportVM, which embeds vcsim's *VirtualMachine and adds the method;
-// every other method of the VM still resolves to vcsim's code through the
-// embedding.
+// returns exportVM, which embeds vcsim's *VirtualMachine and adds the method
+// (likewise ExportSnapshot and OvfManager.CreateDescriptor).  vcsim then
+// prefers the session's view of the target, which falls back to the global
+// object and would undo the substitution, so the hook also renames the
+// call's target to a reference no registry holds; locking (by the wrapper's
+// own reference), fault rules (by type and method name) are unaffected.
+// Only the substituted call sees the wrapper: the registry keeps vcsim's
+// objects, whose type the rest of vcsim asserts.
 //
 // The lease itself is vcsim's own HttpNfcLease, made by vcsim's own
 // VirtualMachineSnapshot.ExportSnapshot run on a transient snapshot object
 // that carries the VM's current configuration.  That registers the lease and
 // its disk files with vcsim's NFC handler (ServeNFC), and
-// HttpNfcLeaseProgress/Complete/Abort/GetManifest are vcsim's.  ExportVm then
+// HttpNfcLeaseProgress/Complete/Abort are vcsim's.  ExportVm then
 // does what vCenter does and ExportSnapshot does not: the lease starts in
 // state initializing and turns ready a moment later; info.deviceUrl lists the
 // disks with vSphere's keys (/vm-N/<controller class><bus>:<unit>), target ids
@@ -26,8 +31,8 @@
 // seconds times out.  The rig then sets state=error with a Timedout fault,
 // later Progress/Complete/Abort calls get a Timedout fault, its URLs answer
 // 404 and a transfer in flight is cut.  This applies to leases from ExportVm
-// and from vcsim's ExportSnapshot (whose info.leaseTimeout is corrected to the
-// -lease-timeout knob); import leases are left to vcsim.
+// and from vcsim's ExportSnapshot (whose info gets the -lease-timeout value);
+// import leases are left to vcsim.
 //
 // NFC GET: the rig registers "GET /nfc/" on vcsim's mux, which takes
 // precedence over vcsim's method-less "/nfc/" pattern.  For a lease the rig
@@ -39,7 +44,10 @@
 package main
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -161,6 +169,10 @@ func (r *rig) hook(ctx *simulator.Context, m *simulator.Method) (mo.Reference, t
 			break
 		}
 		switch m.Name {
+		case "HttpNfcLeaseGetManifest":
+			if l, ok := ctx.Session.Get(m.This).(*simulator.HttpNfcLease); ok {
+				sub = &manifestLease{HttpNfcLease: l, rec: rec}
+			}
 		case "HttpNfcLeaseProgress":
 			rec.touch()
 		case "HttpNfcLeaseComplete", "HttpNfcLeaseAbort":
@@ -229,6 +241,50 @@ func (l *expiredLease) HttpNfcLeaseComplete(ctx *simulator.Context, req *types.H
 
 func (l *expiredLease) HttpNfcLeaseAbort(ctx *simulator.Context, req *types.HttpNfcLeaseAbort) soap.HasFault {
 	return &methods.HttpNfcLeaseAbortBody{Fault_: timedout(l.HttpNfcLease)}
+}
+
+// manifestLease answers HttpNfcLeaseGetManifest for an export lease: the
+// vSphere API describes it as the download manifest, SHA-1 and size of each
+// file the lease serves, while vcsim's only lists files uploaded to an import
+// lease (none here).
+type manifestLease struct {
+	*simulator.HttpNfcLease
+	rec *leaseRec
+}
+
+func (l *manifestLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *types.HttpNfcLeaseGetManifest) soap.HasFault {
+	body := new(methods.HttpNfcLeaseGetManifestBody)
+	if l.Info == nil || l.State != types.HttpNfcLeaseStateReady {
+		body.Fault_ = simulator.Fault("The lease is not ready", &types.InvalidState{})
+		return body
+	}
+	entries := []types.HttpNfcLeaseManifestEntry{}
+	for _, d := range l.Info.DeviceUrl {
+		file, ok := l.rec.files[path.Base(d.Url)]
+		if !ok {
+			continue
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			body.Fault_ = simulator.Fault(err.Error(), &types.FileNotFound{FileFault: types.FileFault{File: file}})
+			return body
+		}
+		h := sha1.New()
+		n, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			body.Fault_ = simulator.Fault(err.Error(), &types.FileFault{File: file})
+			return body
+		}
+		entries = append(entries, types.HttpNfcLeaseManifestEntry{
+			Key:  d.Key,
+			Sha1: hex.EncodeToString(h.Sum(nil)),
+			Size: n,
+			Disk: d.Disk != nil && *d.Disk,
+		})
+	}
+	body.Res = &types.HttpNfcLeaseGetManifestResponse{Returnval: entries}
+	return body
 }
 
 // serverURL is vcsim's own idea of its URL (option vcsim.server.url), with the
@@ -423,8 +479,10 @@ func powerWord(s types.VirtualMachinePowerState) string {
 }
 
 // exportSnapshot runs vcsim's ExportSnapshot unchanged, then puts the lease
-// under the rig's timeout and corrects info.leaseTimeout and
-// totalDiskCapacityInKB, which vcsim leaves at 300 and 0.
+// under the rig's timeout and fills in what vcsim leaves at 300 or 0 and
+// ExportVm sets: info.leaseTimeout, totalDiskCapacityInKB and each device's
+// fileSize (without which govc writes the total capacity as every file's
+// size into its descriptor).
 type exportSnapshot struct {
 	*simulator.VirtualMachineSnapshot
 	rig *rig
@@ -448,15 +506,25 @@ func (s *exportSnapshot) ExportSnapshot(ctx *simulator.Context, req *types.Expor
 			capKB += disk.CapacityInKB
 		}
 	}
+	files := leaseFiles(ctx, vm, devices)
 	ctx.WithLock(lease, func() {
 		if lease.Info != nil {
 			info := *lease.Info
 			info.LeaseTimeout = int32(s.rig.leaseTimeout / time.Second)
 			info.TotalDiskCapacityInKB = capKB
+			info.DeviceUrl = append([]types.HttpNfcLeaseDeviceUrl(nil), info.DeviceUrl...)
+			for i := range info.DeviceUrl {
+				d := &info.DeviceUrl[i]
+				if f, ok := files[path.Base(d.Url)]; ok && !s.rig.nfcStream {
+					if st, err := os.Stat(f); err == nil {
+						d.FileSize = st.Size()
+					}
+				}
+			}
 			ctx.Update(lease, []types.PropertyChange{{Name: "info", Val: &info}})
 		}
 	})
-	s.rig.track(ctx, lease, leaseFiles(ctx, vm, devices))
+	s.rig.track(ctx, lease, files)
 	return res
 }
 

@@ -90,7 +90,7 @@ test_expect_success '... and with progress sent meanwhile it completes, byte-ide
 	awk "{ exit !(\$1 >= 3.5) }" time
 '
 
-test_expect_success 'ExportSnapshot (vcsim code): leaseTimeout corrected, same bytes, same clock' '
+test_expect_success 'ExportSnapshot (vcsim code): leaseTimeout and fileSize filled in, same bytes, same clock' '
 	govc_ snapshot.create -vm DC0_H0_VM0 s1 &&
 	snap=$(govc_ snapshot.tree -vm DC0_H0_VM0 -i | sed -n "s/^\[\(snapshot-[0-9]*\)\] *s1$/\1/p") &&
 	test -n "$snap" &&
@@ -99,6 +99,7 @@ test_expect_success 'ExportSnapshot (vcsim code): leaseTimeout corrected, same b
 	test "$(soap_lease_wait "$lease")" = ready &&
 	soap_lease_prop "$lease" info >info.xml &&
 	grep -q "<totalDiskCapacityInKB>2048</totalDiskCapacityInKB><leaseTimeout>2</leaseTimeout>" info.xml &&
+	grep -q "<targetId>disk1.vmdk</targetId><fileSize>2097152</fileSize>" info.xml &&
 	url=$(soap_lease_urls "$lease") &&
 	curl -sS --fail --cacert "$SIM_CERT" -r 512-65535 -o part "$url" &&
 	dd if="$disk" bs=512 skip=1 count=127 2>/dev/null | cmp - part &&

@@ -185,6 +185,19 @@ test_expect_success 'no session file: exit 3' '
 	expect_code 3 h2k-ls -s "$HOME/none.json" 2>err && test_one_line err
 '
 
+test_expect_success 'the default model: the same set as govc' '
+	sim_stop && sim_start &&
+	h2k_login_sim && oracle >want && test_line_count -ge 4 want &&
+	h2k-ls >out && mine out >got && test_cmp want got
+'
+
+test_expect_success 'a standalone ESXi host (HostAgent): the same set as govc' '
+	sim_stop && sim_start -esx -vm 3 &&
+	h2k_login_sim && oracle >want && test_line_count = 3 want &&
+	h2k-ls >out && mine out >got && test_cmp want got &&
+	h2k-ls /ha-datacenter/vm/ha-host_VM1 >out && test_line_count = 1 out
+'
+
 test_expect_success 'a session that timed out on the server: exit 3' '
 	sim_stop && sim_start -vm 1 -session-timeout 1s &&
 	h2k_login_sim && h2k-ls >out && test_line_count = 2 out &&

@@ -143,6 +143,9 @@ test_expect_success 'HTTP 404 is named' '
 	hostile status:404 "RetrievePropertiesEx: HTTP 404 from 127.0.0.1:" &&
 	grep -F "$SOAPD_HOST" err
 '
+test_expect_success 'a redirect is not followed' '
+	hostile status:302 "RetrievePropertiesEx: HTTP 302 from 127.0.0.1:"
+'
 test_expect_success 'the view is destroyed even when the listing fails' '
 	hostile deep "nesting" &&
 	grep -q "\"method\": \"DestroyView\"" "$TRASH/soapd.log"
@@ -180,6 +183,13 @@ test_expect_success 'no session file: exit 3' '
 test_expect_success 'connection refused: exit 9 naming the server' '
 	session "$SOAPD_THUMBPRINT" false && soapd_stop &&
 	expect_code 9 h2k-ls 2>err && test_one_line err && grep -F "$SOAPD_HOST" err
+'
+test_expect_success 'proxy variables of curl are ignored; H2K_PROXY is used' '
+	soapd_start && session "$SOAPD_THUMBPRINT" false &&
+	https_proxy=http://127.0.0.1:1 HTTPS_PROXY=http://127.0.0.1:1 all_proxy=http://127.0.0.1:1 \
+		h2k-ls >out 2>err && test_line_count = 0 err &&
+	expect_code 9 env H2K_PROXY=http://127.0.0.1:1 h2k-ls 2>err &&
+	test_one_line err && grep -F "127.0.0.1" err
 '
 test_expect_code 2 'bad --power is a usage error' 'h2k-ls --power sideways'
 test_expect_code 2 'unknown option is a usage error' 'h2k-ls --bogus'
