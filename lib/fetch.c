@@ -1181,7 +1181,7 @@ vm_settled(struct vm *vm)
 			r->first_code = vm->errcode;
 	}
 	/* a failed VM with a lease still needs its lease ended by the lease thread */
-	if (vm->failed && vm->lease && !vm->lease_gone) {
+	if (vm->failed && vm->lease && r->lease_started) {
 		vm->vstate = V_FAILED_PENDING;
 		pthread_cond_broadcast(&r->lease_cv);
 	} else
@@ -1332,8 +1332,9 @@ lease_main(void *arg)
 		int pending_end = 0, live = 0;
 		for (size_t i = 0; i < r->nvms; i++) {
 			struct vm *vm = r->vms[i];
-			if (!vm->lease || vm->lease_gone)
+			if (!vm->lease)
 				continue;
+			/* even with the lease gone, its snapshot is still ours to remove */
 			if (vm->vstate == V_FAILED_PENDING) {
 				pending_end = 1;
 				if (!job.vm) {
@@ -1342,6 +1343,8 @@ lease_main(void *arg)
 				}
 				continue;
 			}
+			if (vm->lease_gone)
+				continue;
 			if (vm->vstate == V_DONE && !vm->ok)
 				continue;
 			live++;
