@@ -205,6 +205,9 @@ func main() {
 		usage("-username and -password must not be empty")
 	}
 	simulator.Trace = *trace
+	// A closed stdout (the reader of the URL line went away) must not kill
+	// the rig before it removes its temporary directory.
+	signal.Ignore(syscall.SIGPIPE)
 
 	work, err := os.MkdirTemp("", prog+"-")
 	if err != nil {
