@@ -383,6 +383,8 @@ main(int argc, char *argv[])
 
 		snprintf(msg, sizeof msg, "%s", h2k_errmsg());
 		(void)h2k_vim_logout(v);
+		/* LeakSanitizer sees what main no longer references at exit. */
+		free(path);
 		die(code, "%s (logged out again)", msg);
 	}
 	if (old.url && !strcmp(old.url, url) && strcmp(old.cookie, s.cookie)) {
