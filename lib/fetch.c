@@ -17,12 +17,17 @@
  * progress, and one "lease thread" does all the SOAP work.
  *
  * The resume rule.  A file is written as NAME.part; NAME.part.meta records
- * the URL, the validator (ETag), the stream length when known and how many
- * bytes were last fsynced ("synced").  Bytes on disk are kept only when:
+ * the URL, the validator (ETag), the stream length when known, how many
+ * bytes were last fsynced ("synced") and the kernel's boot id.  Bytes on
+ * disk are kept only when:
  *  - they come from this same URL (a .part left by an earlier run of a
- *    different lease, whose content may differ, is truncated), and only up
- *    to "synced" when they are left by an earlier run (bytes past the last
- *    fsync may be garbage after a power cut);
+ *    different lease, whose content may differ, is truncated); when they
+ *    were left by an earlier run, all of them if the machine has not
+ *    rebooted since (same boot id: a killed process loses nothing the
+ *    kernel has), else only up to "synced" (bytes past the last fsync may
+ *    be garbage after a power cut).  Checkpoints (fdatasync, then the meta
+ *    file) are every 10 s or 512 MiB: they stall the stream, so they are
+ *    rare, and only a power cut costs up to that much;
  *  - the server answers the Range request 206 with a Content-Range that
  *    starts exactly at the requested offset, whose complete length matches
  *    the one we know, and, when we had an ETag (sent as If-Range unless it
@@ -89,8 +94,8 @@
 #define RECV_BUF       (256u << 10)  /* curl's receive buffer per worker */
 #define REHASH_BUF     (256u << 10)
 #define WRITEBEHIND    (8u << 20)    /* start writeback every 8 MiB */
-#define SYNC_BYTES     (64u << 20)   /* checkpoint (fdatasync + meta) */
-#define SYNC_SECS      2.0
+#define SYNC_BYTES     (512u << 20)  /* checkpoint (fdatasync + meta) */
+#define SYNC_SECS      10.0
 #define MAX_DISCARD    (64u << 10)   /* body of an error answer we read */
 #define META_MAX       (16u << 10)
 
@@ -339,7 +344,32 @@ fsync_dir(int dirfd, const char *dir)
 struct meta {
 	char *url, *etag;
 	long long total, synced;
+	int same_boot;          /* written since the last boot */
 };
+
+static char g_boot_id[64];
+static pthread_once_t g_boot_once = PTHREAD_ONCE_INIT;
+
+static void
+read_boot_id(void)
+{
+	FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (fp) {
+		if (!fgets(g_boot_id, sizeof g_boot_id, fp))
+			g_boot_id[0] = '\0';
+		g_boot_id[strcspn(g_boot_id, "\n")] = '\0';
+		fclose(fp);
+	}
+}
+
+/* The kernel's boot id, or "" (then every earlier run counts as another boot). */
+static const char *
+boot_id(void)
+{
+	pthread_once(&g_boot_once, read_boot_id);
+	return g_boot_id;
+}
 
 static void
 meta_free(struct meta *m)
@@ -373,6 +403,8 @@ meta_read(int dirfd, const char *name, struct meta *m)
 	m->etag = e && !has_ctl(e) && strlen(e) < 256 ? h2k_strdup(e) : NULL;
 	m->total = (long long)h2k_json_num(o, "total", -1);
 	m->synced = (long long)h2k_json_num(o, "synced", -1);
+	const char *b = h2k_json_str(o, "boot_id");
+	m->same_boot = b && *b && *boot_id() && strcmp(b, boot_id()) == 0;
 	cJSON_Delete(o);
 	return m->url ? 0 : -1;
 }
@@ -399,6 +431,8 @@ meta_write(int dirfd, const char *name, const char *url, const char *etag,
 	if (total >= 0)
 		cJSON_AddNumberToObject(o, "total", (double)total);
 	cJSON_AddNumberToObject(o, "synced", (double)(synced > 0 ? synced : 0));
+	if (*boot_id())
+		cJSON_AddStringToObject(o, "boot_id", boot_id());
 	if (!(txt = cJSON_PrintUnformatted(o)))
 		goto out;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -433,6 +467,7 @@ struct xfer {
 	char cr[256], new_etag[256], retry_after[128];
 	long long clen;
 	int decided, discard, restart, complete, io_err, cancelled;
+	const char *io_op;      /* the step that failed: write, fsync, ... */
 	size_t discarded;
 	long long got;
 };
@@ -475,6 +510,7 @@ truncate_part(struct xfer *x)
 
 	if (ftruncate(x->fd, 0) < 0 || fdatasync(x->fd) < 0) {
 		x->io_err = errno;
+		x->io_op = "truncate";
 		return -1;
 	}
 	x->have = 0;
@@ -500,6 +536,7 @@ rehash(struct xfer *x)
 			continue;
 		if (n <= 0) {
 			x->io_err = n < 0 ? errno : EIO;
+			x->io_op = "read";
 			return -1;
 		}
 		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
@@ -650,6 +687,7 @@ checkpoint(struct xfer *x)
 {
 	if (fdatasync(x->fd) < 0) {
 		x->io_err = errno;
+		x->io_op = "fsync";
 		return -1;
 	}
 	x->synced = x->have;
@@ -679,6 +717,7 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 			continue;
 		if (w <= 0) {
 			x->io_err = w < 0 ? errno : ENOSPC;
+			x->io_op = "write";
 			/* the partial write is past x->have: not trusted later */
 			return 0;
 		}
@@ -801,11 +840,12 @@ open_part(struct xfer *x)
 	x->have = st.st_size;
 	x->total = -1;
 	if (x->have > 0) {
-		/* left by an earlier run: keep only what that run fsynced, and
-		 * only if it came from this very URL */
+		/* left by an earlier run: only if it came from this very URL;
+		 * all of it unless the machine rebooted since, then what that
+		 * run fsynced */
 		if (meta_read(vm->dirfd, f->meta, &m) == 0 && strcmp(m.url, f->url) == 0 &&
-		    m.synced > 0) {
-			long long keep = m.synced < x->have ? m.synced : x->have;
+		    (m.same_boot || m.synced > 0)) {
+			long long keep = m.same_boot || m.synced > x->have ? x->have : m.synced;
 			if (keep < x->have && ftruncate(x->fd, keep) < 0)
 				return h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", vm->dir,
 				    f->part, strerror(errno));
@@ -871,6 +911,7 @@ download(struct worker *w, struct file *f)
 		x.cr[0] = x.new_etag[0] = x.retry_after[0] = '\0';
 		x.clen = -1;
 		x.decided = x.discard = x.restart = x.complete = x.io_err = x.cancelled = 0;
+		x.io_op = NULL;
 		x.discarded = 0;
 		x.got = 0;
 		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
@@ -916,8 +957,8 @@ download(struct worker *w, struct file *f)
 			goto out;
 		}
 		if (x.io_err) {
-			h2k_seterr(H2K_EX_IO, "%s/%s: write: %s", f->vm->dir, f->part,
-			    strerror(x.io_err));
+			h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", f->vm->dir, f->part,
+			    x.io_op ? x.io_op : "write", strerror(x.io_err));
 			goto out;
 		}
 		if (x.restart) {
@@ -1146,7 +1187,7 @@ vm_settled(struct vm *vm)
 			r->first_code = vm->errcode;
 	}
 	/* a failed VM with a lease still needs its lease ended by the lease thread */
-	if (vm->failed && vm->lease && !vm->lease_gone) {
+	if (vm->failed && vm->lease && r->lease_started) {
 		vm->vstate = V_FAILED_PENDING;
 		pthread_cond_broadcast(&r->lease_cv);
 	} else
@@ -1297,8 +1338,9 @@ lease_main(void *arg)
 		int pending_end = 0, live = 0;
 		for (size_t i = 0; i < r->nvms; i++) {
 			struct vm *vm = r->vms[i];
-			if (!vm->lease || vm->lease_gone)
+			if (!vm->lease)
 				continue;
+			/* even with the lease gone, its snapshot is still ours to remove */
 			if (vm->vstate == V_FAILED_PENDING) {
 				pending_end = 1;
 				if (!job.vm) {
@@ -1307,6 +1349,8 @@ lease_main(void *arg)
 				}
 				continue;
 			}
+			if (vm->lease_gone)
+				continue;
 			if (vm->vstate == V_DONE && !vm->ok)
 				continue;
 			live++;

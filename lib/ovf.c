@@ -734,8 +734,9 @@ h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
 			big = 1;
 	}
 	unlink(part); /* a leftover of an interrupted run */
+	/* It holds the disks: as private as h2k-fetch keeps them (0600). */
 	fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
+	    0600);
 	if (fd < 0) {
 		h2k_seterr(H2K_EX_IO, "%s: %s", part, strerror(errno));
 		goto out;

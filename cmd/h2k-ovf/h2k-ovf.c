@@ -16,17 +16,27 @@
  *   5. HttpNfcLeaseComplete, then RemoveSnapshot of lease.snapshot.
  * A failure at steps 1-4 aborts the lease and removes the snapshot (the
  * export ends here) unless --keep-lease; the downloaded files stay.
+ *
+ * Keepalive: h2k-fetch keeps every lease alive while it runs, but it may
+ * exit while lines still wait here behind a VM being packed into an OVA
+ * (minutes for big disks), and a lease that hears nothing for its timeout
+ * is lost.  So a reader thread takes each line as soon as it arrives, and a
+ * keepalive thread sends HttpNfcLeaseProgress, over its own connection, for
+ * every lease read and not yet finished, every min(timeout_s)/3 seconds
+ * (1 to 60).  Signals go to the main thread only.
  */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "h2k.h"
@@ -404,6 +414,187 @@ end_export(struct h2k_vim *v, cJSON *line, int ended, const char *why)
 	h2k_seterr(code, "%s", msg);
 }
 
+struct item {
+	cJSON *line;     /* NULL: a bad line, msg and code say why */
+	long lineno;
+	int code;
+	char *msg;
+	struct item *next;
+};
+
+struct alive {
+	char *lease;
+	double timeout;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* a line arrived, input ended, or stop */
+	struct item *head, *tail;
+	int eof, stop;
+	struct alive *ka;       /* leases read and not yet finished */
+	size_t nka;
+	struct h2k_jsonl in;
+} q = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* Called with q.mu held. */
+static void
+ka_drop(const char *lease)
+{
+	for (size_t i = 0; i < q.nka; i++)
+		if (!strcmp(q.ka[i].lease, lease)) {
+			free(q.ka[i].lease);
+			q.ka[i] = q.ka[--q.nka];
+			return;
+		}
+}
+
+static void *
+reader(void *arg)
+{
+	for (;;) {
+		struct item *it = calloc(1, sizeof *it);
+		cJSON *line = NULL;
+		int rc = h2k_jsonl_next(&q.in, &line);
+
+		if (rc == 0 || !it) {
+			free(it);
+			cJSON_Delete(line);
+			break;
+		}
+		it->lineno = q.in.lineno;
+		if (rc < 0) {
+			it->code = h2k_errcode();
+			it->msg = strdup(h2k_errmsg());
+		} else
+			it->line = line;
+		pthread_mutex_lock(&q.mu);
+		const char *lease = line ? h2k_json_str(cJSON_GetObjectItemCaseSensitive(
+		    line, "lease"), "moref") : NULL;
+		if (lease) {
+			struct alive *n = realloc(q.ka, (q.nka + 1) * sizeof *n);
+			if (n) {
+				q.ka = n;
+				q.ka[q.nka].lease = strdup(lease);
+				q.ka[q.nka].timeout = h2k_json_num(
+				    cJSON_GetObjectItemCaseSensitive(line, "lease"),
+				    "timeout_s", 300);
+				if (q.ka[q.nka].lease)
+					q.nka++;
+			}
+		}
+		if (q.tail)
+			q.tail->next = it;
+		else
+			q.head = it;
+		q.tail = it;
+		pthread_cond_broadcast(&q.cv);
+		pthread_mutex_unlock(&q.mu);
+	}
+	pthread_mutex_lock(&q.mu);
+	q.eof = 1;
+	pthread_cond_broadcast(&q.cv);
+	pthread_mutex_unlock(&q.mu);
+	return arg;
+}
+
+static void *
+keepalive(void *arg)
+{
+	struct h2k_vim *kv = arg;
+
+	pthread_mutex_lock(&q.mu);
+	while (!q.stop) {
+		double period = 60;
+		char **leases = NULL;
+		size_t n = 0;
+
+		for (size_t i = 0; i < q.nka; i++)
+			if (q.ka[i].timeout / 3 < period)
+				period = q.ka[i].timeout / 3;
+		/*
+		 * Idle (no lease yet) means a 1 s tick with no network
+		 * call, so the first lease to arrive is kept within 1 s.
+		 */
+		if (period < 1 || q.nka == 0)
+			period = 1;
+		if (q.nka && (leases = calloc(q.nka, sizeof *leases)))
+			for (size_t i = 0; i < q.nka; i++)
+				if ((leases[n] = strdup(q.ka[i].lease)))
+					n++;
+		pthread_mutex_unlock(&q.mu);
+		for (size_t i = 0; i < n; i++) {
+			/* 99: the bytes are all here, the export is not done. */
+			if (h2k_lease_progress(kv, leases[i], 99) < 0) {
+				h2k_debug("keepalive: %s", h2k_errmsg());
+				if (h2k_errcode() == H2K_EX_NOTFOUND) {
+					pthread_mutex_lock(&q.mu);
+					ka_drop(leases[i]);
+					pthread_mutex_unlock(&q.mu);
+				}
+			}
+			free(leases[i]);
+		}
+		free(leases);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)period;
+		ts.tv_nsec += (long)((period - (double)(time_t)period) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&q.mu);
+		while (!q.stop && pthread_cond_timedwait(&q.cv, &q.mu, &ts) == 0)
+			; /* woken for a new line: keep sleeping till the period ends */
+	}
+	pthread_mutex_unlock(&q.mu);
+	return NULL;
+}
+
+/* Next line for the main thread; NULL at the end of input or on a signal. */
+static struct item *
+next_item(void)
+{
+	struct item *it = NULL;
+
+	pthread_mutex_lock(&q.mu);
+	while (!q.head && !q.eof && !got_signal) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&q.cv, &q.mu, &ts);
+	}
+	if (q.head && !got_signal) {
+		it = q.head;
+		q.head = it->next;
+		if (!q.head)
+			q.tail = NULL;
+	}
+	pthread_mutex_unlock(&q.mu);
+	return it;
+}
+
+static void
+item_done(struct item *it)
+{
+	const char *lease = it->line ? h2k_json_str(
+	    cJSON_GetObjectItemCaseSensitive(it->line, "lease"), "moref") : NULL;
+
+	if (lease) {
+		pthread_mutex_lock(&q.mu);
+		ka_drop(lease);
+		pthread_mutex_unlock(&q.mu);
+	}
+	cJSON_Delete(it->line);
+	free(it->msg);
+	free(it);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -423,12 +614,10 @@ main(int argc, char **argv)
 	struct opts o = { 0 };
 	const char *spath = NULL;
 	struct h2k_session sess = { 0 };
-	struct h2k_vim *v;
-	struct h2k_jsonl in;
+	struct h2k_vim *v, *kv;
 	struct sigaction sa;
-	cJSON *line;
 	char *path;
-	int ch, level = H2K_LOG_WARN, ok = 0, failed = 0, first = 0, rc;
+	int ch, level = H2K_LOG_WARN, ok = 0, failed = 0, first = 0;
 
 	h2k_log_init("h2k-ovf");
 	if (getenv("H2K_LOG_LEVEL") &&
@@ -486,36 +675,70 @@ main(int argc, char **argv)
 	}
 	free(path);
 	v = h2k_vim_from_session(&sess);
+	/* A second connection: the keepalive must not wait for the main one. */
+	kv = v ? h2k_vim_from_session(&sess) : NULL;
 	h2k_session_free(&sess);
 	if (!v) {
 		fprintf(stderr, "h2k-ovf: %s\n", h2k_errmsg());
 		return h2k_errcode();
 	}
+	if (!kv)
+		h2k_warn("no keepalive connection: %s", h2k_errmsg());
 
-	h2k_jsonl_init(&in, stdin, "stdin");
-	while (!got_signal && (rc = h2k_jsonl_next(&in, &line)) != 0) {
+	/* The helpers block signals: they reach the main thread only. */
+	sigset_t all, old;
+	pthread_t rt, kt;
+	struct item *it;
+	int have_kt;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	h2k_jsonl_init(&q.in, stdin, "stdin");
+	if (pthread_create(&rt, NULL, reader, NULL) != 0)
+		errx(H2K_EX_FAIL, "cannot start a thread");
+	have_kt = kv && pthread_create(&kt, NULL, keepalive, kv) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	while ((it = next_item())) {
 		int ended = 0;
-		if (rc < 0) {
-			fprintf(stderr, "h2k-ovf: %s\n", h2k_errmsg());
+		if (!it->line) {
+			fprintf(stderr, "h2k-ovf: %s\n", it->msg ? it->msg :
+			    "bad line");
 			if (!failed++)
-				first = h2k_errcode();
+				first = it->code;
+			item_done(it);
 			continue;
 		}
-		if (one(v, line, &o, &ended) < 0) {
+		if (one(v, it->line, &o, &ended) < 0) {
 			if (!o.keep_lease && h2k_errcode() != H2K_EX_USAGE)
-				end_export(v, line, ended, got_signal ?
+				end_export(v, it->line, ended, got_signal ?
 				    "export cancelled by h2k-ovf" :
 				    "export failed in h2k-ovf");
-			fprintf(stderr, "h2k-ovf: stdin:%ld: %s\n", in.lineno,
+			fprintf(stderr, "h2k-ovf: stdin:%ld: %s\n", it->lineno,
 			    h2k_errmsg());
 			if (!failed++)
 				first = h2k_errcode();
 		} else
 			ok++;
-		cJSON_Delete(line);
+		item_done(it);
 	}
-	h2k_jsonl_free(&in);
+	pthread_mutex_lock(&q.mu);
+	q.stop = 1;
+	pthread_cond_broadcast(&q.cv);
+	pthread_mutex_unlock(&q.mu);
+	if (have_kt)
+		pthread_join(kt, NULL);
+	h2k_vim_free(kv);
 	h2k_vim_free(v);
+	if (!got_signal) {
+		/* Input ended: the reader is done. */
+		pthread_join(rt, NULL);
+		h2k_jsonl_free(&q.in);
+		for (size_t i = 0; i < q.nka; i++)
+			free(q.ka[i].lease);
+		free(q.ka);
+	}
+	/* On a signal the reader may sit in read(2): the process exit ends it. */
 	if (got_signal) {
 		fprintf(stderr, "h2k-ovf: interrupted by signal %d\n",
 		    (int)got_signal);

@@ -12,7 +12,7 @@ nfcd_start() {
 	mkdir -p "$TRASH/srv"
 	rm -f "$TRASH/nfcd.env"
 	python3 "$TESTS_DIR/servers/nfcd.py" --dir "$TRASH/srv" --env "$TRASH/nfcd.env" \
-		--lifetime "${NFCD_LIFETIME:-120}" "$@" >"$TRASH/nfcd.log" 2>&1 &
+		--lifetime "${NFCD_LIFETIME:-$([ -n "${H2K_VALGRIND:-}" ] && echo 1800 || echo 300)}" "$@" >"$TRASH/nfcd.log" 2>&1 &
 	NFCD_PID=$!
 	local i=0
 	while [ ! -s "$TRASH/nfcd.env" ]; do

@@ -19,7 +19,7 @@
 // VirtualMachineSnapshot.ExportSnapshot run on a transient snapshot object
 // that carries the VM's current configuration.  That registers the lease and
 // its disk files with vcsim's NFC handler (ServeNFC), and
-// HttpNfcLeaseProgress/Complete/Abort/GetManifest are vcsim's.  ExportVm then
+// HttpNfcLeaseProgress/Complete/Abort are vcsim's.  ExportVm then
 // does what vCenter does and ExportSnapshot does not: the lease starts in
 // state initializing and turns ready a moment later; info.deviceUrl lists the
 // disks with vSphere's keys (/vm-N/<controller class><bus>:<unit>), target ids
@@ -44,7 +44,10 @@
 package main
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -166,6 +169,10 @@ func (r *rig) hook(ctx *simulator.Context, m *simulator.Method) (mo.Reference, t
 			break
 		}
 		switch m.Name {
+		case "HttpNfcLeaseGetManifest":
+			if l, ok := ctx.Session.Get(m.This).(*simulator.HttpNfcLease); ok {
+				sub = &manifestLease{HttpNfcLease: l, rec: rec}
+			}
 		case "HttpNfcLeaseProgress":
 			rec.touch()
 		case "HttpNfcLeaseComplete", "HttpNfcLeaseAbort":
@@ -234,6 +241,50 @@ func (l *expiredLease) HttpNfcLeaseComplete(ctx *simulator.Context, req *types.H
 
 func (l *expiredLease) HttpNfcLeaseAbort(ctx *simulator.Context, req *types.HttpNfcLeaseAbort) soap.HasFault {
 	return &methods.HttpNfcLeaseAbortBody{Fault_: timedout(l.HttpNfcLease)}
+}
+
+// manifestLease answers HttpNfcLeaseGetManifest for an export lease: the
+// vSphere API describes it as the download manifest, SHA-1 and size of each
+// file the lease serves, while vcsim's only lists files uploaded to an import
+// lease (none here).
+type manifestLease struct {
+	*simulator.HttpNfcLease
+	rec *leaseRec
+}
+
+func (l *manifestLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *types.HttpNfcLeaseGetManifest) soap.HasFault {
+	body := new(methods.HttpNfcLeaseGetManifestBody)
+	if l.Info == nil || l.State != types.HttpNfcLeaseStateReady {
+		body.Fault_ = simulator.Fault("The lease is not ready", &types.InvalidState{})
+		return body
+	}
+	entries := []types.HttpNfcLeaseManifestEntry{}
+	for _, d := range l.Info.DeviceUrl {
+		file, ok := l.rec.files[path.Base(d.Url)]
+		if !ok {
+			continue
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			body.Fault_ = simulator.Fault(err.Error(), &types.FileNotFound{FileFault: types.FileFault{File: file}})
+			return body
+		}
+		h := sha1.New()
+		n, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			body.Fault_ = simulator.Fault(err.Error(), &types.FileFault{File: file})
+			return body
+		}
+		entries = append(entries, types.HttpNfcLeaseManifestEntry{
+			Key:  d.Key,
+			Sha1: hex.EncodeToString(h.Sum(nil)),
+			Size: n,
+			Disk: d.Disk != nil && *d.Disk,
+		})
+	}
+	body.Res = &types.HttpNfcLeaseGetManifestResponse{Returnval: entries}
+	return body
 }
 
 // serverURL is vcsim's own idea of its URL (option vcsim.server.url), with the

@@ -14,6 +14,16 @@ test_expect_success '... naming the flag' '
 	test_one_line err && grep -q -- "-power" err
 '
 
+test_expect_success 'so are an unknown flag and a bad number; -h lists every knob' '
+	expect_code 2 "$SIM_BIN" -nope 2>err && test_one_line err && grep -q -- "-nope" err &&
+	expect_code 2 "$SIM_BIN" -vm many 2>err && test_one_line err && grep -q -- "-vm" err &&
+	"$SIM_BIN" -h >usage &&
+	for f in env listen esx dc cluster host standalone vm pool folder username password \
+		disks disk-size disk-fill seed power session-timeout fault nfc-bps lease-timeout max-life; do
+		grep -q "^  -$f\b" usage || { echo "-$f missing"; exit 1; }
+	done
+'
+
 sim_start -power mixed -disks 1 -disk-size 1M -disk-fill random -seed 7 -lease-init 2s \
 	-fault CreateFolder:DuplicateName:1
 
@@ -108,6 +118,14 @@ test_expect_success '... whose URLs serve the disk files, with ranges' '
 	curl -sS --fail --cacert "$SIM_CERT" -r 1000-1999 -D hdr -o part "$(sed -n 1p urls)" &&
 	grep -q "^HTTP/[0-9.]* 206" hdr && grep -qi "^content-range: bytes 1000-1999/1048576" hdr &&
 	dd if="$d/disk1.vmdk" bs=1000 skip=1 count=1 2>/dev/null | cmp - part
+'
+
+test_expect_success '... and HttpNfcLeaseGetManifest gives their SHA-1 and size' '
+	lease=$(cat lease) && vm=$(sim_moref /DC0/vm/DC0_H0_VM1) && d=$SIM_DSDIR/DC0-LocalDS_0/DC0_H0_VM1 &&
+	soap_lease_call HttpNfcLeaseGetManifest "$lease" >out &&
+	s0=$(sha1sum <"$d/disk1.vmdk" | cut -d" " -f1) && s1=$(sha1sum <"$d/DC0_H0_VM1.vmdk" | cut -d" " -f1) &&
+	grep -q "<key>/$vm/ParaVirtualSCSIController0:0</key><sha1>$s0</sha1><size>1048576</size><disk>true</disk>" out &&
+	grep -q "<key>/$vm/ParaVirtualSCSIController0:1</key><sha1>$s1</sha1><size>1048576</size><disk>true</disk>" out
 '
 
 test_expect_success '... and stop serving once the lease is complete' '

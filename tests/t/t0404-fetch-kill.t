@@ -13,8 +13,12 @@ run_and_kill() { # SIG VM URL OUT
 	lease_line "$2" "$3" >"$2.in"
 	$F -o "$4" <"$2.in" >"$2.json" 2>"$2.err" &
 	local pid=$! i=0
-	# after the first checkpoint (2 s) there is a durable prefix to keep
-	sleep 2.6
+	# wait for a megabyte on disk
+	while [ "$(stat -c %s "$4/$2/disk-0.vmdk.part" 2>/dev/null || echo 0)" -lt 1000000 ]; do
+		i=$((i + 1))
+		[ $i -lt 600 ] && kill -0 $pid 2>/dev/null || break
+		sleep 0.1
+	done
 	kill -"$1" $pid
 	wait $pid
 	echo $? >"$2.rc"
@@ -28,7 +32,8 @@ test_expect_success 'kill -9 mid-download leaves a .part and no final file' '
 	cmp -n "$n" out/k9/disk-0.vmdk.part srv/d
 '
 
-test_expect_success 'the rerun resumes from the kept bytes and ends identical' '
+test_expect_success 'the rerun resumes from all the kept bytes and ends identical' '
+	kept=$(stat -c %s out/k9/disk-0.vmdk.part) &&
 	: >srv/requests.log &&
 	$F -o out <k9.in >k9.json &&
 	cmp out/k9/disk-0.vmdk srv/d &&
@@ -36,7 +41,7 @@ test_expect_success 'the rerun resumes from the kept bytes and ends identical' '
 	requests /bps=1000000/d | grep "\"how\": \"full\"" >log && test_line_count = 1 log &&
 	grep -q "\"status\": 206" log &&
 	off=$(sed -n "s/.*\"range\": \"bytes=\([0-9]*\)-\".*/\1/p" log) &&
-	test "$off" -gt 0 &&
+	test "$off" = "$kept" &&
 	grep -q "\"sha256\":\"$(sha256sum <srv/d | cut -d" " -f1)\"" k9.json &&
 	test ! -e out/k9/disk-0.vmdk.part && test ! -e out/k9/disk-0.vmdk.part.meta
 '
@@ -60,14 +65,26 @@ test_expect_success 'a .part from another URL (another lease) is started over' '
 	grep -q "\"range\": null" log
 '
 
-test_expect_success 'bytes past the last fsync of a killed run are not trusted' '
+test_expect_success 'after a reboot only the bytes up to the last fsync are trusted' '
 	mkdir -p out/unsynced &&
 	head -c 3000000 srv/d >out/unsynced/disk-0.vmdk.part &&
-	printf "{\"url\":\"%s\",\"synced\":1000000}" "$NFCD_URL/-/d" >out/unsynced/disk-0.vmdk.part.meta &&
+	printf "{\"url\":\"%s\",\"synced\":1000000,\"boot_id\":\"another-boot\"}" "$NFCD_URL/-/d" \
+		>out/unsynced/disk-0.vmdk.part.meta &&
 	: >srv/requests.log &&
 	lease_line unsynced "$NFCD_URL/-/d" | $F -o out >u.json &&
 	cmp out/unsynced/disk-0.vmdk srv/d &&
 	requests /-/d | grep -q "\"range\": \"bytes=1000000-\""
+'
+
+test_expect_success 'without a reboot all the bytes of a killed run are kept' '
+	mkdir -p out/sameboot &&
+	head -c 3000000 srv/d >out/sameboot/disk-0.vmdk.part &&
+	printf "{\"url\":\"%s\",\"synced\":0,\"boot_id\":\"%s\"}" "$NFCD_URL/-/d" \
+		"$(cat /proc/sys/kernel/random/boot_id)" >out/sameboot/disk-0.vmdk.part.meta &&
+	: >srv/requests.log &&
+	lease_line sameboot "$NFCD_URL/-/d" | $F -o out >sb.json &&
+	cmp out/sameboot/disk-0.vmdk srv/d &&
+	requests /-/d | grep -q "\"range\": \"bytes=3000000-\""
 '
 
 test_expect_success 'a .part complete but not renamed (killed at the end): 416, then kept' '

@@ -17,7 +17,10 @@ test_expect_success 'a snapshot lease of a running VM' '
 
 test_expect_success 'kill -9 mid-stream, rerun: the stream is taken again from 0, identical' '
 	h2k-fetch -o out <lease0.json >out0.json 2>err0 &
-	pid=$! && sleep 2.5 && kill -9 $pid; wait $pid; test $? = 137 &&
+	pid=$! && i=0 &&
+	while [ "$(stat -c %s out/DC0_H0_VM0/disk1.vmdk.part 2>/dev/null || echo 0)" -lt 500000 ] &&
+		[ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do i=$((i + 1)); sleep 0.1; done &&
+	kill -9 $pid; wait $pid; test $? = 137 &&
 	test -s out/DC0_H0_VM0/disk1.vmdk.part &&
 	h2k-fetch -o out --progress json <lease0.json >out0.json 2>prog0 &&
 	cmp out/DC0_H0_VM0/disk1.vmdk "$DS/DC0_H0_VM0/disk1.vmdk" &&

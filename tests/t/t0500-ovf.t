@@ -121,6 +121,7 @@ test_expect_success '--ova: descriptor first, then manifest and disks, all byte-
 	h2k-lease "$OFF" | h2k-fetch -o ova | h2k-ovf --ova >outova 2>err &&
 	ova=$(jget outova ova_path) && d=$(jget outova dir) &&
 	test "$ova" = "$d/DC0_H0_VM1.ova" && test -f "$ova" && test ! -e "$ova.part" &&
+	test "$(file_mode "$ova")" = 600 &&
 	tar tf "$ova" >members &&
 	printf "%s\n" DC0_H0_VM1.ovf DC0_H0_VM1.mf disk-0.vmdk disk-1.vmdk >expect &&
 	test_cmp expect members &&
