@@ -122,7 +122,7 @@ func main() {
 	var (
 		listen       = fs.String("listen", "127.0.0.1:0", "address to listen on (port 0: any free port)")
 		envFile      = fs.String("env", "", "when ready, write SIM_* variables to this `file` (atomically)")
-		esx          = fs.Bool("esx", false, "model a standalone ESXi host (HostAgent) instead of vCenter; lease URLs use host \"*\"")
+		esx          = fs.Bool("esx", false, "model a standalone ESXi host (HostAgent) instead of vCenter: one host, -vm VMs (-dc, -cluster, -host, -standalone, -pool, -folder do not apply); lease URLs use host \"*\"")
 		ndc          = fs.Int("dc", 1, "datacenters")
 		ncluster     = fs.Int("cluster", 1, "clusters per datacenter")
 		nhost        = fs.Int("host", 3, "hosts per cluster")
@@ -205,6 +205,9 @@ func main() {
 		usage("-username and -password must not be empty")
 	}
 	simulator.Trace = *trace
+	// A closed stdout (the reader of the URL line went away) must not kill
+	// the rig before it removes its temporary directory.
+	signal.Ignore(syscall.SIGPIPE)
 
 	work, err := os.MkdirTemp("", prog+"-")
 	if err != nil {
