@@ -467,6 +467,7 @@ struct xfer {
 	char cr[256], new_etag[256], retry_after[128];
 	long long clen;
 	int decided, discard, restart, complete, io_err, cancelled;
+	const char *io_op;      /* the step that failed: write, fsync, ... */
 	size_t discarded;
 	long long got;
 };
@@ -509,6 +510,7 @@ truncate_part(struct xfer *x)
 
 	if (ftruncate(x->fd, 0) < 0 || fdatasync(x->fd) < 0) {
 		x->io_err = errno;
+		x->io_op = "truncate";
 		return -1;
 	}
 	x->have = 0;
@@ -534,6 +536,7 @@ rehash(struct xfer *x)
 			continue;
 		if (n <= 0) {
 			x->io_err = n < 0 ? errno : EIO;
+			x->io_op = "read";
 			return -1;
 		}
 		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
@@ -684,6 +687,7 @@ checkpoint(struct xfer *x)
 {
 	if (fdatasync(x->fd) < 0) {
 		x->io_err = errno;
+		x->io_op = "fsync";
 		return -1;
 	}
 	x->synced = x->have;
@@ -713,6 +717,7 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 			continue;
 		if (w <= 0) {
 			x->io_err = w < 0 ? errno : ENOSPC;
+			x->io_op = "write";
 			/* the partial write is past x->have: not trusted later */
 			return 0;
 		}
@@ -906,6 +911,7 @@ download(struct worker *w, struct file *f)
 		x.cr[0] = x.new_etag[0] = x.retry_after[0] = '\0';
 		x.clen = -1;
 		x.decided = x.discard = x.restart = x.complete = x.io_err = x.cancelled = 0;
+		x.io_op = NULL;
 		x.discarded = 0;
 		x.got = 0;
 		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
@@ -951,8 +957,8 @@ download(struct worker *w, struct file *f)
 			goto out;
 		}
 		if (x.io_err) {
-			h2k_seterr(H2K_EX_IO, "%s/%s: write: %s", f->vm->dir, f->part,
-			    strerror(x.io_err));
+			h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", f->vm->dir, f->part,
+			    x.io_op ? x.io_op : "write", strerror(x.io_err));
 			goto out;
 		}
 		if (x.restart) {
@@ -1181,7 +1187,7 @@ vm_settled(struct vm *vm)
 			r->first_code = vm->errcode;
 	}
 	/* a failed VM with a lease still needs its lease ended by the lease thread */
-	if (vm->failed && vm->lease && !vm->lease_gone) {
+	if (vm->failed && vm->lease && r->lease_started) {
 		vm->vstate = V_FAILED_PENDING;
 		pthread_cond_broadcast(&r->lease_cv);
 	} else
@@ -1332,8 +1338,9 @@ lease_main(void *arg)
 		int pending_end = 0, live = 0;
 		for (size_t i = 0; i < r->nvms; i++) {
 			struct vm *vm = r->vms[i];
-			if (!vm->lease || vm->lease_gone)
+			if (!vm->lease)
 				continue;
+			/* even with the lease gone, its snapshot is still ours to remove */
 			if (vm->vstate == V_FAILED_PENDING) {
 				pending_end = 1;
 				if (!job.vm) {
@@ -1342,6 +1349,8 @@ lease_main(void *arg)
 				}
 				continue;
 			}
+			if (vm->lease_gone)
+				continue;
 			if (vm->vstate == V_DONE && !vm->ok)
 				continue;
 			live++;
@@ -1420,7 +1429,8 @@ lease_main(void *arg)
 					h2k_info("%s: temporary snapshot %s removed", vm->name,
 					    job.snapshot);
 			}
-			if (!v && !r->o->keep_lease)
+			/* without a session the VM's own error said so; the snapshot is news */
+			if (!v && !r->o->keep_lease && job.snapshot)
 				msg(r, "%s: lease %s left to time out%s: %s", vm->name, job.lease,
 				    job.snapshot ? " and snapshot not removed" : "",
 				    vim_err ? vim_err : "no session");

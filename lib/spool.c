@@ -1084,6 +1084,9 @@ h2k_spool_runners(struct h2k_spool *sp, h2k_spool_fn fn, void *arg)
 		ssize_t n;
 		int fd;
 
+		/* run/ also holds session.json and the like: pids only. */
+		if (strspn(l.v[i], "0123456789") != strlen(l.v[i]))
+			continue;
 		snprintf(p, sizeof p, "run/%s", l.v[i]);
 		fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)

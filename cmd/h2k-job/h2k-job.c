@@ -40,9 +40,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "h2k.h"
 #include "job.h"
+#include "lease.h"
+#include "session.h"
 #include "spool.h"
+#include "vim.h"
 
 #define NSTAGE 3
 static const char *const stage_cmd[NSTAGE] = {"h2k-lease", "h2k-fetch",
@@ -80,6 +84,10 @@ static struct {
 	double timeout;
 	/* where the pipeline commands are: dir of argv[0] when it has one */
 	char *bindir;
+	/* from the config file */
+	int download_workers;   /* DownloadWorkers: default -j for h2k-fetch */
+	char *cfg_spool;        /* Spool (or H2K_SPOOL) */
+	int level_set;          /* -v/-q given: config LogLevel does not apply */
 } opt = {.workers = 2, .max_attempts = H2K_SPOOL_MAX_ATTEMPTS, .grace = 60,
     .timeout = -1};
 
@@ -138,6 +146,30 @@ jnum(const cJSON *o, const char *k, double def)
  * to ls must not leave directories behind.  Returns 0, or 1 when the spool
  * does not exist and create is not set (sp->dir then holds the name).
  */
+/*
+ * The config file (-c, else the default search): Spool, DownloadWorkers,
+ * LogLevel.  The password it may hold is not ours to keep: h2k-login is
+ * the one that logs in.  Called again on SIGHUP; -1 keeps the old values.
+ */
+static int
+load_config(void)
+{
+	struct h2k_config c;
+
+	h2k_config_init(&c);
+	if (h2k_config_load(&c, opt.config) < 0) {
+		h2k_config_free(&c);
+		return -1;
+	}
+	free(opt.cfg_spool);
+	opt.cfg_spool = c.spool && *c.spool ? h2k_strdup(c.spool) : NULL;
+	opt.download_workers = c.download_workers > 0 ? c.download_workers : 0;
+	if (!opt.level_set && c.log_level >= 0)
+		h2k_log_setlevel(c.log_level);
+	h2k_config_free(&c);
+	return 0;
+}
+
 static int
 open_spool_opt(struct h2k_spool *sp, int create)
 {
@@ -145,7 +177,7 @@ open_spool_opt(struct h2k_spool *sp, int create)
 	const char *d = opt.spool;
 
 	if (!d)
-		d = getenv("H2K_SPOOL");
+		d = opt.cfg_spool;
 	if (!d || !*d) {
 		if (!(dir = h2k_spool_default()))
 			die();
@@ -402,6 +434,7 @@ cmd_wait(int argc, char **argv)
 {
 	struct h2k_spool sp;
 	int n = argc, left = argc, completed = 0, failed = 0, cancelled = 0;
+	int rc = -1;
 	char (*ids)[H2K_SPOOL_IDMAX];
 	int *fin;
 	double t0 = h2k_monotime();
@@ -439,18 +472,24 @@ cmd_wait(int argc, char **argv)
 		}
 		if (left == 0)
 			break;
-		if (got_int || got_term)
-			return H2K_EX_CANCEL;
+		if (got_int || got_term) {
+			rc = H2K_EX_CANCEL;
+			goto out;
+		}
 		if (opt.timeout >= 0 && h2k_monotime() - t0 > opt.timeout) {
 			fprintf(stderr, "h2k-job: %d of %d jobs not finished "
 			    "after %g s\n", left, n, opt.timeout);
-			return H2K_EX_FAIL;
+			rc = H2K_EX_FAIL;
+			goto out;
 		}
 		nap(0.2);
 	}
+out:
 	free(ids);
 	free(fin);
 	h2k_spool_close(&sp);
+	if (rc >= 0)
+		return rc;
 	if (failed)
 		return completed ? H2K_EX_PARTIAL : H2K_EX_FAIL;
 	if (cancelled)
@@ -598,6 +637,9 @@ struct job {
 };
 
 static struct h2k_spool rsp;
+/* Lease clean-up children still running: the runner waits for them. */
+static pid_t cleaners[64];
+static int ncleaners;
 static struct job **jobs;
 static int njobs;
 static char *session_path; /* -s for every stage, or NULL */
@@ -693,6 +735,8 @@ stage_argv(int i, const cJSON *rec)
 		    !(v[n++] = h2k_strdup("-o")) ||
 		    !(v[n++] = h2k_strdup(jstr(rec, "output_path"))))
 			goto fail;
+		if (!(pd == pd && pd >= 1) && opt.download_workers > 0)
+			pd = opt.download_workers;
 		if (pd == pd && pd >= 1 && (!(v[n++] = h2k_strdup("-j")) ||
 		    !(v[n++] = h2k_asprintf("%d", (int)pd))))
 			goto fail;
@@ -752,6 +796,9 @@ spawn(struct job *j, int i, char **argv, int fd_in, int fd_out, int fd_err)
 		signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &origmask, NULL);
 	setenv("H2K_JOB_ID", j->c.id, 1);
+	/* The job log is all there is to read afterwards: make it tell. */
+	if (!getenv("H2K_LOG_LEVEL"))
+		setenv("H2K_LOG_LEVEL", "info", 1);
 	char att[16];
 	snprintf(att, sizeof att, "%d", (int)cJSON_GetNumberValue(
 	    cJSON_GetObjectItemCaseSensitive(j->c.rec, "attempts")));
@@ -990,8 +1037,9 @@ on_progress(struct job *j, const char *line, size_t len)
 		if (t > j->tot_total)
 			j->tot_total = t;
 	}
+	/* h2k-fetch's own "done" is not the job's: h2k-ovf is still to run. */
 	const char *ph = jstr(o, "phase");
-	set_progress(j, ph && strlen(ph) < 32 ? ph : "download");
+	set_progress(j, ph && !strcmp(ph, "verify") ? "verify" : "download");
 	cJSON_Delete(o);
 	return 1;
 }
@@ -1196,6 +1244,88 @@ job_free(struct job *j)
 	free(j);
 }
 
+/*
+ * A job that did not complete may leave its lease open (h2k-fetch was
+ * killed before it could abort it, or h2k-ovf failed after the download)
+ * and, with --snapshot, the temporary snapshot.  A child process checks
+ * the lease and aborts it when it is still initializing or ready, then
+ * removes the snapshot: network calls with their own timeouts must not
+ * stall the runner's loop.  The child is reaped like any other.
+ */
+static void
+cleanup_lease(struct job *j)
+{
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(j->c.rec, "lease");
+	const char *snap = jstr(l, "snapshot");
+	struct h2k_session s;
+	char *path;
+	pid_t pid;
+
+	if (!j->lease_moref)
+		return;
+	if (j->final && jstr(cJSON_GetObjectItemCaseSensitive(j->final,
+	    "lease"), "state") && !strcmp(jstr(
+	    cJSON_GetObjectItemCaseSensitive(j->final, "lease"), "state"),
+	    "completed"))
+		return;
+	if (ncleaners == (int)(sizeof cleaners / sizeof cleaners[0])) {
+		h2k_warn("job %s: too many lease clean-ups at once; lease %s "
+		    "left to time out", j->c.id, j->lease_moref);
+		return;
+	}
+	if ((pid = fork()) != 0) {
+		if (pid < 0)
+			h2k_warn("job %s: fork: %s", j->c.id, strerror(errno));
+		else
+			cleaners[ncleaners++] = pid;
+		return;
+	}
+	sigprocmask(SIG_SETMASK, &origmask, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/*
+	 * Drop every inherited pipe and lock but this job's log: a copy of
+	 * another job's pipe would keep its stage from ever seeing EOF.
+	 */
+	if (j->logfd > 3)
+		close_range(3, (unsigned)j->logfd - 1, 0);
+	close_range((unsigned)(j->logfd >= 3 ? j->logfd + 1 : 3), ~0U, 0);
+	memset(&s, 0, sizeof s);
+	path = h2k_session_path(session_path);
+	if (!path || h2k_session_load(path, &s) < 0) {
+		logjob(j, "cannot check lease %s: %s", j->lease_moref,
+		    h2k_errmsg());
+		_exit(1);
+	}
+	struct h2k_vim *v = h2k_vim_from_session(&s);
+	if (!v) {
+		logjob(j, "cannot check lease %s: %s", j->lease_moref,
+		    h2k_errmsg());
+		_exit(1);
+	}
+	char *msg = NULL;
+	int st = h2k_lease_state(v, j->lease_moref, &msg);
+	free(msg);
+	if (st == H2K_LEASE_READY || st == H2K_LEASE_INITIALIZING) {
+		if (h2k_lease_abort(v, j->lease_moref, j->cancelling ?
+		    "cancelled (h2k-job cancel)" : "export did not complete") < 0)
+			logjob(j, "abort of lease %s failed: %s", j->lease_moref,
+			    h2k_errmsg());
+		else
+			logjob(j, "lease %s aborted", j->lease_moref);
+	}
+	if (snap) {
+		if (h2k_snapshot_remove(v, snap, 300) == 0)
+			logjob(j, "temporary snapshot %s removed", snap);
+		else if (h2k_errcode() != H2K_EX_NOTFOUND)
+			logjob(j, "removal of snapshot %s failed: %s", snap,
+			    h2k_errmsg());
+	}
+	h2k_vim_free(v);
+	h2k_session_free(&s);
+	free(path);
+	_exit(0);
+}
+
 /* Every process reaped and every pipe drained: record the outcome. */
 static void
 end_job(struct job *j)
@@ -1207,6 +1337,7 @@ end_job(struct job *j)
 	cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "runner_pid");
 	cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "pgid");
 	if (j->interrupting && !j->cancelling) {
+		cleanup_lease(j);
 		logjob(j, "interrupted: the runner is stopping; requeued");
 		h2k_info("job %s: interrupted after %.1f s; requeued", j->c.id,
 		    secs);
@@ -1237,6 +1368,8 @@ end_job(struct job *j)
 	} else {
 		st = "completed";
 	}
+	if (strcmp(st, "completed"))
+		cleanup_lease(j);
 	if (!strcmp(st, "completed")) {
 		cJSON *r = make_result(j->final);
 		if (r) {
@@ -1270,6 +1403,9 @@ reap(void)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int k = 0; k < ncleaners; k++)
+			if (cleaners[k] == pid)
+				cleaners[k--] = cleaners[--ncleaners];
 		for (int k = 0; k < njobs; k++)
 			for (int i = 0; i < NSTAGE; i++)
 				if (jobs[k]->st[i].pid == pid) {
@@ -1475,16 +1611,19 @@ cmd_run(int argc, char **argv)
 		}
 		if (got_hup) {
 			got_hup = 0;
-			h2k_info("SIGHUP: reloading credentials");
+			h2k_info("SIGHUP: reloading the config and credentials");
+			if (load_config() < 0)
+				h2k_warn("config: %s; keeping the old settings",
+				    h2k_errmsg());
 			credentials();
 		}
 		if (!stopping && (now >= t_claim || njobs < opt.workers)) {
 			int r = claim_more();
 			t_claim = now + 1;
-			if (opt.once && r == 0 && njobs == 0)
+			if (opt.once && r == 0 && njobs == 0 && ncleaners == 0)
 				break;
 		}
-		if (stopping && njobs == 0)
+		if (stopping && njobs == 0 && ncleaners == 0)
 			break;
 		if (!opt.once && now - t_recover > 30) {
 			h2k_spool_recover(&rsp);
@@ -1647,7 +1786,10 @@ main(int argc, char **argv)
 	int ch, run_only = 0, ls_only = 0, wait_only = 0;
 
 	h2k_log_init(argv[0]);
-	if (strchr(argv[0], '/')) {
+	/* H2K_BINDIR: where a package keeps the pipeline (a libexec dir). */
+	if (getenv("H2K_BINDIR") && *getenv("H2K_BINDIR"))
+		opt.bindir = strdup(getenv("H2K_BINDIR"));
+	else if (strchr(argv[0], '/')) {
 		char *d = strdup(argv[0]);
 		if (d) {
 			*strrchr(d, '/') = '\0';
@@ -1661,6 +1803,7 @@ main(int argc, char **argv)
 			break;
 		case 'q':
 			opt.quiet = 1;
+			opt.level_set = 1;
 			h2k_log_setlevel(H2K_LOG_ERROR);
 			break;
 		case 's':
@@ -1668,6 +1811,7 @@ main(int argc, char **argv)
 			break;
 		case 'v':
 			opt.verbose++;
+			opt.level_set = 1;
 			h2k_log_setlevel(h2k_log_getlevel() + 1);
 			break;
 		case O_SPOOL:
@@ -1729,6 +1873,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "h2k-job: option not valid for '%s'\n", cmd);
 		return H2K_EX_USAGE;
 	}
+	if (load_config() < 0)
+		die();
 	if (!strcmp(cmd, "submit"))
 		return cmd_submit(argc, argv);
 	if (!strcmp(cmd, "run"))

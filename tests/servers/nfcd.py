@@ -19,12 +19,15 @@
 #                If-Range gets 206, a stale one 200 (RFC 9110), unless
 #                ifrange=0 (then the stale If-Range is ignored: 206 of v2)
 #   status=C     answer status C (e.g. 503) on the first `times` requests,
-#                with Retry-After: `retryafter` when given
+#                with Retry-After: `retryafter` and Location: `location`
+#                when given (values percent-decoded)
 #   nolength=1   no Content-Length: chunked transfer coding
 #   closedelim=1 no Content-Length: body delimited by closing the connection
 #                (a cut is then indistinguishable from the end; see BUGS)
 #   cookie=1     refuse (401) requests without the vmware_soap_session cookie
 #   bps=N        throttle the body to N bytes per second
+#   redirect=R   answer 302: R=http the same file over plain http, R=file
+#                file:///etc/passwd, R=https the same file over https
 #   times=K      how many requests misbehave (default 1; 0 = all)
 # The request log (one JSON object per request: path, range, if_range,
 # cookie, status, sent, how) is appended to DIR/requests.log so tests can
@@ -84,9 +87,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(code)
             if "retryafter" in spec:
                 self.send_header("Retry-After", spec["retryafter"])
+            if "location" in spec:
+                self.send_header("Location", spec["location"])
             self.send_header("Content-Length", "0")
             self.end_headers()
             self.record(status=code, sent=0, how="status")
+            return
+        if "redirect" in spec and bad:
+            # A redirect off https: h2k must not follow it (nor read a file).
+            port = self.server.server_address[1]
+            target = {"http": "http://127.0.0.1:%d/f/-/%s" % (port, name),
+                      "file": "file:///etc/passwd",
+                      "https": "https://127.0.0.1:%d/f/-/%s" % (port, name)}[spec["redirect"]]
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.record(status=302, sent=0, how="redirect")
             return
         version = 1
         if spec.get("etag") == "change" and n > 0:

@@ -10,8 +10,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/url"
@@ -113,15 +115,14 @@ func parseSize(s string) (int64, error) {
 func main() {
 	log.SetPrefix(prog + ": ")
 	log.SetFlags(0)
-	fs := flag.CommandLine
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nvcsim over TLS on 127.0.0.1 plus ExportVm, OvfManager.CreateDescriptor and\nthe lease timeout; see tests/sim/README.md.\n\nflags:\n", prog)
-		fs.PrintDefaults()
-	}
+	// Errors are one line; the flag list only on -h.
+	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var (
 		listen       = fs.String("listen", "127.0.0.1:0", "address to listen on (port 0: any free port)")
 		envFile      = fs.String("env", "", "when ready, write SIM_* variables to this `file` (atomically)")
-		esx          = fs.Bool("esx", false, "model a standalone ESXi host (HostAgent) instead of vCenter; lease URLs use host \"*\"")
+		esx          = fs.Bool("esx", false, "model a standalone ESXi host (HostAgent) instead of vCenter: one host, -vm VMs (-dc, -cluster, -host, -standalone, -pool, -folder do not apply); lease URLs use host \"*\"")
 		ndc          = fs.Int("dc", 1, "datacenters")
 		ncluster     = fs.Int("cluster", 1, "clusters per datacenter")
 		nhost        = fs.Int("host", 3, "hosts per cluster")
@@ -148,7 +149,15 @@ func main() {
 		faults       faultFlags
 	)
 	fs.Var(&faults, "fault", "`METHOD:FAULT[:COUNT]`: answer METHOD (or * for all) with vim25 fault FAULT, COUNT times (default always); repeatable")
-	fs.Parse(os.Args[1:])
+	if err := fs.Parse(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		fmt.Printf("usage: %s [flags]\n\nvcsim over TLS on 127.0.0.1 plus ExportVm, OvfManager.CreateDescriptor and\nthe lease timeout; see tests/sim/README.md.\n\nflags:\n", prog)
+		fs.SetOutput(os.Stdout)
+		fs.PrintDefaults()
+		os.Exit(0)
+	} else if err != nil {
+		log.Printf("%v (-h lists the flags)", err)
+		os.Exit(2)
+	}
 	if fs.NArg() > 0 {
 		log.Printf("unexpected argument %q", fs.Arg(0))
 		os.Exit(2)
@@ -196,6 +205,9 @@ func main() {
 		usage("-username and -password must not be empty")
 	}
 	simulator.Trace = *trace
+	// A closed stdout (the reader of the URL line went away) must not kill
+	// the rig before it removes its temporary directory.
+	signal.Ignore(syscall.SIGPIPE)
 
 	work, err := os.MkdirTemp("", prog+"-")
 	if err != nil {

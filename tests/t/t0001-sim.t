@@ -14,6 +14,16 @@ test_expect_success '... naming the flag' '
 	test_one_line err && grep -q -- "-power" err
 '
 
+test_expect_success 'so are an unknown flag and a bad number; -h lists every knob' '
+	expect_code 2 "$SIM_BIN" -nope 2>err && test_one_line err && grep -q -- "-nope" err &&
+	expect_code 2 "$SIM_BIN" -vm many 2>err && test_one_line err && grep -q -- "-vm" err &&
+	"$SIM_BIN" -h >usage &&
+	for f in env listen esx dc cluster host standalone vm pool folder username password \
+		disks disk-size disk-fill seed power session-timeout fault nfc-bps lease-timeout max-life; do
+		grep -q "^  -$f\b" usage || { echo "-$f missing"; exit 1; }
+	done
+'
+
 sim_start -power mixed -disks 1 -disk-size 1M -disk-fill random -seed 7 -lease-init 2s \
 	-fault CreateFolder:DuplicateName:1
 

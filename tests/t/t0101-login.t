@@ -215,10 +215,11 @@ test_expect_success 'group-readable password file refused with exit 11' '
 	test ! -e g.json
 '
 
-test_expect_success 'no password and no terminal: exit 2 saying how' '
+test_expect_success 'no password and no terminal: exit 2 saying how, server not contacted' '
+	n=$(requests) &&
 	expect_code 2 setsid -w h2k-login -k -u "$SIM_URL" -U "$SIM_USER" -s np.json \
 		</dev/null 2>err &&
-	test_one_line err &&
+	test_one_line err && test "$(requests)" = "$n" &&
 	grep -q "no password: use --password-file, --password-stdin or H2K_PASSWORD" err
 '
 

@@ -10,7 +10,7 @@ MAN7=$SRC_DIR/man/h2k.7
 if command -v groff >/dev/null 2>&1; then
 	test_expect_success 'man SYNOPSIS equals usage()' '
 		expect_code 2 h2k-login -x 2>usage &&
-		sed -e "/^h2k-login: /d" -e "s/^usage: //" usage | tr -s " \n" "  " |
+		sed -n -e "/^usage: /,\$p" usage | sed "s/^usage: //" | tr -s " \n" "  " |
 			sed "s/ *$//" >want &&
 		groff -mandoc -Tascii -P-c "$MAN1" 2>/dev/null | col -b |
 			sed -n "/^SYNOPSIS/,/^DESCRIPTION/p" | sed "1d;\$d" |

@@ -13,157 +13,133 @@
 # seconds h2k-fetch takes to abort on SIGTERM.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 
+# The runner looks for the pipeline next to itself first; under the
+# valgrind wrappers "itself" is the real binary, so say where: the trash
+# bin/ (the stand-ins, or the wrapped real commands).
+export H2K_BINDIR="$TRASH/bin"
+
 standins_install() { # DIR: replace h2k-lease/fetch/ovf in DIR with stand-ins
 	local d=$1
 	rm -f "$d/h2k-lease" "$d/h2k-fetch" "$d/h2k-ovf"
-	cat >"$d/h2k-standin.py" <<'PY'
-#!PYTHON -S
-import hashlib, json, os, signal, sys, time, fcntl
+	# POSIX sh + jq + dd: dozens of these start per test, and a python
+	# start-up costs ten times as much on a loaded machine.
+	cat >"$d/h2k-standin" <<'SH'
+#!/bin/sh
+state=$STANDIN_STATE
+jid=${H2K_JOB_ID:--}
+attempt=${H2K_JOB_ATTEMPT:-1}
+stage=${0##*/}
+echo "$stage $*" >>"$state/argv"
 
-state = os.environ["STANDIN_STATE"]
-jid = os.environ.get("H2K_JOB_ID", "-")
-attempt = os.environ.get("H2K_JOB_ATTEMPT", "1")
-stage = os.path.basename(sys.argv[0])
+# One short O_APPEND write is atomic: no lock needed between stand-ins.
+ledger() {
+	printf '%s\n' "$1" >>"$state/ledger"
+}
+lease_state() {
+	mkdir -p "$state/leases" &&
+	printf '%s\n' "$2" >"$state/leases/$1.tmp" &&
+	mv "$state/leases/$1.tmp" "$state/leases/$1"
+}
+pause() {
+	if [ "${STANDIN_PAUSE:-}" = "$1" ] && [ "$attempt" = 1 ]; then
+		: >"$state/at-$1-$jid"
+		while :; do sleep 1; done
+	fi
+}
 
-def ledger(line):
-    with open(os.path.join(state, "ledger"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.write(line + "\n")
-        f.flush()
-
-def lease_state(moref, st):
-    d = os.path.join(state, "leases")
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, moref + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(st + "\n")
-    os.rename(tmp, os.path.join(d, moref))
-
-def pause(what):
-    if os.environ.get("STANDIN_PAUSE") == what and attempt == "1":
-        open(os.path.join(state, "at-%s-%s" % (what, jid)), "w").close()
-        while True:
-            time.sleep(1)
-
-def args():
-    a = sys.argv[1:]
-    opts, pos = {}, []
-    i = 0
-    while i < len(a):
-        if a[i] == "--":
-            pos += a[i + 1:]
-            break
-        if a[i] in ("-s", "-o", "-j", "--progress"):
-            opts[a[i]] = a[i + 1]
-            i += 2
-            continue
-        if a[i].startswith("-"):
-            opts[a[i]] = True
-        else:
-            pos.append(a[i])
-        i += 1
-    return opts, pos
-
-opts, pos = args()
-with open(os.path.join(state, "argv"), "a") as f:
-    f.write(stage + " " + " ".join(sys.argv[1:]) + "\n")
-
-if stage == "h2k-lease":
-    src = os.environ["STANDIN_SRC"]
-    for vm in pos:
-        name = vm.rstrip("/").split("/")[-1]
-        d = os.path.join(src, name)
-        if not os.path.isdir(d):
-            sys.stderr.write("h2k-lease: %s: no such VM\n" % vm)
-            sys.exit(6)
-        moref = "lease-%d-%s" % (os.getpid(), name)
-        lease_state(moref, "ready")
-        pause("lease")
-        devs = []
-        for i, fn in enumerate(sorted(os.listdir(d))):
-            p = os.path.join(d, fn)
-            devs.append({"key": "/vm/disk%d" % i, "target_id": fn, "disk": True,
-                         "size": os.path.getsize(p), "url": "file://" + p})
-        print(json.dumps({"name": name, "path": vm, "moref": "vm-" + name,
-                          "lease": {"moref": moref, "timeout_s": 300, "mode": "export",
-                                    "snapshot": None},
-                          "devices": devs}), flush=True)
-    sys.exit(0)
-
-if stage == "h2k-fetch":
-    cur = {"lease": None}
-    def term(sig, frm):
-        # STANDIN_TERM_DELAY: a slow abort, to show nobody takes over meanwhile
-        time.sleep(float(os.environ.get("STANDIN_TERM_DELAY", "0")))
-        if cur["lease"]:
-            lease_state(cur["lease"], "aborted")
-        sys.stderr.write("h2k-fetch: interrupted; lease aborted, .part kept\n")
-        sys.exit(10)
-    signal.signal(signal.SIGTERM, term)
-    chunk = int(os.environ.get("STANDIN_CHUNK", "65536"))
-    delay = float(os.environ.get("STANDIN_DELAY", "0"))
-    out = opts["-o"]
-    for line in sys.stdin:
-        vm = json.loads(line)
-        cur["lease"] = vm["lease"]["moref"]
-        vdir = os.path.join(out, vm["name"])
-        os.makedirs(vdir, exist_ok=True)
-        files = []
-        for dev in vm["devices"]:
-            src = dev["url"][len("file://"):]
-            dst = os.path.join(vdir, dev["target_id"])
-            part = dst + ".part"
-            off = os.path.getsize(part) if os.path.exists(part) else 0
-            ledger("fetch %s %s %d" % (jid, attempt, off))
-            size = dev["size"]
-            with open(src, "rb") as s, open(part, "ab") as o:
-                s.seek(off)
-                done = off
-                while True:
-                    b = s.read(chunk)
-                    if not b:
-                        break
-                    o.write(b)
-                    o.flush()
-                    done += len(b)
-                    sys.stderr.write(json.dumps({"phase": "download", "vm": vm["name"],
-                        "file": dev["target_id"], "bytes_done": done,
-                        "bytes_total": size,
-                        "percent_complete": 100.0 * done / size if size else 100}) + "\n")
-                    sys.stderr.flush()
-                    if delay:
-                        time.sleep(delay)
-                os.fsync(o.fileno())
-            h = hashlib.sha256(open(part, "rb").read()).hexdigest()
-            os.rename(part, dst)
-            files.append({"key": dev["key"], "target_id": dev["target_id"],
-                          "path": dst, "size": size, "sha256": h})
-        vm["dir"] = vdir
-        vm["files"] = files
-        print(json.dumps(vm), flush=True)
-    sys.exit(0)
-
-if stage == "h2k-ovf":
-    for line in sys.stdin:
-        vm = json.loads(line)
-        pause("ovf")
-        ovf = os.path.join(vm["dir"], vm["name"] + ".ovf")
-        with open(ovf + ".part", "w") as f:
-            f.write("<Envelope/>\n")
-        os.rename(ovf + ".part", ovf)
-        lease_state(vm["lease"]["moref"], "completed")
-        ledger("complete %s" % jid)
-        vm["ovf_path"] = ovf
-        vm["lease"]["state"] = "completed"
-        print(json.dumps(vm), flush=True)
-    sys.exit(0)
-PY
-	# -S: no site module; start-up time matters with 60 of them per test.
-	sed -i "1s|PYTHON|$(command -v python3)|" "$d/h2k-standin.py"
-	for s in h2k-lease h2k-fetch h2k-ovf; do
-		ln -s h2k-standin.py "$d/$s"
+case $stage in
+h2k-lease)
+	for vm; do :; done
+	name=${vm%/}
+	name=${name##*/}
+	d=$STANDIN_SRC/$name
+	if [ ! -d "$d" ]; then
+		echo "h2k-lease: $vm: no such VM" >&2
+		exit 6
+	fi
+	moref=lease-$$-$name
+	lease_state "$moref" ready
+	pause lease
+	i=0
+	for f in "$d"/*; do
+		printf '{"key":"/vm/disk%d","target_id":"%s","disk":true,"size":%d,"url":"file://%s"}\n' \
+			$i "${f##*/}" "$(stat -c %s "$f")" "$f"
+		i=$((i + 1))
+	done | jq -s -c --arg name "$name" --arg path "$vm" --arg moref "$moref" \
+		'{name: $name, path: $path, moref: ("vm-" + $name),
+		  lease: {moref: $moref, timeout_s: 300, mode: "export", snapshot: null},
+		  devices: .}'
+	;;
+h2k-fetch)
+	out=
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-o) out=$2; shift 2 ;;
+		-j|-s|--progress) shift 2 ;;
+		*) shift ;;
+		esac
 	done
-	chmod +x "$d/h2k-standin.py"
+	lease=
+	trap 'sleep "${STANDIN_TERM_DELAY:-0}"; [ -n "$lease" ] && lease_state "$lease" aborted
+	      echo "h2k-fetch: interrupted; lease aborted, .part kept" >&2; exit 10' TERM
+	chunk=${STANDIN_CHUNK:-65536}
+	delay=${STANDIN_DELAY:-0}
+	tab=$(printf '\t')
+	while IFS= read -r line; do
+		printf '%s\n' "$line" | jq -r '.name, .lease.moref,
+		    (.devices[] | [.key, .target_id, (.size | tostring), .url[7:]] | @tsv)' >"$state/devs.$$"
+		{ read -r name; read -r lease; } <"$state/devs.$$"
+		vdir=$out/$name
+		mkdir -p "$vdir"
+		: >"$state/files.$$"
+		sed 1,2d "$state/devs.$$" >"$state/devs2.$$"
+		while IFS=$tab read -r key tid size src; do
+			dst=$vdir/$tid
+			part=$dst.part
+			: >>"$part"
+			off=$(stat -c %s "$part")
+			ledger "fetch $jid $attempt $off"
+			have=$off
+			while [ "$have" -lt "$size" ]; do
+				n=$chunk
+				[ $((size - have)) -lt "$n" ] && n=$((size - have))
+				dd if="$src" of="$part" iflag=skip_bytes,count_bytes oflag=seek_bytes \
+					conv=notrunc skip="$have" seek="$have" count="$n" bs=65536 status=none || exit 8
+				have=$((have + n))
+				printf '{"phase":"download","vm":"%s","file":"%s","bytes_done":%d,"bytes_total":%d,"percent_complete":%d}\n' \
+					"$name" "$tid" "$have" "$size" $((have * 100 / size)) >&2
+				[ "$delay" = 0 ] || sleep "$delay"
+			done
+			sha=$(sha256sum <"$part")
+			mv "$part" "$dst"
+			printf '{"key":"%s","target_id":"%s","path":"%s","size":%d,"sha256":"%s"}\n' \
+				"$key" "$tid" "$dst" "$size" "${sha%% *}" >>"$state/files.$$"
+		done <"$state/devs2.$$"
+		printf '%s\n' "$line" | jq -c --arg dir "$vdir" --slurpfile files "$state/files.$$" \
+			'. + {dir: $dir, files: $files}'
+		rm -f "$state/devs.$$" "$state/devs2.$$" "$state/files.$$"
+	done
+	;;
+h2k-ovf)
+	while IFS= read -r line; do
+		pause ovf
+		printf '%s\n' "$line" | jq -r '.dir, .name, .lease.moref' >"$state/ovf.$$"
+		{ read -r dir; read -r name; read -r moref; } <"$state/ovf.$$"
+		rm -f "$state/ovf.$$"
+		printf '<Envelope/>\n' >"$dir/$name.ovf.part" &&
+		mv "$dir/$name.ovf.part" "$dir/$name.ovf" || exit 8
+		lease_state "$moref" completed
+		ledger "complete $jid"
+		printf '%s\n' "$line" | jq -c --arg p "$dir/$name.ovf" '.ovf_path = $p | .lease.state = "completed"'
+	done
+	;;
+esac
+SH
+	for s in h2k-lease h2k-fetch h2k-ovf; do
+		ln -s h2k-standin "$d/$s"
+	done
+	chmod +x "$d/h2k-standin"
+	job_trap
 	export STANDIN_STATE="$TRASH/standin" STANDIN_SRC="$TRASH/src"
 	mkdir -p "$STANDIN_STATE" "$STANDIN_SRC"
 }
@@ -184,14 +160,15 @@ job_yaml() {
 	printf 'name: %s\nvm_path: /DC0/vm/%s\noutput_path: %s\n' "$1" "$2" "$3"
 }
 
-# jget JSON EXPR: print the Python expression EXPR over the object j.
+# jget JSON EXPR: print the jq expression EXPR over the object JSON
+# (jq, not python: these run hundreds of times and start-up time counts).
 jget() {
-	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
+	printf '%s\n' "$1" | jq -r "$2"
 }
 
 # field ID EXPR: EXPR over job ID's record (h2k-job show).
 field() {
-	jget "$(h2k-job show "$1")" "$2"
+	h2k-job show "$1" | jq -r "$2"
 }
 
 # wait_for TEST-ARGS... : poll `test ARGS` for up to $WAIT_S (20) seconds.
@@ -201,6 +178,19 @@ wait_for() {
 		i=$((i + 1))
 		if [ $i -gt $n ]; then
 			echo "timed out waiting for: test $*" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# wait_grep PATTERN FILE: poll (up to 20 s) until FILE has a line matching.
+wait_grep() {
+	local i=0
+	until grep -q -- "$1" "$2" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 200 ]; then
+			echo "timed out waiting for '$1' in $2" >&2
 			return 1
 		fi
 		sleep 0.1
@@ -239,8 +229,7 @@ submit_vms() {
 		printf '  - name: %s\n    vm_path: /DC0/vm/%s\n    output_path: %s\n' \
 		    "$vm" "$vm" "$OUT" >>"$f"
 	done
-	h2k-job submit "$f" | python3 -c 'import json,sys
-for l in sys.stdin: print(json.loads(l)["id"])'
+	h2k-job submit "$f" | jq -r .id
 }
 
 # ledger_count WHAT ID: lines "WHAT ID..." in the stand-ins' ledger.
@@ -274,6 +263,22 @@ start_runner() {
 	h2k-job run "$@" 2>"$err" &
 	RUNNER=$!
 	echo $RUNNER >"$err.pid"
+	echo $RUNNER >>"$TRASH/.runners"
+}
+
+# job_cleanup: kill -9 every runner a test started and left behind (a
+# failed test); their jobs' processes die with them (PR_SET_PDEATHSIG).
+# Installed as the EXIT trap by job_trap (after sim_start, which sets its own).
+job_cleanup() {
+	local p
+	[ -f "$TRASH/.runners" ] || return 0
+	for p in $(cat "$TRASH/.runners"); do
+		kill -9 "$p" 2>/dev/null
+	done
+	return 0
+}
+job_trap() {
+	trap 'job_cleanup; sim_stop' EXIT
 }
 
 # runner_up: wait until a runner registered itself in the spool.

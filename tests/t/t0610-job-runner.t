@@ -9,37 +9,44 @@
 export H2K_SPOOL="$TRASH/spool" OUT="$TRASH/out"
 standins_install "$TRASH/bin"
 
-for i in $(seq 1 20); do standins_vm "vm$i" $((20000 + i * 997)) 4096; done
+# Two disks for the first eight, one for the rest (fewer processes).
+for i in $(seq 1 8); do standins_vm "vm$i" $((20000 + i * 997)) 4096; done
+for i in $(seq 9 20); do standins_vm "vm$i" $((20000 + i * 997)); done
+
+# all_done N: the spool's done/ holds N records, all completed at the first
+# attempt with progress 100 and an ovf_path, and nothing else is queued.
+all_done() {
+	test "$(jq -r '[.status, .attempts, .progress.percent_complete,
+	    (.result.ovf_path != null)] | @tsv' "$H2K_SPOOL"/done/* | sort | uniq -c |
+	    sed 's/^ *//')" = "$1 completed	1	100	true" &&
+	test -z "$(find "$H2K_SPOOL/new" "$H2K_SPOOL/cur" "$H2K_SPOOL/lock" -mindepth 1)"
+}
 
 test_expect_success '8 jobs, --workers 4 --once: all complete, outputs identical' '
 	submit_vms vm1 vm2 vm3 vm4 vm5 vm6 vm7 vm8 >ids &&
 	test_line_count = 8 ids &&
 	h2k-job run --once --workers 4 2>run.err &&
+	all_done 8 &&
 	for id in $(cat ids); do
-		test "$(field $id "j[\"status\"]")" = completed &&
-		test "$(field $id "j[\"attempts\"]")" = 1 &&
-		test "$(field $id "j[\"progress\"][\"percent_complete\"]")" = 100 &&
-		test -f "$(field $id "j[\"result\"][\"ovf_path\"]")" &&
 		test "$(ledger_count complete $id)" = 1 || return 1
 	done &&
 	for i in 1 2 3 4 5 6 7 8; do
 		cmp "$STANDIN_SRC/vm$i/disk-0.vmdk" "$OUT/vm$i/disk-0.vmdk" &&
 		cmp "$STANDIN_SRC/vm$i/disk-1.vmdk" "$OUT/vm$i/disk-1.vmdk" || return 1
 	done &&
-	test -z "$(find "$H2K_SPOOL/new" "$H2K_SPOOL/cur" "$H2K_SPOOL/lock" -mindepth 1)" &&
 	test "$(ls "$H2K_SPOOL/done" | wc -l)" = 8
 '
 
 test_expect_success 'the record carries bytes, result files with sha256, times' '
 	id=$(head -1 ids) &&
 	rec=$(h2k-job show $id) &&
-	test "$(jget "$rec" "j[\"progress\"][\"bytes_done\"]==j[\"progress\"][\"bytes_total\"]>0")" = True &&
-	test "$(jget "$rec" "len(j[\"result\"][\"files\"])")" = 2 &&
-	test "$(jget "$rec" "j[\"result\"][\"files\"][0][\"sha256\"]")" = \
+	test "$(jget "$rec" ".progress.bytes_done == .progress.bytes_total and .progress.bytes_total > 0")" = true &&
+	test "$(jget "$rec" ".result.files | length")" = 2 &&
+	test "$(jget "$rec" ".result.files[0].sha256")" = \
 	     "$(sha256sum <"$STANDIN_SRC/vm1/disk-0.vmdk" | cut -d" " -f1)" &&
-	test "$(jget "$rec" "j[\"started_at\"] is not None and j[\"finished_at\"] is not None")" = True &&
-	test "$(jget "$rec" "\"pgid\" in j or \"runner_pid\" in j")" = False &&
-	test "$(jget "$rec" "j[\"lease\"][\"moref\"].startswith(\"lease-\")")" = True
+	test "$(jget "$rec" ".started_at != null and .finished_at != null")" = true &&
+	test "$(jget "$rec" "has(\"pgid\") or has(\"runner_pid\")")" = false &&
+	test "$(jget "$rec" ".lease.moref | startswith(\"lease-\")")" = true
 '
 
 test_expect_success 'the pipeline got the job options as flags' '
@@ -68,12 +75,11 @@ test_expect_success 'two runners on one spool, 20 jobs: each runs exactly once' 
 	STANDIN_DELAY=0.01 start_runner r1.err --once --workers 3 && p1=$RUNNER &&
 	STANDIN_DELAY=0.01 start_runner r2.err --once --workers 3 && p2=$RUNNER &&
 	wait $p1 && wait $p2 &&
+	all_done 20 &&
 	for id in $(cat ids); do
-		test "$(ledger_count complete $id)" = 1 &&
-		test "$(ledger_count fetch $id)" = 2 &&
-		test "$(field $id "j[\"status\"]")" = completed &&
-		test "$(field $id "j[\"attempts\"]")" = 1 || return 1
+		test "$(ledger_count complete $id)" = 1 || return 1
 	done &&
+	test "$(grep -c "^fetch " "$STANDIN_STATE/ledger")" = 28 &&
 	test "$(grep -c "^complete " "$STANDIN_STATE/ledger")" = 20 &&
 	c1=$(grep -c ": claimed" r1.err) && c2=$(grep -c ": claimed" r2.err) &&
 	test $((c1 + c2)) = 20 &&
@@ -87,10 +93,10 @@ test_expect_success 'a failing stage: job failed with its message; others go on'
 	submit_vms nosuchvm vm1 >ids &&
 	h2k-job run --once --workers 2 2>run.err &&
 	bad=$(head -1 ids) && good=$(tail -1 ids) &&
-	test "$(field $bad "j[\"status\"]")" = failed &&
-	test "$(field $bad "j[\"error\"]")" = "h2k-lease: /DC0/vm/nosuchvm: no such VM" &&
-	test "$(field $bad "j[\"result\"]")" = None &&
-	test "$(field $good "j[\"status\"]")" = completed &&
+	test "$(field $bad ".status")" = failed &&
+	test "$(field $bad ".error")" = "h2k-lease: /DC0/vm/nosuchvm: no such VM" &&
+	test "$(field $bad ".result")" = null &&
+	test "$(field $good ".status")" = completed &&
 	grep "nosuchvm" run.err
 '
 
@@ -111,7 +117,7 @@ test_expect_success 'wait blocks until a runner finishes the job' '
 	test $rc = 1 && grep "not finished" err &&
 	{ (sleep 0.5; h2k-job run --once 2>/dev/null) & } &&
 	expect_code 0 h2k-job wait --timeout 20 $id >w.out &&
-	test "$(jget "$(cat w.out)" "j[\"status\"]")" = completed
+	test "$(jget "$(cat w.out)" ".status")" = completed
 '
 
 test_expect_success 'corrupt files dropped into new/ are moved to bad/ with a reason' '
@@ -121,7 +127,7 @@ test_expect_success 'corrupt files dropped into new/ are moved to bad/ with a re
 	echo "{\"id\":\"other\"}" >"$H2K_SPOOL/new/1000000001.000000000.1.beef" &&
 	echo hello >"$H2K_SPOOL/new/notes.txt" &&
 	h2k-job run --once 2>run.err &&
-	test "$(field $id "j[\"status\"]")" = completed &&
+	test "$(field $id ".status")" = completed &&
 	test -z "$(ls "$H2K_SPOOL/new")" &&
 	test "$(ls "$H2K_SPOOL/bad" | grep -vc "\.reason$")" = 3 &&
 	test "$(ls "$H2K_SPOOL/bad" | grep -c "\.reason$")" = 3 &&
@@ -129,7 +135,7 @@ test_expect_success 'corrupt files dropped into new/ are moved to bad/ with a re
 	grep -l "record field" "$H2K_SPOOL"/bad/1000000001.000000000.1.beef.*.reason &&
 	grep -l "not a job id" "$H2K_SPOOL"/bad/notes.txt.*.reason &&
 	grep -c "moved to" run.err >n && test "$(cat n)" = 3 &&
-	test "$(jget "$(h2k-job status)" "j[\"bad\"]")" = 3
+	test "$(jget "$(h2k-job status)" ".bad")" = 3
 '
 
 test_expect_success 'a symlink or directory in new/ is moved aside too' '
@@ -147,10 +153,10 @@ test_expect_success 'status shows a live runner with its pid and uptime' '
 	runner_up &&
 	st=$(h2k-job status) &&
 	kill -TERM $rp && wait $rp &&
-	test "$(jget "$st" "[r[\"pid\"] for r in j[\"runners\"]]")" = "[$rp]" &&
-	test "$(jget "$st" "j[\"runners\"][0][\"workers\"]")" = 2 &&
-	test "$(jget "$st" "j[\"runners\"][0][\"uptime_s\"] >= 0")" = True &&
-	test "$(jget "$(h2k-job status)" "j[\"runners\"]")" = "[]"
+	test "$(jget "$st" "[.runners[].pid] | tostring")" = "[$rp]" &&
+	test "$(jget "$st" ".runners[0].workers")" = 2 &&
+	test "$(jget "$st" ".runners[0].uptime_s >= 0")" = true &&
+	test "$(jget "$(h2k-job status)" ".runners | tostring")" = "[]"
 '
 
 test_expect_success 'SIGTERM: running job stopped after --grace, requeued, resumable' '
@@ -159,14 +165,14 @@ test_expect_success 'SIGTERM: running job stopped after --grace, requeued, resum
 	STANDIN_DELAY=0.1 STANDIN_CHUNK=2048 start_runner run.err --grace 0.5 &&
 	rp=$RUNNER &&
 	wait_for -s "$OUT/vm4/disk-0.vmdk.part" &&
-	pg=$(field $id "j[\"pgid\"]") &&
+	pg=$(field $id ".pgid") &&
 	kill -TERM $rp && wait $rp && group_gone $pg &&
-	test "$(field $id "j[\"status\"]")" = pending &&
-	test "$(field $id "j[\"attempts\"]")" = 0 &&
+	test "$(field $id ".status")" = pending &&
+	test "$(field $id ".attempts")" = 0 &&
 	grep "requeued" run.err &&
 	test -s "$OUT/vm4/disk-0.vmdk.part" &&
 	h2k-job run --once 2>run2.err &&
-	test "$(field $id "j[\"status\"]")" = completed &&
+	test "$(field $id ".status")" = completed &&
 	cmp "$STANDIN_SRC/vm4/disk-0.vmdk" "$OUT/vm4/disk-0.vmdk" &&
 	test "$(ledger_count complete $id)" = 1 &&
 	grep "^fetch $id 1 [1-9]" "$STANDIN_STATE/ledger"
@@ -179,4 +185,40 @@ test_expect_success 'SIGTERM with nothing running exits 0 at once' '
 	kill -TERM $rp && expect_code 0 wait $rp
 '
 
+test_expect_success 'DownloadWorkers from the config is the default -j; SIGHUP rereads it' '
+	rm -rf "$H2K_SPOOL" && rm -f "$STANDIN_STATE/argv" &&
+	printf "DownloadWorkers: 3\n" >cfg.yaml &&
+	H2K_CONFIG=$TRASH/cfg.yaml start_runner run.err && rp=$RUNNER &&
+	runner_up &&
+	id=$(submit_vms vm5) &&
+	WAIT_S=30 wait_for -f "$H2K_SPOOL/done/$id" &&
+	grep -Fx "h2k-fetch --progress json -o $OUT -j 3" "$STANDIN_STATE/argv" &&
+	printf "DownloadWorkers: 5\n" >cfg.yaml &&
+	kill -HUP $rp &&
+	wait_grep SIGHUP run.err &&
+	id=$(submit_vms vm6) &&
+	WAIT_S=30 wait_for -f "$H2K_SPOOL/done/$id" &&
+	grep -Fx "h2k-fetch --progress json -o $OUT -j 5" "$STANDIN_STATE/argv" &&
+	kill -TERM $rp && wait $rp
+'
+
+test_expect_success 'a session credential (systemd LoadCredential) is the -s of every stage' '
+	rm -rf "$H2K_SPOOL" && rm -f "$STANDIN_STATE/argv" &&
+	mkdir -p cred && echo "{}" >cred/session && chmod 600 cred/session &&
+	id=$(submit_vms vm7) &&
+	CREDENTIALS_DIRECTORY=$TRASH/cred h2k-job run --once 2>run.err &&
+	test "$(field $id .status)" = completed &&
+	grep -Fx "h2k-lease -s $TRASH/cred/session -- /DC0/vm/vm7" "$STANDIN_STATE/argv" &&
+	grep -Fx "h2k-fetch -s $TRASH/cred/session --progress json -o $OUT" "$STANDIN_STATE/argv" &&
+	grep -Fx "h2k-ovf -s $TRASH/cred/session" "$STANDIN_STATE/argv"
+'
+
+test_expect_success '-s beats the credential' '
+	rm -f "$STANDIN_STATE/argv" &&
+	id=$(submit_vms vm8) &&
+	CREDENTIALS_DIRECTORY=$TRASH/cred h2k-job -s "$TRASH/my.json" run --once 2>run.err &&
+	grep -Fx "h2k-ovf -s $TRASH/my.json" "$STANDIN_STATE/argv"
+'
+
+job_cleanup
 test_done

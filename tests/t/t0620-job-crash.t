@@ -15,7 +15,7 @@ standins_vm vm1 200000 30000
 # after_crash ID: the dead runner's job is orphaned in cur/ as running.
 orphaned() {
 	test -f "$H2K_SPOOL/cur/$1" &&
-	test "$(field $1 "j[\"status\"]")" = running
+	test "$(field $1 ".status")" = running
 }
 
 # recovered ID: a new runner finishes it: attempt 2, one completion,
@@ -23,8 +23,8 @@ orphaned() {
 recovered() {
 	h2k-job run --once 2>run2.err &&
 	grep "runner died during attempt 1; requeued" run2.err &&
-	test "$(field $1 "j[\"status\"]")" = completed &&
-	test "$(field $1 "j[\"attempts\"]")" = 2 &&
+	test "$(field $1 ".status")" = completed &&
+	test "$(field $1 ".attempts")" = 2 &&
 	test "$(ledger_count complete $1)" = 1 &&
 	cmp "$STANDIN_SRC/vm1/disk-0.vmdk" "$OUT/vm1/disk-0.vmdk" &&
 	cmp "$STANDIN_SRC/vm1/disk-1.vmdk" "$OUT/vm1/disk-1.vmdk" &&
@@ -41,7 +41,7 @@ test_expect_success 'kill -9 just after the claim, before any process started' '
 	H2K_JOB_TEST_STOP_AFTER_CLAIM="$TRASH/at-claim" start_runner run.err --once &&
 	wait_for -e "$TRASH/at-claim" &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
-	orphaned $id && test "$(field $id "j[\"attempts\"]")" = 1 &&
+	orphaned $id && test "$(field $id ".attempts")" = 1 &&
 	recovered $id
 '
 
@@ -49,7 +49,7 @@ test_expect_success 'kill -9 during the lease: its processes die with the runner
 	fresh && id=$(submit_vms vm1) &&
 	STANDIN_PAUSE=lease start_runner run.err --once &&
 	wait_for -e "$STANDIN_STATE/at-lease-$id" &&
-	pg=$(field $id "j[\"pgid\"]") &&
+	pg=$(field $id ".pgid") &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
 	group_gone $pg &&
 	orphaned $id &&
@@ -60,8 +60,8 @@ test_expect_success 'kill -9 during the download: lease aborted, resumed from .p
 	fresh && id=$(submit_vms vm1) &&
 	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 start_runner run.err --once &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
-	pg=$(field $id "j[\"pgid\"]") &&
-	lease=$(field $id "j[\"lease\"][\"moref\"]") &&
+	pg=$(field $id ".pgid") &&
+	lease=$(field $id ".lease.moref") &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
 	group_gone $pg &&
 	test "$(cat "$STANDIN_STATE/leases/$lease")" = aborted &&
@@ -75,8 +75,8 @@ test_expect_success 'kill -9 during the OVF step: done again, completed once' '
 	fresh && id=$(submit_vms vm1) &&
 	STANDIN_PAUSE=ovf start_runner run.err --once &&
 	wait_for -e "$STANDIN_STATE/at-ovf-$id" &&
-	wait_field $id "j[\"progress\"][\"phase\"]" ovf &&
-	pg=$(field $id "j[\"pgid\"]") &&
+	wait_field $id ".progress.phase" ovf &&
+	pg=$(field $id ".pgid") &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
 	group_gone $pg &&
 	test "$(ledger_count complete $id)" = 0 &&
@@ -88,7 +88,7 @@ test_expect_success 'no takeover while a process of the dead runner lives on' '
 	fresh && id=$(submit_vms vm1) &&
 	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 STANDIN_TERM_DELAY=2 start_runner run.err --once &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
-	pg=$(field $id "j[\"pgid\"]") &&
+	pg=$(field $id ".pgid") &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
 	pgrep -g $pg >/dev/null &&
 	h2k-job run --once 2>early.err &&
@@ -105,8 +105,8 @@ test_expect_success 'the attempts limit: a job that keeps dying is failed with t
 	wait_for -e "$TRASH/at-claim2" &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
 	h2k-job run --once --max-attempts 1 2>run2.err &&
-	test "$(field $id "j[\"status\"]")" = failed &&
-	test "$(field $id "j[\"error\"]")" = "runner died during attempt 1 of 1; giving up (see log/$id.log)" &&
+	test "$(field $id ".status")" = failed &&
+	test "$(field $id ".error")" = "runner died during attempt 1 of 1; giving up (see log/$id.log)" &&
 	test "$(ledger_count fetch $id)" = 0 &&
 	expect_code 1 h2k-job wait $id >/dev/null
 '
@@ -118,7 +118,8 @@ test_expect_success 'a finished record left in cur/ by a crash goes to done/, no
 	h2k-job run --once 2>run2.err &&
 	test -f "$H2K_SPOOL/done/$id" && test ! -e "$H2K_SPOOL/cur/$id" &&
 	test "$(ledger_count complete $id)" = 1 &&
-	test "$(field $id "j[\"attempts\"]")" = 1
+	test "$(field $id ".attempts")" = 1
 '
 
+job_cleanup
 test_done

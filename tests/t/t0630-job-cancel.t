@@ -14,9 +14,9 @@ test_expect_success 'cancel a pending job: cancelled, never run' '
 	id=$(submit_vms vm1) &&
 	h2k-job cancel $id >c.out &&
 	test_line_count = 1 c.out &&
-	test "$(jget "$(cat c.out)" "j[\"status\"]")" = cancelled &&
-	test "$(field $id "j[\"status\"]")" = cancelled &&
-	test "$(field $id "j[\"finished_at\"] is not None")" = True &&
+	test "$(jget "$(cat c.out)" ".status")" = cancelled &&
+	test "$(field $id ".status")" = cancelled &&
+	test "$(field $id ".finished_at != null")" = true &&
 	test -f "$H2K_SPOOL/done/$id" && test ! -e "$H2K_SPOOL/new/$id" &&
 	h2k-job run --once 2>/dev/null &&
 	test "$(ledger_count fetch $id)" = 0 &&
@@ -25,7 +25,7 @@ test_expect_success 'cancel a pending job: cancelled, never run' '
 '
 
 test_expect_success 'cancel of a cancelled job is fine; of a completed one is exit 7' '
-	h2k-job cancel $(cat "$H2K_SPOOL"/done/* | python3 -c "import json,sys; print(json.load(sys.stdin)[\"id\"])") >/dev/null &&
+	h2k-job cancel $(jq -r .id "$H2K_SPOOL"/done/*) >/dev/null &&
 	id=$(submit_vms vm2) && h2k-job run --once 2>/dev/null &&
 	expect_code 7 h2k-job cancel $id 2>err &&
 	test_one_line err && grep "already completed" err &&
@@ -38,20 +38,20 @@ test_expect_success 'cancel a running job: group gone, lease aborted, next job r
 	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 start_runner run.err --workers 1 &&
 	rp=$RUNNER &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
-	pg=$(field $id "j[\"pgid\"]") && lease=$(field $id "j[\"lease\"][\"moref\"]") &&
+	pg=$(field $id ".pgid") && lease=$(field $id ".lease.moref") &&
 	pgrep -g $pg >/dev/null &&
 	h2k-job cancel $id >c.out &&
-	test "$(jget "$(cat c.out)" "j[\"status\"]")" = cancelled &&
+	test "$(jget "$(cat c.out)" ".status")" = cancelled &&
 	group_gone $pg &&
 	test "$(cat "$STANDIN_STATE/leases/$lease")" = aborted &&
-	test "$(field $id "j[\"status\"]")" = cancelled &&
-	test "$(field $id "j[\"error\"]")" = cancelled &&
+	test "$(field $id ".status")" = cancelled &&
+	test "$(field $id ".error")" = cancelled &&
 	test "$(ledger_count complete $id)" = 0 &&
 	test ! -e "$OUT/vm1/disk-0.vmdk" &&
 	test ! -e "$H2K_SPOOL/cancel/$id" &&
 	grep "cancel requested" "$H2K_SPOOL/log/$id.log" &&
 	WAIT_S=30 wait_for -f "$H2K_SPOOL/done/$next" &&
-	test "$(field $next "j[\"status\"]")" = completed &&
+	test "$(field $next ".status")" = completed &&
 	kill -TERM $rp && wait $rp &&
 	expect_code 10 h2k-job wait $id >/dev/null
 '
@@ -62,10 +62,10 @@ test_expect_success 'a job that ignores SIGTERM is killed after the bound' '
 	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 STANDIN_TERM_DELAY=60 start_runner run.err &&
 	rp=$RUNNER &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
-	pg=$(field $id "j[\"pgid\"]") &&
+	pg=$(field $id ".pgid") &&
 	h2k-job cancel --timeout 30 $id >c.out &&
 	group_gone $pg &&
-	test "$(field $id "j[\"status\"]")" = cancelled &&
+	test "$(field $id ".status")" = cancelled &&
 	grep "SIGKILL" "$H2K_SPOOL/log/$id.log" &&
 	kill -TERM $rp && wait $rp
 '
@@ -77,9 +77,10 @@ test_expect_success 'cancel of a job orphaned by a dead runner: done by cancel i
 	wait_for -e "$TRASH/at-claim" &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
 	h2k-job cancel $id >c.out &&
-	test "$(field $id "j[\"status\"]")" = cancelled &&
+	test "$(field $id ".status")" = cancelled &&
 	h2k-job run --once 2>/dev/null &&
 	test "$(ledger_count fetch $id)" = 0
 '
 
+job_cleanup
 test_done

@@ -1,0 +1,90 @@
+/*
+ * tests/servers/failio.c - LD_PRELOAD shim that makes I/O on files whose
+ * name ends in ".part" fail with EIO, to test what h2k-fetch does when the
+ * disk fails at write, fsync or close (a full tmpfs only fails writes).
+ *   FAILIO=write:N   pwrite/write fail once N bytes went to the file
+ *   FAILIO=fsync     fsync fails
+ *   FAILIO=close     close fails (the descriptor is closed all the same)
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int
+is_part(int fd)
+{
+	char p[64], t[4096];
+	ssize_t n;
+
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	n = readlink(p, t, sizeof t - 1);
+	if (n < 5)
+		return 0;
+	t[n] = '\0';
+	return strcmp(t + n - 5, ".part") == 0;
+}
+
+static int
+mode(const char *m)
+{
+	const char *e = getenv("FAILIO");
+	return e && strncmp(e, m, strlen(m)) == 0;
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+
+	if (!real)
+		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	if (mode("write:") && is_part(fd) && off + (off_t)n > atoll(getenv("FAILIO") + 6)) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd, buf, n, off);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	return pwrite(fd, buf, n, off);
+}
+
+int
+fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	if (mode("fsync") && is_part(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd);
+}
+
+int
+close(int fd)
+{
+	static int (*real)(int);
+	int fail;
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+	fail = mode("close") && is_part(fd);
+	if (real(fd) < 0)
+		return -1;
+	if (fail) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
