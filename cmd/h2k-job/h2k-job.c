@@ -434,6 +434,7 @@ cmd_wait(int argc, char **argv)
 {
 	struct h2k_spool sp;
 	int n = argc, left = argc, completed = 0, failed = 0, cancelled = 0;
+	int rc = -1;
 	char (*ids)[H2K_SPOOL_IDMAX];
 	int *fin;
 	double t0 = h2k_monotime();
@@ -471,18 +472,24 @@ cmd_wait(int argc, char **argv)
 		}
 		if (left == 0)
 			break;
-		if (got_int || got_term)
-			return H2K_EX_CANCEL;
+		if (got_int || got_term) {
+			rc = H2K_EX_CANCEL;
+			goto out;
+		}
 		if (opt.timeout >= 0 && h2k_monotime() - t0 > opt.timeout) {
 			fprintf(stderr, "h2k-job: %d of %d jobs not finished "
 			    "after %g s\n", left, n, opt.timeout);
-			return H2K_EX_FAIL;
+			rc = H2K_EX_FAIL;
+			goto out;
 		}
 		nap(0.2);
 	}
+out:
 	free(ids);
 	free(fin);
 	h2k_spool_close(&sp);
+	if (rc >= 0)
+		return rc;
 	if (failed)
 		return completed ? H2K_EX_PARTIAL : H2K_EX_FAIL;
 	if (cancelled)
@@ -1779,7 +1786,10 @@ main(int argc, char **argv)
 	int ch, run_only = 0, ls_only = 0, wait_only = 0;
 
 	h2k_log_init(argv[0]);
-	if (strchr(argv[0], '/')) {
+	/* H2K_BINDIR: where a package keeps the pipeline (a libexec dir). */
+	if (getenv("H2K_BINDIR") && *getenv("H2K_BINDIR"))
+		opt.bindir = strdup(getenv("H2K_BINDIR"));
+	else if (strchr(argv[0], '/')) {
 		char *d = strdup(argv[0]);
 		if (d) {
 			*strrchr(d, '/') = '\0';
