@@ -643,6 +643,10 @@ static int ncleaners;
 static struct job **jobs;
 static int njobs;
 static char *session_path; /* -s for every stage, or NULL */
+/* The config credential the runner logs in with, to log in again when
+ * the session expires; and when it last did. */
+static char *login_config;
+static double login_at;
 
 static void
 logjob(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1326,6 +1330,8 @@ cleanup_lease(struct job *j)
 	_exit(0);
 }
 
+static int relogin(struct job *j);
+
 /* Every process reaped and every pipe drained: record the outcome. */
 static void
 end_job(struct job *j)
@@ -1353,6 +1359,16 @@ end_job(struct job *j)
 			bad = i;
 			break;
 		}
+	if (!j->cancelling && bad >= 0 && WIFEXITED(j->st[bad].status) &&
+	    WEXITSTATUS(j->st[bad].status) == H2K_EX_SESSION && relogin(j)) {
+		cleanup_lease(j);
+		logjob(j, "logged in again; requeued");
+		h2k_info("job %s: session renewed; requeued", j->c.id);
+		set_progress(j, "queued");
+		if (h2k_spool_requeue(&rsp, &j->c) < 0)
+			h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+		return;
+	}
 	if (j->cancelling) {
 		st = "cancelled";
 		snprintf(why, sizeof why, "cancelled");
@@ -1533,10 +1549,36 @@ credentials(void)
 		char *s = h2k_spool_path(&rsp, "run", "session.json");
 		if (s && login_from_config(p, s) < 0)
 			h2k_warn("%s", h2k_errmsg());
+		login_at = h2k_monotime();
 		free(session_path);
 		session_path = s;
+		free(login_config);
+		login_config = p;
+		return;
 	}
 	free(p);
+}
+
+/*
+ * A stage said the session is gone (exit 3: expired, logged out, missing).
+ * With a config credential, log in again and let the job run again - but
+ * only if the job started before the last login: a job that failed with a
+ * fresh session would fail again, so it fails instead of looping.
+ */
+static int
+relogin(struct job *j)
+{
+	double now = h2k_monotime();
+
+	if (!login_config || !session_path || login_at > j->t_start)
+		return 0;
+	login_at = now;
+	logjob(j, "the session is no longer valid: logging in again");
+	if (login_from_config(login_config, session_path) < 0) {
+		h2k_warn("%s", h2k_errmsg());
+		return 0;
+	}
+	return 1;
 }
 
 static int
@@ -1754,6 +1796,7 @@ cmd_run(int argc, char **argv)
 	close(regfd);
 	free(jobs);
 	free(session_path);
+	free(login_config);
 	h2k_spool_close(&rsp);
 	return H2K_EX_OK;
 }

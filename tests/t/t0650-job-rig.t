@@ -123,5 +123,21 @@ test_expect_success 'a config credential: the runner logs in itself, the passwor
 	! grep -rF "$SIM_PASSWORD" "$H2K_SPOOL" run.err
 '
 
+test_expect_success 'session gone while the runner idles: it logs in again, the job completes' '
+	rm -rf "$H2K_SPOOL" "$OUT" &&
+	XDG_STATE_HOME=$TRASH/empty-state CREDENTIALS_DIRECTORY=$TRASH/cred \
+		start_runner run2.err && rp=$RUNNER &&
+	runner_up && wait_for -f "$H2K_SPOOL/run/session.json" &&
+	h2k-login --logout -s "$H2K_SPOOL/run/session.json" >/dev/null &&
+	test ! -e "$H2K_SPOOL/run/session.json" &&
+	id=$(submit_paths one) &&
+	WAIT_S=60 wait_for -f "$H2K_SPOOL/done/$id" &&
+	test "$(field $id .status)" = completed &&
+	test "$(field $id .attempts)" = 1 &&
+	grep "logging in again" "$H2K_SPOOL/log/$id.log" &&
+	grep "session renewed; requeued" run2.err &&
+	kill -TERM $rp && wait $rp
+'
+
 job_cleanup
 test_done
