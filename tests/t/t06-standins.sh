@@ -184,6 +184,10 @@ wait_for() {
 	done
 }
 
+# SLOW: the per-chunk delay of a download a test must catch in the act;
+# under valgrind every h2k-job call takes seconds, so the download too.
+if [ -n "${H2K_VALGRIND:-}" ]; then SLOW=0.4; else SLOW=0.05; fi
+
 # wait_grep PATTERN FILE: poll (up to 20 s) until FILE has a line matching.
 wait_grep() {
 	local i=0

@@ -162,7 +162,7 @@ test_expect_success 'status shows a live runner with its pid and uptime' '
 test_expect_success 'SIGTERM: running job stopped after --grace, requeued, resumable' '
 	rm -rf "$H2K_SPOOL" "$OUT" "$STANDIN_STATE/ledger" &&
 	id=$(submit_vms vm4) &&
-	STANDIN_DELAY=0.1 STANDIN_CHUNK=2048 start_runner run.err --grace 0.5 &&
+	STANDIN_DELAY=$SLOW STANDIN_CHUNK=1024 start_runner run.err --grace 0.5 &&
 	rp=$RUNNER &&
 	wait_for -s "$OUT/vm4/disk-0.vmdk.part" &&
 	pg=$(field $id ".pgid") &&

@@ -58,7 +58,7 @@ test_expect_success 'kill -9 during the lease: its processes die with the runner
 
 test_expect_success 'kill -9 during the download: lease aborted, resumed from .part' '
 	fresh && id=$(submit_vms vm1) &&
-	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 start_runner run.err --once &&
+	STANDIN_DELAY=$SLOW STANDIN_CHUNK=4096 start_runner run.err --once &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
 	pg=$(field $id ".pgid") &&
 	lease=$(field $id ".lease.moref") &&
@@ -86,7 +86,7 @@ test_expect_success 'kill -9 during the OVF step: done again, completed once' '
 
 test_expect_success 'no takeover while a process of the dead runner lives on' '
 	fresh && id=$(submit_vms vm1) &&
-	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 STANDIN_TERM_DELAY=2 start_runner run.err --once &&
+	STANDIN_DELAY=$SLOW STANDIN_CHUNK=4096 STANDIN_TERM_DELAY=2 start_runner run.err --once &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
 	pg=$(field $id ".pgid") &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&

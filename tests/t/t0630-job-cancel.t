@@ -35,7 +35,7 @@ test_expect_success 'cancel of a cancelled job is fine; of a completed one is ex
 test_expect_success 'cancel a running job: group gone, lease aborted, next job runs' '
 	rm -rf "$H2K_SPOOL" "$OUT" &&
 	submit_vms vm1 vm2 >ids && id=$(head -1 ids) && next=$(tail -1 ids) &&
-	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 start_runner run.err --workers 1 &&
+	STANDIN_DELAY=$SLOW STANDIN_CHUNK=4096 start_runner run.err --workers 1 &&
 	rp=$RUNNER &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
 	pg=$(field $id ".pgid") && lease=$(field $id ".lease.moref") &&
@@ -59,7 +59,7 @@ test_expect_success 'cancel a running job: group gone, lease aborted, next job r
 test_expect_success 'a job that ignores SIGTERM is killed after the bound' '
 	rm -rf "$H2K_SPOOL" "$OUT" &&
 	id=$(submit_vms vm1) &&
-	STANDIN_DELAY=0.05 STANDIN_CHUNK=4096 STANDIN_TERM_DELAY=60 start_runner run.err &&
+	STANDIN_DELAY=$SLOW STANDIN_CHUNK=4096 STANDIN_TERM_DELAY=60 start_runner run.err &&
 	rp=$RUNNER &&
 	wait_for -s "$OUT/vm1/disk-0.vmdk.part" &&
 	pg=$(field $id ".pgid") &&
