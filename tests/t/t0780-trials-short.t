@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The fault trials of tests/trials, short: H2K_TRIALS=2 each (eio runs each
-# of its cases once).  `make trials` runs them with H2K_TRIALS=20 and
+# The fault trials of tests/trials, short: H2K_TRIALS=2 each (eio runs its
+# five cases that cover every command and write, fsync and close).  `make trials` runs them with H2K_TRIALS=20 and
 # prints the figures.
 . "$(dirname "$0")/../lib.sh"
 if [ -n "${H2K_VALGRIND:-}" ]; then
