@@ -1429,7 +1429,8 @@ lease_main(void *arg)
 					h2k_info("%s: temporary snapshot %s removed", vm->name,
 					    job.snapshot);
 			}
-			if (!v && !r->o->keep_lease)
+			/* without a session the VM's own error said so; the snapshot is news */
+			if (!v && !r->o->keep_lease && job.snapshot)
 				msg(r, "%s: lease %s left to time out%s: %s", vm->name, job.lease,
 				    job.snapshot ? " and snapshot not removed" : "",
 				    vim_err ? vim_err : "no session");

@@ -434,6 +434,7 @@ cmd_wait(int argc, char **argv)
 {
 	struct h2k_spool sp;
 	int n = argc, left = argc, completed = 0, failed = 0, cancelled = 0;
+	int rc = -1;
 	char (*ids)[H2K_SPOOL_IDMAX];
 	int *fin;
 	double t0 = h2k_monotime();
@@ -471,18 +472,24 @@ cmd_wait(int argc, char **argv)
 		}
 		if (left == 0)
 			break;
-		if (got_int || got_term)
-			return H2K_EX_CANCEL;
+		if (got_int || got_term) {
+			rc = H2K_EX_CANCEL;
+			goto out;
+		}
 		if (opt.timeout >= 0 && h2k_monotime() - t0 > opt.timeout) {
 			fprintf(stderr, "h2k-job: %d of %d jobs not finished "
 			    "after %g s\n", left, n, opt.timeout);
-			return H2K_EX_FAIL;
+			rc = H2K_EX_FAIL;
+			goto out;
 		}
 		nap(0.2);
 	}
+out:
 	free(ids);
 	free(fin);
 	h2k_spool_close(&sp);
+	if (rc >= 0)
+		return rc;
 	if (failed)
 		return completed ? H2K_EX_PARTIAL : H2K_EX_FAIL;
 	if (cancelled)
@@ -636,6 +643,10 @@ static int ncleaners;
 static struct job **jobs;
 static int njobs;
 static char *session_path; /* -s for every stage, or NULL */
+/* The config credential the runner logs in with, to log in again when
+ * the session expires; and when it last did. */
+static char *login_config;
+static double login_at;
 
 static void
 logjob(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1319,6 +1330,8 @@ cleanup_lease(struct job *j)
 	_exit(0);
 }
 
+static int relogin(struct job *j);
+
 /* Every process reaped and every pipe drained: record the outcome. */
 static void
 end_job(struct job *j)
@@ -1346,6 +1359,16 @@ end_job(struct job *j)
 			bad = i;
 			break;
 		}
+	if (!j->cancelling && bad >= 0 && WIFEXITED(j->st[bad].status) &&
+	    WEXITSTATUS(j->st[bad].status) == H2K_EX_SESSION && relogin(j)) {
+		cleanup_lease(j);
+		logjob(j, "logged in again; requeued");
+		h2k_info("job %s: session renewed; requeued", j->c.id);
+		set_progress(j, "queued");
+		if (h2k_spool_requeue(&rsp, &j->c) < 0)
+			h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+		return;
+	}
 	if (j->cancelling) {
 		st = "cancelled";
 		snprintf(why, sizeof why, "cancelled");
@@ -1526,10 +1549,36 @@ credentials(void)
 		char *s = h2k_spool_path(&rsp, "run", "session.json");
 		if (s && login_from_config(p, s) < 0)
 			h2k_warn("%s", h2k_errmsg());
+		login_at = h2k_monotime();
 		free(session_path);
 		session_path = s;
+		free(login_config);
+		login_config = p;
+		return;
 	}
 	free(p);
+}
+
+/*
+ * A stage said the session is gone (exit 3: expired, logged out, missing).
+ * With a config credential, log in again and let the job run again - but
+ * only if the job started before the last login: a job that failed with a
+ * fresh session would fail again, so it fails instead of looping.
+ */
+static int
+relogin(struct job *j)
+{
+	double now = h2k_monotime();
+
+	if (!login_config || !session_path || login_at > j->t_start)
+		return 0;
+	login_at = now;
+	logjob(j, "the session is no longer valid: logging in again");
+	if (login_from_config(login_config, session_path) < 0) {
+		h2k_warn("%s", h2k_errmsg());
+		return 0;
+	}
+	return 1;
 }
 
 static int
@@ -1747,6 +1796,7 @@ cmd_run(int argc, char **argv)
 	close(regfd);
 	free(jobs);
 	free(session_path);
+	free(login_config);
 	h2k_spool_close(&rsp);
 	return H2K_EX_OK;
 }
@@ -1779,7 +1829,10 @@ main(int argc, char **argv)
 	int ch, run_only = 0, ls_only = 0, wait_only = 0;
 
 	h2k_log_init(argv[0]);
-	if (strchr(argv[0], '/')) {
+	/* H2K_BINDIR: where a package keeps the pipeline (a libexec dir). */
+	if (getenv("H2K_BINDIR") && *getenv("H2K_BINDIR"))
+		opt.bindir = strdup(getenv("H2K_BINDIR"));
+	else if (strchr(argv[0], '/')) {
 		char *d = strdup(argv[0]);
 		if (d) {
 			*strrchr(d, '/') = '\0';

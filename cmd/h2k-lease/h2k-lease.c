@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "export.h"
 #include "h2k.h"
@@ -205,6 +206,9 @@ main(int argc, char **argv)
 	if (modes > 1)
 		errx(H2K_EX_USAGE, "--snapshot, --shutdown and --power-off "
 		    "exclude each other");
+	if (argc == 0 && isatty(STDIN_FILENO))
+		errx(H2K_EX_USAGE, "no VM named and standard input is a terminal: "
+		    "name VMs, or pipe h2k-ls into h2k-lease");
 	h2k_log_setlevel(level);
 
 	/*

@@ -657,6 +657,9 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	if (isatty(STDIN_FILENO))
+		errx(H2K_EX_USAGE, "standard input is a terminal: h2k-ovf reads "
+		    "the lines of h2k-fetch");
 	h2k_log_setlevel(level);
 
 	memset(&sa, 0, sizeof sa);

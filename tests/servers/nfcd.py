@@ -19,7 +19,8 @@
 #                If-Range gets 206, a stale one 200 (RFC 9110), unless
 #                ifrange=0 (then the stale If-Range is ignored: 206 of v2)
 #   status=C     answer status C (e.g. 503) on the first `times` requests,
-#                with Retry-After: `retryafter` when given
+#                with Retry-After: `retryafter` and Location: `location`
+#                when given (values percent-decoded)
 #   nolength=1   no Content-Length: chunked transfer coding
 #   closedelim=1 no Content-Length: body delimited by closing the connection
 #                (a cut is then indistinguishable from the end; see BUGS)
@@ -86,6 +87,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(code)
             if "retryafter" in spec:
                 self.send_header("Retry-After", spec["retryafter"])
+            if "location" in spec:
+                self.send_header("Location", spec["location"])
             self.send_header("Content-Length", "0")
             self.end_headers()
             self.record(status=code, sent=0, how="status")

@@ -132,6 +132,10 @@ test_expect_code 2 'two power options exclude each other' '
 	h2k-lease --snapshot --power-off vm-1
 '
 test_expect_code 2 '--timeout wants a number of seconds' 'h2k-lease --timeout soon vm-1'
+test_expect_success 'no VM and a terminal on stdin: exit 2 with a hint, no wait' '
+	script -qec "h2k-lease; echo rc=\$?" /dev/null </dev/null >tty 2>&1 &&
+	grep -q "standard input is a terminal" tty && grep -q "rc=2" tty
+'
 test_expect_code 3 'not logged in: exit 3' 'h2k-lease -s "$TRASH/none.json" vm-1'
 
 # Each rig below is started at top level: a rig started inside a test body

@@ -140,6 +140,13 @@ test_expect_success '404 is not retried: exit 6' '
 	test "$(requests /-/nosuchfile | wc -l)" = 1
 '
 
+test_expect_success 'a redirect (to http:// or file://) is not followed: exit 9' '
+	expect_code 9 fetch redir "status=302,times=0,location=file%3A%2F%2F%2Fetc%2Fpasswd" d1 &&
+	grep -q "HTTP 302" redir.err && test ! -e out/redir/disk-0.vmdk &&
+	expect_code 9 fetch redir2 "status=301,times=0,location=http%3A%2F%2F127.0.0.1%3A1%2Fx" d1 &&
+	test "$(requests /status=30 | wc -l)" = 2
+'
+
 test_expect_success 'one VM failing does not stop the others (exit 5)' '
 	{ lease_line ok1 "$NFCD_URL/-/d1"; lease_line bad1 "$NFCD_URL/cut=0,times=0/d2";
 	  lease_line ok2 "$NFCD_URL/cut=rand/d2"; } |

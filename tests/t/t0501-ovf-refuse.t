@@ -29,6 +29,12 @@ for line in open(sys.argv[1]):
 ' "$1" "$2"
 }
 
+# lease_state LINEFILE: the lease's state as our session sees it.
+lease_state() {
+	python3 "$TESTS_DIR/servers/lease-state.py" "$XDG_STATE_HOME/h2k/session.json" \
+		"$(jget "$1" lease.moref)"
+}
+
 restart() { sim_stop; sim_start "$@"; h2k_login_sim || { echo "Bail out! login failed"; exit 1; }; }
 
 restart -vm 1 -disks 1 -disk-size 1M -disk-fill random -power off
@@ -41,7 +47,8 @@ test_expect_success 'a file whose size does not match what h2k-fetch wrote is re
 	test_line_count = 0 out && test_one_line err && grep -q "$f" err &&
 	grep -q "1048577 bytes on disk" err &&
 	d=$(jget line dir) && test ! -e "$d/DC0_H0_VM0.ovf" && test ! -e "$d/DC0_H0_VM0.mf" &&
-	url=$(jget line devices.0.url) && ! curl -sfk -o /dev/null "$url"
+	url=$(jget line devices.0.url) && ! curl -sfk -o /dev/null "$url" &&
+	test "$(lease_state line)" = gone
 '
 
 test_expect_success '--verify catches a same-size change; --ova does without --verify' '
@@ -50,6 +57,7 @@ test_expect_success '--verify catches a same-size change; --ova does without --v
 	printf x | dd of="$f" bs=1 seek=4096 conv=notrunc 2>/dev/null &&
 	expect_code 8 h2k-ovf --keep-lease --verify <line >out 2>err &&
 	test_one_line err && grep -q "SHA-256" err &&
+	test "$(lease_state line)" = ready &&
 	expect_code 8 h2k-ovf --ova <line >out 2>err &&
 	test_one_line err && grep -q "does not match" err &&
 	d=$(jget line dir) && test ! -e "$d/DC0_H0_VM0.ova" && test ! -e "$d/DC0_H0_VM0.ova.part" &&
@@ -73,7 +81,8 @@ test_expect_success 'CreateDescriptor failing: the server message, lease aborted
 	h2k-lease /DC0/vm/DC0_H0_VM0 | h2k-fetch -o cd >line &&
 	expect_code 9 h2k-ovf <line >out 2>err &&
 	test_one_line err && grep -q "injected SystemError" err &&
-	url=$(jget line devices.0.url) && ! curl -sfk -o /dev/null "$url"
+	url=$(jget line devices.0.url) && ! curl -sfk -o /dev/null "$url" &&
+	test "$(lease_state line)" = gone
 '
 
 # 3 s: long enough for h2k-fetch to start its keepalive even under valgrind.

@@ -13,6 +13,11 @@
 # seconds h2k-fetch takes to abort on SIGTERM.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 
+# The runner looks for the pipeline next to itself first; under the
+# valgrind wrappers "itself" is the real binary, so say where: the trash
+# bin/ (the stand-ins, or the wrapped real commands).
+export H2K_BINDIR="$TRASH/bin"
+
 standins_install() { # DIR: replace h2k-lease/fetch/ovf in DIR with stand-ins
 	local d=$1
 	rm -f "$d/h2k-lease" "$d/h2k-fetch" "$d/h2k-ovf"
@@ -173,6 +178,19 @@ wait_for() {
 		i=$((i + 1))
 		if [ $i -gt $n ]; then
 			echo "timed out waiting for: test $*" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# wait_grep PATTERN FILE: poll (up to 20 s) until FILE has a line matching.
+wait_grep() {
+	local i=0
+	until grep -q -- "$1" "$2" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 200 ]; then
+			echo "timed out waiting for '$1' in $2" >&2
 			return 1
 		fi
 		sleep 0.1

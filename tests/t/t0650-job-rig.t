@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/t/t06-standins.sh"
 
-sim_start -vm 10 -disk-size 192K -disk-fill random -power off
+sim_start -vm 10 -disk-size 192K -disk-fill random -power off -password h2k-Job-S3cret-7q
 job_trap
 export H2K_SPOOL="$TRASH/spool" OUT="$TRASH/out"
 
@@ -104,6 +104,39 @@ test_expect_success 'a job for a VM the rig does not have fails with the lease e
 	test "$(field $id ".status")" = failed &&
 	field $id ".error" | grep "^h2k-lease: .*no-such-vm" &&
 	expect_code 1 h2k-job wait $id >/dev/null
+'
+
+test_expect_success 'a config credential: the runner logs in itself, the password stays put' '
+	rm -rf "$H2K_SPOOL" "$OUT" &&
+	mkdir -p cred && chmod 700 cred &&
+	printf "VCenterURL: %s\nUsername: %s\nPassword: %s\nInsecure: true\n" \
+		"$SIM_URL" "$SIM_USER" "$SIM_PASSWORD" >cred/config &&
+	chmod 600 cred/config &&
+	head -1 vms >one &&
+	id=$(submit_paths one) &&
+	XDG_STATE_HOME=$TRASH/empty-state CREDENTIALS_DIRECTORY=$TRASH/cred \
+		h2k-job run --once 2>run.err &&
+	test "$(field $id .status)" = completed &&
+	test -f "$H2K_SPOOL/run/session.json" &&
+	test "$(file_mode "$H2K_SPOOL/run/session.json")" = 600 &&
+	test ! -e "$TRASH/empty-state/h2k/session.json" &&
+	! grep -rF "$SIM_PASSWORD" "$H2K_SPOOL" run.err
+'
+
+test_expect_success 'session gone while the runner idles: it logs in again, the job completes' '
+	rm -rf "$H2K_SPOOL" "$OUT" &&
+	XDG_STATE_HOME=$TRASH/empty-state CREDENTIALS_DIRECTORY=$TRASH/cred \
+		start_runner run2.err && rp=$RUNNER &&
+	runner_up && wait_for -f "$H2K_SPOOL/run/session.json" &&
+	h2k-login --logout -s "$H2K_SPOOL/run/session.json" >/dev/null &&
+	test ! -e "$H2K_SPOOL/run/session.json" &&
+	id=$(submit_paths one) &&
+	WAIT_S=60 wait_for -f "$H2K_SPOOL/done/$id" &&
+	test "$(field $id .status)" = completed &&
+	test "$(field $id .attempts)" = 1 &&
+	grep "logging in again" "$H2K_SPOOL/log/$id.log" &&
+	grep "session renewed; requeued" run2.err &&
+	kill -TERM $rp && wait $rp
 '
 
 job_cleanup
