@@ -5,9 +5,10 @@
 
 # vcsim checks idle sessions every timeout, so one goes within 2 x T.
 # T must leave room for a command to log in and check before the session
-# counts as idle: 3 s normally, 20 s when every command runs under valgrind.
+# counts as idle: 3 s normally, 60 s when every command runs under valgrind
+# (a loaded machine has been seen to take 20 s for a login there).
 T=3
-[ -n "${H2K_VALGRIND:-}" ] && T=20
+[ -n "${H2K_VALGRIND:-}" ] && T=60
 sim_start -session-timeout ${T}s
 
 jget() {
