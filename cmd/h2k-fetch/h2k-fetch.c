@@ -220,8 +220,10 @@ main(int argc, char **argv)
 	if (h2k_session_load(spath, &sess) == 0)
 		have_session = 1;
 	else if (sflag || getenv("H2K_SESSION") || errno != ENOENT ||
-	    h2k_errcode() != H2K_EX_SESSION)
+	    h2k_errcode() != H2K_EX_SESSION) {
+		free(spath);  /* valgrind counts it lost at exit otherwise */
 		errx(h2k_errcode(), "%s", h2k_errmsg());
+	}
 	free(spath);
 	if (have_session) {
 		o.session = &sess;

@@ -728,6 +728,22 @@ main(int argc, char **argv)
 	pthread_mutex_lock(&q.mu);
 	q.stop = 1;
 	pthread_cond_broadcast(&q.cv);
+	/*
+	 * Interrupted: the exports whose lines were read but not finished
+	 * end here too (lease aborted, temporary snapshot removed), or their
+	 * snapshots would outlive the export on a production VM.
+	 */
+	while (got_signal && (it = q.head)) {
+		q.head = it->next;
+		pthread_mutex_unlock(&q.mu);
+		if (it->line && !o.keep_lease) {
+			end_export(v, it->line, 0, "export cancelled by h2k-ovf");
+			h2k_info("stdin:%ld: export ended unfinished", it->lineno);
+		}
+		item_done(it);
+		pthread_mutex_lock(&q.mu);
+	}
+	q.tail = q.head;
 	pthread_mutex_unlock(&q.mu);
 	if (have_kt)
 		pthread_join(kt, NULL);

@@ -161,7 +161,11 @@ test_expect_success 'SIGINT while the line is being written: snapshot removed, e
 	govc_ snapshot.tree -vm /DC0/vm/DC0_H0_VM0 >tree && test ! -s tree
 '
 
-restart -vm 1 -power off -lease-init 4s
+# Leases readied after LI seconds; the signal lands after SIGAT seconds,
+# once h2k-lease is waiting (under valgrind a start takes seconds).
+LI=4 SIGAT=1
+[ -z "${H2K_VALGRIND:-}" ] || { LI=12 SIGAT=5; }
+restart -vm 1 -power off -lease-init ${LI}s
 test_expect_success 'lease slower than --timeout: exit 7, one line' '
 	expect_code 7 h2k-lease --timeout 1 /DC0/vm/DC0_H0_VM0 >out 2>err &&
 	test_line_count = 0 out && test_one_line err &&
@@ -170,7 +174,7 @@ test_expect_success 'lease slower than --timeout: exit 7, one line' '
 
 test_expect_success 'SIGTERM while waiting for the lease: exit 10, nothing printed' '
 	{ h2k-lease /DC0/vm/DC0_H0_VM0 >out 2>err & pid=$!; } &&
-	sleep 1 && kill -TERM $pid; wait $pid; rc=$?;
+	sleep $SIGAT && kill -TERM $pid; wait $pid; rc=$?;
 	test $rc = 10 && test_line_count = 0 out && grep -q interrupted err
 '
 

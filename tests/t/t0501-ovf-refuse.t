@@ -114,4 +114,16 @@ test_expect_success 'a lease waiting behind a busy VM is kept alive after h2k-fe
 	test_line_count = 0 err
 '
 
+test_expect_success 'SIGTERM with a line still waiting: exit 10, its lease aborted' '
+	h2k-lease /DC0/vm/DC0_H0_VM0 /DC0/vm/DC0_H0_VM1 | h2k-fetch -o sig >lines &&
+	test_line_count = 2 lines && tail -n 1 lines >second &&
+	mkfifo full2 && exec 3<>full2 && head -c 65536 /dev/zero >&3 &&
+	{ h2k-ovf <lines >full2 2>err & pid=$!; } &&
+	i=0; until test -e sig/DC0_H0_VM0/DC0_H0_VM0.mf; do
+		i=$((i + 1)); test $i -lt 100 || break; sleep 0.1; done &&
+	sleep 0.5 && kill -TERM $pid; wait $pid; rc=$?; exec 3>&-;
+	test $rc = 10 && test "$(lease_state second)" = gone &&
+	test ! -e sig/DC0_H0_VM1/DC0_H0_VM1.ovf
+'
+
 test_done

@@ -91,6 +91,9 @@ test_expect_success 'lease in error mid-download: non-zero exit, .part kept, no 
 	ls exp/DC0_H0_VM0/*.part >parts && test_line_count -ge 1 parts &&
 	! ls exp/DC0_H0_VM0/*.vmdk 2>/dev/null
 '
+if [ -n "${H2K_VALGRIND:-}" ]; then
+	test_skip 'rerun on a new lease' 'the rig'"'"'s 2 s lease timeout is shorter than a start under valgrind'
+else
 test_expect_success 'a rerun on a new lease resumes nothing foreign and ends identical' '
 	h2k-ls --name DC0_H0_VM0 | h2k-lease >lease2.json &&
 	h2k-fetch -o exp --progress none <lease2.json >fetched.json &&
@@ -99,4 +102,5 @@ test_expect_success 'a rerun on a new lease resumes nothing foreign and ends ide
 	done &&
 	! ls exp/DC0_H0_VM0/*.part 2>/dev/null
 '
+fi
 test_done

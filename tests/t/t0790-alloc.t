@@ -11,6 +11,12 @@ if [ -n "${H2K_VALGRIND:-}" ]; then
 	test_done
 fi
 
+case $H2K_BIN in
+*/build/san/*)
+	# The sweep is an ASan+UBSan build in every pass: once is enough.
+	test_skip 'allocation-failure sweep' 'already run (ASan+UBSan) in the plain pass'
+	test_done ;;
+esac
 SW=$SRC_DIR/build/alloc/sweep-san
 C=$SRC_DIR/tests/fuzz/corpus
 export LSAN_OPTIONS=suppressions=$SRC_DIR/tests/alloc/lsan.supp
