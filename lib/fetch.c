@@ -20,8 +20,12 @@
  * the URL, the validator (ETag), the stream length when known, how many
  * bytes were last fsynced ("synced") and the kernel's boot id.  Bytes on
  * disk are kept only when:
- *  - they come from this same URL (a .part left by an earlier run of a
- *    different lease, whose content may differ, is truncated); when they
+ *  - they come from this same URL, or from another lease of the same
+ *    device of the same VM (VM moref, device key and target id recorded
+ *    in the meta file) whose earlier answer carried a strong ETag, which
+ *    goes out as If-Range so a changed disk is answered 200 (an h2k-job
+ *    retry after a dead runner resumes this way); anything else is
+ *    truncated, since its content may differ; when they
  *    were left by an earlier run, all of them if the machine has not
  *    rebooted since (same boot id: a killed process loses nothing the
  *    kernel has), else only up to "synced" (bytes past the last fsync may
@@ -115,6 +119,7 @@ struct file {
 	long long size_hint;    /* device size from the lease, -1 unknown */
 	char *name;             /* sanitised final name in the VM folder */
 	char *part, *meta;
+	char *ident;            /* "VM moref|device key|target id": same device across leases */
 	int prog;               /* progress slot */
 	enum fstate state;
 	/* result */
@@ -342,7 +347,7 @@ fsync_dir(int dirfd, const char *dir)
 /* --- the .part.meta companion -------------------------------------------- */
 
 struct meta {
-	char *url, *etag;
+	char *url, *etag, *ident;
 	long long total, synced;
 	int same_boot;          /* written since the last boot */
 };
@@ -376,6 +381,7 @@ meta_free(struct meta *m)
 {
 	free(m->url);
 	free(m->etag);
+	free(m->ident);
 	memset(m, 0, sizeof *m);
 }
 
@@ -399,7 +405,9 @@ meta_read(int dirfd, const char *name, struct meta *m)
 	if (!(o = cJSON_Parse(buf)))
 		return -1;
 	const char *u = h2k_json_str(o, "url"), *e = h2k_json_str(o, "etag");
+	const char *id = h2k_json_str(o, "ident");
 	m->url = u ? h2k_strdup(u) : NULL;
+	m->ident = id && !has_ctl(id) ? h2k_strdup(id) : NULL;
 	m->etag = e && !has_ctl(e) && strlen(e) < 256 ? h2k_strdup(e) : NULL;
 	m->total = (long long)h2k_json_num(o, "total", -1);
 	m->synced = (long long)h2k_json_num(o, "synced", -1);
@@ -416,8 +424,8 @@ meta_read(int dirfd, const char *name, struct meta *m)
  * meta).
  */
 static int
-meta_write(int dirfd, const char *name, const char *url, const char *etag,
-    long long total, long long synced)
+meta_write(int dirfd, const char *name, const char *url, const char *ident,
+    const char *etag, long long total, long long synced)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *txt = NULL;
@@ -426,6 +434,8 @@ meta_write(int dirfd, const char *name, const char *url, const char *etag,
 	if (!o)
 		return -1;
 	cJSON_AddStringToObject(o, "url", url);
+	if (ident)
+		cJSON_AddStringToObject(o, "ident", ident);
 	if (etag)
 		cJSON_AddStringToObject(o, "etag", etag);
 	if (total >= 0)
@@ -517,7 +527,7 @@ truncate_part(struct xfer *x)
 	x->synced = 0;
 	x->wb_mark = 0;
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
-	(void)meta_write(f->vm->dirfd, f->meta, f->url, x->etag, x->total, 0);
+	(void)meta_write(f->vm->dirfd, f->meta, f->url, f->ident, x->etag, x->total, 0);
 	return 0;
 }
 
@@ -597,7 +607,7 @@ decide(struct xfer *x)
 			x->total = (long long)cr.total;
 		if (!x->etag && ne) {
 			x->etag = h2k_strdup(ne);
-			(void)meta_write(f->vm->dirfd, f->meta, f->url, x->etag, x->total, x->synced);
+			(void)meta_write(f->vm->dirfd, f->meta, f->url, f->ident, x->etag, x->total, x->synced);
 		}
 		if (rehash(x) < 0)
 			return -1;
@@ -686,7 +696,7 @@ checkpoint(struct xfer *x)
 	}
 	x->synced = x->have;
 	x->last_sync = h2k_monotime();
-	(void)meta_write(x->f->vm->dirfd, x->f->meta, x->f->url, x->etag, x->total, x->synced);
+	(void)meta_write(x->f->vm->dirfd, x->f->meta, x->f->url, x->f->ident, x->etag, x->total, x->synced);
 	return 0;
 }
 
@@ -818,6 +828,24 @@ finish(struct xfer *x)
 
 enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2 };
 
+/*
+ * May bytes left by an earlier run be offered for resumption?  From the
+ * same URL, yes (the 206 checks still apply).  From another lease of the
+ * same device of the same VM (an h2k-job retry, or a rerun after the lease
+ * was aborted), only when the earlier answer carried a strong ETag: it goes
+ * out as If-Range, so a server whose disk changed in between answers 200
+ * and the .part is truncated; without a strong validator nothing proves the
+ * bytes are the same and we start over.
+ */
+static int
+same_source(const struct file *f, const struct meta *m)
+{
+	if (strcmp(m->url, f->url) == 0)
+		return 1;
+	return f->ident && m->ident && strcmp(m->ident, f->ident) == 0 &&
+	    m->etag && m->etag[0] == '"';
+}
+
 static int
 open_part(struct xfer *x)
 {
@@ -837,7 +865,7 @@ open_part(struct xfer *x)
 		/* left by an earlier run: only if it came from this very URL;
 		 * all of it unless the machine rebooted since, then what that
 		 * run fsynced */
-		if (meta_read(vm->dirfd, f->meta, &m) == 0 && strcmp(m.url, f->url) == 0 &&
+		if (meta_read(vm->dirfd, f->meta, &m) == 0 && same_source(f, &m) &&
 		    (m.same_boot || m.synced > 0)) {
 			long long keep = m.same_boot || m.synced > x->have ? x->have : m.synced;
 			if (keep < x->have && ftruncate(x->fd, keep) < 0)
@@ -862,7 +890,7 @@ open_part(struct xfer *x)
 	x->synced = x->have;
 	x->wb_mark = x->have - x->have % WRITEBEHIND;
 	x->last_sync = h2k_monotime();
-	if (x->have == 0 && meta_write(vm->dirfd, f->meta, f->url, NULL, -1, 0) < 0)
+	if (x->have == 0 && meta_write(vm->dirfd, f->meta, f->url, f->ident, NULL, -1, 0) < 0)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", vm->dir, f->meta, strerror(errno));
 	return 0;
 }
@@ -1064,7 +1092,7 @@ out:
 	if (x.fd >= 0) {
 		/* keep the .part: durable up to here for a later resume */
 		if (x.have > x.synced && fdatasync(x.fd) == 0)
-			(void)meta_write(f->vm->dirfd, f->meta, f->url, x.etag, x.total, x.have);
+			(void)meta_write(f->vm->dirfd, f->meta, f->url, f->ident, x.etag, x.total, x.have);
 		close(x.fd);
 	}
 	curl_slist_free_all(hdrs);
@@ -1101,6 +1129,7 @@ vm_free(struct vm *vm)
 		free(f->name);
 		free(f->part);
 		free(f->meta);
+		free(f->ident);
 	}
 	free(vm->files);
 	if (vm->dirfd >= 0)
@@ -1641,6 +1670,11 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 			goto fail;
 		f->part = h2k_asprintf("%s.part", f->name);
 		f->meta = h2k_asprintf("%s.part.meta", f->name);
+		{
+			const char *mo = h2k_json_str(vm->line, "moref");
+			f->ident = mo && *mo && *f->key ?
+			    h2k_asprintf("%s|%s|%s", mo, f->key, f->target_id) : NULL;
+		}
 		if (!f->part || !f->meta)
 			goto fail;
 		atomic_store(&f->total, -1);

@@ -62,7 +62,11 @@ test_expect_success 'kill -9 of the runner mid-download; a new runner completes 
 	test "$(field $id ".attempts")" = 2 &&
 	cmp "$OUT/$VM/disk-0.vmdk" "$DISK" &&
 	test "$(field $id ".lease.moref")" != "$lease" &&
-	test "$(grep -c "by runner" "$H2K_SPOOL/log/$id.log")" = 2
+	test "$(grep -c "by runner" "$H2K_SPOOL/log/$id.log")" = 2 &&
+	# the new lease resumed the bytes the killed attempt left (strong
+	# ETag sent as If-Range), it did not start over
+	grep "disk-0.vmdk.part: resuming after $part bytes kept from an earlier run" \
+		"$H2K_SPOOL/log/$id.log"
 '
 
 test_expect_success 'cancel of a running job: lease aborted, no process left' '
