@@ -18,6 +18,14 @@
  * (h2k-fetch aborts the lease and keeps its .part files), and only when
  * the last of them is gone can another runner take the job over.
  *
+ * Exactly once.  h2k-ovf's stdout is not a pipe to the runner but the file
+ * log/ID.final (append): its line with ovf_path is the proof that the
+ * export completed, and a file outlives a runner killed between h2k-ovf
+ * printing it and the record saying "completed".  A runner that claims a
+ * job whose log/ID.final already holds such a line (left by an attempt
+ * whose runner died) marks it completed from that line instead of
+ * exporting the VM a second time.
+ *
  * Cancel: `h2k-job cancel` drops cancel/ID; the owning runner sees it
  * within a tick, sends SIGTERM to the job's process group (h2k-fetch
  * aborts the lease on SIGTERM), SIGKILL after a bound, and marks the job
@@ -845,6 +853,45 @@ set_progress(struct job *j, const char *phase)
 	return 0;
 }
 
+/*
+ * The last line with an ovf_path that h2k-ovf wrote to log/ID.final, or
+ * NULL.  A torn last line (h2k-ovf killed mid-write) does not parse and
+ * does not count.
+ */
+static cJSON *
+read_final(const char *id)
+{
+	char fp[H2K_SPOOL_IDMAX + 16];
+	struct h2k_buf b = {0};
+	cJSON *found = NULL;
+	char chunk[8192];
+	ssize_t r;
+	int fd;
+
+	snprintf(fp, sizeof fp, "log/%s.final", id);
+	if ((fd = openat(rsp.dfd, fp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return NULL;
+	b.max = 16u << 20;
+	while ((r = read(fd, chunk, sizeof chunk)) > 0)
+		if (h2k_buf_append(&b, chunk, (size_t)r) < 0)
+			break;
+	close(fd);
+	for (char *line = b.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		if ((nl = strchr(line, '\n')))
+			*nl = '\0';
+		else
+			break;  /* no newline: not a whole line */
+		cJSON *o = cJSON_Parse(line);
+		if (o && jstr(o, "ovf_path")) {
+			cJSON_Delete(found);
+			found = o;
+		} else
+			cJSON_Delete(o);
+	}
+	h2k_buf_free(&b);
+	return found;
+}
+
 static int
 start_job(struct job *j)
 {
@@ -874,11 +921,19 @@ start_job(struct job *j)
 	}
 	for (int i = 0; i < NSTAGE; i++) {
 		if ((i > 0 && pipe2(p_in[i], O_CLOEXEC) < 0) ||
-		    pipe2(p_out[i], O_CLOEXEC) < 0 ||
+		    (i < NSTAGE - 1 && pipe2(p_out[i], O_CLOEXEC) < 0) ||
 		    pipe2(p_err[i], O_CLOEXEC) < 0) {
 			h2k_seterr(H2K_EX_IO, "pipe: %s", strerror(errno));
 			goto out;
 		}
+	}
+	/* The last stage writes its result where a dead runner cannot lose it. */
+	snprintf(lp, sizeof lp, "log/%s.final", j->c.id);
+	p_out[NSTAGE - 1][1] = openat(rsp.dfd, lp, O_WRONLY | O_CREAT |
+	    O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (p_out[NSTAGE - 1][1] < 0) {
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s", rsp.dir, lp, strerror(errno));
+		goto out;
 	}
 	logjob(j, "attempt %d by runner %d: %s %s | %s ... | %s ...",
 	    (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j->c.rec,
@@ -906,7 +961,8 @@ start_job(struct job *j)
 		j->st[i].out = p_out[i][0];
 		j->st[i].err = p_err[i][0];
 		p_out[i][0] = p_err[i][0] = -1;
-		setnb(j->st[i].out);
+		if (j->st[i].out >= 0)
+			setnb(j->st[i].out);
 		setnb(j->st[i].err);
 	}
 	j->t_start = h2k_monotime();
@@ -1352,6 +1408,8 @@ end_job(struct job *j)
 			h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
 		return;
 	}
+	if (!j->final)
+		j->final = read_final(j->c.id);
 	int bad = -1;
 	for (int i = 0; i < NSTAGE; i++)
 		if (!WIFEXITED(j->st[i].status) ||
@@ -1463,6 +1521,23 @@ claim_more(void)
 				close(fd);
 			for (;;)
 				pause();
+		}
+		if ((j->final = read_final(j->c.id))) {
+			char lp[H2K_SPOOL_IDMAX + 16];
+			snprintf(lp, sizeof lp, "log/%s.log", j->c.id);
+			j->logfd = openat(rsp.dfd, lp, O_WRONLY | O_CREAT |
+			    O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+			logjob(j, "an earlier attempt completed the export "
+			    "(log/%s.final); not run again", j->c.id);
+			for (int i = 0; i < NSTAGE; i++) {
+				j->st[i].in = j->st[i].out = j->st[i].err = -1;
+				j->st[i].reaped = 1;
+				j->st[i].status = 0;
+			}
+			j->t_start = h2k_monotime();
+			end_job(j);
+			job_free(j);
+			continue;
 		}
 		jobs[njobs++] = j;
 		started++;

@@ -8,7 +8,7 @@
 # $STANDIN_STATE/ledger under flock, every fetch start "fetch ID ATTEMPT
 # OFFSET", so tests can count executions.
 # Knobs (environment): STANDIN_CHUNK bytes per step, STANDIN_DELAY seconds
-# per step, STANDIN_PAUSE=lease|ovf stops that stage on the first attempt
+# per step, STANDIN_PAUSE=lease|ovf|ovf-printed stops that stage on the first attempt
 # of a job after touching $STANDIN_STATE/at-STAGE-ID, STANDIN_TERM_DELAY
 # seconds h2k-fetch takes to abort on SIGTERM.
 # SPDX-License-Identifier: LGPL-3.0-or-later
@@ -131,6 +131,7 @@ h2k-ovf)
 		lease_state "$moref" completed
 		ledger "complete $jid"
 		printf '%s\n' "$line" | jq -c --arg p "$dir/$name.ovf" '.ovf_path = $p | .lease.state = "completed"'
+		pause ovf-printed
 	done
 	;;
 esac

@@ -71,6 +71,23 @@ test_expect_success 'kill -9 during the download: lease aborted, resumed from .p
 	grep "^fetch $id 2 [1-9]" "$STANDIN_STATE/ledger"
 '
 
+test_expect_success 'kill -9 after h2k-ovf printed its result: recorded, not exported again' '
+	fresh && id=$(submit_vms vm1) &&
+	STANDIN_PAUSE=ovf-printed start_runner run.err --once &&
+	wait_for -e "$STANDIN_STATE/at-ovf-printed-$id" &&
+	pg=$(field $id ".pgid") &&
+	kill -9 $RUNNER && { wait $RUNNER; true; } &&
+	group_gone $pg &&
+	test "$(ledger_count complete $id)" = 1 &&
+	orphaned $id &&
+	h2k-job run --once 2>run2.err &&
+	test "$(field $id ".status")" = completed &&
+	test "$(field $id ".result.ovf_path")" = "$OUT/vm1/vm1.ovf" &&
+	test "$(ledger_count complete $id)" = 1 &&
+	grep "an earlier attempt completed the export" "$H2K_SPOOL/log/$id.log" &&
+	test -z "$(find "$H2K_SPOOL/new" "$H2K_SPOOL/cur" "$H2K_SPOOL/lock" -mindepth 1)"
+'
+
 test_expect_success 'kill -9 during the OVF step: done again, completed once' '
 	fresh && id=$(submit_vms vm1) &&
 	STANDIN_PAUSE=ovf start_runner run.err --once &&
