@@ -188,6 +188,39 @@ h2k_login_sim() {
 	h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-file "$TRASH/.pw" "$@" >/dev/null
 }
 
+# jget FILE PATH: the value at PATH (dot-separated keys and indexes, "*" for
+# every element of an array) in each JSON line of FILE, one per output line;
+# strings raw, null/true/false as JSON spells them.
+jget() {
+	python3 -c '
+import json, sys
+def walk(v, parts):
+    if not parts:
+        yield v
+        return
+    p, rest = parts[0], parts[1:]
+    if p == "*":
+        for x in v:
+            yield from walk(x, rest)
+    elif isinstance(v, list):
+        yield from walk(v[int(p)], rest)
+    elif p in v:
+        yield from walk(v[p], rest)
+for line in open(sys.argv[1]):
+    for v in walk(json.loads(line), sys.argv[2].split(".") if sys.argv[2] else []):
+        print(v if isinstance(v, str) else json.dumps(v))
+' "$1" "$2"
+}
+
+# jfield FILE KEY: a top-level field of the one JSON document in FILE
+# (which may span lines); "null" if absent, booleans as true/false.
+jfield() {
+	python3 -c 'import json,sys
+o=json.loads(open(sys.argv[1]).read())
+v=o.get(sys.argv[2])
+print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$2"
+}
+
 test_done() {
 	sim_stop
 	printf '1..%d\n' "$test_count"

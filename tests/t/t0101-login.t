@@ -7,13 +7,6 @@
 sim_start -trace -password "Zq7-h2k-S3cret"
 S=$HOME/.local/state/h2k/session.json
 
-# jget FILE KEY: a top-level JSON field of the one line in FILE ("null" if absent).
-jget() {
-	python3 -c 'import json,sys
-o=json.loads(open(sys.argv[1]).read())
-v=o.get(sys.argv[2])
-print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$2"
-}
 requests() { grep -c '^Request:' "$TRASH/sim.log" || :; }
 
 printf '%s\n' "$SIM_PASSWORD" >pw && chmod 600 pw
@@ -22,20 +15,20 @@ printf 'not-%s\n' "$SIM_PASSWORD" >badpw && chmod 600 badpw
 test_expect_success 'good password: one JSON line, session file 0600' '
 	h2k-login -k -u "$SIM_URL" -U "$SIM_USER" --password-file pw >out 2>err &&
 	test_line_count = 1 out && test ! -s err &&
-	test "$(jget out url)" = "$SIM_URL" &&
-	test "$(jget out user)" = "$SIM_USER" &&
-	test "$(jget out server_type)" = VirtualCenter &&
-	test "$(jget out server_version)" != null &&
-	test "$(jget out api_version)" != null &&
-	test "$(jget out insecure)" = true &&
-	test "$(jget out session_file)" = "$S" &&
-	jget out created_at | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$" &&
+	test "$(jfield out url)" = "$SIM_URL" &&
+	test "$(jfield out user)" = "$SIM_USER" &&
+	test "$(jfield out server_type)" = VirtualCenter &&
+	test "$(jfield out server_version)" != null &&
+	test "$(jfield out api_version)" != null &&
+	test "$(jfield out insecure)" = true &&
+	test "$(jfield out session_file)" = "$S" &&
+	jfield out created_at | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$" &&
 	test "$(file_mode "$S")" = 600 &&
 	test "$(file_mode "$(dirname "$S")")" = 700
 '
 
 test_expect_success 'the output never holds the cookie, the file never the password' '
-	cookie=$(jget "$S" cookie) && test -n "$cookie" && test "$cookie" != null &&
+	cookie=$(jfield "$S" cookie) && test -n "$cookie" && test "$cookie" != null &&
 	! grep -F "$cookie" out &&
 	! grep -q cookie out &&
 	! grep -F "$SIM_PASSWORD" "$S" && ! grep -qi password "$S"
@@ -43,8 +36,8 @@ test_expect_success 'the output never holds the cookie, the file never the passw
 
 test_expect_success '--status: valid session prints valid:true, exit 0' '
 	h2k-login --status >st &&
-	test "$(jget st valid)" = true &&
-	test "$(jget st url)" = "$SIM_URL" && ! grep -q cookie st
+	test "$(jfield st valid)" = true &&
+	test "$(jfield st url)" = "$SIM_URL" && ! grep -q cookie st
 '
 
 test_expect_success 'bad password: exit 3, one line, no session file' '
@@ -129,7 +122,7 @@ test_expect_success '--logout ends the server session and removes the file' '
 	h2k-login -s lo.json --logout >out 2>err && test ! -s out && test ! -s err &&
 	test ! -e lo.json &&
 	expect_code 3 h2k-login -s lo-copy.json --status >st 2>err &&
-	test "$(jget st valid)" = false && grep -q "has expired or was ended" err
+	test "$(jfield st valid)" = false && grep -q "has expired or was ended" err
 '
 
 test_expect_success '--logout of a session the server already ended: exit 0, file gone' '
@@ -187,14 +180,14 @@ test_expect_success 'a new login ends the session it replaces on the same server
 test_expect_success 'the user may come in the URL' '
 	host=${SIM_URL#https://} &&
 	h2k-login -k -u "$SIM_USER@$host" --password-file pw -s uu.json >out &&
-	test "$(jget out user)" = "$SIM_USER"
+	test "$(jfield out user)" = "$SIM_USER"
 '
 
 test_expect_success 'URL forms as govc takes them: host:port, https://host:port' '
 	h2k-login -k -u "$SIM_HOST" -U "$SIM_USER" --password-file pw -s f1.json >out &&
-	test "$(jget out url)" = "$SIM_URL" &&
+	test "$(jfield out url)" = "$SIM_URL" &&
 	h2k-login -k -u "https://$SIM_HOST" -U "$SIM_USER" --password-file pw -s f2.json >out &&
-	test "$(jget out url)" = "$SIM_URL"
+	test "$(jfield out url)" = "$SIM_URL"
 '
 
 test_expect_success 'password sources: --password-stdin, --password-file -, <(...)' '
@@ -318,7 +311,7 @@ test_expect_success '--password-stdin from a terminal reads without echo' '
 test_expect_success 'long options: --url --user --session --insecure --quiet' '
 	h2k-login --insecure --url="$SIM_URL" --user "$SIM_USER" --password-file pw \
 		--session=long.json --quiet >out 2>err &&
-	test ! -s err && test "$(jget out session_file)" = long.json &&
+	test ! -s err && test "$(jfield out session_file)" = long.json &&
 	h2k-login --session long.json --status >/dev/null
 '
 

@@ -5,12 +5,6 @@
 
 sim_start -trace -password "Zq7-h2k-S3cret"
 
-jget() {
-	python3 -c 'import json,sys
-o=json.loads(open(sys.argv[1]).read())
-v=o.get(sys.argv[2])
-print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$2"
-}
 # SOAP requests the rig has received so far (it logs each with -trace).
 requests() { grep -c '^Request:' "$TRASH/sim.log" || :; }
 logins() { grep -c '<Login' "$TRASH/sim.log" || :; }
@@ -59,22 +53,22 @@ test_expect_success 'wrong pin with -k still refused (the pin wins over -k)' '
 
 test_expect_success 'SHA-256 pin works and is stored in the session file' '
 	login --thumbprint "$SIM_THUMBPRINT" -s p.json >out &&
-	test "$(jget out thumbprint)" = "$SIM_THUMBPRINT" &&
-	test "$(jget out insecure)" = false &&
-	test "$(jget p.json thumbprint)" = "$SIM_THUMBPRINT" &&
+	test "$(jfield out thumbprint)" = "$SIM_THUMBPRINT" &&
+	test "$(jfield out insecure)" = false &&
+	test "$(jfield p.json thumbprint)" = "$SIM_THUMBPRINT" &&
 	h2k-login -s p.json --status >/dev/null
 '
 
 test_expect_success 'SHA-1 pin works' '
 	login --thumbprint "$SIM_THUMBPRINT_SHA1" -s p1.json >out &&
-	test "$(jget out thumbprint)" = "$SIM_THUMBPRINT_SHA1" &&
+	test "$(jfield out thumbprint)" = "$SIM_THUMBPRINT_SHA1" &&
 	h2k-login -s p1.json --status >/dev/null
 '
 
 test_expect_success 'pin accepted in lower case without colons' '
 	pin=$(printf %s "$SIM_THUMBPRINT" | tr -d : | tr A-F a-f) &&
 	login --thumbprint "$pin" -s p2.json >out &&
-	test "$(jget out thumbprint)" = "$SIM_THUMBPRINT"
+	test "$(jfield out thumbprint)" = "$SIM_THUMBPRINT"
 '
 
 test_expect_success 'the stored pin is enforced by later use of the session' '
@@ -95,8 +89,8 @@ test_expect_success 'a malformed pin is a usage error' '
 test_expect_success '--ca-file with the rig certificate verifies; path stored absolute' '
 	cp "$SIM_CERT" ca.pem &&
 	login --ca-file ca.pem -s ca.json >out &&
-	test "$(jget out ca_file)" = "$TRASH/ca.pem" &&
-	test "$(jget out insecure)" = false && test "$(jget out thumbprint)" = null &&
+	test "$(jfield out ca_file)" = "$TRASH/ca.pem" &&
+	test "$(jfield out insecure)" = false && test "$(jfield out thumbprint)" = null &&
 	h2k-login -s ca.json --status >/dev/null
 '
 
@@ -118,15 +112,15 @@ test_expect_success 'a missing --ca-file is a usage error' '
 
 test_expect_success '-k skips verification; insecure stored and used later' '
 	login -k -s k.json >out &&
-	test "$(jget out insecure)" = true && test "$(jget k.json insecure)" = true &&
+	test "$(jfield out insecure)" = true && test "$(jfield k.json insecure)" = true &&
 	h2k-login -s k.json --status >/dev/null
 '
 
 test_expect_success 'TLS settings from the environment: H2K_THUMBPRINT, H2K_CA_FILE, GOVC_INSECURE' '
 	H2K_THUMBPRINT=$SIM_THUMBPRINT login -s e1.json >out &&
-	test "$(jget out thumbprint)" = "$SIM_THUMBPRINT" &&
+	test "$(jfield out thumbprint)" = "$SIM_THUMBPRINT" &&
 	H2K_CA_FILE=$SIM_CERT login -s e2.json >/dev/null &&
-	GOVC_INSECURE=1 login -s e3.json >out && test "$(jget out insecure)" = true &&
+	GOVC_INSECURE=1 login -s e3.json >out && test "$(jfield out insecure)" = true &&
 	H2K_INSECURE=0 GOVC_INSECURE=1 expect_code 4 login -s e4.json 2>err
 '
 

@@ -16,12 +16,6 @@ BAD_PW=Wrong-Pw-9
 UCONF=$XDG_CONFIG_HOME/h2k/config.yaml
 mkdir -p "$XDG_CONFIG_HOME/h2k"
 
-jget() {
-	python3 -c 'import json,sys
-o=json.loads(open(sys.argv[1]).read())
-v=o.get(sys.argv[2])
-print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$2"
-}
 # conf FILE LINES...: a private config file.
 conf() {
 	local f=$1
@@ -34,32 +28,32 @@ pwfile() { printf '%s\n' "$1" >pwf && chmod 600 pwf; }
 test_expect_success 'system config file alone' '
 	reset && conf "$H2K_SYSCONFIG" "VCenterURL: $GOOD_URL" "Username: alice" \
 		"Password: $GOOD_PW" "Insecure: true" &&
-	h2k-login -s a.json >out && test "$(jget out user)" = alice &&
-	test "$(jget out url)" = "$GOOD_URL" && test "$(jget out insecure)" = true
+	h2k-login -s a.json >out && test "$(jfield out user)" = alice &&
+	test "$(jfield out url)" = "$GOOD_URL" && test "$(jfield out insecure)" = true
 '
 
 test_expect_success 'user config file alone' '
 	reset && conf "$UCONF" "VCenterURL: $GOOD_URL" "Username: alice" \
 		"Password: \"$GOOD_PW\"" "Insecure: yes" &&
-	h2k-login -s a.json >out && test "$(jget out user)" = alice
+	h2k-login -s a.json >out && test "$(jfield out user)" = alice
 '
 
 test_expect_success 'H2K_* environment alone' '
 	reset &&
 	H2K_URL=$GOOD_URL H2K_USERNAME=alice H2K_PASSWORD=$GOOD_PW H2K_INSECURE=true \
-		h2k-login -s a.json >out && test "$(jget out user)" = alice
+		h2k-login -s a.json >out && test "$(jfield out user)" = alice
 '
 
 test_expect_success 'GOVC_* environment alone' '
 	reset &&
 	GOVC_URL=$GOOD_URL GOVC_USERNAME=alice GOVC_PASSWORD=$GOOD_PW GOVC_INSECURE=1 \
-		h2k-login -s a.json >out && test "$(jget out user)" = alice
+		h2k-login -s a.json >out && test "$(jfield out user)" = alice
 '
 
 test_expect_success 'GOVC_URL carrying user:password (environment only)' '
 	reset && host=${GOOD_URL#https://} &&
 	GOVC_URL="https://alice:$GOOD_PW@$host" GOVC_INSECURE=1 h2k-login -s a.json >out &&
-	test "$(jget out user)" = alice && test "$(jget out url)" = "$GOOD_URL"
+	test "$(jfield out user)" = alice && test "$(jfield out url)" = "$GOOD_URL"
 '
 
 test_expect_success 'flags alone' '
@@ -147,10 +141,10 @@ test_expect_success 'URL: -u beats H2K_URL' '
 test_expect_success 'user: user file beats system file, GOVC_USERNAME beats both' '
 	reset && export H2K_URL=$GOOD_URL H2K_PASSWORD=$GOOD_PW H2K_INSECURE=1 &&
 	conf "$H2K_SYSCONFIG" "Username: mallory" && conf "$UCONF" "Username: alice" &&
-	h2k-login -s a.json >out && test "$(jget out user)" = alice &&
+	h2k-login -s a.json >out && test "$(jfield out user)" = alice &&
 	conf "$H2K_SYSCONFIG" "Username: alice" && conf "$UCONF" "Username: mallory" &&
 	expect_code 3 h2k-login -s a.json 2>err &&
-	GOVC_USERNAME=alice h2k-login -s a.json >out && test "$(jget out user)" = alice &&
+	GOVC_USERNAME=alice h2k-login -s a.json >out && test "$(jfield out user)" = alice &&
 	conf "$UCONF" "Username: alice" &&
 	GOVC_USERNAME=mallory expect_code 3 h2k-login -s a.json 2>err
 '

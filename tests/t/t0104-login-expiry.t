@@ -11,16 +11,10 @@ T=3
 [ -n "${H2K_VALGRIND:-}" ] && T=60
 sim_start -session-timeout ${T}s
 
-jget() {
-	python3 -c 'import json,sys
-o=json.loads(open(sys.argv[1]).read())
-v=o.get(sys.argv[2])
-print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$2"
-}
 
 test_expect_success 'fresh session is valid' '
 	h2k_login_sim &&
-	h2k-login --status >st && test "$(jget st valid)" = true
+	h2k-login --status >st && test "$(jfield st valid)" = true
 '
 
 # Every --status is activity that keeps the session alive, so wait out the
@@ -29,7 +23,7 @@ test_expect_success 'after the idle timeout --status exits 3 and says so' '
 	sleep $((2 * T + 1)) &&
 	expect_code 3 h2k-login --status >st 2>err &&
 	test_one_line err && grep -q "has expired or was ended on the server; run h2k-login" err &&
-	test "$(jget st valid)" = false
+	test "$(jfield st valid)" = false
 '
 
 test_expect_success 'the session file is kept after expiry (h2k-login replaces it)' '

@@ -5,29 +5,6 @@
 # (lease aborted) when it refuses.
 . "$(dirname "$0")/../lib.sh"
 
-# jget FILE PATH: the value at PATH (dot-separated keys and indexes, "*" for
-# every element of an array) in each JSON line of FILE, one per output line;
-# strings raw, null/true/false as JSON spells them.
-jget() {
-	python3 -c '
-import json, sys
-def walk(v, parts):
-    if not parts:
-        yield v
-        return
-    p, rest = parts[0], parts[1:]
-    if p == "*":
-        for x in v:
-            yield from walk(x, rest)
-    elif isinstance(v, list):
-        yield from walk(v[int(p)], rest)
-    elif p in v:
-        yield from walk(v[p], rest)
-for line in open(sys.argv[1]):
-    for v in walk(json.loads(line), sys.argv[2].split(".") if sys.argv[2] else []):
-        print(v if isinstance(v, str) else json.dumps(v))
-' "$1" "$2"
-}
 
 # lease_state LINEFILE: the lease's state as our session sees it.
 lease_state() {

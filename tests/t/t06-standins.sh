@@ -161,9 +161,9 @@ job_yaml() {
 	printf 'name: %s\nvm_path: /DC0/vm/%s\noutput_path: %s\n' "$1" "$2" "$3"
 }
 
-# jget JSON EXPR: print the jq expression EXPR over the object JSON
+# jqget JSON EXPR: print the jq expression EXPR over the object JSON
 # (jq, not python: these run hundreds of times and start-up time counts).
-jget() {
+jqget() {
 	printf '%s\n' "$1" | jq -r "$2"
 }
 

@@ -40,13 +40,13 @@ test_expect_success '5 jobs, --workers 4 --once: all complete, outputs identical
 test_expect_success 'the record carries bytes, result files with sha256, times' '
 	id=$(head -1 ids) &&
 	rec=$(h2k-job show $id) &&
-	test "$(jget "$rec" ".progress.bytes_done == .progress.bytes_total and .progress.bytes_total > 0")" = true &&
-	test "$(jget "$rec" ".result.files | length")" = 2 &&
-	test "$(jget "$rec" ".result.files[0].sha256")" = \
+	test "$(jqget "$rec" ".progress.bytes_done == .progress.bytes_total and .progress.bytes_total > 0")" = true &&
+	test "$(jqget "$rec" ".result.files | length")" = 2 &&
+	test "$(jqget "$rec" ".result.files[0].sha256")" = \
 	     "$(sha256sum <"$STANDIN_SRC/vm1/disk-0.vmdk" | cut -d" " -f1)" &&
-	test "$(jget "$rec" ".started_at != null and .finished_at != null")" = true &&
-	test "$(jget "$rec" "has(\"pgid\") or has(\"runner_pid\")")" = false &&
-	test "$(jget "$rec" ".lease.moref | startswith(\"lease-\")")" = true
+	test "$(jqget "$rec" ".started_at != null and .finished_at != null")" = true &&
+	test "$(jqget "$rec" "has(\"pgid\") or has(\"runner_pid\")")" = false &&
+	test "$(jqget "$rec" ".lease.moref | startswith(\"lease-\")")" = true
 '
 
 test_expect_success 'the pipeline got the job options as flags' '
@@ -117,7 +117,7 @@ test_expect_success 'wait blocks until a runner finishes the job' '
 	test $rc = 1 && grep "not finished" err &&
 	{ (sleep 0.5; h2k-job run --once 2>/dev/null) & } &&
 	expect_code 0 h2k-job wait --timeout 20 $id >w.out &&
-	test "$(jget "$(cat w.out)" ".status")" = completed
+	test "$(jqget "$(cat w.out)" ".status")" = completed
 '
 
 test_expect_success 'corrupt files dropped into new/ are moved to bad/ with a reason' '
@@ -135,7 +135,7 @@ test_expect_success 'corrupt files dropped into new/ are moved to bad/ with a re
 	grep -l "record field" "$H2K_SPOOL"/bad/1000000001.000000000.1.beef.*.reason &&
 	grep -l "not a job id" "$H2K_SPOOL"/bad/notes.txt.*.reason &&
 	grep -c "moved to" run.err >n && test "$(cat n)" = 3 &&
-	test "$(jget "$(h2k-job status)" ".bad")" = 3
+	test "$(jqget "$(h2k-job status)" ".bad")" = 3
 '
 
 test_expect_success 'a symlink or directory in new/ is moved aside too' '
@@ -153,10 +153,10 @@ test_expect_success 'status shows a live runner with its pid and uptime' '
 	runner_up &&
 	st=$(h2k-job status) &&
 	kill -TERM $rp && wait $rp &&
-	test "$(jget "$st" "[.runners[].pid] | tostring")" = "[$rp]" &&
-	test "$(jget "$st" ".runners[0].workers")" = 2 &&
-	test "$(jget "$st" ".runners[0].uptime_s >= 0")" = true &&
-	test "$(jget "$(h2k-job status)" ".runners | tostring")" = "[]"
+	test "$(jqget "$st" "[.runners[].pid] | tostring")" = "[$rp]" &&
+	test "$(jqget "$st" ".runners[0].workers")" = 2 &&
+	test "$(jqget "$st" ".runners[0].uptime_s >= 0")" = true &&
+	test "$(jqget "$(h2k-job status)" ".runners | tostring")" = "[]"
 '
 
 test_expect_success 'SIGTERM: running job stopped after --grace, requeued, resumable' '

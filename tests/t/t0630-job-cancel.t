@@ -14,7 +14,7 @@ test_expect_success 'cancel a pending job: cancelled, never run' '
 	id=$(submit_vms vm1) &&
 	h2k-job cancel $id >c.out &&
 	test_line_count = 1 c.out &&
-	test "$(jget "$(cat c.out)" ".status")" = cancelled &&
+	test "$(jqget "$(cat c.out)" ".status")" = cancelled &&
 	test "$(field $id ".status")" = cancelled &&
 	test "$(field $id ".finished_at != null")" = true &&
 	test -f "$H2K_SPOOL/done/$id" && test ! -e "$H2K_SPOOL/new/$id" &&
@@ -41,7 +41,7 @@ test_expect_success 'cancel a running job: group gone, lease aborted, next job r
 	pg=$(field $id ".pgid") && lease=$(field $id ".lease.moref") &&
 	pgrep -g $pg >/dev/null &&
 	h2k-job cancel $id >c.out &&
-	test "$(jget "$(cat c.out)" ".status")" = cancelled &&
+	test "$(jqget "$(cat c.out)" ".status")" = cancelled &&
 	group_gone $pg &&
 	test "$(cat "$STANDIN_STATE/leases/$lease")" = aborted &&
 	test "$(field $id ".status")" = cancelled &&

@@ -61,7 +61,7 @@ test_expect_success '20 jobs, --workers 4 --once: all complete, disks identical 
 	verify_all ids &&
 	test "$(grep -c ": claimed" run.err)" = 20 &&
 	test -z "$(find "$H2K_SPOOL/new" "$H2K_SPOOL/cur" -mindepth 1)" &&
-	test "$(jget "$(h2k-job status)" ".counts.completed")" = 20
+	test "$(jqget "$(h2k-job status)" ".counts.completed")" = 20
 '
 
 test_expect_success 'at most 4 pipelines ran at once' '

@@ -79,7 +79,7 @@ test_expect_success 'cancel of a running job: lease aborted, no process left' '
 	pg=$(field $id ".pgid") &&
 	test "$(lease_state "$lease")" = ready &&
 	h2k-job cancel $id >c.out &&
-	test "$(jget "$(cat c.out)" ".status")" = cancelled &&
+	test "$(jqget "$(cat c.out)" ".status")" = cancelled &&
 	group_gone $pg &&
 	test "$(lease_state "$lease")" = gone &&
 	test ! -e "$OUT/$VM/disk-0.vmdk" &&
