@@ -157,6 +157,7 @@ struct vm {
 	int nfiles, pending;
 	_Atomic int failed;     /* read by workers without the lock */
 	int errcode;
+	int deferred;           /* errmsg not printed yet: the lease may say why */
 	char *errmsg;
 	int ok;                 /* all files complete and line written */
 	enum vstate vstate;
@@ -181,6 +182,7 @@ struct run {
 	char *cookie;           /* "vmware_soap_session=..." or NULL */
 	char *session_host;     /* host:port of the session URL */
 	int bad_lines, good_vms, failed_vms, first_code;
+	struct vm *first_vm;    /* the VM that set first_code */
 	int out_failed;
 	/* lease thread */
 	pthread_t lease_thr;
@@ -1247,7 +1249,15 @@ vm_fail(struct vm *vm, int code, const char *why)
 	vm->failed = 1;
 	vm->errcode = code;
 	vm->errmsg = h2k_strdup(why);
-	msg(r, "%s", why);
+	/*
+	 * A 404 on a leased URL usually means the lease died, and the lease
+	 * thread, which ends the lease of a failed VM, learns why: let it
+	 * print the one line for this VM.
+	 */
+	if (code == H2K_EX_NOTFOUND && vm->lease && r->lease_started && vm->errmsg)
+		vm->deferred = 1;
+	else
+		msg(r, "%s", why);
 }
 
 static void
@@ -1339,8 +1349,10 @@ vm_settled(struct vm *vm)
 	}
 	if (vm->failed) {
 		r->failed_vms++;
-		if (!r->first_code)
+		if (!r->first_code) {
 			r->first_code = vm->errcode;
+			r->first_vm = vm;
+		}
 	}
 	/* a failed VM with a lease still needs its lease ended by the lease thread */
 	if (vm->failed && vm->lease && r->lease_started) {
@@ -1499,6 +1511,7 @@ struct lease_job {
 	struct vm *vm;
 	char *lease, *snapshot;
 	int percent, end;  /* end: abort + snapshot removal */
+	int deferred;      /* the VM's error is ours to print */
 	char *why;
 };
 
@@ -1565,6 +1578,7 @@ lease_main(void *arg)
 		job.lease = h2k_strdup(vm->lease);
 		job.snapshot = vm->snapshot ? h2k_strdup(vm->snapshot) : NULL;
 		job.why = h2k_strdup(vm->errmsg ? vm->errmsg : "h2k-fetch failed");
+		job.deferred = job.end && vm->deferred;
 		if (!job.end)
 			vm->next_keepalive = now + keepalive_interval(r, vm);
 		pthread_mutex_unlock(&r->mu);
@@ -1588,9 +1602,20 @@ lease_main(void *arg)
 			/* a lease already in error or gone has nothing to abort: say why instead */
 			char *lmsg = NULL;
 			int st = v && job.lease ? h2k_lease_state(v, job.lease, &lmsg) : -1;
+			if (job.deferred && st != H2K_LEASE_ERROR)
+				msg(r, "%s", job.why);
 			if (st == H2K_LEASE_ERROR) {
+				/* the cause, in place of the 404 it led to */
 				msg(r, "%s: lease %s is in error: %s", vm->name, job.lease,
 				    lmsg ? lmsg : "no message from the server");
+				if (job.deferred) {
+					job.deferred = 0;
+					pthread_mutex_lock(&r->mu);
+					vm->errcode = H2K_EX_STATE;
+					if (r->first_vm == vm)
+						r->first_code = H2K_EX_STATE;
+					pthread_mutex_unlock(&r->mu);
+				}
 			} else if (st == H2K_LEASE_GONE) {
 				h2k_info("%s: lease %s is gone already", vm->name, job.lease);
 			} else if (v && job.lease && !r->o->keep_lease) {
