@@ -1604,18 +1604,20 @@ lease_main(void *arg)
 			int st = v && job.lease ? h2k_lease_state(v, job.lease, &lmsg) : -1;
 			if (job.deferred && st != H2K_LEASE_ERROR)
 				msg(r, "%s", job.why);
-			if (st == H2K_LEASE_ERROR) {
+			if (st == H2K_LEASE_ERROR && !job.deferred) {
+				/* the VM's own line is out already (this very state, or
+				 * the failure that left the lease to time out) */
+				h2k_info("%s: lease %s is in error: %s", vm->name, job.lease,
+				    lmsg ? lmsg : "no message from the server");
+			} else if (st == H2K_LEASE_ERROR) {
 				/* the cause, in place of the 404 it led to */
 				msg(r, "%s: lease %s is in error: %s", vm->name, job.lease,
 				    lmsg ? lmsg : "no message from the server");
-				if (job.deferred) {
-					job.deferred = 0;
-					pthread_mutex_lock(&r->mu);
-					vm->errcode = H2K_EX_STATE;
-					if (r->first_vm == vm)
-						r->first_code = H2K_EX_STATE;
-					pthread_mutex_unlock(&r->mu);
-				}
+				pthread_mutex_lock(&r->mu);
+				vm->errcode = H2K_EX_STATE;
+				if (r->first_vm == vm)
+					r->first_code = H2K_EX_STATE;
+				pthread_mutex_unlock(&r->mu);
 			} else if (st == H2K_LEASE_GONE) {
 				h2k_info("%s: lease %s is gone already", vm->name, job.lease);
 			} else if (v && job.lease && !r->o->keep_lease) {
@@ -1646,12 +1648,17 @@ lease_main(void *arg)
 		} else {
 			char *lmsg = NULL;
 			int st;
+			char *perr = NULL;
 			h2k_clearerr();
+			/* a failed Progress is only worth a warning when the lease's
+			 * state, asked next, does not explain it */
 			if (h2k_lease_progress(v, job.lease, job.percent) < 0 &&
 			    h2k_errcode() != H2K_EX_NOTFOUND)
-				h2k_warn("%s: lease %s: progress: %s", vm->name, job.lease,
-				    h2k_errmsg());
+				perr = h2k_strdup(h2k_errmsg());
 			st = h2k_lease_state(v, job.lease, &lmsg);
+			if (perr && st != H2K_LEASE_ERROR && st != H2K_LEASE_GONE)
+				h2k_warn("%s: %s", vm->name, perr);
+			free(perr);
 			if (st == H2K_LEASE_ERROR) {
 				failcode = H2K_EX_STATE;
 				failmsg = h2k_asprintf("%s: lease %s is in error: %s", vm->name,
