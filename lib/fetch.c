@@ -46,6 +46,18 @@
  * reading the kept prefix back from disk, so the digest we print is that of
  * the bytes in the file, not of what we believe we wrote.
  *
+ * Hashing.  SHA-256 costs about as much CPU as TLS does, so it does not
+ * run in the thread that reads the socket: each worker has a hasher thread
+ * that follows the writes, reading the bytes back from the .part (from the
+ * page cache, in REHASH_BUF pieces) and hashing them, on the other core.
+ * The worker publishes how far it wrote (hz_target); the hasher only ever
+ * touches bytes below it, and the worker parks the hasher (waits until it
+ * is idle and detached) before it truncates, rehashes or closes the file,
+ * or reads the digest: between park and attach the digest belongs to the
+ * worker alone.  The digest so is that of the bytes in the file, read
+ * back, and finish() waits for it to catch up before the rename.  Memory
+ * stays flat: the hasher reads into the worker's one rehash buffer.
+ *
  * Retries.  Resets, timeouts, stalls below the low-speed limit, 408, 429
  * and 5xx are transient: the worker waits (capped exponential backoff with
  * full jitter, at least the server's Retry-After, see backoff.h) and
@@ -145,6 +157,7 @@ struct vm {
 	int nfiles, pending;
 	_Atomic int failed;     /* read by workers without the lock */
 	int errcode;
+	int deferred;           /* errmsg not printed yet: the lease may say why */
 	char *errmsg;
 	int ok;                 /* all files complete and line written */
 	enum vstate vstate;
@@ -169,6 +182,7 @@ struct run {
 	char *cookie;           /* "vmware_soap_session=..." or NULL */
 	char *session_host;     /* host:port of the session URL */
 	int bad_lines, good_vms, failed_vms, first_code;
+	struct vm *first_vm;    /* the VM that set first_code */
 	int out_failed;
 	/* lease thread */
 	pthread_t lease_thr;
@@ -182,8 +196,17 @@ struct worker {
 	CURL *h;
 	struct h2k_http_peer peer;
 	struct h2k_tls tls;     /* per host: pins differ */
-	unsigned char *rbuf;
+	unsigned char *rbuf;    /* the hasher's read buffer, or rehash's */
 	EVP_MD_CTX *sha;
+	/* the hasher thread (see "Hashing" above); hz_mu guards the rest */
+	pthread_t hz_thr;
+	int hz_on;              /* thread running; else hashing is inline */
+	pthread_mutex_t hz_mu;
+	pthread_cond_t hz_work, hz_done;
+	int hz_fd;              /* file being hashed, -1 while parked */
+	long long hz_hashed;    /* bytes of hz_fd in sha */
+	long long hz_target;    /* bytes of hz_fd written so far */
+	int hz_busy, hz_idle, hz_err, hz_stop;
 };
 
 void
@@ -513,6 +536,105 @@ hname(const char *line, size_t n, const char *name, const char **val, size_t *vl
 	return 1;
 }
 
+/* --- the hasher ---------------------------------------------------------- */
+
+static void *
+hasher_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&w->hz_mu);
+	for (;;) {
+		while (!w->hz_stop && (w->hz_fd < 0 || w->hz_err ||
+		    w->hz_hashed >= w->hz_target)) {
+			w->hz_idle = 1;
+			pthread_cond_broadcast(&w->hz_done);
+			pthread_cond_wait(&w->hz_work, &w->hz_mu);
+		}
+		w->hz_idle = 0;
+		if (w->hz_stop)
+			break;
+		int fd = w->hz_fd;
+		long long from = w->hz_hashed, left = w->hz_target - w->hz_hashed;
+		size_t want = left < (long long)REHASH_BUF ? (size_t)left : REHASH_BUF;
+		w->hz_busy = 1;
+		pthread_mutex_unlock(&w->hz_mu);
+		ssize_t n;
+		do
+			n = pread(fd, w->rbuf, want, from);
+		while (n < 0 && errno == EINTR);
+		int e = n < 0 ? errno : EIO;
+		if (n > 0)
+			EVP_DigestUpdate(w->sha, w->rbuf, (size_t)n);
+		pthread_mutex_lock(&w->hz_mu);
+		w->hz_busy = 0;
+		if (n > 0)
+			w->hz_hashed += n;
+		else
+			w->hz_err = e;  /* the file is shorter than we wrote: say so */
+	}
+	pthread_mutex_unlock(&w->hz_mu);
+	return NULL;
+}
+
+/* Detach the hasher and wait until it is idle: sha and rbuf are ours. */
+static void
+hz_park(struct worker *w)
+{
+	if (!w->hz_on)
+		return;
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_fd = -1;
+	while (w->hz_busy)
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	pthread_mutex_unlock(&w->hz_mu);
+}
+
+/* sha holds the first `at` bytes of fd: hash the rest as it is written. */
+static void
+hz_attach(struct worker *w, int fd, long long at)
+{
+	if (!w->hz_on)
+		return;
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_fd = fd;
+	w->hz_hashed = w->hz_target = at;
+	w->hz_err = 0;
+	pthread_mutex_unlock(&w->hz_mu);
+}
+
+/* Bytes below `upto` are written.  Wake the hasher only for a batch of
+ * them: a wakeup per TLS record would cost more than the hash. */
+static void
+hz_feed(struct worker *w, long long upto)
+{
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_target = upto;
+	if (w->hz_idle && upto - w->hz_hashed >= (long long)(4 * REHASH_BUF))
+		pthread_cond_signal(&w->hz_work);
+	pthread_mutex_unlock(&w->hz_mu);
+}
+
+/* Wait until every written byte is hashed, then park.  0, or an errno. */
+static int
+hz_drain(struct worker *w)
+{
+	int e;
+
+	if (!w->hz_on)
+		return 0;
+	pthread_mutex_lock(&w->hz_mu);
+	pthread_cond_signal(&w->hz_work);
+	while (w->hz_fd >= 0 && !w->hz_err && (w->hz_busy || w->hz_hashed < w->hz_target))
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	e = w->hz_err;
+	w->hz_fd = -1;
+	while (w->hz_busy)
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	pthread_mutex_unlock(&w->hz_mu);
+	return e;
+}
+
 static int
 truncate_part(struct xfer *x)
 {
@@ -526,7 +648,9 @@ truncate_part(struct xfer *x)
 	x->have = 0;
 	x->synced = 0;
 	x->wb_mark = 0;
+	hz_park(x->w);
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
+	hz_attach(x->w, x->fd, 0);
 	(void)meta_write(f->vm->dirfd, f->meta, f->url, f->ident, x->etag, x->total, 0);
 	return 0;
 }
@@ -538,6 +662,7 @@ rehash(struct xfer *x)
 	long long pos = 0;
 
 	h2k_progress_phase(x->w->run->prog, x->f->prog, H2K_PH_VERIFY);
+	hz_park(x->w);
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
 	while (pos < x->have) {
 		size_t want = x->have - pos < REHASH_BUF ? (size_t)(x->have - pos) : REHASH_BUF;
@@ -554,6 +679,7 @@ rehash(struct xfer *x)
 		if (g_cancel)
 			return -1;
 	}
+	hz_attach(x->w, x->fd, x->have);
 	h2k_progress_phase(x->w->run->prog, x->f->prog, H2K_PH_DOWNLOAD);
 	return 0;
 }
@@ -727,8 +853,11 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		}
 		off += (size_t)w;
 	}
-	EVP_DigestUpdate(x->w->sha, data, n);
 	x->have += (long long)n;
+	if (x->w->hz_on)
+		hz_feed(x->w, x->have);
+	else
+		EVP_DigestUpdate(x->w->sha, data, n);
 	x->got += (long long)n;
 	writebehind(x);
 	if (x->have - x->synced >= (long long)SYNC_BYTES ||
@@ -807,6 +936,10 @@ finish(struct xfer *x)
 		int e = errno;
 		return h2k_seterr(H2K_EX_IO, "%s/%s: fsync: %s", vm->dir, f->part, strerror(e));
 	}
+	int e = hz_drain(x->w);
+	if (e)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: read back for SHA-256: %s", vm->dir,
+		    f->part, strerror(e));
 	int fd = x->fd;
 	x->fd = -1;
 	if (close(fd) < 0)
@@ -936,6 +1069,7 @@ download(struct worker *w, struct file *f)
 		x.io_op = NULL;
 		x.discarded = 0;
 		x.got = 0;
+		hz_park(w);
 		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
 		publish(&x);
 		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
@@ -1089,6 +1223,7 @@ retry:
 		nap(f, d);
 	}
 out:
+	hz_park(w);  /* before the close: the hasher must not read a reused fd */
 	if (x.fd >= 0) {
 		/* keep the .part: durable up to here for a later resume */
 		if (x.have > x.synced && fdatasync(x.fd) == 0)
@@ -1114,7 +1249,15 @@ vm_fail(struct vm *vm, int code, const char *why)
 	vm->failed = 1;
 	vm->errcode = code;
 	vm->errmsg = h2k_strdup(why);
-	msg(r, "%s", why);
+	/*
+	 * A 404 on a leased URL usually means the lease died, and the lease
+	 * thread, which ends the lease of a failed VM, learns why: let it
+	 * print the one line for this VM.
+	 */
+	if (code == H2K_EX_NOTFOUND && vm->lease && r->lease_started && vm->errmsg)
+		vm->deferred = 1;
+	else
+		msg(r, "%s", why);
 }
 
 static void
@@ -1206,8 +1349,10 @@ vm_settled(struct vm *vm)
 	}
 	if (vm->failed) {
 		r->failed_vms++;
-		if (!r->first_code)
+		if (!r->first_code) {
 			r->first_code = vm->errcode;
+			r->first_vm = vm;
+		}
 	}
 	/* a failed VM with a lease still needs its lease ended by the lease thread */
 	if (vm->failed && vm->lease && r->lease_started) {
@@ -1252,6 +1397,21 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct run *r = w->run;
 
+	w->hz_fd = -1;
+	if (pthread_mutex_init(&w->hz_mu, NULL) == 0) {
+		if (pthread_cond_init(&w->hz_work, NULL) == 0) {
+			if (pthread_cond_init(&w->hz_done, NULL) == 0) {
+				if (pthread_create(&w->hz_thr, NULL, hasher_main, w) == 0)
+					w->hz_on = 1;
+				else
+					pthread_cond_destroy(&w->hz_done);
+			}
+			if (!w->hz_on)
+				pthread_cond_destroy(&w->hz_work);
+		}
+		if (!w->hz_on)
+			pthread_mutex_destroy(&w->hz_mu);
+	}
 	for (;;) {
 		struct file *f = NULL;
 		pthread_mutex_lock(&r->mu);
@@ -1269,6 +1429,16 @@ worker_main(void *arg)
 		h2k_clearerr();
 		int rc = (g_cancel || f->vm->failed) ? DL_CANCEL : download(w, f);
 		settle(f, rc);
+	}
+	if (w->hz_on) {
+		pthread_mutex_lock(&w->hz_mu);
+		w->hz_stop = 1;
+		pthread_cond_signal(&w->hz_work);
+		pthread_mutex_unlock(&w->hz_mu);
+		pthread_join(w->hz_thr, NULL);
+		pthread_cond_destroy(&w->hz_work);
+		pthread_cond_destroy(&w->hz_done);
+		pthread_mutex_destroy(&w->hz_mu);
 	}
 	return NULL;
 }
@@ -1341,6 +1511,7 @@ struct lease_job {
 	struct vm *vm;
 	char *lease, *snapshot;
 	int percent, end;  /* end: abort + snapshot removal */
+	int deferred;      /* the VM's error is ours to print */
 	char *why;
 };
 
@@ -1407,6 +1578,7 @@ lease_main(void *arg)
 		job.lease = h2k_strdup(vm->lease);
 		job.snapshot = vm->snapshot ? h2k_strdup(vm->snapshot) : NULL;
 		job.why = h2k_strdup(vm->errmsg ? vm->errmsg : "h2k-fetch failed");
+		job.deferred = job.end && vm->deferred;
 		if (!job.end)
 			vm->next_keepalive = now + keepalive_interval(r, vm);
 		pthread_mutex_unlock(&r->mu);
@@ -1430,9 +1602,22 @@ lease_main(void *arg)
 			/* a lease already in error or gone has nothing to abort: say why instead */
 			char *lmsg = NULL;
 			int st = v && job.lease ? h2k_lease_state(v, job.lease, &lmsg) : -1;
-			if (st == H2K_LEASE_ERROR) {
+			if (job.deferred && st != H2K_LEASE_ERROR)
+				msg(r, "%s", job.why);
+			if (st == H2K_LEASE_ERROR && !job.deferred) {
+				/* the VM's own line is out already (this very state, or
+				 * the failure that left the lease to time out) */
+				h2k_info("%s: lease %s is in error: %s", vm->name, job.lease,
+				    lmsg ? lmsg : "no message from the server");
+			} else if (st == H2K_LEASE_ERROR) {
+				/* the cause, in place of the 404 it led to */
 				msg(r, "%s: lease %s is in error: %s", vm->name, job.lease,
 				    lmsg ? lmsg : "no message from the server");
+				pthread_mutex_lock(&r->mu);
+				vm->errcode = H2K_EX_STATE;
+				if (r->first_vm == vm)
+					r->first_code = H2K_EX_STATE;
+				pthread_mutex_unlock(&r->mu);
 			} else if (st == H2K_LEASE_GONE) {
 				h2k_info("%s: lease %s is gone already", vm->name, job.lease);
 			} else if (v && job.lease && !r->o->keep_lease) {
@@ -1463,12 +1648,17 @@ lease_main(void *arg)
 		} else {
 			char *lmsg = NULL;
 			int st;
+			char *perr = NULL;
 			h2k_clearerr();
+			/* a failed Progress is only worth a warning when the lease's
+			 * state, asked next, does not explain it */
 			if (h2k_lease_progress(v, job.lease, job.percent) < 0 &&
 			    h2k_errcode() != H2K_EX_NOTFOUND)
-				h2k_warn("%s: lease %s: progress: %s", vm->name, job.lease,
-				    h2k_errmsg());
+				perr = h2k_strdup(h2k_errmsg());
 			st = h2k_lease_state(v, job.lease, &lmsg);
+			if (perr && st != H2K_LEASE_ERROR && st != H2K_LEASE_GONE)
+				h2k_warn("%s: %s", vm->name, perr);
+			free(perr);
 			if (st == H2K_LEASE_ERROR) {
 				failcode = H2K_EX_STATE;
 				failmsg = h2k_asprintf("%s: lease %s is in error: %s", vm->name,

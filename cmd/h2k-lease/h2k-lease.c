@@ -47,6 +47,7 @@ struct run {
 	struct h2k_vim *v;
 	struct h2k_export_opts opts;
 	int ok, failed, first_code;
+	int said_cancel;  /* a VM's "interrupted" line is out: one is enough */
 };
 
 static void
@@ -58,6 +59,8 @@ fail(struct run *r, const char *where)
 		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
 	if (!r->failed++)
 		r->first_code = h2k_errcode();
+	if (h2k_errcode() == H2K_EX_CANCEL)
+		r->said_cancel = 1;
 }
 
 /*
@@ -274,8 +277,9 @@ main(int argc, char **argv)
 	}
 	h2k_vim_free(r.v);
 	if (got_signal) {
-		fprintf(stderr, "h2k-lease: interrupted by signal %d\n",
-		    (int)got_signal);
+		if (!r.said_cancel)
+			fprintf(stderr, "h2k-lease: interrupted by signal %d\n",
+			    (int)got_signal);
 		return H2K_EX_CANCEL;
 	}
 	if (!r.failed)

@@ -618,6 +618,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	char *path;
 	int ch, level = H2K_LOG_WARN, ok = 0, failed = 0, first = 0;
+	int said_cancel = 0;  /* a VM's "interrupted" line is out: one is enough */
 
 	h2k_log_init("h2k-ovf");
 	if (getenv("H2K_LOG_LEVEL") &&
@@ -721,6 +722,8 @@ main(int argc, char **argv)
 			    h2k_errmsg());
 			if (!failed++)
 				first = h2k_errcode();
+			if (h2k_errcode() == H2K_EX_CANCEL)
+				said_cancel = 1;
 		} else
 			ok++;
 		item_done(it);
@@ -759,8 +762,9 @@ main(int argc, char **argv)
 	}
 	/* On a signal the reader may sit in read(2): the process exit ends it. */
 	if (got_signal) {
-		fprintf(stderr, "h2k-ovf: interrupted by signal %d\n",
-		    (int)got_signal);
+		if (!said_cancel)
+			fprintf(stderr, "h2k-ovf: interrupted by signal %d\n",
+			    (int)got_signal);
 		return H2K_EX_CANCEL;
 	}
 	if (!failed)

@@ -3,6 +3,8 @@
  * name ends in ".part" fail with EIO, to test what h2k-fetch does when the
  * disk fails at write, fsync or close (a full tmpfs only fails writes).
  *   FAILIO=write:N   pwrite/write fail once N bytes went to the file
+ *   FAILIO=read:N    pread fails for bytes past offset N (the read-back
+ *                    that h2k-fetch's SHA-256 is computed from)
  *   FAILIO=fsync     fsync fails
  *   FAILIO=close     close fails (the descriptor is closed all the same)
  * SPDX-License-Identifier: LGPL-3.0-or-later
@@ -55,6 +57,26 @@ ssize_t
 pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
 	return pwrite(fd, buf, n, off);
+}
+
+ssize_t
+pread(int fd, void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, void *, size_t, off_t);
+
+	if (!real)
+		real = (ssize_t (*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, "pread");
+	if (mode("read:") && is_part(fd) && off + (off_t)n > atoll(getenv("FAILIO") + 5)) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd, buf, n, off);
+}
+
+ssize_t
+pread64(int fd, void *buf, size_t n, off_t off)
+{
+	return pread(fd, buf, n, off);
 }
 
 int

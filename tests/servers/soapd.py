@@ -28,6 +28,9 @@
 # one certificate B, and every answer closes the connection, so a client
 # must reconnect (and check its pin again) for each call.
 # Login checks --password (default "pass") and answers InvalidLogin otherwise.
+# --stuck-vm: the inventory holds one VM, vm-1 named "stuck", powered on,
+# whose guest never shuts down: ShutdownGuest is accepted and ignored, so
+# runtime.powerState stays poweredOn (the --shutdown timeout of h2k-lease).
 #
 # The request log DIR/soapd.log holds one JSON object per request:
 # {"method":..., "cookie":bool, "password_sent":bool, "mode":...}.  The env
@@ -71,7 +74,18 @@ def fault(ftype, msg):
             + TAIL)
 
 
-def normal(method, body):
+STUCK_VM = ('<objects><obj type="VirtualMachine">vm-1</obj>'
+            '<propSet><name>name</name><val xsi:type="xsd:string">stuck</val></propSet>'
+            '<propSet><name>runtime.powerState</name>'
+            '<val xsi:type="VirtualMachinePowerState">poweredOn</val></propSet>'
+            '<propSet><name>config.uuid</name><val xsi:type="xsd:string">'
+            '42000000-0000-0000-0000-000000000001</val></propSet></objects>')
+
+
+def normal(method, body, stuck=False):
+    if stuck and method == "RetrievePropertiesEx" and 'type="VirtualMachine">vm-1<' in body:
+        return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
+                     + STUCK_VM + '</returnval></RetrievePropertiesExResponse>' + TAIL)
     if method == "RetrieveServiceContent":
         return 200, HEAD + SERVICE_CONTENT + TAIL
     if method == "CreateContainerView":
@@ -167,7 +181,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     r = (200, HEAD + '<LoginResponse xmlns="urn:vim25"><returnval><key>%s</key>'
                          '<userName>user</userName></returnval></LoginResponse>' % COOKIE + TAIL)
             else:
-                r = normal(method, body)
+                r = normal(method, body, srv.stuck)
         status, text = r
         self.send_response(status)
         for h in headers:
@@ -243,10 +257,12 @@ def main():
     ap.add_argument("--cert-change", action="store_true")
     ap.add_argument("--password", default="pass")
     ap.add_argument("--lifetime", type=float, default=60)
+    ap.add_argument("--stuck-vm", action="store_true")
     a = ap.parse_args()
     srv = Server(("127.0.0.1", 0), Handler, bind_and_activate=True)
     srv.dir, srv.mode, srv.at, srv.times = a.dir, a.mode, set(a.at.split(",")), a.times
     srv.password, srv.cert_change, srv.close_each = a.password, a.cert_change, a.cert_change
+    srv.stuck = a.stuck_vm
     cert, srv.ctx_a, der_a = mkcert(a.dir, "soapd-a")
     _, srv.ctx_b, der_b = mkcert(a.dir, "soapd-b")
     port = srv.server_address[1]

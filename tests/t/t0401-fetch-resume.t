@@ -97,10 +97,13 @@ test_expect_success 'ETag changes (server ignores If-Range, 206 of new content):
 	test "$(grep -c "^None None 200 0$" log)" = 2 && test_line_count = 3 log
 '
 
+# The server stalls for longer than the whole run may take: a run that
+# waited for it instead of dropping the connection would fail the bound.
+if [ -n "${H2K_VALGRIND:-}" ]; then stall_s=90 bound=60; else stall_s=20 bound=10; fi
 test_expect_success 'stall below the speed limit: dropped and retried' '
 	start=$(date +%s) &&
-	fetch stall stall=500000,stalltime=20 d1 --speed-limit 1000 --speed-time 1 &&
-	end=$(date +%s) && test $((end - start)) -lt 10 &&
+	fetch stall stall=500000,stalltime=$stall_s d1 --speed-limit 1000 --speed-time 1 &&
+	end=$(date +%s) && test $((end - start)) -lt $bound &&
 	cmp out/stall/disk-0.vmdk srv/d1 &&
 	requests /stall= | sed -n 2p | grep -q "bytes=500000-"
 '

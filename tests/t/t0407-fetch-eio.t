@@ -31,8 +31,18 @@ for step in write:300000 fsync close; do
 	"
 done
 
+# The digest is of the bytes read back from the .part: a disk that cannot
+# give them back fails the file before the rename.
+test_expect_success 'EIO reading the .part back for SHA-256: exit 8, nothing renamed' '
+	expect_code 8 eio vread read:600000 &&
+	test_one_line vread.err &&
+	grep -q "out/vread/disk-0.vmdk.part: read back for SHA-256: Input/output error" vread.err &&
+	test -e out/vread/disk-0.vmdk.part && test ! -e out/vread/disk-0.vmdk &&
+	test ! -s vread.json
+'
+
 test_expect_success 'the rerun on a healthy disk completes the same files' '
-	for v in vwrite vfsync vclose; do
+	for v in vwrite vfsync vclose vread; do
 		lease_line $v "$NFCD_URL/-/d" | h2k-fetch --ca-file "$NFCD_CERT" -q -o out >/dev/null &&
 		cmp out/$v/disk-0.vmdk srv/d || exit 1
 	done

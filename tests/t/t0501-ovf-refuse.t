@@ -97,8 +97,9 @@ test_expect_success 'SIGTERM with a line still waiting: exit 10, its lease abort
 	mkfifo full2 && exec 3<>full2 && head -c 65536 /dev/zero >&3 &&
 	{ h2k-ovf <lines >full2 2>err & pid=$!; } &&
 	i=0; until test -e sig/DC0_H0_VM0/DC0_H0_VM0.mf; do
-		i=$((i + 1)); test $i -lt 100 || break; sleep 0.1; done &&
+		i=$((i + 1)); test $i -lt 600 || break; sleep 0.1; done &&
 	sleep 0.5 && kill -TERM $pid; wait $pid; rc=$?; exec 3>&-;
+	echo "exit $rc" && cat err &&
 	test $rc = 10 && test "$(lease_state second)" = gone &&
 	test ! -e sig/DC0_H0_VM1/DC0_H0_VM1.ovf
 '

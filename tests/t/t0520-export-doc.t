@@ -11,7 +11,7 @@ if command -v groff >/dev/null 2>&1; then
 	for c in $CMDS; do
 		test_expect_success "$c: man SYNOPSIS equals usage()" '
 			expect_code 2 '"$c"' --no-such-option 2>usage &&
-			sed -e "/^'"$c"': /d" -e "s/^usage: //" usage | tr -s " \n" "  " |
+			sed -e "/^\(.*\/\)\{0,1\}'"$c"': /d" -e "s/^usage: //" usage | tr -s " \n" "  " |
 				sed "s/ *$//" >want &&
 			groff -mandoc -Tascii -P-c "$SRC_DIR/man/'"$c"'.1" 2>/dev/null | col -b |
 				sed -n "/^SYNOPSIS/,/^DESCRIPTION/p" | sed "1d;\$d" |

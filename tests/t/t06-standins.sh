@@ -173,8 +173,10 @@ field() {
 }
 
 # wait_for TEST-ARGS... : poll `test ARGS` for up to $WAIT_S (20) seconds.
+# under valgrind a pipeline takes seconds per stage just to start
+if [ -n "${H2K_VALGRIND:-}" ]; then WAIT_DEFAULT=90; else WAIT_DEFAULT=20; fi
 wait_for() {
-	local i=0 n=$(( ${WAIT_S:-20} * 10 ))
+	local i=0 n=$(( ${WAIT_S:-$WAIT_DEFAULT} * 10 ))
 	while ! test "$@"; do
 		i=$((i + 1))
 		if [ $i -gt $n ]; then

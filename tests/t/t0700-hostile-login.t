@@ -7,34 +7,11 @@
 # output, nothing of /etc/passwd anywhere, no fetch of the external entity.
 . "$(dirname "$0")/../lib.sh"
 
-SOAPD=$TESTS_DIR/servers/soapd.py
-SOAPD_PID=
+. "$TESTS_DIR/servers/soapd-lib.sh"
 PW='Pa55-canary-7f3e9b'
+SOAPD_PASSWORD=$PW
 COOKIE=52f1c0de-5a1e-4bad-a11e-000000000001
 SESS=$XDG_STATE_HOME/h2k/session.json
-
-soapd_start() {
-	soapd_stop
-	rm -f "$TRASH/soapd.env" "$TRASH/soapd.log"
-	python3 "$SOAPD" --dir "$TRASH" --env "$TRASH/soapd.env" --lifetime 60 \
-		--password "$PW" "$@" >"$TRASH/soapd.out" 2>&1 &
-	SOAPD_PID=$!
-	local i=0
-	while [ ! -s "$TRASH/soapd.env" ]; do
-		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 "$SOAPD_PID" 2>/dev/null; then
-			echo "soapd did not start"; cat "$TRASH/soapd.out"; return 1
-		fi
-		sleep 0.1
-	done
-	. "$TRASH/soapd.env"
-	touch "$TRASH/soapd.log"
-}
-soapd_stop() {
-	[ -n "$SOAPD_PID" ] && { kill "$SOAPD_PID" 2>/dev/null; wait "$SOAPD_PID" 2>/dev/null; }
-	SOAPD_PID=
-}
-trap soapd_stop EXIT
 printf '%s\n' "$PW" >pw && chmod 600 pw
 # Expanded, the entities would take minutes and gigabytes; refused, moments
 # (valgrind makes the moments long).

@@ -81,13 +81,13 @@ nfcd_stop
 # times it out because h2k-fetch was told to renew it too rarely.
 sim_start -disks 1 -disk-size 6M -nfc-bps 1500000 -lease-timeout 2 -power off -vm 1 -host 1 -cluster 0
 h2k_login_sim --thumbprint "$SIM_THUMBPRINT"
-test_expect_success 'lease in error mid-download: non-zero exit, .part kept, no final file' '
+test_expect_success 'lease in error mid-download: exit 7, one line with the server message, .part kept, no final file' '
 	h2k-ls --name DC0_H0_VM0 | h2k-lease >lease.json &&
 	h2k-fetch -o exp --progress none --keepalive 30 <lease.json >json 2>err
 	rc=$?
 	cat err
-	test $rc != 0 && test_line_count = 0 json &&
-	grep -q "lease" err &&
+	test $rc = 7 && test_line_count = 0 json && test_one_line err &&
+	grep -q "^h2k-fetch: DC0_H0_VM0: lease .* is in error: .*received no progress" err &&
 	ls exp/DC0_H0_VM0/*.part >parts && test_line_count -ge 1 parts &&
 	! ls exp/DC0_H0_VM0/*.vmdk 2>/dev/null
 '
