@@ -100,7 +100,8 @@ test_expect_success 'SIGTERM with a line still waiting: exit 10, its lease abort
 		i=$((i + 1)); test $i -lt 600 || break; sleep 0.1; done &&
 	sleep 0.5 && kill -TERM $pid; wait $pid; rc=$?; exec 3>&-;
 	echo "exit $rc" && cat err &&
-	test $rc = 10 && test "$(lease_state second)" = gone &&
+	test $rc = 10 && test_one_line err && grep -q "^h2k-ovf: .*interrupted" err &&
+	test "$(lease_state second)" = gone &&
 	test ! -e sig/DC0_H0_VM1/DC0_H0_VM1.ovf
 '
 
