@@ -718,12 +718,18 @@ main(int argc, char **argv)
 				end_export(v, it->line, ended, got_signal ?
 				    "export cancelled by h2k-ovf" :
 				    "export failed in h2k-ovf");
-			fprintf(stderr, "h2k-ovf: stdin:%ld: %s\n", it->lineno,
-			    h2k_errmsg());
+			/* after a signal, whatever broke (a write cut short by
+			 * EINTR, say) is the signal's doing: its line says so */
+			if (!got_signal)
+				fprintf(stderr, "h2k-ovf: stdin:%ld: %s\n", it->lineno,
+				    h2k_errmsg());
+			else if (h2k_errcode() == H2K_EX_CANCEL) {
+				fprintf(stderr, "h2k-ovf: stdin:%ld: %s\n", it->lineno,
+				    h2k_errmsg());
+				said_cancel = 1;
+			}
 			if (!failed++)
 				first = h2k_errcode();
-			if (h2k_errcode() == H2K_EX_CANCEL)
-				said_cancel = 1;
 		} else
 			ok++;
 		item_done(it);

@@ -94,14 +94,19 @@ test_expect_success 'a lease waiting behind a busy VM is kept alive after h2k-fe
 test_expect_success 'SIGTERM with a line still waiting: exit 10, its lease aborted' '
 	h2k-lease /DC0/vm/DC0_H0_VM0 /DC0/vm/DC0_H0_VM1 | h2k-fetch -o sig >lines &&
 	test_line_count = 2 lines && tail -n 1 lines >second &&
+	# h2k-fetch prints VMs as they complete: either may be first
+	head -n 1 lines >first && vm1=$(jfield first name) && vm2=$(jfield second name) &&
 	mkfifo full2 && exec 3<>full2 && head -c 65536 /dev/zero >&3 &&
 	{ h2k-ovf <lines >full2 2>err & pid=$!; } &&
-	i=0; until test -e sig/DC0_H0_VM0/DC0_H0_VM0.mf; do
+	i=0; until test -e sig/$vm1/$vm1.mf; do
 		i=$((i + 1)); test $i -lt 600 || break; sleep 0.1; done &&
 	sleep 0.5 && kill -TERM $pid; wait $pid; rc=$?; exec 3>&-;
-	echo "exit $rc" && cat err &&
-	test $rc = 10 && test "$(lease_state second)" = gone &&
-	test ! -e sig/DC0_H0_VM1/DC0_H0_VM1.ovf
+	echo "exit $rc, second $vm2 lease $(lease_state second)" && cat err &&
+	# (valgrind reports the reader thread a signal leaves in read(2))
+	grep -v "^==[0-9]*==" err >err1 &&
+	test $rc = 10 && test_one_line err1 && grep -q "^h2k-ovf: .*interrupted" err1 &&
+	test "$(lease_state second)" = gone &&
+	test ! -e sig/$vm2/$vm2.ovf
 '
 
 test_done

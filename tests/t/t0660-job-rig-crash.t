@@ -7,10 +7,10 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/t/t06-standins.sh"
 
-# 4 MiB disks at 1 MB/s: a download takes about 4 s (20 s under valgrind,
+# 4 MiB disks at 1 MB/s: a download takes about 4 s (40 s under valgrind,
 # where each h2k-job call the test makes meanwhile takes a second or two).
 bps=1000000
-[ -z "${H2K_VALGRIND:-}" ] || bps=200000
+[ -z "${H2K_VALGRIND:-}" ] || bps=100000
 sim_start -vm 1 -disk-size 4M -disk-fill random -power off -nfc-bps $bps
 job_trap
 export H2K_SPOOL="$TRASH/spool" OUT="$TRASH/out"
