@@ -577,6 +577,44 @@ hasher_main(void *arg)
 	return NULL;
 }
 
+/* Start w's hasher; without one (no thread to be had) hashing is inline. */
+static void
+hz_start(struct worker *w)
+{
+	w->hz_fd = -1;
+	if (pthread_mutex_init(&w->hz_mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&w->hz_work, NULL) != 0)
+		goto mu;
+	if (pthread_cond_init(&w->hz_done, NULL) != 0)
+		goto work;
+	if (pthread_create(&w->hz_thr, NULL, hasher_main, w) == 0) {
+		w->hz_on = 1;
+		return;
+	}
+	pthread_cond_destroy(&w->hz_done);
+work:
+	pthread_cond_destroy(&w->hz_work);
+mu:
+	pthread_mutex_destroy(&w->hz_mu);
+}
+
+static void
+hz_stop(struct worker *w)
+{
+	if (!w->hz_on)
+		return;
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_stop = 1;
+	pthread_cond_signal(&w->hz_work);
+	pthread_mutex_unlock(&w->hz_mu);
+	pthread_join(w->hz_thr, NULL);
+	pthread_cond_destroy(&w->hz_work);
+	pthread_cond_destroy(&w->hz_done);
+	pthread_mutex_destroy(&w->hz_mu);
+	w->hz_on = 0;
+}
+
 /* Detach the hasher and wait until it is idle: sha and rbuf are ours. */
 static void
 hz_park(struct worker *w)
@@ -1397,21 +1435,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct run *r = w->run;
 
-	w->hz_fd = -1;
-	if (pthread_mutex_init(&w->hz_mu, NULL) == 0) {
-		if (pthread_cond_init(&w->hz_work, NULL) == 0) {
-			if (pthread_cond_init(&w->hz_done, NULL) == 0) {
-				if (pthread_create(&w->hz_thr, NULL, hasher_main, w) == 0)
-					w->hz_on = 1;
-				else
-					pthread_cond_destroy(&w->hz_done);
-			}
-			if (!w->hz_on)
-				pthread_cond_destroy(&w->hz_work);
-		}
-		if (!w->hz_on)
-			pthread_mutex_destroy(&w->hz_mu);
-	}
+	hz_start(w);
 	for (;;) {
 		struct file *f = NULL;
 		pthread_mutex_lock(&r->mu);
@@ -1430,16 +1454,7 @@ worker_main(void *arg)
 		int rc = (g_cancel || f->vm->failed) ? DL_CANCEL : download(w, f);
 		settle(f, rc);
 	}
-	if (w->hz_on) {
-		pthread_mutex_lock(&w->hz_mu);
-		w->hz_stop = 1;
-		pthread_cond_signal(&w->hz_work);
-		pthread_mutex_unlock(&w->hz_mu);
-		pthread_join(w->hz_thr, NULL);
-		pthread_cond_destroy(&w->hz_work);
-		pthread_cond_destroy(&w->hz_done);
-		pthread_mutex_destroy(&w->hz_mu);
-	}
+	hz_stop(w);
 	return NULL;
 }
 
@@ -1602,14 +1617,7 @@ lease_main(void *arg)
 			/* a lease already in error or gone has nothing to abort: say why instead */
 			char *lmsg = NULL;
 			int st = v && job.lease ? h2k_lease_state(v, job.lease, &lmsg) : -1;
-			if (job.deferred && st != H2K_LEASE_ERROR)
-				msg(r, "%s", job.why);
-			if (st == H2K_LEASE_ERROR && !job.deferred) {
-				/* the VM's own line is out already (this very state, or
-				 * the failure that left the lease to time out) */
-				h2k_info("%s: lease %s is in error: %s", vm->name, job.lease,
-				    lmsg ? lmsg : "no message from the server");
-			} else if (st == H2K_LEASE_ERROR) {
+			if (st == H2K_LEASE_ERROR && job.deferred) {
 				/* the cause, in place of the 404 it led to */
 				msg(r, "%s: lease %s is in error: %s", vm->name, job.lease,
 				    lmsg ? lmsg : "no message from the server");
@@ -1618,6 +1626,14 @@ lease_main(void *arg)
 				if (r->first_vm == vm)
 					r->first_code = H2K_EX_STATE;
 				pthread_mutex_unlock(&r->mu);
+			} else if (job.deferred)
+				msg(r, "%s", job.why);
+			if (st == H2K_LEASE_ERROR) {
+				/* the VM's line is out: this state, or what left the
+				 * lease to time out */
+				if (!job.deferred)
+					h2k_info("%s: lease %s is in error: %s", vm->name,
+					    job.lease, lmsg ? lmsg : "no message from the server");
 			} else if (st == H2K_LEASE_GONE) {
 				h2k_info("%s: lease %s is gone already", vm->name, job.lease);
 			} else if (v && job.lease && !r->o->keep_lease) {

@@ -720,14 +720,11 @@ main(int argc, char **argv)
 				    "export failed in h2k-ovf");
 			/* after a signal, whatever broke (a write cut short by
 			 * EINTR, say) is the signal's doing: its line says so */
-			if (!got_signal)
+			int cancel = h2k_errcode() == H2K_EX_CANCEL;
+			if (!got_signal || cancel)
 				fprintf(stderr, "h2k-ovf: stdin:%ld: %s\n", it->lineno,
 				    h2k_errmsg());
-			else if (h2k_errcode() == H2K_EX_CANCEL) {
-				fprintf(stderr, "h2k-ovf: stdin:%ld: %s\n", it->lineno,
-				    h2k_errmsg());
-				said_cancel = 1;
-			}
+			said_cancel |= cancel;
 			if (!failed++)
 				first = h2k_errcode();
 		} else
