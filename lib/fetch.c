@@ -30,8 +30,8 @@
  *    rebooted since (same boot id: a killed process loses nothing the
  *    kernel has), else only up to "synced" (bytes past the last fsync may
  *    be garbage after a power cut).  Checkpoints (fdatasync, then the meta
- *    file) are every 10 s or 512 MiB: they stall the stream, so they are
- *    rare, and only a power cut costs up to that much;
+ *    file) are every 10 s or 512 MiB, made by the hasher (below) so the
+ *    socket is read on meanwhile; only a power cut costs up to that much;
  *  - the server answers the Range request 206 with a Content-Range that
  *    starts exactly at the requested offset, whose complete length matches
  *    the one we know, and, when we had an ETag (sent as If-Range unless it
@@ -56,7 +56,13 @@
  * or reads the digest: between park and attach the digest belongs to the
  * worker alone.  The digest so is that of the bytes in the file, read
  * back, and finish() waits for it to catch up before the rename.  Memory
- * stays flat: the hasher reads into the worker's one rehash buffer.
+ * stays flat: the hasher reads into the worker's one rehash buffer.  The
+ * hasher also does the blocking disk work the stream must not wait for:
+ * it starts writeback of each 8 MiB behind the writes (sync_file_range),
+ * and makes the checkpoints, fdatasync of the bytes below hz_target, then
+ * the meta file; a failure there fails the file at the next write.  (A
+ * checkpoint in the socket's thread stalled the stream half a second per
+ * 512 MiB on a disk that writes about as fast as the network delivers.)
  *
  * Retries.  Resets, timeouts, stalls below the low-speed limit, 408, 429
  * and 5xx are transient: the worker waits (capped exponential backoff with
@@ -115,12 +121,14 @@
 #define MAX_DISCARD    (64u << 10)   /* body of an error answer we read */
 #define META_MAX       (16u << 10)
 
-static volatile sig_atomic_t g_cancel;
+/* set by the signal handler, read by every thread: lock-free atomic */
+static atomic_int g_cancel;
 static int g_devnull = -1;
 
 enum fstate { FS_QUEUED, FS_RUNNING, FS_OK, FS_FAILED, FS_CANCELLED };
 
 struct vm;
+struct xfer;
 
 struct file {
 	struct vm *vm;
@@ -207,6 +215,12 @@ struct worker {
 	long long hz_hashed;    /* bytes of hz_fd in sha */
 	long long hz_target;    /* bytes of hz_fd written so far */
 	int hz_busy, hz_idle, hz_err, hz_stop;
+	const char *hz_errop;   /* what hz_err failed: "read back", "fsync" */
+	/* durability follows the writes too; copied back to hz_x on park */
+	struct xfer *hz_x;      /* the transfer attached, NULL while parked */
+	long long hz_synced;    /* bytes covered by the last fdatasync */
+	long long hz_wb;        /* write-behind position */
+	double hz_last_sync;
 };
 
 void
@@ -538,6 +552,15 @@ hname(const char *line, size_t n, const char *name, const char **val, size_t *vl
 
 /* --- the hasher ---------------------------------------------------------- */
 
+/* A checkpoint is due (hz_mu held): see "The resume rule" above. */
+static int
+hz_ckpt_due(const struct worker *w)
+{
+	return w->hz_target > w->hz_synced &&
+	    (w->hz_target - w->hz_synced >= (long long)SYNC_BYTES ||
+	    h2k_monotime() - w->hz_last_sync >= SYNC_SECS);
+}
+
 static void *
 hasher_main(void *arg)
 {
@@ -546,7 +569,7 @@ hasher_main(void *arg)
 	pthread_mutex_lock(&w->hz_mu);
 	for (;;) {
 		while (!w->hz_stop && (w->hz_fd < 0 || w->hz_err ||
-		    w->hz_hashed >= w->hz_target)) {
+		    (w->hz_hashed >= w->hz_target && !hz_ckpt_due(w)))) {
 			w->hz_idle = 1;
 			pthread_cond_broadcast(&w->hz_done);
 			pthread_cond_wait(&w->hz_work, &w->hz_mu);
@@ -555,8 +578,34 @@ hasher_main(void *arg)
 		if (w->hz_stop)
 			break;
 		int fd = w->hz_fd;
+		if (hz_ckpt_due(w)) {
+			/*
+			 * Bytes below hz_target are written (in the page cache):
+			 * after the fdatasync they are on disk, and the meta file
+			 * may say so.  The socket keeps being read meanwhile.
+			 */
+			long long upto = w->hz_target;
+			struct xfer *x = w->hz_x;
+			w->hz_busy = 1;
+			pthread_mutex_unlock(&w->hz_mu);
+			int e = fdatasync(fd) < 0 ? errno : 0;
+			if (!e)
+				(void)meta_write(x->f->vm->dirfd, x->f->meta, x->f->url,
+				    x->f->ident, x->etag, x->total, upto);
+			pthread_mutex_lock(&w->hz_mu);
+			w->hz_busy = 0;
+			if (e) {
+				w->hz_err = e;
+				w->hz_errop = "fsync";
+			} else {
+				w->hz_synced = upto;
+				w->hz_last_sync = h2k_monotime();
+			}
+			continue;
+		}
 		long long from = w->hz_hashed, left = w->hz_target - w->hz_hashed;
 		size_t want = left < (long long)REHASH_BUF ? (size_t)left : REHASH_BUF;
+		long long wb = w->hz_wb;
 		w->hz_busy = 1;
 		pthread_mutex_unlock(&w->hz_mu);
 		ssize_t n;
@@ -566,12 +615,25 @@ hasher_main(void *arg)
 		int e = n < 0 ? errno : EIO;
 		if (n > 0)
 			EVP_DigestUpdate(w->sha, w->rbuf, (size_t)n);
+		/*
+		 * Start writeback of each finished WRITEBEHIND chunk without
+		 * waiting for it, so the checkpoints and the final fsync find
+		 * little left to do.  Here, not in the socket's thread: a busy
+		 * disk's queue can block even this call.
+		 */
+		while (n > 0 && from + n - wb >= (long long)WRITEBEHIND) {
+			(void)sync_file_range(fd, wb, WRITEBEHIND, SYNC_FILE_RANGE_WRITE);
+			wb += WRITEBEHIND;
+		}
 		pthread_mutex_lock(&w->hz_mu);
 		w->hz_busy = 0;
+		w->hz_wb = wb;
 		if (n > 0)
 			w->hz_hashed += n;
-		else
+		else {
 			w->hz_err = e;  /* the file is shorter than we wrote: say so */
+			w->hz_errop = "read back for SHA-256";
+		}
 	}
 	pthread_mutex_unlock(&w->hz_mu);
 	return NULL;
@@ -615,6 +677,20 @@ hz_stop(struct worker *w)
 	w->hz_on = 0;
 }
 
+/* The hasher is idle (hz_mu held): hand its durability state back. */
+static void
+hz_detach(struct worker *w)
+{
+	struct xfer *x = w->hz_x;
+
+	if (x) {
+		x->synced = w->hz_synced;
+		x->wb_mark = w->hz_wb;
+		x->last_sync = w->hz_last_sync;
+	}
+	w->hz_x = NULL;
+}
+
 /* Detach the hasher and wait until it is idle: sha and rbuf are ours. */
 static void
 hz_park(struct worker *w)
@@ -625,37 +701,53 @@ hz_park(struct worker *w)
 	w->hz_fd = -1;
 	while (w->hz_busy)
 		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	hz_detach(w);
 	pthread_mutex_unlock(&w->hz_mu);
 }
 
-/* sha holds the first `at` bytes of fd: hash the rest as it is written. */
+/* sha holds the first x->have bytes of x->fd: hash the rest as it is
+ * written, and make it durable.  Until the park, x's etag, total and
+ * sync state are the hasher's. */
 static void
-hz_attach(struct worker *w, int fd, long long at)
+hz_attach(struct worker *w, struct xfer *x)
 {
 	if (!w->hz_on)
 		return;
 	pthread_mutex_lock(&w->hz_mu);
-	w->hz_fd = fd;
-	w->hz_hashed = w->hz_target = at;
+	w->hz_fd = x->fd;
+	w->hz_x = x;
+	w->hz_hashed = w->hz_target = x->have;
+	w->hz_synced = x->synced;
+	w->hz_wb = x->wb_mark;
+	w->hz_last_sync = x->last_sync;
 	w->hz_err = 0;
+	w->hz_errop = NULL;
 	pthread_mutex_unlock(&w->hz_mu);
 }
 
 /* Bytes below `upto` are written.  Wake the hasher only for a batch of
- * them: a wakeup per TLS record would cost more than the hash. */
-static void
-hz_feed(struct worker *w, long long upto)
+ * them, or a checkpoint: a wakeup per TLS record would cost more than the
+ * hash.  0, or the errno the hasher failed with (*op says at what). */
+static int
+hz_feed(struct worker *w, long long upto, const char **op)
 {
+	int e;
+
 	pthread_mutex_lock(&w->hz_mu);
 	w->hz_target = upto;
-	if (w->hz_idle && upto - w->hz_hashed >= (long long)(4 * REHASH_BUF))
+	if (w->hz_idle && (upto - w->hz_hashed >= (long long)(4 * REHASH_BUF) ||
+	    hz_ckpt_due(w)))
 		pthread_cond_signal(&w->hz_work);
+	e = w->hz_err;
+	*op = w->hz_errop;
 	pthread_mutex_unlock(&w->hz_mu);
+	return e;
 }
 
-/* Wait until every written byte is hashed, then park.  0, or an errno. */
+/* Wait until every written byte is hashed, then park.  0, or an errno
+ * and in *op what failed. */
 static int
-hz_drain(struct worker *w)
+hz_drain(struct worker *w, const char **op)
 {
 	int e;
 
@@ -666,9 +758,12 @@ hz_drain(struct worker *w)
 	while (w->hz_fd >= 0 && !w->hz_err && (w->hz_busy || w->hz_hashed < w->hz_target))
 		pthread_cond_wait(&w->hz_done, &w->hz_mu);
 	e = w->hz_err;
+	if (e)
+		*op = w->hz_errop;
 	w->hz_fd = -1;
 	while (w->hz_busy)
 		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	hz_detach(w);
 	pthread_mutex_unlock(&w->hz_mu);
 	return e;
 }
@@ -687,9 +782,10 @@ truncate_part(struct xfer *x)
 	x->synced = 0;
 	x->wb_mark = 0;
 	hz_park(x->w);
+	x->last_sync = h2k_monotime();
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
-	hz_attach(x->w, x->fd, 0);
 	(void)meta_write(f->vm->dirfd, f->meta, f->url, f->ident, x->etag, x->total, 0);
+	hz_attach(x->w, x);
 	return 0;
 }
 
@@ -717,7 +813,7 @@ rehash(struct xfer *x)
 		if (g_cancel)
 			return -1;
 	}
-	hz_attach(x->w, x->fd, x->have);
+	hz_attach(x->w, x);
 	h2k_progress_phase(x->w->run->prog, x->f->prog, H2K_PH_DOWNLOAD);
 	return 0;
 }
@@ -892,16 +988,24 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		off += (size_t)w;
 	}
 	x->have += (long long)n;
-	if (x->w->hz_on)
-		hz_feed(x->w, x->have);
-	else
-		EVP_DigestUpdate(x->w->sha, data, n);
 	x->got += (long long)n;
-	writebehind(x);
-	if (x->have - x->synced >= (long long)SYNC_BYTES ||
-	    (x->have > x->synced && h2k_monotime() - x->last_sync >= SYNC_SECS))
-		if (checkpoint(x) < 0)
+	if (x->w->hz_on) {
+		/* the hasher hashes, writes behind and checkpoints */
+		const char *op = NULL;
+		int e = hz_feed(x->w, x->have, &op);
+		if (e) {
+			x->io_err = e;
+			x->io_op = op;
 			return 0;
+		}
+	} else {
+		EVP_DigestUpdate(x->w->sha, data, n);
+		writebehind(x);
+		if (x->have - x->synced >= (long long)SYNC_BYTES ||
+		    (x->have > x->synced && h2k_monotime() - x->last_sync >= SYNC_SECS))
+			if (checkpoint(x) < 0)
+				return 0;
+	}
 	publish(x);
 	return n;
 }
@@ -974,10 +1078,11 @@ finish(struct xfer *x)
 		int e = errno;
 		return h2k_seterr(H2K_EX_IO, "%s/%s: fsync: %s", vm->dir, f->part, strerror(e));
 	}
-	int e = hz_drain(x->w);
+	const char *op = NULL;
+	int e = hz_drain(x->w, &op);
 	if (e)
-		return h2k_seterr(H2K_EX_IO, "%s/%s: read back for SHA-256: %s", vm->dir,
-		    f->part, strerror(e));
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
+		    op ? op : "read back for SHA-256", strerror(e));
 	int fd = x->fd;
 	x->fd = -1;
 	if (close(fd) < 0)

@@ -6,6 +6,8 @@
  *   FAILIO=read:N    pread fails for bytes past offset N (the read-back
  *                    that h2k-fetch's SHA-256 is computed from)
  *   FAILIO=fsync     fsync fails
+ *   FAILIO=fdatasync:N  fdatasync fails once the file holds more than N
+ *                    bytes (the checkpoints during the stream)
  *   FAILIO=close     close fails (the descriptor is closed all the same)
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -87,6 +90,22 @@ fsync(int fd)
 	if (!real)
 		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
 	if (mode("fsync") && is_part(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd);
+}
+
+int
+fdatasync(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	struct stat st;
+	if (mode("fdatasync:") && is_part(fd) && fstat(fd, &st) == 0 &&
+	    st.st_size > atoll(getenv("FAILIO") + 10)) {
 		errno = EIO;
 		return -1;
 	}
