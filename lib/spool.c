@@ -875,6 +875,8 @@ h2k_spool_recover(struct h2k_spool *sp)
 				r = h2k_job_set_str(pr, "phase", "failed");
 			if (r == 0)
 				r = h2k_spool_finish(sp, &c);
+			if (r == 0)
+				sp->recover_failed++;
 			count++;
 		} else {
 			char from[H2K_SPOOL_IDMAX + 8], to[H2K_SPOOL_IDMAX + 8];

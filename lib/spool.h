@@ -18,6 +18,7 @@ struct h2k_spool {
 	char *dir;
 	int dfd;            /* the spool directory, O_DIRECTORY */
 	int max_attempts;   /* a job started this many times is failed on recovery */
+	int recover_failed; /* jobs recovery failed so far (max_attempts reached) */
 };
 
 /*

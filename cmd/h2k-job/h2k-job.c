@@ -650,6 +650,8 @@ static pid_t cleaners[64];
 static int ncleaners;
 static struct job **jobs;
 static int njobs;
+/* Jobs this runner ended, for run --once's exit status. */
+static int n_completed, n_failed;
 static char *session_path; /* -s for every stage, or NULL */
 /* The config credential the runner logs in with, to log in again when
  * the session expires; and when it last did. */
@@ -1456,6 +1458,8 @@ end_job(struct job *j)
 	} else {
 		h2k_job_set_str(j->c.rec, "error", why);
 	}
+	n_completed += !strcmp(st, "completed");
+	n_failed += !strcmp(st, "failed");
 	set_progress(j, st);
 	h2k_job_set_status(j->c.rec, st);
 	logjob(j, "%s after %.1f s%s%s", st, secs, why[0] ? ": " : "", why);
@@ -1864,7 +1868,13 @@ cmd_run(int argc, char **argv)
 	}
 	if (ino >= 0)
 		close(ino);
-	h2k_info("runner %d: stopped", (int)getpid());
+	/* --once answers for the jobs it ended, as wait does; a runner
+	 * stopped by a signal requeued its jobs and says nothing of them */
+	int failed = n_failed + rsp.recover_failed, rc = H2K_EX_OK;
+	if (opt.once && !stopping && failed)
+		rc = n_completed ? H2K_EX_PARTIAL : H2K_EX_FAIL;
+	h2k_info("runner %d: stopped; %d job%s completed, %d failed", (int)getpid(),
+	    n_completed, n_completed == 1 ? "" : "s", failed);
 	char rp[32];
 	snprintf(rp, sizeof rp, "run/%d", (int)getpid());
 	unlinkat(rsp.dfd, rp, 0);
@@ -1873,7 +1883,7 @@ cmd_run(int argc, char **argv)
 	free(session_path);
 	free(login_config);
 	h2k_spool_close(&rsp);
-	return H2K_EX_OK;
+	return rc;
 }
 
 /* --- main ------------------------------------------------------------------ */

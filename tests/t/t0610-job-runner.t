@@ -88,10 +88,11 @@ test_expect_success 'two runners on one spool, 20 jobs: each runs exactly once' 
 	done
 '
 
-test_expect_success 'a failing stage: job failed with its message; others go on' '
+test_expect_success 'a failing stage: job failed with its message; others go on; --once exits 5' '
 	rm -rf "$H2K_SPOOL" &&
 	submit_vms nosuchvm vm1 >ids &&
-	h2k-job run --once --workers 2 2>run.err &&
+	expect_code 5 h2k-job run --once --workers 2 2>run.err &&
+	grep -q "stopped; 1 job completed, 1 failed" run.err &&
 	bad=$(head -1 ids) && good=$(tail -1 ids) &&
 	test "$(field $bad ".status")" = failed &&
 	test "$(field $bad ".error")" = "h2k-lease: /DC0/vm/nosuchvm: no such VM" &&

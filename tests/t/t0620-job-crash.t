@@ -121,7 +121,8 @@ test_expect_success 'the attempts limit: a job that keeps dying is failed with t
 	H2K_JOB_TEST_STOP_AFTER_CLAIM="$TRASH/at-claim2" start_runner run.err --once --max-attempts 1 &&
 	wait_for -e "$TRASH/at-claim2" &&
 	kill -9 $RUNNER && { wait $RUNNER; true; } &&
-	h2k-job run --once --max-attempts 1 2>run2.err &&
+	expect_code 1 h2k-job run --once --max-attempts 1 2>run2.err &&
+	grep -q "stopped; 0 jobs completed, 1 failed" run2.err &&
 	test "$(field $id ".status")" = failed &&
 	test "$(field $id ".error")" = "runner died during attempt 1 of 1; giving up (see log/$id.log)" &&
 	test "$(ledger_count fetch $id)" = 0 &&

@@ -100,7 +100,7 @@ test_expect_success 'a job for a VM the rig does not have fails with the lease e
 	rm -rf "$H2K_SPOOL" &&
 	printf "vm_path: /DC0/vm/no-such-vm\noutput_path: %s\n" "$OUT" >bad.yaml &&
 	id=$(h2k-job submit bad.yaml | jq -r .id) &&
-	h2k-job run --once 2>run.err &&
+	expect_code 1 h2k-job run --once 2>run.err &&
 	test "$(field $id ".status")" = failed &&
 	field $id ".error" | grep "^h2k-lease: .*no-such-vm" &&
 	expect_code 1 h2k-job wait $id >/dev/null

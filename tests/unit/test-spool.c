@@ -112,6 +112,8 @@ main(void)
 		is_int(WEXITSTATUS(ws), 0, "round %d: a child claimed and died", round);
 		is_int(count("cur"), 1, "round %d: orphan in cur/", round);
 		is_int(h2k_spool_recover(&sp), 1, "round %d: recovery acted on it", round);
+		/* requeued in round 1, failed in round 2: counted for run --once */
+		is_int(sp.recover_failed, round - 1, "round %d: jobs recovery failed", round);
 	}
 	r = h2k_spool_read(&sp, "done", cJSON_GetStringValue(cJSON_GetObjectItem(recs[1], "id")));
 	ok(r && !strcmp(status_of(r), "failed"), "after the limit the job failed");
