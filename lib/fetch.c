@@ -215,7 +215,7 @@ struct worker {
 	long long hz_hashed;    /* bytes of hz_fd in sha */
 	long long hz_target;    /* bytes of hz_fd written so far */
 	int hz_busy, hz_idle, hz_err, hz_stop;
-	const char *hz_errop;   /* what hz_err failed: "read back", "fsync" */
+	const char *hz_errop;   /* the step hz_err failed: "fsync", "read back for SHA-256" */
 	/* durability follows the writes too; copied back to hz_x on park */
 	struct xfer *hz_x;      /* the transfer attached, NULL while parked */
 	long long hz_synced;    /* bytes covered by the last fdatasync */
@@ -550,15 +550,50 @@ hname(const char *line, size_t n, const char *name, const char **val, size_t *vl
 	return 1;
 }
 
+/* --- durability: the hasher's, or inline without one --------------------- */
+
+/* With `have` bytes written, a checkpoint is due: see "The resume rule". */
+static int
+ckpt_due(long long have, long long synced, double last_sync)
+{
+	return have > synced && (have - synced >= (long long)SYNC_BYTES ||
+	    h2k_monotime() - last_sync >= SYNC_SECS);
+}
+
+/*
+ * Start writeback of each finished WRITEBEHIND chunk below `upto` without
+ * waiting for it: the kernel writes while the socket is read on, and the
+ * checkpoints and the final fsync find little left to do.  The new mark.
+ */
+static long long
+write_behind(int fd, long long mark, long long upto)
+{
+	while (upto - mark >= (long long)WRITEBEHIND) {
+		(void)sync_file_range(fd, mark, WRITEBEHIND, SYNC_FILE_RANGE_WRITE);
+		mark += WRITEBEHIND;
+	}
+	return mark;
+}
+
+/* Make the first `upto` bytes of x's .part durable and say so in the meta
+ * file: 0, or the errno of the fdatasync. */
+static int
+make_durable(const struct xfer *x, long long upto)
+{
+	if (fdatasync(x->fd) < 0)
+		return errno;
+	(void)meta_write(x->f->vm->dirfd, x->f->meta, x->f->url, x->f->ident,
+	    x->etag, x->total, upto);
+	return 0;
+}
+
 /* --- the hasher ---------------------------------------------------------- */
 
-/* A checkpoint is due (hz_mu held): see "The resume rule" above. */
+/* A checkpoint is due (hz_mu held). */
 static int
 hz_ckpt_due(const struct worker *w)
 {
-	return w->hz_target > w->hz_synced &&
-	    (w->hz_target - w->hz_synced >= (long long)SYNC_BYTES ||
-	    h2k_monotime() - w->hz_last_sync >= SYNC_SECS);
+	return ckpt_due(w->hz_target, w->hz_synced, w->hz_last_sync);
 }
 
 static void *
@@ -588,10 +623,7 @@ hasher_main(void *arg)
 			struct xfer *x = w->hz_x;
 			w->hz_busy = 1;
 			pthread_mutex_unlock(&w->hz_mu);
-			int e = fdatasync(fd) < 0 ? errno : 0;
-			if (!e)
-				(void)meta_write(x->f->vm->dirfd, x->f->meta, x->f->url,
-				    x->f->ident, x->etag, x->total, upto);
+			int e = make_durable(x, upto);
 			pthread_mutex_lock(&w->hz_mu);
 			w->hz_busy = 0;
 			if (e) {
@@ -615,16 +647,10 @@ hasher_main(void *arg)
 		int e = n < 0 ? errno : EIO;
 		if (n > 0)
 			EVP_DigestUpdate(w->sha, w->rbuf, (size_t)n);
-		/*
-		 * Start writeback of each finished WRITEBEHIND chunk without
-		 * waiting for it, so the checkpoints and the final fsync find
-		 * little left to do.  Here, not in the socket's thread: a busy
-		 * disk's queue can block even this call.
-		 */
-		while (n > 0 && from + n - wb >= (long long)WRITEBEHIND) {
-			(void)sync_file_range(fd, wb, WRITEBEHIND, SYNC_FILE_RANGE_WRITE);
-			wb += WRITEBEHIND;
-		}
+		/* here, not in the socket's thread: a busy disk's queue can
+		 * block even sync_file_range */
+		if (n > 0)
+			wb = write_behind(fd, wb, from + n);
 		pthread_mutex_lock(&w->hz_mu);
 		w->hz_busy = 0;
 		w->hz_wb = wb;
@@ -930,33 +956,19 @@ header_cb(char *line, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-static void
-writebehind(struct xfer *x)
-{
-	/*
-	 * Start writeback of each finished 8 MiB chunk now, without waiting
-	 * for it: the kernel writes while we keep reading the socket (waiting
-	 * here would stall the stream on a busy disk), and the final fsync
-	 * finds little left to do.
-	 */
-	while (x->have - x->wb_mark >= (long long)WRITEBEHIND) {
-		(void)sync_file_range(x->fd, x->wb_mark, WRITEBEHIND, SYNC_FILE_RANGE_WRITE);
-		x->wb_mark += WRITEBEHIND;
-	}
-}
-
-/* Make the bytes so far durable and say so in the meta file. */
+/* The inline checkpoint, without a hasher thread. */
 static int
 checkpoint(struct xfer *x)
 {
-	if (fdatasync(x->fd) < 0) {
-		x->io_err = errno;
+	int e = make_durable(x, x->have);
+
+	if (e) {
+		x->io_err = e;
 		x->io_op = "fsync";
 		return -1;
 	}
 	x->synced = x->have;
 	x->last_sync = h2k_monotime();
-	(void)meta_write(x->f->vm->dirfd, x->f->meta, x->f->url, x->f->ident, x->etag, x->total, x->synced);
 	return 0;
 }
 
@@ -1000,11 +1012,9 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		}
 	} else {
 		EVP_DigestUpdate(x->w->sha, data, n);
-		writebehind(x);
-		if (x->have - x->synced >= (long long)SYNC_BYTES ||
-		    (x->have > x->synced && h2k_monotime() - x->last_sync >= SYNC_SECS))
-			if (checkpoint(x) < 0)
-				return 0;
+		x->wb_mark = write_behind(x->fd, x->wb_mark, x->have);
+		if (ckpt_due(x->have, x->synced, x->last_sync) && checkpoint(x) < 0)
+			return 0;
 	}
 	publish(x);
 	return n;
