@@ -37,7 +37,8 @@ enum h2k_exit {
 	H2K_EX_IO = 8,       /* local I/O failure: disk full, EIO, permission */
 	H2K_EX_NET = 9,      /* network or server failure after retries, protocol error */
 	H2K_EX_CANCEL = 10,  /* cancelled (signal, h2k-job cancel) */
-	H2K_EX_SECRET = 11,  /* a secret or session file is unsafe: mode, owner, symlink */
+	H2K_EX_SECRET = 11,  /* a secret, session, config, CA or spool file is unsafe */
+	H2K_EX_EXISTS = 12,  /* output belongs to another export, is complete, or is in use */
 };
 
 /* Record an error: printf-style one-line message and exit class. Returns -1. */
