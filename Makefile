@@ -82,7 +82,7 @@ $(O)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIBA)
 
 unit: $(UNIT_BINS)
 
--include $(LIB_OBJ:.o=.d) $(CMDS:%=$(O)/cmd/%/%.d)
+-include $(LIB_OBJ:.o=.d) $(foreach c,$(CMDS),$(O)/cmd/$(c)/$(c).d)
 
 # --- dependencies and the simulator rig --------------------------------------
 
