@@ -331,9 +331,30 @@ files(void)
 	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
 	h2k_config_free(&c);
 	(void)!symlink(P("comments.yaml"), P("link2.yaml"));
-	is_int(load(&c, NULL, P("link2.yaml")), 0,
-	    "symlinked config without a password is fine");
+	/* A config names the server and Insecure: a trust file whatever it holds. */
+	is_int(load(&c, NULL, P("link2.yaml")), -1,
+	    "symlinked config without a password refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	ok(contains(h2k_errmsg(), "is a symbolic link"), "says symlink");
 	h2k_config_free(&c);
+	put(P("ww.yaml"), "VCenterURL: https://evil/sdk\nInsecure: true\n", 0666);
+	is_int(load(&c, NULL, P("ww.yaml")), -1,
+	    "world-writable config without a password refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	ok(contains(h2k_errmsg(), "world-writable (mode 0666)"), "says why");
+	h2k_config_free(&c);
+	chmod(P("ww.yaml"), 0620);
+	is_int(load(&c, NULL, P("ww.yaml")), -1,
+	    "group-writable config refused");
+	h2k_config_free(&c);
+	if (geteuid() == 0) {
+		put(P("foreign2.yaml"), "VCenterURL: https://evil/sdk\n", 0644);
+		(void)!chown(P("foreign2.yaml"), 65534, 65534);
+		is_int(load(&c, NULL, P("foreign2.yaml")), -1,
+		    "foreign-owned config without a password refused");
+		is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+		h2k_config_free(&c);
+	}
 	if (geteuid() == 0) {
 		put(P("foreign.yaml"), "Password: x\n", 0600);
 		(void)!chown(P("foreign.yaml"), 65534, 65534);
