@@ -776,10 +776,10 @@ is_fd_path(const char *p)
 char *
 h2k_password_file(const char *path)
 {
-	struct stat st;
+	struct stat st, fst;
 	char *text, *nl, *pw;
 	size_t len;
-	int fd;
+	int fd, fifo = 0;
 
 	if (!strcmp(path, "-") || !strcmp(path, "/dev/stdin"))
 		return h2k_password_stdin();
@@ -788,12 +788,26 @@ h2k_password_file(const char *path)
 	 * passed as fds) or a named pipe is handed over, not stored: no file
 	 * mode to check.
 	 */
-	if (is_fd_path(path) || (lstat(path, &st) == 0 && S_ISFIFO(st.st_mode))) {
+	if (is_fd_path(path) ||
+	    (fifo = (lstat(path, &st) == 0 && S_ISFIFO(st.st_mode)))) {
 		char what[PATH_MAX + 32];
 
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-			h2k_seterr(H2K_EX_USAGE, "cannot open password file %s: %s",
+		/*
+		 * The FIFO lstat saw must be what is opened: a symlink or file
+		 * put under the name in between is refused, not read.
+		 */
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+		    (fifo ? O_NOFOLLOW : 0))) < 0) {
+			h2k_seterr(fifo && errno == ELOOP ? H2K_EX_SECRET :
+			    H2K_EX_USAGE, "cannot open password file %s: %s",
 			    path, strerror(errno));
+			return NULL;
+		}
+		if (fifo && (fstat(fd, &fst) < 0 || !S_ISFIFO(fst.st_mode) ||
+		    fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)) {
+			close(fd);
+			h2k_seterr(H2K_EX_SECRET, "password file %s changed while "
+			    "being opened; refusing it", path);
 			return NULL;
 		}
 		snprintf(what, sizeof what, "password file %s", path);
