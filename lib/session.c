@@ -33,6 +33,16 @@
 #include "session.h"
 
 /* Room for a CA bundle of H2K_CA_MAX bytes, JSON-escaped. */
+/*
+ * Walking a path needs search permission only, as mkdir and open by name
+ * do: O_PATH opens a directory one may search but not list (mode 0711).
+ */
+#ifdef O_PATH
+#define DIR_WALK (O_PATH | O_DIRECTORY | O_CLOEXEC)
+#else
+#define DIR_WALK (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#endif
+
 #define SESSION_MAX (4u << 20)
 
 /* --- paths ---------------------------------------------------------------- */
@@ -98,8 +108,7 @@ h2k_mkdirs(const char *path, int mode)
 		return 0;
 	if (!(p = h2k_strdup(path)))
 		return -1;
-	if ((dfd = open(*p == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) < 0) {
+	if ((dfd = open(*p == '/' ? "/" : ".", DIR_WALK)) < 0) {
 		h2k_seterr(H2K_EX_IO, "cannot open directory %s: %s",
 		    *p == '/' ? "/" : ".", strerror(errno));
 		goto out;
@@ -127,8 +136,8 @@ h2k_mkdirs(const char *path, int mode)
 		 * What we just made must still be what we open: O_NOFOLLOW,
 		 * so a symlink swapped in meanwhile is never chmod'ed through.
 		 */
-		fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-		    (created ? O_NOFOLLOW : 0));
+		fd = openat(dfd, comp, created ? O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW : DIR_WALK);
 		if (fd < 0) {
 			if (created)
 				h2k_seterr(H2K_EX_SECRET, "directory %s was replaced "
@@ -422,7 +431,7 @@ open_trust_dir(const char *what, const char *path)
 		return -1;
 	}
 	free(dir);
-	if ((dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	if ((dfd = open("/", DIR_WALK)) < 0) {
 		h2k_seterr(H2K_EX_IO, "open directory /: %s", strerror(errno));
 		goto fail;
 	}
@@ -439,8 +448,7 @@ open_trust_dir(const char *what, const char *path)
 		next = comp + strcspn(comp, "/");
 		save = *next;
 		*next = '\0';
-		fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		fd = openat(dfd, comp, DIR_WALK | O_NOFOLLOW);
 		if (fd < 0) {
 			e = errno;
 			if (e == ELOOP || e == ENOTDIR)
