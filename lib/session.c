@@ -12,6 +12,13 @@
  * (unless sticky, as /tmp), since whoever can write the directory can
  * replace the file.
  *
+ * Trust rule for a trust file (config, CA; ssh_config's rule): the file
+ * and every directory from "/" down to it must be owned by the effective
+ * user or root and not writable by group or others (directories may be
+ * if sticky).  The directories are opened one by one with O_NOFOLLOW from
+ * their checked parent and the file with O_NOFOLLOW from the last, all
+ * judged by fstat, so what is checked is what is read.
+ *
  * Atomic replace: the data goes to a fresh temporary name in the same
  * directory (mkostemp: O_CREAT|O_EXCL, so an attacker's symlink there is
  * never followed), gets the final mode by fchmod (umask cannot widen or
