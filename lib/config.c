@@ -8,11 +8,13 @@
  * the caller already put in the config are flags and are never replaced.
  * Every field remembers where it came from so errors and -v can say it.
  *
- * A config file is read through the secure-file check first.  If it fails
- * the check the file is still read (a world-readable config without a
- * password is ordinary), but if it turns out to hold a password the
- * check's message becomes the error: a password must not sit in a file
- * others can read or replace.
+ * Every config file is a trust file, whatever it holds: it names the
+ * server the password goes to and whether its certificate is checked, so
+ * whoever can replace it can take the password.  It is read through
+ * h2k_trust_read (ssh_config's rule: owned by the user or root, not
+ * writable by group or others, nor any directory above it; no symlink),
+ * and refused with H2K_EX_SECRET otherwise.  World-readable is fine,
+ * unless it turns out to hold a password: then it must be 0600.
  *
  * Secrets: the password is wiped in every buffer this file can reach:
  * the file text, libyaml's input buffers and document nodes, the terminal
@@ -376,53 +378,6 @@ out:
 	return rc;
 }
 
-/* Plain bounded read of a config file that failed the secure check. */
-static char *
-read_plain(const char *path, size_t *len)
-{
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
-		h2k_seterr(H2K_EX_IO, "cannot open config file %s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (unsigned long long)st.st_size > CONFIG_MAX) {
-		h2k_seterr(H2K_EX_USAGE, "config file %s is not a regular file "
-		    "of at most %u bytes", path, CONFIG_MAX);
-		close(fd);
-		return NULL;
-	}
-	if (!(buf = h2k_malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return NULL;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			h2k_seterr(H2K_EX_IO, "read config file %s: %s", path,
-			    strerror(errno));
-			close(fd);
-			free(buf);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*len = got;
-	return buf;
-}
-
 /*
  * Load one file into layer c.  must_exist: the user named it.  is_system:
  * an unreadable system file (root's 0600 config, run as a user) is
@@ -433,9 +388,10 @@ load_file(const char *path, int must_exist, int is_system, struct h2k_config *c)
 {
 	char *text, saved[1024] = "";
 	size_t len = 0;
+	unsigned mode = 0;
 	int has_password = 0, secure = 1, rc;
 
-	text = h2k_secure_read_as("config file", path, CONFIG_MAX, &len, 1);
+	text = h2k_trust_read("config file", path, CONFIG_MAX, &len, &mode);
 	if (!text) {
 		int e = errno;
 
@@ -449,12 +405,14 @@ load_file(const char *path, int must_exist, int is_system, struct h2k_config *c)
 			h2k_debug("config file %s: %s (skipped)", path, strerror(e));
 			return 0;
 		}
-		if (h2k_errcode() != H2K_EX_SECRET)
-			return -1;
-		snprintf(saved, sizeof saved, "%s", h2k_errmsg());
+		return -1;
+	}
+	if (mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(saved, sizeof saved, "config file %s is %s (mode %04o); "
+		    "chmod 600 it", path, mode & S_IROTH ? "world-readable" :
+		    mode & S_IRGRP ? "group-readable" :
+		    "accessible by group or others", mode);
 		secure = 0;
-		if (!(text = read_plain(path, &len)))
-			return -1;
 	}
 	rc = parse_config(path, text, len, c, &has_password);
 	h2k_wipe(text, len);
@@ -818,10 +776,10 @@ is_fd_path(const char *p)
 char *
 h2k_password_file(const char *path)
 {
-	struct stat st;
+	struct stat st, fst;
 	char *text, *nl, *pw;
 	size_t len;
-	int fd;
+	int fd, fifo = 0;
 
 	if (!strcmp(path, "-") || !strcmp(path, "/dev/stdin"))
 		return h2k_password_stdin();
@@ -830,12 +788,26 @@ h2k_password_file(const char *path)
 	 * passed as fds) or a named pipe is handed over, not stored: no file
 	 * mode to check.
 	 */
-	if (is_fd_path(path) || (lstat(path, &st) == 0 && S_ISFIFO(st.st_mode))) {
+	if (is_fd_path(path) ||
+	    (fifo = (lstat(path, &st) == 0 && S_ISFIFO(st.st_mode)))) {
 		char what[PATH_MAX + 32];
 
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-			h2k_seterr(H2K_EX_USAGE, "cannot open password file %s: %s",
+		/*
+		 * The FIFO lstat saw must be what is opened: a symlink or file
+		 * put under the name in between is refused, not read.
+		 */
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+		    (fifo ? O_NOFOLLOW : 0))) < 0) {
+			h2k_seterr(fifo && errno == ELOOP ? H2K_EX_SECRET :
+			    H2K_EX_USAGE, "cannot open password file %s: %s",
 			    path, strerror(errno));
+			return NULL;
+		}
+		if (fifo && (fstat(fd, &fst) < 0 || !S_ISFIFO(fst.st_mode) ||
+		    fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)) {
+			close(fd);
+			h2k_seterr(H2K_EX_SECRET, "password file %s changed while "
+			    "being opened; refusing it", path);
 			return NULL;
 		}
 		snprintf(what, sizeof what, "password file %s", path);

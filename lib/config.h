@@ -8,9 +8,10 @@
  * config file ($H2K_SYSCONFIG, else /etc/hyper2kvm/config.yaml).
  * Keys are those of hyper2kvm-providers: VCenterURL, Username, Password,
  * Insecure, LogLevel, DownloadWorkers (others such as DaemonAddr are
- * accepted and ignored; unknown keys are a warning).  A config file that
- * holds a Password must be a secure file (see h2k_secure_read); otherwise
- * H2K_EX_SECRET.  A malformed file is H2K_EX_USAGE naming file and line.
+ * accepted and ignored; unknown keys are a warning).  Every config file
+ * must pass h2k_trust_read (owner, mode and directories, no symlink), and
+ * one that holds a Password must also be 0600; otherwise H2K_EX_SECRET.
+ * A malformed file is H2K_EX_USAGE naming file and line.
  */
 #ifndef H2K_CONFIG_H
 #define H2K_CONFIG_H

@@ -194,7 +194,12 @@ h2k_http_setup(CURL *h, const struct h2k_tls *tls, struct h2k_http_peer *peer)
 	} else {
 		SET(CURLOPT_SSL_VERIFYPEER, 1L);
 		SET(CURLOPT_SSL_VERIFYHOST, 2L);
-		if (tls->ca_file && *tls->ca_file)
+		if (tls->ca_pem) {
+			struct curl_blob b = {(void *)tls->ca_pem,
+			    strlen(tls->ca_pem), CURL_BLOB_COPY};
+
+			SET(CURLOPT_CAINFO_BLOB, &b);
+		} else if (tls->ca_file && *tls->ca_file)
 			SET(CURLOPT_CAINFO, tls->ca_file);
 	}
 	if (peer) {

@@ -24,6 +24,12 @@ struct h2k_tls {
 	int insecure;          /* -k: skip chain/host verification */
 	char *thumbprint;      /* pin: hex, colons optional; SHA-256 (64 hex) or SHA-1 (40) */
 	char *ca_file;         /* PEM bundle instead of the system CAs */
+	/*
+	 * The bundle itself (NUL-terminated), used instead of ca_file: what
+	 * was checked is what is trusted.  libcurl copies it during
+	 * h2k_http_setup; it need not outlive that call.
+	 */
+	const char *ca_pem;
 	int allow_http;        /* permit http:// (device URLs only, explicit opt-in) */
 	long connect_timeout;  /* seconds; 0: 30 */
 	long low_speed_time;   /* seconds below low_speed_limit before abort; 0: 60 */

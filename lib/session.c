@@ -12,6 +12,13 @@
  * (unless sticky, as /tmp), since whoever can write the directory can
  * replace the file.
  *
+ * Trust rule for a trust file (config, CA; ssh_config's rule): the file
+ * and every directory from "/" down to it must be owned by the effective
+ * user or root and not writable by group or others (directories may be
+ * if sticky).  The directories are opened one by one with O_NOFOLLOW from
+ * their checked parent and the file with O_NOFOLLOW from the last, all
+ * judged by fstat, so what is checked is what is read.
+ *
  * Atomic replace: the data goes to a fresh temporary name in the same
  * directory (mkostemp: O_CREAT|O_EXCL, so an attacker's symlink there is
  * never followed), gets the final mode by fchmod (umask cannot widen or
@@ -32,7 +39,18 @@
 #include "h2k.h"
 #include "session.h"
 
-#define SESSION_MAX (64u << 10)
+/* Room for a CA bundle of H2K_CA_MAX bytes, JSON-escaped. */
+/*
+ * Walking a path needs search permission only, as mkdir and open by name
+ * do: O_PATH opens a directory one may search but not list (mode 0711).
+ */
+#ifdef O_PATH
+#define DIR_WALK (O_PATH | O_DIRECTORY | O_CLOEXEC)
+#else
+#define DIR_WALK (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#endif
+
+#define SESSION_MAX (4u << 20)
 
 /* --- paths ---------------------------------------------------------------- */
 
@@ -90,45 +108,70 @@ dir_of(const char *path)
 int
 h2k_mkdirs(const char *path, int mode)
 {
-	char *p, *s;
-	struct stat st;
-	int rc = 0;
+	char *p, *comp, *next;
+	int dfd, fd, rc = -1;
 
 	if (!*path)
 		return 0;
 	if (!(p = h2k_strdup(path)))
 		return -1;
-	/* Walk each prefix ending before a '/', then the whole path. */
-	for (s = p + 1;; s++) {
-		int end = (*s == '\0');
-
-		if (*s != '/' && !end)
-			continue;
-		*s = '\0';
-		if (mkdir(p, (mode_t)mode) == 0) {
-			/* The umask may have narrowed it; say exactly what we mean. */
-			if (chmod(p, (mode_t)mode) < 0) {
-				rc = h2k_seterr(H2K_EX_IO, "chmod %s: %s", p,
-				    strerror(errno));
-				break;
-			}
-		} else if (errno != EEXIST) {
-			rc = h2k_seterr(H2K_EX_IO, "cannot create directory %s: %s",
-			    p, strerror(errno));
-			break;
-		} else if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			rc = h2k_seterr(H2K_EX_IO, "%s exists and is not a directory",
-			    p);
-			break;
-		}
-		if (end)
-			break;
-		*s = '/';
-		while (s[1] == '/')
-			s++;
-		if (s[1] == '\0')
-			break;
+	if ((dfd = open(*p == '/' ? "/" : ".", DIR_WALK)) < 0) {
+		h2k_seterr(H2K_EX_IO, "cannot open directory %s: %s",
+		    *p == '/' ? "/" : ".", strerror(errno));
+		goto out;
 	}
+	/* p is cut after each component in turn, so it names the prefix. */
+	for (comp = p; *comp; comp = next) {
+		int created = 0;
+		char save;
+
+		while (*comp == '/')
+			comp++;
+		if (!*comp)
+			break;
+		next = comp + strcspn(comp, "/");
+		save = *next;
+		*next = '\0';
+		if (mkdirat(dfd, comp, (mode_t)mode) == 0)
+			created = 1;
+		else if (errno != EEXIST) {
+			h2k_seterr(H2K_EX_IO, "cannot create directory %s: %s",
+			    p, strerror(errno));
+			goto out;
+		}
+		/*
+		 * What we just made must still be what we open: O_NOFOLLOW,
+		 * so a symlink swapped in meanwhile is never chmod'ed through.
+		 */
+		fd = openat(dfd, comp, created ? O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW : DIR_WALK);
+		if (fd < 0) {
+			if (created)
+				h2k_seterr(H2K_EX_SECRET, "directory %s was replaced "
+				    "(%s) right after it was created; refusing it",
+				    p, strerror(errno));
+			else if (errno == ENOTDIR)
+				h2k_seterr(H2K_EX_IO, "%s exists and is not a "
+				    "directory", p);
+			else
+				h2k_seterr(H2K_EX_IO, "cannot open directory %s: %s",
+				    p, strerror(errno));
+			goto out;
+		}
+		/* The umask may have narrowed it; say exactly what we mean. */
+		if (created && fchmod(fd, (mode_t)mode) < 0) {
+			h2k_seterr(H2K_EX_IO, "chmod %s: %s", p, strerror(errno));
+			close(fd);
+			goto out;
+		}
+		close(dfd);
+		dfd = fd;
+		*next = save;
+	}
+	rc = 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
 	free(p);
 	return rc;
 }
@@ -342,6 +385,205 @@ h2k_secure_read(const char *path, size_t max, size_t *len, int allow_root)
 	return h2k_secure_read_as("file", path, max, len, allow_root);
 }
 
+/* --- trust files --------------------------------------------------------- */
+
+/*
+ * One directory on the way to a trust file: whoever owns it or can write
+ * it (sticky directories such as /tmp aside) can put another file under
+ * the name.
+ */
+static int
+check_trust_dir(const char *what, const char *path, const char *dir, int fd)
+{
+	struct stat st;
+	char nm[64];
+
+	if (fstat(fd, &st) < 0)
+		return h2k_seterr(H2K_EX_IO, "stat directory %s: %s", dir,
+		    strerror(errno));
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return h2k_seterr(H2K_EX_SECRET, "%s %s: directory %s is owned "
+		    "by uid %u (%s), not by you or root; refusing it", what, path,
+		    dir, (unsigned)st.st_uid, user_name(st.st_uid, nm, sizeof nm));
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return h2k_seterr(H2K_EX_SECRET, "%s %s: directory %s is %s "
+		    "(mode %04o); refusing it", what, path, dir,
+		    st.st_mode & S_IWOTH ? "world-writable" : "group-writable",
+		    (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/*
+ * Open the directory holding path, checking every directory from "/"
+ * down; each is opened with O_NOFOLLOW from its checked parent, so what
+ * is checked is what is used.
+ */
+static int
+open_trust_dir(const char *what, const char *path)
+{
+	char *dir, *real, *comp, *next;
+	int dfd = -1, fd, e;
+
+	if (!(dir = dir_of(path)))
+		return -1;
+	if (!(real = realpath(dir, NULL))) {
+		e = errno;
+		if (e == ENOENT)
+			h2k_seterr(H2K_EX_IO, "%s %s does not exist", what, path);
+		else
+			h2k_seterr(H2K_EX_IO, "%s %s: directory %s: %s", what, path,
+			    dir, strerror(e));
+		free(dir);
+		errno = e;
+		return -1;
+	}
+	free(dir);
+	if ((dfd = open("/", DIR_WALK)) < 0) {
+		h2k_seterr(H2K_EX_IO, "open directory /: %s", strerror(errno));
+		goto fail;
+	}
+	if (check_trust_dir(what, path, "/", dfd) < 0)
+		goto fail;
+	/* real is cut after each component in turn, so it names the prefix. */
+	for (comp = real; *comp; comp = next) {
+		char save;
+
+		while (*comp == '/')
+			comp++;
+		if (!*comp)
+			break;
+		next = comp + strcspn(comp, "/");
+		save = *next;
+		*next = '\0';
+		fd = openat(dfd, comp, DIR_WALK | O_NOFOLLOW);
+		if (fd < 0) {
+			e = errno;
+			if (e == ELOOP || e == ENOTDIR)
+				h2k_seterr(H2K_EX_SECRET, "%s %s: directory %s "
+				    "changed while being checked; refusing it",
+				    what, path, real);
+			else
+				h2k_seterr(H2K_EX_IO, "%s %s: directory %s: %s",
+				    what, path, real, strerror(e));
+			errno = e;
+			goto fail;
+		}
+		close(dfd);
+		dfd = fd;
+		if (check_trust_dir(what, path, real, dfd) < 0)
+			goto fail;
+		*next = save;
+	}
+	free(real);
+	return dfd;
+fail:
+	e = errno;
+	if (dfd >= 0)
+		close(dfd);
+	free(real);
+	errno = e;
+	return -1;
+}
+
+char *
+h2k_trust_read(const char *what, const char *path, size_t max, size_t *len,
+    unsigned *mode)
+{
+	struct stat st;
+	const char *base;
+	char *buf = NULL, nm[64];
+	size_t got = 0;
+	int dfd, fd = -1, e;
+
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+		h2k_seterr(H2K_EX_USAGE, "%s %s: not a file name", what, path);
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((dfd = open_trust_dir(what, path)) < 0)
+		return NULL;
+	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+	    O_NOCTTY);
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0
+		    && S_ISLNK(st.st_mode))
+			h2k_seterr(H2K_EX_SECRET, "%s %s is a symbolic link; "
+			    "refusing to follow it (name the file itself)", what,
+			    path);
+		else if (e == ENOENT)
+			h2k_seterr(H2K_EX_IO, "%s %s does not exist", what, path);
+		else
+			h2k_seterr(H2K_EX_IO, "cannot open %s %s: %s", what, path,
+			    strerror(e));
+		close(dfd);
+		errno = e;
+		return NULL;
+	}
+	close(dfd);
+	if (fstat(fd, &st) < 0) {
+		h2k_seterr(H2K_EX_IO, "stat %s %s: %s", what, path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		h2k_seterr(H2K_EX_SECRET, "%s %s is not a regular file", what, path);
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		h2k_seterr(H2K_EX_SECRET, "%s %s is owned by uid %u (%s), not by "
+		    "you or root; refusing it", what, path, (unsigned)st.st_uid,
+		    user_name(st.st_uid, nm, sizeof nm));
+		goto fail;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		h2k_seterr(H2K_EX_SECRET, "%s %s is %s (mode %04o); refusing it; "
+		    "chmod go-w it", what, path, st.st_mode & S_IWOTH ?
+		    "world-writable" : "group-writable",
+		    (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		h2k_seterr(H2K_EX_USAGE, "%s %s is larger than %zu bytes", what,
+		    path, max);
+		goto fail;
+	}
+	/* One allocation, as in h2k_secure_read: a config may hold a secret. */
+	if (!(buf = h2k_malloc((size_t)st.st_size + 1)))
+		goto fail;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			h2k_seterr(H2K_EX_IO, "read %s %s: %s", what, path,
+			    strerror(errno));
+			h2k_wipe(buf, got);
+			free(buf);
+			buf = NULL;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	if (len)
+		*len = got;
+	if (mode)
+		*mode = (unsigned)(st.st_mode & 07777);
+	return buf;
+fail:
+	e = errno;
+	close(fd);
+	errno = e == ENOENT ? EIO : e;
+	return NULL;
+}
+
 /* --- the session file ----------------------------------------------------- */
 
 /*
@@ -422,6 +664,7 @@ h2k_session_load(const char *path, struct h2k_session *s)
 	    take_str(o, "cookie", &s->cookie, 1, path) < 0 ||
 	    take_str(o, "thumbprint", &s->thumbprint, 0, path) < 0 ||
 	    take_str(o, "ca_file", &s->ca_file, 0, path) < 0 ||
+	    take_str(o, "ca_pem", &s->ca_pem, 0, path) < 0 ||
 	    take_str(o, "server_type", &s->server_type, 0, path) < 0 ||
 	    take_str(o, "server_version", &s->server_version, 0, path) < 0 ||
 	    take_str(o, "api_version", &s->api_version, 0, path) < 0 ||
@@ -435,6 +678,15 @@ h2k_session_load(const char *path, struct h2k_session *s)
 		goto out;
 	}
 	s->insecure = cJSON_IsTrue(v);
+	/*
+	 * A session from before ca_pem: the CA file is read now, but only if
+	 * it still passes the trust check.
+	 */
+	if (s->ca_file && !s->ca_pem && !(s->ca_pem = h2k_trust_read("CA file",
+	    s->ca_file, H2K_CA_MAX, NULL, NULL))) {
+		h2k_adderr("session file %s", path);
+		goto out;
+	}
 	rc = 0;
 out:
 	/* The cookie is a credential: wipe the parsed copy too. */
@@ -476,6 +728,7 @@ h2k_session_save(const char *path, const struct h2k_session *s)
 	    put_str(o, "thumbprint", s->thumbprint) < 0 ||
 	    !cJSON_AddBoolToObject(o, "insecure", s->insecure ? 1 : 0) ||
 	    put_str(o, "ca_file", s->ca_file) < 0 ||
+	    put_str(o, "ca_pem", s->ca_pem) < 0 ||
 	    put_str(o, "server_type", s->server_type) < 0 ||
 	    put_str(o, "server_version", s->server_version) < 0 ||
 	    put_str(o, "api_version", s->api_version) < 0 ||
@@ -541,6 +794,7 @@ h2k_session_free(struct h2k_session *s)
 	h2k_freesecret(s->cookie);
 	free(s->thumbprint);
 	free(s->ca_file);
+	free(s->ca_pem);
 	free(s->server_type);
 	free(s->server_version);
 	free(s->api_version);

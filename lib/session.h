@@ -4,13 +4,15 @@
  *
  * A JSON object, mode 0600, in a 0700 directory:
  *   {"url":..., "cookie":..., "thumbprint":..., "insecure":false,
- *    "ca_file":..., "server_type":..., "server_version":...,
+ *    "ca_file":..., "ca_pem":..., "server_type":..., "server_version":...,
  *    "api_version":..., "user":..., "created_at":"RFC3339"}
  * Written to a temporary name in the same directory, fsynced, renamed,
  * directory fsynced.  Read only if it is a regular file (O_NOFOLLOW),
  * owned by the effective user and not readable or writable by group or
  * others; otherwise H2K_EX_SECRET naming the file and the problem.
- * Never holds the password.
+ * Never holds the password.  ca_pem is the content of the CA file as
+ * checked and trusted at login: later commands verify the server against
+ * it, not against whatever the file at ca_file holds by then.
  */
 #ifndef H2K_SESSION_H
 #define H2K_SESSION_H
@@ -22,7 +24,8 @@ struct h2k_session {
 	char *cookie;
 	char *thumbprint;   /* pinned, or NULL */
 	int insecure;
-	char *ca_file;
+	char *ca_file;      /* where ca_pem came from, for display */
+	char *ca_pem;       /* CA bundle trusted at login, or NULL */
 	char *server_type;
 	char *server_version;
 	char *api_version;
@@ -41,6 +44,8 @@ char *h2k_session_path(const char *explicit_path);
  * h2k-login".  Unsafe file or directory: H2K_EX_SECRET.  Damaged: H2K_EX_SESSION.
  */
 int h2k_session_load(const char *path, struct h2k_session *s);
+/* Biggest CA file h2k-login takes into a session. */
+#define H2K_CA_MAX (1u << 20)
 int h2k_session_save(const char *path, const struct h2k_session *s);
 int h2k_session_remove(const char *path);
 /*
@@ -70,7 +75,31 @@ char *h2k_secure_read_as(const char *what, const char *path, size_t max,
  * directories are created 0700 when missing.
  */
 int h2k_atomic_write(const char *path, const void *data, size_t len, int mode);
-/* mkdir -p with mode for each created component. */
+/*
+ * mkdir -p with mode for each created component.  Each component is
+ * reached by openat from its parent; a component this call creates is
+ * opened with O_NOFOLLOW and given its mode by fchmod on that descriptor,
+ * so a symlink swapped in after the mkdir is refused, never chmod'ed
+ * through.  Components that already exist are the caller's layout and
+ * may be symlinks to directories.
+ */
 int h2k_mkdirs(const char *path, int mode);
+
+/*
+ * Trust files (config files, CA files): read whole (at most max bytes),
+ * as ssh reads ssh_config, but race-free.  The directory holding path is
+ * resolved (realpath) and then opened one component at a time from "/"
+ * with O_DIRECTORY|O_NOFOLLOW; each directory must be owned by the
+ * effective user or root and not writable by group or others unless
+ * sticky.  The file itself is opened from that directory with O_NOFOLLOW
+ * (a symlink is refused) and must be a regular file owned by the
+ * effective user or root, not writable by group or others.  Everything
+ * is decided on fstat of the open descriptors.  Refusal: H2K_EX_SECRET
+ * naming what, the file and the problem.  A missing file: H2K_EX_IO with
+ * errno ENOENT; an unreadable one: errno EACCES.  *mode (may be NULL)
+ * gets the file's permission bits, for callers with stricter needs.
+ */
+char *h2k_trust_read(const char *what, const char *path, size_t max,
+    size_t *len, unsigned *mode);
 
 #endif

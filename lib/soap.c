@@ -641,6 +641,7 @@ h2k_soap_new(const char *url, const struct h2k_tls *tls)
 	}
 	if (h2k_http_setup(s->curl, &s->tls, &s->peer) < 0)
 		goto fail;
+	s->tls.ca_pem = NULL;	/* the caller's; libcurl has its own copy */
 	s->ready = 1;
 	return s;
 fail:

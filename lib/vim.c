@@ -134,6 +134,7 @@ h2k_vim_from_session(const struct h2k_session *s)
 	tls.insecure = s->insecure;
 	tls.thumbprint = s->thumbprint;
 	tls.ca_file = s->ca_file;
+	tls.ca_pem = s->ca_pem;
 	return h2k_vim_connect(s->url, &tls, s->cookie);
 }
 

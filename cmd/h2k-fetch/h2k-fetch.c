@@ -97,6 +97,7 @@ main(int argc, char **argv)
 	struct h2k_fetch_opts o;
 	struct h2k_fetch_pin pins[MAXPINS];
 	struct h2k_session sess = { 0 };
+	static char *capem;	/* static: errx paths, see LeakSanitizer */
 	struct h2k_config cfg;
 	const char *sflag = NULL, *progress = "auto";
 	char *spath = NULL, *pinstore[MAXPINS];
@@ -209,6 +210,10 @@ main(int argc, char **argv)
 		jobs = 64;
 	o.jobs = jobs;
 	h2k_config_free(&cfg);
+	/* A CA file is a trust file: checked, then used as read. */
+	if (o.tls.ca_file && !(o.tls.ca_pem = capem = h2k_trust_read("CA file",
+	    o.tls.ca_file, H2K_CA_MAX, NULL, NULL)))
+		errx(h2k_errcode(), "%s", h2k_errmsg());
 
 	/*
 	 * The session: required with -s or $H2K_SESSION; the default one is
@@ -229,8 +234,10 @@ main(int argc, char **argv)
 		o.session = &sess;
 		if (sess.insecure)
 			insecure = 1;
-		if (!o.tls.ca_file && sess.ca_file)
+		if (!o.tls.ca_file && sess.ca_pem) {
 			o.tls.ca_file = sess.ca_file;
+			o.tls.ca_pem = sess.ca_pem;
+		}
 	}
 	o.tls.insecure = insecure;
 
@@ -259,5 +266,6 @@ main(int argc, char **argv)
 		free(pinstore[i]);
 	}
 	h2k_session_free(&sess);
+	free(capem);
 	return rc;
 }

@@ -191,7 +191,7 @@ main(int argc, char *argv[])
 	static struct h2k_config c;
 	static struct h2k_session old;
 	static struct h2k_vim *v;
-	static char *path, *url, *pin, *cafile;
+	static char *path, *url, *pin, *cafile, *capem;
 	struct h2k_tls tls = {0};
 	struct h2k_session s = {0};
 	const char *cfile = NULL, *sflag = NULL, *pwfile = NULL;
@@ -323,6 +323,14 @@ main(int argc, char *argv[])
 		    access(cafile, R_OK) < 0)
 			die(H2K_EX_USAGE, "CA file %s: %s", c.ca_file,
 			    strerror(errno));
+		/*
+		 * Whoever can replace the CA file can read the session cookie:
+		 * check it as a trust file, and keep what was checked in the
+		 * session so later commands never read the file again.
+		 */
+		if (!(capem = h2k_trust_read("CA file", cafile, H2K_CA_MAX, NULL,
+		    NULL)))
+			fail();
 	}
 	if (h2k_session_check_dir(path) < 0)
 		fail();
@@ -338,6 +346,7 @@ main(int argc, char *argv[])
 	tls.insecure = c.insecure > 0;
 	tls.thumbprint = pin;
 	tls.ca_file = cafile;
+	tls.ca_pem = capem;
 	h2k_debug("connecting to %s (URL from %s, user from %s)", url,
 	    c.url_from ? c.url_from : "?", c.username_from ? c.username_from : "?");
 
@@ -370,6 +379,7 @@ main(int argc, char *argv[])
 	s.thumbprint = pin;
 	s.insecure = tls.insecure;
 	s.ca_file = cafile;
+	s.ca_pem = capem;
 	s.server_type = v->about_type;
 	s.server_version = v->about_version;
 	s.api_version = v->about_api_version;
@@ -415,6 +425,7 @@ main(int argc, char *argv[])
 	free(url);
 	free(pin);
 	free(cafile);
+	free(capem);
 	free(path);
 	return 0;
 }

@@ -11,6 +11,27 @@
 #include "session.h"
 #include "tap.h"
 
+/*
+ * The lstat-then-open race of issue 10 item 10, made deterministic: this
+ * lstat replaces libc's for libh2k.a too.  With swap_fifo_to set, a FIFO
+ * it reports is replaced at once by a symlink to that file.
+ */
+static const char *swap_fifo_to;
+
+int
+lstat(const char *path, struct stat *st)
+{
+	int r = fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	const char *t = swap_fifo_to;
+
+	if (r == 0 && t && S_ISFIFO(st->st_mode)) {
+		swap_fifo_to = NULL;
+		if (unlink(path) < 0 || symlink(t, path) < 0)
+			perror("swap");
+	}
+	return r;
+}
+
 static char dir[64];
 
 static char *
@@ -331,9 +352,30 @@ files(void)
 	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
 	h2k_config_free(&c);
 	(void)!symlink(P("comments.yaml"), P("link2.yaml"));
-	is_int(load(&c, NULL, P("link2.yaml")), 0,
-	    "symlinked config without a password is fine");
+	/* A config names the server and Insecure: a trust file whatever it holds. */
+	is_int(load(&c, NULL, P("link2.yaml")), -1,
+	    "symlinked config without a password refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	ok(contains(h2k_errmsg(), "is a symbolic link"), "says symlink");
 	h2k_config_free(&c);
+	put(P("ww.yaml"), "VCenterURL: https://evil/sdk\nInsecure: true\n", 0666);
+	is_int(load(&c, NULL, P("ww.yaml")), -1,
+	    "world-writable config without a password refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	ok(contains(h2k_errmsg(), "world-writable (mode 0666)"), "says why");
+	h2k_config_free(&c);
+	chmod(P("ww.yaml"), 0620);
+	is_int(load(&c, NULL, P("ww.yaml")), -1,
+	    "group-writable config refused");
+	h2k_config_free(&c);
+	if (geteuid() == 0) {
+		put(P("foreign2.yaml"), "VCenterURL: https://evil/sdk\n", 0644);
+		(void)!chown(P("foreign2.yaml"), 65534, 65534);
+		is_int(load(&c, NULL, P("foreign2.yaml")), -1,
+		    "foreign-owned config without a password refused");
+		is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+		h2k_config_free(&c);
+	}
 	if (geteuid() == 0) {
 		put(P("foreign.yaml"), "Password: x\n", 0600);
 		(void)!chown(P("foreign.yaml"), 65534, 65534);
@@ -397,6 +439,15 @@ passwords(void)
 	is_str(pw = h2k_password_file(P("fifo")), "fifopw", "named pipe");
 	h2k_freesecret(pw);
 	wait(NULL);
+	/* A FIFO swapped for a symlink to a file anyone may write. */
+	put(P("planted"), "planted-pw\n", 0666);
+	mkfifo(P("fifo2"), 0600);
+	swap_fifo_to = P("planted");
+	pw = h2k_password_file(P("fifo2"));
+	ok(pw == NULL, "FIFO swapped for a symlink after lstat: refused");
+	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	h2k_freesecret(pw);
+	swap_fifo_to = NULL;
 
 	/* stdin: only the first line is consumed. */
 	saved = dup(0);
