@@ -457,17 +457,49 @@ cmd_wait(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		const char *sub;
 		cJSON *r = h2k_spool_find(&sp, argv[i], &sub, ids[i]);
-		if (!r)
-			die();
+		if (!r) {
+			if (h2k_errcode() != H2K_EX_NOTFOUND ||
+			    !h2k_spool_idok(argv[i]))
+				die();
+			/* Already moved aside: reported below, not unknown. */
+			snprintf(ids[i], sizeof ids[i], "%s", argv[i]);
+			char nm[NAME_MAX + 1], why[512];
+			if (h2k_spool_lost(&sp, ids[i], nm, sizeof nm, why,
+			    sizeof why) != 1)
+				die();
+		}
 		cJSON_Delete(r);
 	}
 	while (left > 0) {
 		for (int i = 0; i < n; i++) {
+			char nm[NAME_MAX + 1], why[512];
 			if (fin[i])
 				continue;
 			cJSON *r = h2k_spool_read(&sp, "done", ids[i]);
+			if (!r && h2k_spool_lost(&sp, ids[i], nm, sizeof nm,
+			    why, sizeof why) == 1) {
+				fprintf(stderr, "h2k-job: job %s: moved aside "
+				    "to %s/bad/%s: %s\n", ids[i], sp.dir, nm,
+				    why);
+				fin[i] = 1;
+				left--;
+				failed++;
+				continue;
+			}
 			if (!r)
 				continue;
+			if (!h2k_job_status_final(jstr(r, "status"))) {
+				/* Its runner could not write the outcome. */
+				fprintf(stderr, "h2k-job: job %s: ended, but its "
+				    "runner could not record how (status '%s' "
+				    "in done/); see log/%s.log\n", ids[i],
+				    jstr(r, "status"), ids[i]);
+				fin[i] = 1;
+				left--;
+				failed++;
+				cJSON_Delete(r);
+				continue;
+			}
 			const char *st = jstr(r, "status");
 			fin[i] = 1;
 			left--;
@@ -937,6 +969,9 @@ start_job(struct job *j)
 		h2k_seterr(H2K_EX_IO, "%s/%s: %s", rsp.dir, lp, strerror(errno));
 		goto out;
 	}
+	/* A full spool must not lose that line after the export is done. */
+	if (h2k_spool_reserve(p_out[NSTAGE - 1][1], lp, 64u << 10) < 0)
+		goto out;
 	logjob(j, "attempt %d by runner %d: %s %s | %s ... | %s ...",
 	    (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j->c.rec,
 	    "attempts")), (int)getpid(), av[0][0], jstr(j->c.rec, "vm_path"),
