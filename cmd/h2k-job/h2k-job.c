@@ -24,7 +24,9 @@
  * printing it and the record saying "completed".  A runner that claims a
  * job whose log/ID.final already holds such a line (left by an attempt
  * whose runner died) marks it completed from that line instead of
- * exporting the VM a second time.
+ * exporting the VM a second time.  Room for that line is reserved before
+ * the pipeline starts, so a full spool cannot lose it (spool.c says how
+ * the final record survives a full spool too).
  *
  * Cancel: `h2k-job cancel` drops cancel/ID; the owning runner sees it
  * within a tick, sends SIGTERM to the job's process group (h2k-fetch
