@@ -123,4 +123,13 @@ test_expect_success 'wait on a completed and a bad job: exit 5' '
 	grep -F "job $b: moved aside" wait.err
 '
 
+test_expect_success 'wait on a record in done/ whose outcome was not recorded: exit 1' '
+	id=$(submit_vms vm1) &&
+	jq -c ".status = \"running\"" "$H2K_SPOOL/new/$id" >"$TRASH/rec" &&
+	mv "$TRASH/rec" "$H2K_SPOOL/done/$id" && rm "$H2K_SPOOL/new/$id" &&
+	expect_code 1 timeout 20 h2k-job wait $id >wait.out 2>wait.err &&
+	grep -F "job $id: ended, but its runner could not record how (status '"'"'running'"'"' in done/)" wait.err &&
+	test ! -s wait.out
+'
+
 test_done
