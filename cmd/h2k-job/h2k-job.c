@@ -1533,8 +1533,12 @@ reap(void)
 static int
 claim_more(void)
 {
+	/* After a failed claim (spool full...), not again at every tick. */
+	static double hold;
 	int started = 0;
 
+	if (h2k_monotime() < hold)
+		return 0;
 	while (njobs < opt.workers) {
 		struct job *j = h2k_calloc(1, sizeof *j);
 		int r;
@@ -1544,8 +1548,10 @@ claim_more(void)
 		j->logfd = -1;
 		if ((r = h2k_spool_claim(&rsp, &j->c)) <= 0) {
 			free(j);
-			if (r < 0)
+			if (r < 0) {
 				h2k_warn("%s", h2k_errmsg());
+				hold = h2k_monotime() + 5;
+			}
 			return started;
 		}
 		h2k_info("job %s (%s): claimed, attempt %d", j->c.id,
