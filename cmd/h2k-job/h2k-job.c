@@ -437,7 +437,9 @@ nap(double s)
 /*
  * Poll until every job is final.  Prints each final record once.  Exit:
  * 0 all completed; 10 any cancelled (none failed); 5 failed beside
- * completed; 1 all failed; 6 unknown id.
+ * completed; 1 all failed; 6 unknown id.  A job moved to bad/, or left in
+ * done/ by a runner that could not record its outcome, counts as failed
+ * (with a line on stderr): waiting for it would never end.
  */
 static int
 cmd_wait(int argc, char **argv)
