@@ -974,7 +974,9 @@ start_job(struct job *j)
 		goto out;
 	}
 	/* A full spool must not lose that line after the export is done. */
-	if (h2k_spool_reserve(p_out[NSTAGE - 1][1], lp, 64u << 10) < 0)
+	char fpath[PATH_MAX];
+	snprintf(fpath, sizeof fpath, "%s/%s", rsp.dir, lp);
+	if (h2k_spool_reserve(p_out[NSTAGE - 1][1], fpath, 64u << 10) < 0)
 		goto out;
 	logjob(j, "attempt %d by runner %d: %s %s | %s ... | %s ...",
 	    (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j->c.rec,
