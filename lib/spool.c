@@ -40,6 +40,16 @@
  * done/, unlink the lock file, close it.  A crash between the two leaves a
  * finished record in cur/, which recovery moves to done/ - never reruns.
  *
+ * A full spool must not turn a finished export into one that runs again:
+ * the claim reserves tmp/ID.slot (the record's size and 64 KiB more,
+ * allocated, not sparse) before any work starts, and the runner reserves
+ * room at the end of log/ID.final, h2k-ovf's proof of completion, before
+ * starting the pipeline.  When the final record cannot be written the
+ * normal way it is written into the slot (overwriting allocated blocks
+ * needs no space), and the slot renamed over cur/ID.  Should even that
+ * fail, the record goes to done/ as it is: not run again, and h2k-job
+ * wait says its outcome was not recorded.
+ *
  * Recovery (every runner, at start and periodically): each cur/ID whose
  * lock can be taken lost its runner.  A finished record goes to done/; a
  * job started max_attempts times is failed with the reason; any other is
@@ -220,6 +230,23 @@ fail:
 	return -1;
 }
 
+/* Is there a file sub/id (of any kind)? */
+static int
+present(struct h2k_spool *sp, const char *sub, const char *id)
+{
+	char p[H2K_SPOOL_IDMAX + 8];
+
+	snprintf(p, sizeof p, "%s/%s", sub, id);
+	return faccessat(sp->dfd, p, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static int
+in_queue(struct h2k_spool *sp, const char *id)
+{
+	return present(sp, "new", id) || present(sp, "cur", id) ||
+	    present(sp, "done", id);
+}
+
 static int
 is_reason(const char *n)
 {
@@ -387,6 +414,36 @@ h2k_spool_open(struct h2k_spool *sp, const char *dir, int create)
 			    subdirs[i], strerror(errno));
 			goto fail;
 		}
+		/*
+		 * Whoever can add a file to new/ or cur/ chooses what the
+		 * runner exports and where it writes; a symbolic link would
+		 * take the checks below somewhere else.  The spool itself is
+		 * ours and closed to others, so what is checked here cannot
+		 * be swapped afterwards.
+		 */
+		if (fstatat(sp->dfd, subdirs[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			h2k_seterr(H2K_EX_IO, "spool %s/%s: %s", dir,
+			    subdirs[i], strerror(errno));
+			goto fail;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			h2k_seterr(H2K_EX_SECRET, "spool %s/%s: not a directory "
+			    "(%s)", dir, subdirs[i], S_ISLNK(st.st_mode) ?
+			    "a symbolic link" : "another kind of file");
+			goto fail;
+		}
+		if (st.st_uid != geteuid()) {
+			h2k_seterr(H2K_EX_SECRET, "spool %s/%s: owned by uid "
+			    "%u, not by you (uid %u)", dir, subdirs[i],
+			    (unsigned)st.st_uid, (unsigned)geteuid());
+			goto fail;
+		}
+		if (st.st_mode & 022) {
+			h2k_seterr(H2K_EX_SECRET, "spool %s/%s: writable by "
+			    "group or others (mode %03o); chmod 700 it", dir,
+			    subdirs[i], (unsigned)st.st_mode & 0777);
+			goto fail;
+		}
 	}
 	return 0;
 fail:
@@ -459,6 +516,9 @@ h2k_spool_release(struct h2k_claim *c)
 	if (c->lockfd >= 0)
 		close(c->lockfd);
 	c->lockfd = -1;
+	if (c->slotfd >= 0)
+		close(c->slotfd);
+	c->slotfd = -1;
 	cJSON_Delete(c->rec);
 	c->rec = NULL;
 }
@@ -491,6 +551,25 @@ h2k_spool_read(struct h2k_spool *sp, const char *sub, const char *id)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		h2k_seterr(H2K_EX_FAIL, "not a regular file");
+		return NULL;
+	}
+	/*
+	 * Only the runner's user writes records (the directories are closed
+	 * to others); a file of another owner was planted, and a second
+	 * link means the same bytes are reachable, and changeable, from
+	 * outside the spool.
+	 */
+	if (st.st_uid != geteuid()) {
+		close(fd);
+		h2k_seterr(H2K_EX_SECRET, "owned by uid %u, not by the "
+		    "runner's user (uid %u)", (unsigned)st.st_uid,
+		    (unsigned)geteuid());
+		return NULL;
+	}
+	if (st.st_nlink != 1) {
+		close(fd);
+		h2k_seterr(H2K_EX_SECRET, "has %lu hard links (a record has "
+		    "one)", (unsigned long)st.st_nlink);
 		return NULL;
 	}
 	for (;;) {
@@ -653,6 +732,109 @@ out:
 /* --- claim, update, finish ------------------------------------------------- */
 
 int
+h2k_spool_reserve(int fd, const char *what, size_t n)
+{
+	struct stat st;
+	int e;
+
+	if (fstat(fd, &st) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s: %s", what, strerror(errno));
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)n) == 0)
+		return 0;
+	e = errno;
+	if (e == ENOSPC || e == EDQUOT)
+		return h2k_seterr(H2K_EX_IO, "%s: cannot reserve %zu bytes: %s",
+		    what, n, strerror(e));
+	return 0; /* cannot reserve here (EOPNOTSUPP): do without */
+}
+
+/* tmp/ID.slot: room for c's final record, allocated now. */
+static int
+make_slot(struct h2k_spool *sp, struct h2k_claim *c)
+{
+	char name[H2K_SPOOL_IDMAX + 16];
+	char *text = cJSON_PrintUnformatted(c->rec);
+	int e;
+
+	if (!text)
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	c->slotsize = strlen(text) + 65536;
+	free(text);
+	snprintf(name, sizeof name, "tmp/%s.slot", c->id);
+	c->slotfd = openat(sp->dfd, name, O_RDWR | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (c->slotfd < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", sp->dir, name,
+		    strerror(errno));
+	/* posix_fallocate writes zeros where fallocate(2) is missing. */
+	if ((e = posix_fallocate(c->slotfd, 0, (off_t)c->slotsize)) != 0 ||
+	    (fsync(c->slotfd) < 0 && (e = errno))) {
+		close(c->slotfd);
+		c->slotfd = -1;
+		unlinkat(sp->dfd, name, 0);
+		return h2k_seterr(H2K_EX_IO, "%s/%s: cannot reserve %zu bytes "
+		    "for the final record: %s", sp->dir, name, c->slotsize,
+		    strerror(e));
+	}
+	return 0;
+}
+
+/* The final record into the slot, and the slot over cur/ID. */
+static int
+write_slot(struct h2k_spool *sp, struct h2k_claim *c)
+{
+	char name[H2K_SPOOL_IDMAX + 16], dst[H2K_SPOOL_IDMAX + 8];
+	char *text = cJSON_PrintUnformatted(c->rec);
+	size_t len;
+
+	if (!text)
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	len = strlen(text);
+	snprintf(name, sizeof name, "tmp/%s.slot", c->id);
+	if (len + 1 > c->slotsize) {
+		free(text);
+		return h2k_seterr(H2K_EX_IO, "%s/%s: final record larger than "
+		    "the %zu bytes reserved", sp->dir, name, c->slotsize);
+	}
+	text[len] = '\n'; /* the NUL goes, the length is known */
+	for (size_t off = 0; off < len + 1;) {
+		ssize_t w = pwrite(c->slotfd, text + off, len + 1 - off,
+		    (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			int e = errno;
+			free(text);
+			return h2k_seterr(H2K_EX_IO, "%s/%s: write: %s",
+			    sp->dir, name, strerror(e));
+		}
+		off += (size_t)w;
+	}
+	free(text);
+	snprintf(dst, sizeof dst, "cur/%s", c->id);
+	if (ftruncate(c->slotfd, (off_t)len + 1) < 0 || fsync(c->slotfd) < 0 ||
+	    renameat(sp->dfd, name, sp->dfd, dst) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", sp->dir, name,
+		    strerror(errno));
+	close(c->slotfd);
+	c->slotfd = -1;
+	return fsync_dir(sp, "cur");
+}
+
+static void
+drop_slot(struct h2k_spool *sp, struct h2k_claim *c)
+{
+	char name[H2K_SPOOL_IDMAX + 16];
+
+	if (c->slotfd < 0)
+		return;
+	snprintf(name, sizeof name, "tmp/%s.slot", c->id);
+	unlinkat(sp->dfd, name, 0);
+	close(c->slotfd);
+	c->slotfd = -1;
+}
+
+int
 h2k_spool_claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
 {
 	char from[H2K_SPOOL_IDMAX + 8], to[H2K_SPOOL_IDMAX + 8], now[32];
@@ -660,7 +842,7 @@ h2k_spool_claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
 	int fd;
 
 	memset(c, 0, sizeof *c);
-	c->lockfd = -1;
+	c->lockfd = c->slotfd = -1;
 	if (!h2k_spool_idok(id))
 		return 0;
 	if ((fd = lock_job(sp, id)) == -2)
@@ -711,6 +893,14 @@ h2k_spool_claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
 		h2k_spool_release(c);
 		return -1;
 	}
+	if (make_slot(sp, c) < 0) {
+		/* Nothing started: back to new/, the attempt not counted. */
+		char why[600];
+		snprintf(why, sizeof why, "%s", h2k_errmsg());
+		h2k_spool_requeue(sp, c);
+		h2k_spool_release(c);
+		return h2k_seterr(H2K_EX_IO, "job %s not started: %s", id, why);
+	}
 	return 1;
 }
 
@@ -721,7 +911,7 @@ h2k_spool_claim(struct h2k_spool *sp, struct h2k_claim *c)
 	int r = 0;
 
 	memset(c, 0, sizeof *c);
-	c->lockfd = -1;
+	c->lockfd = c->slotfd = -1;
 	if (list_dir(sp, "new", &l) < 0)
 		return -1;
 	for (size_t i = 0; i < l.n && r == 0; i++) {
@@ -743,19 +933,29 @@ int
 h2k_spool_finish(struct h2k_spool *sp, struct h2k_claim *c)
 {
 	char from[H2K_SPOOL_IDMAX + 8], to[H2K_SPOOL_IDMAX + 8];
+	char why[600] = "";
 
-	if (h2k_spool_update(sp, c, 1) < 0)
-		return -1;
+	if (h2k_spool_update(sp, c, 1) < 0) {
+		snprintf(why, sizeof why, "%s", h2k_errmsg());
+		if (c->slotfd >= 0 && write_slot(sp, c) == 0)
+			why[0] = '\0';
+	}
 	snprintf(from, sizeof from, "cur/%s", c->id);
 	snprintf(to, sizeof to, "done/%s", c->id);
 	if (renameat(sp->dfd, from, sp->dfd, to) < 0)
 		return h2k_seterr(H2K_EX_IO, "rename %s/%s to done/: %s",
 		    sp->dir, from, strerror(errno));
+	drop_slot(sp, c);
 	if (fsync_dir(sp, "done") < 0 || fsync_dir(sp, "cur") < 0)
 		return -1;
 	h2k_spool_unmark_cancel(sp, c->id);
 	unlock_job(sp, c->id, c->lockfd);
 	c->lockfd = -1;
+	if (why[0])
+		return h2k_seterr(H2K_EX_IO, "job %s: final status '%s' not "
+		    "recorded (%s); moved to done/ as it was, not to run again",
+		    c->id, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    c->rec, "status")), why);
 	return 0;
 }
 
@@ -775,6 +975,7 @@ h2k_spool_requeue(struct h2k_spool *sp, struct h2k_claim *c)
 	if (renameat(sp->dfd, from, sp->dfd, to) < 0)
 		return h2k_seterr(H2K_EX_IO, "rename %s/%s to new/: %s",
 		    sp->dir, from, strerror(errno));
+	drop_slot(sp, c);
 	if (fsync_dir(sp, "new") < 0)
 		return -1;
 	unlock_job(sp, c->id, c->lockfd);
@@ -788,7 +989,7 @@ h2k_spool_adopt(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
 	int fd;
 
 	memset(c, 0, sizeof *c);
-	c->lockfd = -1;
+	c->lockfd = c->slotfd = -1;
 	if (!h2k_spool_idok(id))
 		return 0;
 	if ((fd = lock_job(sp, id)) == -2)
@@ -913,7 +1114,17 @@ h2k_spool_recover(struct h2k_spool *sp)
 		for (size_t i = 0; i < l.n; i++) {
 			char p[NAME_MAX + 8];
 			struct stat st;
+			size_t n = strlen(l.v[i]);
 			snprintf(p, sizeof p, "tmp/%s", l.v[i]);
+			/* A slot lives as long as its job is claimed. */
+			if (n > 5 && !strcmp(l.v[i] + n - 5, ".slot")) {
+				char id[H2K_SPOOL_IDMAX];
+				snprintf(id, sizeof id, "%.*s", (int)(n - 5),
+				    l.v[i]);
+				if (!present(sp, "cur", id))
+					unlinkat(sp->dfd, p, 0);
+				continue;
+			}
 			if (fstatat(sp->dfd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    now - st.st_mtime > 24 * 3600)
 				unlinkat(sp->dfd, p, 0);
@@ -1022,6 +1233,56 @@ h2k_spool_each(struct h2k_spool *sp, int done, h2k_spool_fn fn, void *arg)
 		names_free(&l);
 	}
 	return 0;
+}
+
+int
+h2k_spool_lost(struct h2k_spool *sp, const char *id, char *name, size_t nn,
+    char *why, size_t wn)
+{
+	size_t idlen = strlen(id);
+	struct names l;
+	int found = 0;
+
+	if (!h2k_spool_idok(id) || in_queue(sp, id))
+		return 0;
+	if (list_dir(sp, "bad", &l) < 0)
+		return -1;
+	/* bad/ID.XXXXXXXX (8 hex digits): the last one listed will do. */
+	for (size_t i = 0; i < l.n; i++) {
+		const char *v = l.v[i];
+		if (strncmp(v, id, idlen) || v[idlen] != '.' ||
+		    strlen(v + idlen + 1) != 8 ||
+		    strspn(v + idlen + 1, "0123456789abcdef") != 8)
+			continue;
+		snprintf(name, nn, "%s", v);
+		found = 1;
+	}
+	names_free(&l);
+	/*
+	 * A job moves new -> cur -> new (requeue) -> ...; seen in none of
+	 * them twice, with an earlier bad/ copy between, it is really gone.
+	 */
+	if (!found || in_queue(sp, id))
+		return 0;
+	snprintf(why, wn, "no reason recorded");
+	char rp[NAME_MAX + 16];
+	snprintf(rp, sizeof rp, "bad/%s.reason", name);
+	int fd = openat(sp->dfd, rp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK);
+	if (fd >= 0) {
+		char buf[1024];
+		ssize_t r = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (r > 0) {
+			buf[r] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			/* "TIME: PATH: why" -> why */
+			char *w = strstr(buf, ": ");
+			w = w ? strstr(w + 2, ": ") : NULL;
+			snprintf(why, wn, "%s", w ? w + 2 : buf);
+		}
+	}
+	return 1;
 }
 
 int

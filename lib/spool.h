@@ -52,6 +52,8 @@ int h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n);
 struct h2k_claim {
 	char id[H2K_SPOOL_IDMAX];
 	int lockfd;       /* O_CLOEXEC; flock(LOCK_EX) held */
+	int slotfd;       /* tmp/ID.slot, space reserved for the final record */
+	size_t slotsize;
 	cJSON *rec;
 };
 
@@ -67,8 +69,21 @@ int h2k_spool_claim_id(struct h2k_spool *sp, const char *id,
     struct h2k_claim *c);
 /* Rewrite cur/ID from c->rec.  durable: fsync (state changes), else not. */
 int h2k_spool_update(struct h2k_spool *sp, struct h2k_claim *c, int durable);
-/* c->rec holds a final status: write it, move it to done/, release. */
+/*
+ * c->rec holds a final status: write it, move it to done/, release.  When
+ * the spool is full the record goes through the space reserved at claim
+ * time; when even that fails the record is moved to done/ as it stands
+ * (its status not final, which h2k-job wait reports) so that it is never
+ * run again, and -1 is returned.
+ */
 int h2k_spool_finish(struct h2k_spool *sp, struct h2k_claim *c);
+/*
+ * Reserve n bytes past the end of fd (log/ID.final before the pipeline
+ * starts), so that what a stage appends after the export's work is done
+ * cannot fail for want of space.  0 also when the file system cannot
+ * reserve; -1 (H2K_EX_IO) when it is full.
+ */
+int h2k_spool_reserve(int fd, const char *what, size_t n);
 /*
  * Put the job back in new/ as pending (a graceful stop: the attempt does
  * not count), then release.
@@ -113,6 +128,14 @@ cJSON *h2k_spool_find(struct h2k_spool *sp, const char *id, const char **sub,
  */
 typedef int (*h2k_spool_fn)(void *arg, const char *sub, cJSON *rec);
 int h2k_spool_each(struct h2k_spool *sp, int done, h2k_spool_fn fn, void *arg);
+
+/*
+ * Was job id moved aside?  1 when it is in none of new/, cur/, done/ and
+ * bad/ holds it: name gets the file's name in bad/, why its reason; 0 if
+ * not, -1 on error.
+ */
+int h2k_spool_lost(struct h2k_spool *sp, const char *id, char *name,
+    size_t nn, char *why, size_t wn);
 
 /* Files moved aside into bad/ (not counting .reason files). */
 int h2k_spool_count_bad(struct h2k_spool *sp);

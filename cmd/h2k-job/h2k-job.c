@@ -24,7 +24,9 @@
  * printing it and the record saying "completed".  A runner that claims a
  * job whose log/ID.final already holds such a line (left by an attempt
  * whose runner died) marks it completed from that line instead of
- * exporting the VM a second time.
+ * exporting the VM a second time.  Room for that line is reserved before
+ * the pipeline starts, so a full spool cannot lose it (spool.c says how
+ * the final record survives a full spool too).
  *
  * Cancel: `h2k-job cancel` drops cancel/ID; the owning runner sees it
  * within a tick, sends SIGTERM to the job's process group (h2k-fetch
@@ -435,7 +437,9 @@ nap(double s)
 /*
  * Poll until every job is final.  Prints each final record once.  Exit:
  * 0 all completed; 10 any cancelled (none failed); 5 failed beside
- * completed; 1 all failed; 6 unknown id.
+ * completed; 1 all failed; 6 unknown id.  A job moved to bad/, or left in
+ * done/ by a runner that could not record its outcome, counts as failed
+ * (with a line on stderr): waiting for it would never end.
  */
 static int
 cmd_wait(int argc, char **argv)
@@ -457,17 +461,49 @@ cmd_wait(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		const char *sub;
 		cJSON *r = h2k_spool_find(&sp, argv[i], &sub, ids[i]);
-		if (!r)
-			die();
+		if (!r) {
+			if (h2k_errcode() != H2K_EX_NOTFOUND ||
+			    !h2k_spool_idok(argv[i]))
+				die();
+			/* Already moved aside: reported below, not unknown. */
+			snprintf(ids[i], sizeof ids[i], "%s", argv[i]);
+			char nm[NAME_MAX + 1], why[512];
+			if (h2k_spool_lost(&sp, ids[i], nm, sizeof nm, why,
+			    sizeof why) != 1)
+				die();
+		}
 		cJSON_Delete(r);
 	}
 	while (left > 0) {
 		for (int i = 0; i < n; i++) {
+			char nm[NAME_MAX + 1], why[512];
 			if (fin[i])
 				continue;
 			cJSON *r = h2k_spool_read(&sp, "done", ids[i]);
+			if (!r && h2k_spool_lost(&sp, ids[i], nm, sizeof nm,
+			    why, sizeof why) == 1) {
+				fprintf(stderr, "h2k-job: job %s: moved aside "
+				    "to %s/bad/%s: %s\n", ids[i], sp.dir, nm,
+				    why);
+				fin[i] = 1;
+				left--;
+				failed++;
+				continue;
+			}
 			if (!r)
 				continue;
+			if (!h2k_job_status_final(jstr(r, "status"))) {
+				/* Its runner could not write the outcome. */
+				fprintf(stderr, "h2k-job: job %s: ended, but its "
+				    "runner could not record how (status '%s' "
+				    "in done/); see log/%s.log\n", ids[i],
+				    jstr(r, "status"), ids[i]);
+				fin[i] = 1;
+				left--;
+				failed++;
+				cJSON_Delete(r);
+				continue;
+			}
 			const char *st = jstr(r, "status");
 			fin[i] = 1;
 			left--;
@@ -937,6 +973,11 @@ start_job(struct job *j)
 		h2k_seterr(H2K_EX_IO, "%s/%s: %s", rsp.dir, lp, strerror(errno));
 		goto out;
 	}
+	/* A full spool must not lose that line after the export is done. */
+	char fpath[PATH_MAX];
+	snprintf(fpath, sizeof fpath, "%s/%s", rsp.dir, lp);
+	if (h2k_spool_reserve(p_out[NSTAGE - 1][1], fpath, 64u << 10) < 0)
+		goto out;
 	logjob(j, "attempt %d by runner %d: %s %s | %s ... | %s ...",
 	    (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j->c.rec,
 	    "attempts")), (int)getpid(), av[0][0], jstr(j->c.rec, "vm_path"),
@@ -1496,8 +1537,12 @@ reap(void)
 static int
 claim_more(void)
 {
+	/* After a failed claim (spool full...), not again at every tick. */
+	static double hold;
 	int started = 0;
 
+	if (h2k_monotime() < hold)
+		return 0;
 	while (njobs < opt.workers) {
 		struct job *j = h2k_calloc(1, sizeof *j);
 		int r;
@@ -1507,8 +1552,10 @@ claim_more(void)
 		j->logfd = -1;
 		if ((r = h2k_spool_claim(&rsp, &j->c)) <= 0) {
 			free(j);
-			if (r < 0)
+			if (r < 0) {
 				h2k_warn("%s", h2k_errmsg());
+				hold = h2k_monotime() + 5;
+			}
 			return started;
 		}
 		h2k_info("job %s (%s): claimed, attempt %d", j->c.id,

@@ -221,6 +221,103 @@ main(void)
 	h2k_spool_unmark_cancel(&sp, "1.2.3.abcd");
 	ok(!h2k_spool_cancel_marked(&sp, "1.2.3.abcd"), "unmarked");
 
+	/* --- trust: records not ours, hard links, directories (item 11) --- */
+	{
+		cJSON *t = mkrec("trust");
+		const char *tid = cJSON_GetStringValue(cJSON_GetObjectItem(t, "id"));
+		char lp[600];
+		is_int(h2k_spool_enqueue(&sp, &t, 1), 0, "enqueue a record");
+		snprintf(p, sizeof p, "%s/new/%s", dir, tid);
+		snprintf(lp, sizeof lp, "%s/link", dir);
+		ok(link(p, lp) == 0, "second link made");
+		cJSON *rr = h2k_spool_read(&sp, "new", tid);
+		ok(!rr && h2k_errcode() == H2K_EX_SECRET &&
+		    strstr(h2k_errmsg(), "2 hard links"), "hard-linked record refused");
+		cJSON_Delete(rr);
+		unlink(lp);
+		if (geteuid() == 0) {
+			ok(chown(p, 65534, 65534) == 0, "record given away");
+			rr = h2k_spool_read(&sp, "new", tid);
+			ok(!rr && h2k_errcode() == H2K_EX_SECRET &&
+			    strstr(h2k_errmsg(), "owned by uid 65534"),
+			    "record of another owner refused");
+			cJSON_Delete(rr);
+			is_int(h2k_spool_claim(&sp, &c), 0, "not claimed");
+			char nm[300], why[512];
+			is_int(h2k_spool_lost(&sp, tid, nm, sizeof nm, why,
+			    sizeof why), 1, "lost: moved to bad/");
+			ok(!strncmp(nm, tid, strlen(tid)) &&
+			    strstr(why, "owned by uid 65534"), "bad/ name and reason");
+			snprintf(lp, sizeof lp, "%s/lock", dir);
+			ok(chown(lp, 65534, 65534) == 0, "lock/ given away");
+			struct h2k_spool sp2;
+			ok(h2k_spool_open(&sp2, dir, 0) < 0 &&
+			    h2k_errcode() == H2K_EX_SECRET &&
+			    strstr(h2k_errmsg(), "/lock: owned by uid 65534"),
+			    "spool with lock/ of another owner refused");
+			ok(chown(lp, 0, 0) == 0, "lock/ taken back");
+		} else {
+			for (int k = 0; k < 6; k++)
+				ok(1, "# skip not root");
+			unlink(p);
+		}
+		char nm[300], why[512];
+		is_int(h2k_spool_lost(&sp, "1.2.3.ffff", nm, sizeof nm, why,
+		    sizeof why), 0, "an unknown id is not lost");
+		snprintf(lp, sizeof lp, "%s/cancel", dir);
+		ok(chmod(lp, 0707) == 0, "cancel/ opened to others");
+		struct h2k_spool sp3;
+		ok(h2k_spool_open(&sp3, dir, 0) < 0 &&
+		    h2k_errcode() == H2K_EX_SECRET &&
+		    strstr(h2k_errmsg(), "/cancel: writable by group or others"),
+		    "spool with cancel/ writable by others refused");
+		chmod(lp, 0700);
+		cJSON_Delete(t);
+	}
+
+	/* --- finish when no record can be written (item 3) --- */
+	{
+		cJSON *t = mkrec("full");
+		const char *tid = cJSON_GetStringValue(cJSON_GetObjectItem(t, "id"));
+		char tp[600], tp2[600];
+		is_int(h2k_spool_enqueue(&sp, &t, 1), 0, "enqueue");
+		is_int(h2k_spool_claim(&sp, &c), 1, "claimed");
+		snprintf(p, sizeof p, "%s/tmp/%s.slot", dir, tid);
+		struct stat sst;
+		ok(stat(p, &sst) == 0 && sst.st_size >= 65536 &&
+		    sst.st_blocks * 512 >= 65536, "slot allocated");
+		/* tmp/ unusable: neither the record nor the slot can land. */
+		snprintf(tp, sizeof tp, "%s/tmp", dir);
+		snprintf(tp2, sizeof tp2, "%s/tmp.away", dir);
+		ok(rename(tp, tp2) == 0 && close(open(tp, O_CREAT | O_WRONLY,
+		    0600)) == 0, "tmp/ replaced by a file");
+		h2k_job_set_status(c.rec, "completed");
+		ok(h2k_spool_finish(&sp, &c) < 0 && strstr(h2k_errmsg(),
+		    "final status 'completed' not recorded"), "finish says so");
+		h2k_spool_release(&c);
+		unlink(tp);
+		rename(tp2, tp);
+		cJSON *rr = h2k_spool_read(&sp, "done", tid);
+		ok(rr && !strcmp(status_of(rr), "running"),
+		    "record in done/ as it was: never run again");
+		cJSON_Delete(rr);
+		is_int(count("cur") + count("new"), 0, "nothing queued");
+		snprintf(p, sizeof p, "%s/lock/%s", dir, tid);
+		ok(access(p, F_OK) < 0, "lock file gone");
+		/* And with a working tmp/: the slot is gone after finish. */
+		cJSON_Delete(t);
+		t = mkrec("ok");
+		tid = cJSON_GetStringValue(cJSON_GetObjectItem(t, "id"));
+		is_int(h2k_spool_enqueue(&sp, &t, 1), 0, "enqueue");
+		is_int(h2k_spool_claim(&sp, &c), 1, "claimed");
+		h2k_job_set_status(c.rec, "failed");
+		is_int(h2k_spool_finish(&sp, &c), 0, "finished");
+		h2k_spool_release(&c);
+		snprintf(p, sizeof p, "%s/tmp/%s.slot", dir, tid);
+		ok(access(p, F_OK) < 0, "slot removed");
+		cJSON_Delete(t);
+	}
+
 	for (int i = 0; i < 3; i++)
 		cJSON_Delete(recs[i]);
 	for (int i = 0; i < 40; i++)
