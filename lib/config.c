@@ -119,6 +119,16 @@ pct_decode(const char *s, size_t n)
 	return out;
 }
 
+/* Does [s, end) hold "%00"? */
+static int
+has_pct00(const char *s, const char *end)
+{
+	for (; s + 2 < end; s++)
+		if (s[0] == '%' && s[1] == '0' && s[2] == '0')
+			return 1;
+	return 0;
+}
+
 int
 h2k_url_userinfo(const char *in, char **url, char **user, char **password)
 {
@@ -144,6 +154,12 @@ h2k_url_userinfo(const char *in, char **url, char **user, char **password)
 			goto fail;
 		if (colon && !(p = pct_decode(colon + 1, (size_t)(at - colon - 1))))
 			goto fail;
+		/* %00 would end the string early: another user, a wrong password */
+		if (has_pct00(auth, at)) {
+			h2k_seterr(H2K_EX_USAGE, "URL user name or password "
+			    "holds a NUL byte (%%00)");
+			goto fail;
+		}
 		if (!(rest = h2k_asprintf("%.*s%s", (int)(auth - in), in, at + 1)))
 			goto fail;
 	} else if (!(rest = h2k_strdup(in)))
@@ -424,7 +440,7 @@ load_file(const char *path, int must_exist, int is_system, struct h2k_config *c)
 		char *u = NULL, *user = NULL, *pw = NULL;
 
 		if (h2k_url_userinfo(c->url, &u, &user, &pw) < 0)
-			return -1;
+			return h2k_adderr("config file %s: VCenterURL", path);
 		free(c->url);
 		c->url = u;
 		if (user && !c->username)
@@ -506,7 +522,7 @@ load_env(struct h2k_config *c, int h2k)
 		char *user = NULL, *pw = NULL;
 
 		if (h2k_url_userinfo(v, &c->url, &user, &pw) < 0)
-			return -1;
+			return h2k_adderr("%s", n_url);
 		c->url_from = n_url;
 		if (user && !c->username) {
 			c->username = user;
@@ -675,7 +691,7 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 	struct sigaction sa, saved[NSIGS];
 	char *buf;
 	size_t n = 0;
-	int restore = 0, installed = 0, e = 0, toolong = 0;
+	int restore = 0, installed = 0, e = 0, toolong = 0, nul = 0;
 
 	if (!(buf = h2k_malloc(PASSWORD_MAX)))
 		return NULL;
@@ -705,6 +721,8 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 		}
 		if (r == 0 || ch == '\n')
 			break;
+		if (ch == '\0')
+			nul = 1;  /* the line is still drained */
 		if (n >= PASSWORD_MAX - 1) {
 			toolong = 1;
 			continue; /* drain the line */
@@ -736,6 +754,14 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 		h2k_wipe(buf, PASSWORD_MAX);
 		free(buf);
 		h2k_seterr(H2K_EX_IO, "read password from %s: %s", what, strerror(e));
+		return NULL;
+	}
+	/* Cut at the NUL, the password would be refused as a wrong one. */
+	if (nul) {
+		h2k_wipe(buf, PASSWORD_MAX);
+		free(buf);
+		h2k_seterr(H2K_EX_USAGE, "password from %s holds a NUL byte",
+		    what);
 		return NULL;
 	}
 	if (toolong) {
@@ -824,6 +850,14 @@ h2k_password_file(const char *path)
 	}
 	if ((nl = memchr(text, '\n', len)))
 		*nl = '\0';
+	if (memchr(text, '\0', nl ? (size_t)(nl - text) : len)) {
+		/* A C string would end there: a shorter, wrong password. */
+		h2k_wipe(text, len);
+		free(text);
+		h2k_seterr(H2K_EX_USAGE, "password file %s holds a NUL byte",
+		    path);
+		return NULL;
+	}
 	if ((nl = strchr(text, '\r')) && nl[1] == '\0')
 		*nl = '\0';
 	if (!*text) {

@@ -42,7 +42,8 @@ void h2k_config_free(struct h2k_config *c);
  * Read a password: from file (first line, trailing newline dropped, file
  * must be a secure file unless it is "-" or /dev/stdin, or a
  * /proc/self/fd path), or from stdin (first line), or from the terminal
- * without echo.  Caller frees with h2k_freesecret.
+ * without echo.  A NUL byte in the line is refused (H2K_EX_USAGE), not
+ * taken as its end.  Caller frees with h2k_freesecret.
  */
 char *h2k_password_file(const char *path);
 /* First line of stdin; a terminal on stdin is read without echo. */
@@ -53,7 +54,8 @@ char *h2k_password_prompt(const char *prompt); /* NULL if no terminal */
  * Split the user part off a URL: "https://u:p@host/sdk" -> *url
  * "https://host/sdk", *user "u", *password "p" (percent-decoded; NULL
  * when absent; password wiped by the caller with h2k_freesecret).  Any of
- * the outputs may be NULL when the caller does not want it.
+ * the outputs may be NULL when the caller does not want it.  "%00" in the
+ * user part is refused (H2K_EX_USAGE): it would cut the name or password.
  */
 int h2k_url_userinfo(const char *in, char **url, char **user, char **password);
 

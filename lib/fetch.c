@@ -110,6 +110,7 @@
 #include "h2k.h"
 #include "jsonl.h"
 #include "lease.h"
+#include "ovf.h"
 #include "pathsafe.h"
 #include "vim.h"
 
@@ -1961,6 +1962,30 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 	free(uniq);
 	if (!vm->dir)
 		goto fail;
+
+	/*
+	 * The names h2k-ovf writes in this folder (NAME.ovf, NAME.mf,
+	 * NAME.ova) are taken first: a device whose target id is one of them
+	 * gets NAME-2.ovf, or the descriptor would replace the disk.
+	 */
+	{
+		static const char *const ext[] = { "ovf", "mf", "ova" };
+		char *ov = h2k_ovf_safe_name(name ? name : "");
+		for (size_t k = 0; ov && k < sizeof ext / sizeof ext[0]; k++) {
+			char *t = h2k_asprintf("%s.%s", ov, ext[k]);
+			char *c = t ? h2k_pathset_claim(&vm->names, t) : NULL;
+			free(t);
+			if (!c) {
+				free(ov);
+				ov = NULL;
+				break;
+			}
+			free(c);
+		}
+		if (!ov)
+			goto fail;
+		free(ov);
+	}
 
 	i = 0;
 	cJSON_ArrayForEach(d, devs) {

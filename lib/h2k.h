@@ -82,6 +82,7 @@ struct h2k_buf {
 	size_t len;
 	size_t cap;
 	size_t max; /* 0: unbounded; else appends past max fail */
+	int secret; /* holds a credential: growth wipes the old block */
 };
 int h2k_buf_append(struct h2k_buf *b, const void *p, size_t n);
 int h2k_buf_printf(struct h2k_buf *b, const char *fmt, ...)
@@ -94,6 +95,12 @@ void h2k_buf_free(struct h2k_buf *b);
 void h2k_wipe(void *p, size_t n);
 /* Free a secret string after wiping it. */
 void h2k_freesecret(char *s);
+/*
+ * For every command that holds a password or a session cookie, first thing
+ * in main: no core file (RLIMIT_CORE 0, soft and hard) and not dumpable
+ * (PR_SET_DUMPABLE 0: no ptrace, /proc/PID/mem or environ for the same user).
+ */
+int h2k_nodump(void);
 
 /* Current time as RFC 3339 UTC ("2026-11-25T17:18:57Z") into buf[32]. */
 const char *h2k_now_rfc3339(char buf[32]);

@@ -310,6 +310,19 @@ h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
 			xmlFree(id);
 			goto out;
 		}
+		/* Listed twice, it would be in the manifest twice. */
+		int dup = 0;
+		for (size_t i = 0; i < out->nhrefs; i++)
+			dup |= !strcmp(out->hrefs[i], (const char *)href);
+		for (size_t i = 0; i < out->ndropped; i++)
+			dup |= !strcmp(out->dropped[i], (const char *)href);
+		if (dup) {
+			h2k_seterr(H2K_EX_NET, "OVF descriptor: file '%.200s' "
+			    "is referenced twice", (const char *)href);
+			xmlFree(href);
+			xmlFree(id);
+			goto out;
+		}
 		int gone = 0;
 		for (size_t i = 0; id && i < nids; i++)
 			if (!strcmp(ids[i], (const char *)id) &&
@@ -387,6 +400,30 @@ h2k_ovf_safe_name(const char *name)
 		s[n] = '\0';
 	}
 	return s;
+}
+
+int
+h2k_ovf_output_name(const char *safe, const char *base)
+{
+	static const char *const ext[] = { ".ovf", ".mf", ".ova" };
+	size_t n = strlen(safe);
+
+	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+		size_t e = strlen(ext[i]);
+		const char *p = base;
+
+		/* h2k_atomic_write's temporary name: ".NAME.ovf.XXXXXX" */
+		if (p[0] == '.' && !strncmp(p + 1, safe, n) &&
+		    !strncmp(p + 1 + n, ext[i], e) && p[1 + n + e] == '.')
+			return 1;
+		if (strncmp(p, safe, n) || strncmp(p + n, ext[i], e))
+			continue;
+		p += n + e;
+		/* NAME.ova.part: h2k_ova_write's */
+		if (!*p || !strcmp(p, ".part"))
+			return 1;
+	}
+	return 0;
 }
 
 /* --- manifest ---------------------------------------------------------------- */

@@ -42,9 +42,9 @@ struct h2k_ovf_desc {
 /*
  * Parse a descriptor that came from the network (h2k_xml_parse: no DTD,
  * no entities, bounded), require an Envelope, collect the file references
- * (each a plain file name), and with remove_cdrom drop every Item whose
- * rasd:ResourceType is 15 (CD drive) or 16 (DVD drive) together with the
- * References/File entries only those items used.  When nothing is removed
+ * (each a plain file name, none listed twice), and with remove_cdrom
+ * drop every Item whose rasd:ResourceType is 15 (CD drive) or 16 (DVD
+ * drive) together with the References/File entries only those items used.  When nothing is removed
  * the text is kept byte for byte.  H2K_EX_NET on a malformed descriptor.
  */
 int h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
@@ -53,6 +53,12 @@ void h2k_ovf_desc_free(struct h2k_ovf_desc *d);
 
 /* A file name made from a VM name: no "/", "\", control bytes, leading dot. */
 char *h2k_ovf_safe_name(const char *name);
+/*
+ * Is base a name h2k-ovf writes in the folder of the VM whose safe name is
+ * safe: NAME.ovf, NAME.mf, NAME.ova, or one of their temporary names?  A
+ * downloaded file must never have one (it would be overwritten).
+ */
+int h2k_ovf_output_name(const char *safe, const char *base);
 
 /* --- manifest (NAME.mf) -------------------------------------------------- */
 

@@ -908,7 +908,8 @@ h2k_soap_call_stream(struct h2k_soap *s, const char *method,
     const char *elem, int depth, h2k_xml_node_fn fn, void *arg,
     xmlNodePtr *ret)
 {
-	struct h2k_buf req = {0};
+	/* The request may carry a password (Login): wiped as it grows. */
+	struct h2k_buf req = {.secret = 1};
 	struct xparse xp = {0};
 	xmlDocPtr doc = NULL;
 	xmlNodePtr b, r;
@@ -969,9 +970,6 @@ fail:
 	doc = NULL;
 out:
 	xp_free(&xp);
-	/* The request may carry a password (Login). */
-	if (req.data)
-		h2k_wipe(req.data, req.cap);
 	h2k_buf_free(&req);
 	return doc;
 }

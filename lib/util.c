@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -221,7 +223,16 @@ h2k_buf_append(struct h2k_buf *b, const void *p, size_t n)
 
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		if (!(d = h2k_realloc(b->data, cap)))
+		if (b->secret) {
+			/* realloc would free the old block unwiped */
+			if (!(d = h2k_malloc(cap)))
+				return -1;
+			if (b->data) {
+				memcpy(d, b->data, b->len + 1);
+				h2k_wipe(b->data, b->cap);
+				free(b->data);
+			}
+		} else if (!(d = h2k_realloc(b->data, cap)))
 			return -1;
 		b->data = d;
 		b->cap = cap;
@@ -277,6 +288,8 @@ h2k_buf_xmlesc(struct h2k_buf *b, const char *s)
 void
 h2k_buf_free(struct h2k_buf *b)
 {
+	if (b->secret && b->data)
+		h2k_wipe(b->data, b->cap);
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
@@ -296,6 +309,27 @@ h2k_freesecret(char *s)
 		h2k_wipe(s, strlen(s));
 		free(s);
 	}
+}
+
+/*
+ * A core file (ulimit -c, a crash) or a debugger of the same user would
+ * read the password or the session cookie straight out of memory.  The
+ * hard limit is lowered too, so nothing this process runs can raise it
+ * again.  Not dumpable also makes /proc/PID/environ, mem and maps
+ * unreadable to the same user; /proc/PID/stat and cmdline stay readable.
+ */
+int
+h2k_nodump(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		return h2k_seterr(H2K_EX_FAIL, "cannot turn off core dumps: %s",
+		    strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return h2k_seterr(H2K_EX_FAIL, "cannot make the process "
+		    "non-dumpable: %s", strerror(errno));
+	return 0;
 }
 
 const char *

@@ -161,7 +161,7 @@ h2k_vim_free(struct h2k_vim *v)
 int
 h2k_vim_login(struct h2k_vim *v, const char *user, const char *password)
 {
-	struct h2k_buf b = {0};
+	struct h2k_buf b = {.secret = 1};  /* the password */
 	xmlDocPtr doc;
 	int rc = -1;
 
@@ -192,8 +192,6 @@ h2k_vim_login(struct h2k_vim *v, const char *user, const char *password)
 	}
 	rc = 0;
 out:
-	if (b.data)
-		h2k_wipe(b.data, b.cap);
 	h2k_buf_free(&b);
 	return rc;
 }

@@ -115,6 +115,9 @@ main(int argc, char **argv)
 	o.progname = "h2k-fetch";
 	o.pins = pins;
 	h2k_log_init(argv[0]);
+	/* it will hold a password or a session cookie */
+	if (h2k_nodump() < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
 	verbose = h2k_log_getlevel();
 	while ((c = getopt_long(argc, argv, "hj:ko:qs:v", longopts, NULL)) != -1) {
 		switch (c) {

@@ -33,6 +33,7 @@
  * aborts the lease on SIGTERM), SIGKILL after a bound, and marks the job
  * cancelled once every process of the group is reaped.
  */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -1961,6 +1962,9 @@ main(int argc, char **argv)
 	int ch, run_only = 0, ls_only = 0, wait_only = 0;
 
 	h2k_log_init(argv[0]);
+	/* it will hold a password or a session cookie */
+	if (h2k_nodump() < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
 	/* H2K_BINDIR: where a package keeps the pipeline (a libexec dir). */
 	if (getenv("H2K_BINDIR") && *getenv("H2K_BINDIR"))
 		opt.bindir = strdup(getenv("H2K_BINDIR"));

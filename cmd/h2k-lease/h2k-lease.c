@@ -159,6 +159,9 @@ main(int argc, char **argv)
 	double t;
 
 	h2k_log_init("h2k-lease");
+	/* it will hold a password or a session cookie */
+	if (h2k_nodump() < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
 	if (getenv("H2K_LOG_LEVEL") &&
 	    (ch = h2k_log_parselevel(getenv("H2K_LOG_LEVEL"))) >= 0)
 		level = ch;

@@ -9,6 +9,7 @@
  * session file written; if writing it fails, the new server session is
  * ended again rather than left orphaned.
  */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -201,6 +202,9 @@ main(int argc, char *argv[])
 	int login_opts = 0;
 
 	h2k_log_init(argv[0]);
+	/* it will hold a password or a session cookie */
+	if (h2k_nodump() < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
 	h2k_config_init(&c);
 	while ((ch = getopt_long(argc, argv, "U:c:hkqs:u:v", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -226,8 +230,10 @@ main(int argc, char *argv[])
 		case 'u': {
 			char *u, *user, *p;
 
-			if (h2k_url_userinfo(optarg, &u, &user, &p) < 0)
+			if (h2k_url_userinfo(optarg, &u, &user, &p) < 0) {
+				h2k_adderr("-u");
 				fail();
+			}
 			if (p) {
 				/* Too late to keep it out of ps, but not out of
 				 * /proc/PID/cmdline for the rest of our life. */

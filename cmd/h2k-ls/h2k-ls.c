@@ -995,6 +995,9 @@ main(int argc, char **argv)
 	int c, verbose = H2K_LOG_WARN, rc = H2K_EX_OK, jobs, r;
 
 	h2k_log_init(argv[0]);
+	/* it will hold a password or a session cookie */
+	if (h2k_nodump() < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
 	verbose = h2k_log_getlevel();
 	while ((c = getopt_long(argc, argv, "hqs:tv", longopts, NULL)) != -1) {
 		switch (c) {

@@ -5,7 +5,9 @@
  *
  * Per h2k-fetch line:
  *   1. every file named in files[] must be a regular file in the VM's
- *      folder with the size h2k-fetch recorded (--verify: and the SHA-256,
+ *      folder, under a name h2k-ovf does not write itself (NAME.ovf, .mf,
+ *      .ova and their temporary names: the descriptor would replace the
+ *      disk), with the size h2k-fetch recorded (--verify: and the SHA-256,
  *      by reading it again; --ova verifies the digests anyway, as the bytes
  *      pass through for packing) -- no manifest for bytes not checked;
  *   2. the lease must not be in error (an export the server gave up on is
@@ -99,8 +101,8 @@ same_dir(const char *a, const char *b)
 }
 
 static int
-check_files(cJSON *files, const char *dir, const char *label,
-    const struct opts *o, struct file **out, size_t *nout)
+check_files(cJSON *files, const char *dir, const char *safe,
+    const char *label, const struct opts *o, struct file **out, size_t *nout)
 {
 	size_t n = (size_t)cJSON_GetArraySize(files), i = 0;
 	struct file *f;
@@ -144,6 +146,11 @@ check_files(cJSON *files, const char *dir, const char *label,
 		if (!same)
 			return h2k_seterr(H2K_EX_USAGE, "%s: %s is not in %s",
 			    label, x->path, dir);
+		/* Writing the descriptor would replace the download. */
+		if (h2k_ovf_output_name(safe, x->base))
+			return h2k_seterr(H2K_EX_USAGE, "%s: %s: a name h2k-ovf "
+			    "writes itself (descriptor, manifest or OVA); refused",
+			    label, x->path);
 		for (size_t j = 0; j + 1 < i; j++)
 			if (!strcmp(f[j].base, x->base))
 				return h2k_seterr(H2K_EX_USAGE, "%s: %s listed "
@@ -233,7 +240,7 @@ one(struct h2k_vim *v, cJSON *line, const struct opts *o, int *ended)
 	}
 	if (!dir || !(safe = h2k_ovf_safe_name(name)))
 		goto out;
-	if (check_files(files, dir, label, o, &f, &nf) < 0)
+	if (check_files(files, dir, safe, label, o, &f, &nf) < 0)
 		goto out;
 
 	st = h2k_lease_state(v, lmoref, &lmsg);
@@ -621,6 +628,9 @@ main(int argc, char **argv)
 	int said_cancel = 0;  /* a VM's "interrupted" line is out: one is enough */
 
 	h2k_log_init("h2k-ovf");
+	/* it will hold a password or a session cookie */
+	if (h2k_nodump() < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
 	if (getenv("H2K_LOG_LEVEL") &&
 	    (ch = h2k_log_parselevel(getenv("H2K_LOG_LEVEL"))) >= 0)
 		level = ch;

@@ -90,8 +90,13 @@ while not os.path.exists(stop) or sweeps < 3:
         try:
             with open("/proc/%s/cmdline" % pid, "rb") as f:
                 cmd = f.read()
+        except OSError:
+            continue
+        try:
             with open("/proc/%s/environ" % pid, "rb") as f:
                 env = f.read()
+        except PermissionError:
+            env = b""  # not dumpable (h2k_nodump): closed to us, so to others
         except OSError:
             continue
         # h2k's processes (and valgrind running one), not the rig
@@ -99,6 +104,15 @@ while not os.path.exists(stop) or sweeps < 3:
         names = [os.path.basename(a) for a in argv[:8]]
         try:  # this test's processes only (others run h2k on this machine)
             if os.readlink("/proc/%s/cwd" % pid) != here:
+                continue
+        except PermissionError:
+            # not dumpable and not root: this test's if in our session
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    sid = int(f.read().rsplit(")", 1)[1].split()[3])
+            except (OSError, ValueError, IndexError):
+                continue
+            if sid != os.getsid(0):
                 continue
         except OSError:
             continue

@@ -208,6 +208,17 @@ userinfo(void)
 	is_str(u, "host/sdk?x=a@b", "an @ after the path is not a user part");
 	ok(!user && !pw, "no user, no password");
 	free(u);
+	u = user = pw = NULL;
+	is_int(h2k_url_userinfo("https://u:pa%00ss@host/sdk", &u, &user, &pw), -1,
+	    "%%00 in the password refused");
+	is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
+	ok(contains(h2k_errmsg(), "NUL"), "says NUL");
+	ok(!u && !user && !pw, "nothing handed out");
+	is_int(h2k_url_userinfo("https://u%00x@host/sdk", &u, &user, &pw), -1,
+	    "%%00 in the user refused");
+	is_int(h2k_url_userinfo("https://host/sdk?a=%00", &u, &user, &pw), 0,
+	    "%%00 after the host is not the user part");
+	free(u);
 	is_int(h2k_url_userinfo("bob@host", &u, &user, &pw), 0, "bare host with user");
 	is_str(u, "host", "host kept");
 	is_str(user, "bob", "user");
@@ -413,6 +424,23 @@ passwords(void)
 	ok(h2k_password_file(P("pwnone")) == NULL, "missing file refused");
 	ok(contains(h2k_errmsg(), "does not exist"), "says so");
 
+	/* A NUL byte would cut the password short: refused, file named. */
+	{
+		int fd = open(P("pwnul"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		(void)!write(fd, "hun\0ter2\n", 9);
+		close(fd);
+		ok(h2k_password_file(P("pwnul")) == NULL, "NUL in a password file refused");
+		is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
+		ok(contains(h2k_errmsg(), P("pwnul")) && contains(h2k_errmsg(), "NUL"),
+		    "names the file and the NUL");
+		fd = open(P("pwnul2"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		(void)!write(fd, "hunter2\nx\0y\n", 12);
+		close(fd);
+		is_str(pw = h2k_password_file(P("pwnul2")), "hunter2",
+		    "a NUL after the first line is not the password's");
+		h2k_freesecret(pw);
+	}
+
 	/* A pipe handed over as /dev/fd/N or /proc/self/fd/N needs no mode. */
 	if (pipe(p) == 0) {
 		(void)!write(p[1], "frompipe\nrest", 13);
@@ -471,6 +499,21 @@ passwords(void)
 		close(p[0]);
 		is_str(pw = h2k_password_file("-"), "viadash", "--password-file -");
 		h2k_freesecret(pw);
+	}
+	if (pipe(p) == 0) {
+		(void)!write(p[1], "ab\0cd\nnext\n", 11);
+		close(p[1]);
+		dup2(p[0], 0);
+		close(p[0]);
+		ok(h2k_password_stdin() == NULL, "NUL on stdin refused");
+		is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
+		ok(contains(h2k_errmsg(), "standard input") &&
+		    contains(h2k_errmsg(), "NUL"), "names stdin and the NUL");
+		{
+			char rest[16] = "";
+			(void)!read(0, rest, sizeof rest - 1);
+			is_str(rest, "next\n", "the whole line consumed, no more");
+		}
 	}
 	if (pipe(p) == 0) {
 		close(p[1]);

@@ -73,6 +73,11 @@ static const char desc_escape[] =
     "<Envelope xmlns:ovf=\"o\"><References>"
     "<File ovf:href=\"../../etc/shadow\" ovf:id=\"f1\"/></References></Envelope>";
 
+static const char desc_twice[] =
+    "<Envelope xmlns:ovf=\"o\"><References>"
+    "<File ovf:href=\"disk.vmdk\" ovf:id=\"f1\"/>"
+    "<File ovf:href=\"disk.vmdk\" ovf:id=\"f2\"/></References></Envelope>";
+
 static const char desc_notovf[] = "<html><body>hello</body></html>";
 
 static int
@@ -139,6 +144,23 @@ test_hostile(void)
 	    "not an Envelope refused");
 	is_int(h2k_errcode(), H2K_EX_NET, "a bad descriptor is the server's fault");
 	is_int(h2k_ovf_process("<Envelope>", 10, 0, &d), -1, "truncated refused");
+	is_int(h2k_ovf_process(desc_twice, strlen(desc_twice), 0, &d), -1,
+	    "a file referenced twice refused (it would be in the .mf twice)");
+	ok(has(h2k_errmsg(), "disk.vmdk") && has(h2k_errmsg(), "twice"),
+	    "message names it: %s", h2k_errmsg());
+
+	/* Names h2k-ovf writes itself are never a download's. */
+	ok(h2k_ovf_output_name("vm1", "vm1.ovf"), "NAME.ovf");
+	ok(h2k_ovf_output_name("vm1", "vm1.mf"), "NAME.mf");
+	ok(h2k_ovf_output_name("vm1", "vm1.ova"), "NAME.ova");
+	ok(h2k_ovf_output_name("vm1", "vm1.ova.part"), "NAME.ova.part");
+	ok(h2k_ovf_output_name("vm1", ".vm1.ovf.Ab12Cd"), "temporary .NAME.ovf.XXXXXX");
+	ok(h2k_ovf_output_name("vm1", ".vm1.mf.Ab12Cd"), "temporary .NAME.mf.XXXXXX");
+	ok(!h2k_ovf_output_name("vm1", "vm1-2.ovf"), "NAME-2.ovf is free");
+	ok(!h2k_ovf_output_name("vm1", "vm1.ovf.vmdk"), "NAME.ovf.vmdk is free");
+	ok(!h2k_ovf_output_name("vm1", "vm10.ovf"), "another VM's name is free");
+	ok(!h2k_ovf_output_name("vm1", "vm1.mf_"), "NAME.mf_ is free");
+	ok(!h2k_ovf_output_name("vm1", "disk-0.vmdk"), "a disk is free");
 }
 
 static void

@@ -1,4 +1,8 @@
 /* Unit tests for lib/util.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include "h2k.h"
 #include "tap.h"
 
@@ -19,6 +23,19 @@ main(void)
 	is_int(h2k_buf_append(&b, "12345", 5), -1, "bounded buffer refuses overflow");
 	is_int(h2k_errcode(), H2K_EX_NET, "overflow is a network error");
 	h2k_buf_free(&b);
+	/* A secret buffer keeps its content across growth. */
+	struct h2k_buf sb = {.secret = 1};
+	for (int i = 0; i < 100; i++)
+		h2k_buf_append(&sb, "0123456789", 10);
+	ok(sb.len == 1000 && sb.cap >= 1001 && !memcmp(sb.data + 990, "0123456789", 10),
+	    "secret buffer grows with its content");
+	h2k_buf_free(&sb);
+	ok(sb.data == NULL && sb.cap == 0, "and frees");
+	struct rlimit rl;
+	is_int(h2k_nodump(), 0, "h2k_nodump");
+	is_int(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0, "not dumpable");
+	ok(getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 && rl.rlim_max == 0,
+	    "core limit 0, soft and hard");
 	is_int(h2k_log_parselevel("DEBUG"), H2K_LOG_DEBUG, "level names are case-blind");
 	is_int(h2k_log_parselevel("loud"), -1, "unknown level refused");
 	return tap_done();
