@@ -24,6 +24,11 @@
 #                  (e.g. fault:NotAuthenticated, fault:InvalidLogin)
 #   status:N       HTTP N with an HTML body
 #   garbage        HTTP 200 with a body that is not XML
+#   endless-token  a RetrieveResult with no objects and a fresh continuation
+#                  token (tok-1, tok-2, ...) on every call: a paging loop
+#                  (use --at RetrievePropertiesEx,ContinueRetrievePropertiesEx)
+#   repeat-token   one VM object and the same token "tok-same" every time
+#   drip           the normal answer, 2 bytes a second (slowloris)
 # --cert-change: the first TLS connection gets certificate A, every later
 # one certificate B, and every answer closes the connection, so a client
 # must reconnect (and check its pin again) for each call.
@@ -38,7 +43,7 @@
 # (https://127.0.0.1:PORT/sdk), SOAPD_CERT, SOAPD_THUMBPRINT (SHA-256 of
 # certificate A, colon hex), SOAPD_THUMBPRINT_SHA1, SOAPD_THUMBPRINT_B.
 import argparse, hashlib, http.server, json, os, re, socket, ssl
-import subprocess, threading
+import subprocess, threading, time
 
 COOKIE = "52f1c0de-5a1e-4bad-a11e-000000000001"
 lock = threading.Lock()
@@ -130,6 +135,16 @@ def hostile(mode, method, port):
         return int(mode[7:]), "<html><body>no</body></html>"
     if mode == "garbage":
         return 200, "this is not XML at all"
+    if mode in ("endless-token", "repeat-token"):
+        with lock:
+            counts["token"] = counts.get("token", 0) + 1
+            tok = "tok-%d" % counts["token"] if mode == "endless-token" else "tok-same"
+        objs = "" if mode == "endless-token" else (
+            '<objects><obj type="Folder">group-v%d</obj><propSet><name>name</name>'
+            '<val xsi:type="xsd:string">f</val></propSet></objects>' % counts["token"])
+        tag = method if method == "ContinueRetrievePropertiesEx" else "RetrievePropertiesEx"
+        return 200, (HEAD + '<%sResponse xmlns="urn:vim25"><returnval><token>%s</token>%s'
+                     '</returnval></%sResponse>' % (tag, tok, objs, tag) + TAIL)
     return None
 
 
@@ -170,7 +185,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             mode = srv.mode
         self.record(method=method, cookie=cookie, password_sent="<password>" in body, mode=mode)
         headers = [("Content-Type", "text/xml; charset=utf-8")]
-        r = hostile(mode, method, srv.server_address[1]) if mode != "ok" else None
+        r = hostile(mode, method, srv.server_address[1]) if mode not in ("ok", "drip") else None
         if r is None:
             if method == "Login":
                 pw = re.search(r"<password>(.*?)</password>", body, re.S)
@@ -210,6 +225,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = text.encode()
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if mode == "drip":
+            # Fast enough for curl's low-speed limit, never done.
+            try:
+                for i in range(0, len(data), 2):
+                    self.wfile.write(data[i:i + 2])
+                    self.wfile.flush()
+                    time.sleep(1)
+            except OSError:
+                pass  # the client gave up, as it should
+            self.close_connection = True
+            return
         self.wfile.write(data)
 
 
