@@ -36,6 +36,8 @@
 # --stuck-vm: the inventory holds one VM, vm-1 named "stuck", powered on,
 # whose guest never shuts down: ShutdownGuest is accepted and ignored, so
 # runtime.powerState stays poweredOn (the --shutdown timeout of h2k-lease).
+# --lease-url URL (repeatable): any HttpNfcLease is ready, and its
+# info.deviceUrl lists these URLs (h2k-fetch trusts them with the session cookie).
 #
 # The request log DIR/soapd.log holds one JSON object per request:
 # {"method":..., "cookie":bool, "password_sent":bool, "mode":...}.  The env
@@ -87,7 +89,22 @@ STUCK_VM = ('<objects><obj type="VirtualMachine">vm-1</obj>'
             '42000000-0000-0000-0000-000000000001</val></propSet></objects>')
 
 
-def normal(method, body, stuck=False):
+def lease_answer(urls):
+    devs = "".join('<deviceUrl><key>k%d</key><importKey>k%d</importKey><url>%s</url>'
+                   '<sslThumbprint></sslThumbprint><disk>true</disk><targetId>disk-%d.vmdk'
+                   '</targetId></deviceUrl>' % (i, i, u, i) for i, u in enumerate(urls))
+    return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
+                 '<objects><obj type="HttpNfcLease">lease-1</obj>'
+                 '<propSet><name>state</name><val xsi:type="HttpNfcLeaseState">ready</val></propSet>'
+                 '<propSet><name>info</name><val xsi:type="HttpNfcLeaseInfo">'
+                 '<lease type="HttpNfcLease">lease-1</lease>%s<totalDiskCapacityInKB>1'
+                 '</totalDiskCapacityInKB><leaseTimeout>300</leaseTimeout></val></propSet>'
+                 '</objects></returnval></RetrievePropertiesExResponse>' % devs + TAIL)
+
+
+def normal(method, body, stuck=False, lease_urls=None):
+    if lease_urls and method == "RetrievePropertiesEx" and 'type="HttpNfcLease"' in body:
+        return lease_answer(lease_urls)
     if stuck and method == "RetrievePropertiesEx" and 'type="VirtualMachine">vm-1<' in body:
         return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
                      + STUCK_VM + '</returnval></RetrievePropertiesExResponse>' + TAIL)
@@ -196,7 +213,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     r = (200, HEAD + '<LoginResponse xmlns="urn:vim25"><returnval><key>%s</key>'
                          '<userName>user</userName></returnval></LoginResponse>' % COOKIE + TAIL)
             else:
-                r = normal(method, body, srv.stuck)
+                r = normal(method, body, srv.stuck, srv.lease_urls)
         status, text = r
         self.send_response(status)
         for h in headers:
@@ -284,11 +301,13 @@ def main():
     ap.add_argument("--password", default="pass")
     ap.add_argument("--lifetime", type=float, default=60)
     ap.add_argument("--stuck-vm", action="store_true")
+    ap.add_argument("--lease-url", action="append", default=[])
     a = ap.parse_args()
     srv = Server(("127.0.0.1", 0), Handler, bind_and_activate=True)
     srv.dir, srv.mode, srv.at, srv.times = a.dir, a.mode, set(a.at.split(",")), a.times
     srv.password, srv.cert_change, srv.close_each = a.password, a.cert_change, a.cert_change
     srv.stuck = a.stuck_vm
+    srv.lease_urls = a.lease_url
     cert, srv.ctx_a, der_a = mkcert(a.dir, "soapd-a")
     _, srv.ctx_b, der_b = mkcert(a.dir, "soapd-b")
     port = srv.server_address[1]
