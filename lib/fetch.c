@@ -194,7 +194,7 @@ struct run {
 	char *cookie;           /* "vmware_soap_session=..." or NULL */
 	char *session_host;     /* host:port of the session URL */
 	struct h2k_vim *pv;     /* main thread's session, for cookie_policy */
-	int pv_failed;
+	char *pv_err;           /* why it could not be had */
 	int bad_lines, good_vms, failed_vms, first_code;
 	struct vm *first_vm;    /* the VM that set first_code */
 	int out_failed;
@@ -1936,13 +1936,14 @@ cookie_policy(struct run *r, struct vm *vm)
 		}
 		if (!asked) {
 			asked = 1;
-			if (!r->pv && !r->pv_failed &&
-			    !(r->pv = h2k_vim_from_session(r->o->session)))
-				r->pv_failed = 1;
-			if (!r->pv ||
-			    h2k_lease_device_urls(r->pv, vm->lease, &urls, &nurls) < 0)
-				err = h2k_strdup(r->pv_failed ? "no usable session" :
-				    h2k_errmsg());
+			if (!r->pv && !r->pv_err &&
+			    !(r->pv = h2k_vim_from_session(r->o->session)) &&
+			    !(r->pv_err = h2k_strdup(h2k_errmsg())))
+				goto out;
+			if ((!r->pv && !(err = h2k_strdup(r->pv_err))) ||
+			    (r->pv && h2k_lease_device_urls(r->pv, vm->lease,
+			    &urls, &nurls) < 0 && !(err = h2k_strdup(h2k_errmsg()))))
+				goto out;
 		}
 		for (size_t j = 0; j < nurls && !f->cookie; j++)
 			f->cookie = !strcmp(urls[j], f->url);
@@ -2340,6 +2341,7 @@ early:
 		h2k_freesecret(r.cookie);
 	free(r.session_host);
 	h2k_vim_free(r.pv);
+	free(r.pv_err);
 	pthread_mutex_destroy(&r.mu);
 	pthread_cond_destroy(&r.cv);
 	pthread_cond_destroy(&r.lease_cv);

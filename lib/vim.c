@@ -358,10 +358,18 @@ retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
 
 		for (long i = 0; i < pages - 1; i++)
 			if (seen[i] == h) {
+				/* The token is the server's: printable only. */
+				char tok[41];
+				size_t k;
+
+				for (k = 0; k < sizeof tok - 1 && p.token[k]; k++)
+					tok[k] = p.token[k] > 0x20 && p.token[k] < 0x7f ?
+					    p.token[k] : '?';
+				tok[k] = '\0';
 				h2k_seterr(H2K_EX_NET, "%s: ContinueRetrievePropertiesEx: "
-				    "the server repeats continuation token '%.40s' "
+				    "the server repeats continuation token '%s' "
 				    "after %ld pages (paging loop)",
-				    h2k_soap_host(v->soap), p.token, pages);
+				    h2k_soap_host(v->soap), tok, pages);
 				goto cancel;
 			}
 		if (p.nobj == 0 && ++empty > H2K_VIM_MAX_EMPTY_PAGES) {
