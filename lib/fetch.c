@@ -1923,7 +1923,7 @@ cookie_policy(struct run *r, struct vm *vm)
 			continue;
 		}
 		hp = url_hostport(f->url);
-		f->cookie = hp && r->session_host && !strcmp(hp, r->session_host);
+		f->cookie = hp && r->session_host && !strcasecmp(hp, r->session_host);
 		free(hp);
 		if (f->cookie)
 			continue;
