@@ -83,7 +83,9 @@
  * never delays a download.  When a VM fails (its files settled), this
  * thread aborts its lease (HttpNfcLeaseAbort, unless --keep-lease) and
  * removes the temporary snapshot named in lease.snapshot; .part files are
- * kept.  A VM that completed keeps its keepalive until h2k-fetch exits, so
+ * kept (the main thread makes one more kind of SOAP call, the lease's
+ * device URLs for the cookie policy, before a line's files are queued).
+ * A VM that completed keeps its keepalive until h2k-fetch exits, so
  * the next stage finds the lease alive.  Input lines without a lease (plain
  * URLs) need no session and get no keepalive; a line with a lease and no
  * usable session fails, since nothing would keep that lease alive.
@@ -136,6 +138,8 @@ struct file {
 	int idx;
 	char *key, *target_id, *url;
 	char *pin;              /* the lease's sslThumbprint for this URL, or NULL */
+	int cookie;             /* send the session cookie (see cookie_policy) */
+	char *nocookie;         /* why it is withheld, for a 401/403 message */
 	int disk;
 	long long size_hint;    /* device size from the lease, -1 unknown */
 	char *name;             /* sanitised final name in the VM folder */
@@ -190,6 +194,8 @@ struct run {
 	char *outabs;
 	char *cookie;           /* "vmware_soap_session=..." or NULL */
 	char *session_host;     /* host:port of the session URL */
+	struct h2k_vim *pv;     /* main thread's session, for cookie_policy */
+	char *pv_err;           /* why it could not be had */
 	int bad_lines, good_vms, failed_vms, first_code;
 	struct vm *first_vm;    /* the VM that set first_code */
 	int out_failed;
@@ -1247,7 +1253,7 @@ download(struct worker *w, struct file *f)
 		curl_easy_setopt(w->h, CURLOPT_NOPROGRESS, 0L);
 		/* the stream is a VMDK: compression would only cost CPU */
 		curl_easy_setopt(w->h, CURLOPT_ACCEPT_ENCODING, NULL);
-		if (r->cookie)
+		if (r->cookie && f->cookie)
 			curl_easy_setopt(w->h, CURLOPT_COOKIE, r->cookie);
 		if (x.offset > 0) {
 			snprintf(range, sizeof range, "%lld-", x.offset);
@@ -1328,7 +1334,10 @@ download(struct worker *w, struct file *f)
 				}
 				goto retry;
 			}
-			if (s == 401 || s == 403)
+			if ((s == 401 || s == 403) && f->nocookie)
+				h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the session cookie "
+				    "was not sent: %s", what, s, f->nocookie);
+			else if (s == 401 || s == 403)
 				h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the server refused the "
 				    "session (expired? run h2k-login and h2k-lease again)", what, s);
 			else if (s == 404)
@@ -1423,6 +1432,7 @@ vm_free(struct vm *vm)
 		free(f->target_id);
 		free(f->url);
 		free(f->pin);
+		free(f->nocookie);
 		free(f->name);
 		free(f->part);
 		free(f->meta);
@@ -1885,6 +1895,76 @@ url_ok(struct run *r, const char *url, char *why, size_t wl)
 	return 1;
 }
 
+/*
+ * The cookie policy.  The session cookie is the user's vCenter session, and
+ * an input line may come from a file anyone wrote: the cookie goes only
+ * over https, and only to the session's own host:port or to a URL that the
+ * server itself lists, asked over the session now, among the device URLs of
+ * the line's lease (an ESXi host, often not the vCenter).  Any other URL is
+ * fetched without it; curl never follows a redirect (http.c), so the cookie
+ * cannot be carried elsewhere either.  Runs in the main thread before the
+ * files are queued; its one SOAP call per lease is bounded by the SOAP
+ * deadline.
+ */
+static int
+cookie_policy(struct run *r, struct vm *vm)
+{
+	char **urls = NULL, *err = NULL, *hp;
+	size_t nurls = 0;
+	int asked = 0, rc = -1;
+
+	for (int i = 0; i < vm->nfiles; i++) {
+		struct file *f = &vm->files[i];
+
+		if (!r->cookie)
+			continue;
+		if (strncasecmp(f->url, "https://", 8) != 0) {
+			if (!(f->nocookie = h2k_strdup("plain http never carries it")))
+				goto out;
+			continue;
+		}
+		hp = url_hostport(f->url);
+		f->cookie = hp && r->session_host && !strcasecmp(hp, r->session_host);
+		free(hp);
+		if (f->cookie)
+			continue;
+		if (!vm->lease) {
+			if (!(f->nocookie = h2k_asprintf("the URL is not on the "
+			    "session's server %s and the line names no lease",
+			    r->session_host ? r->session_host : "?")))
+				goto out;
+			continue;
+		}
+		if (!asked) {
+			asked = 1;
+			if (!r->pv && !r->pv_err &&
+			    !(r->pv = h2k_vim_from_session(r->o->session)) &&
+			    !(r->pv_err = h2k_strdup(h2k_errmsg())))
+				goto out;
+			if ((!r->pv && !(err = h2k_strdup(r->pv_err))) ||
+			    (r->pv && h2k_lease_device_urls(r->pv, vm->lease,
+			    &urls, &nurls) < 0 && !(err = h2k_strdup(h2k_errmsg()))))
+				goto out;
+		}
+		for (size_t j = 0; j < nurls && !f->cookie; j++)
+			f->cookie = !strcmp(urls[j], f->url);
+		if (f->cookie)
+			continue;
+		if (!(f->nocookie = err ? h2k_asprintf("the device URLs of lease "
+		    "%s could not be read: %s", vm->lease, err) :
+		    h2k_asprintf("the URL is not one of the device URLs the "
+		    "server lists for lease %s", vm->lease)))
+			goto out;
+		h2k_info("%s: %s: no session cookie: %s", vm->name, f->url,
+		    f->nocookie);
+	}
+	rc = 0;
+out:
+	free(err);
+	h2k_lease_urls_free(urls, nurls);
+	return rc;
+}
+
 /* Parse one h2k-lease line into a VM and queue its files. */
 static int
 add_line(struct run *r, cJSON *line, const char *inname, long lineno)
@@ -2028,6 +2108,9 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		h2k_progress_set(r->prog, f->prog, 0, f->size_hint);
 		i++;
 	}
+
+	if (cookie_policy(r, vm) < 0)
+		goto fail;
 
 	/* the folder, opened once: every file operation is relative to it */
 	if (h2k_mkdirs(vm->dir, 0700) < 0) {
@@ -2282,6 +2365,8 @@ early:
 	if (r.cookie)
 		h2k_freesecret(r.cookie);
 	free(r.session_host);
+	h2k_vim_free(r.pv);
+	free(r.pv_err);
 	pthread_mutex_destroy(&r.mu);
 	pthread_cond_destroy(&r.cv);
 	pthread_cond_destroy(&r.lease_cv);

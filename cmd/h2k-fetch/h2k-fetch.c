@@ -17,6 +17,7 @@
 #include "fetch.h"
 #include "h2k.h"
 #include "http.h"
+#include "soap.h"
 #include "session.h"
 
 #define MAXPINS 32
@@ -206,6 +207,9 @@ main(int argc, char **argv)
 	/* DownloadWorkers and LogLevel from the config files */
 	h2k_config_init(&cfg);
 	if (h2k_config_load(&cfg, NULL) < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
+	if (cfg.soap_timeout > 0 &&
+	    h2k_soap_set_timeout_config(cfg.soap_timeout) < 0)
 		errx(h2k_errcode(), "%s", h2k_errmsg());
 	if (!jobs)
 		jobs = cfg.download_workers > 0 ? cfg.download_workers : 4;

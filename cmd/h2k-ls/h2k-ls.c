@@ -33,6 +33,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "config.h"
 #include "h2k.h"
 #include "session.h"
 #include "vim.h"
@@ -47,7 +48,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: h2k-ls [-qtv] [-s session] [--name glob] [--power on | off | suspended]\n"
-	    "              [--templates | --no-templates] [path ...]\n");
+	    "              [--soap-timeout seconds] [--templates | --no-templates]\n"
+	    "              [path ...]\n");
 	exit(H2K_EX_USAGE);
 }
 
@@ -963,7 +965,8 @@ session_err(const char *spath)
 int
 main(int argc, char **argv)
 {
-	enum { O_NAME = 256, O_POWER, O_TEMPLATES, O_NOTEMPLATES, O_VERSION };
+	enum { O_NAME = 256, O_POWER, O_TEMPLATES, O_NOTEMPLATES, O_VERSION,
+		O_SOAPTIMEOUT };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "name", required_argument, NULL, O_NAME },
@@ -971,6 +974,7 @@ main(int argc, char **argv)
 		{ "power", required_argument, NULL, O_POWER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "session", required_argument, NULL, 's' },
+		{ "soap-timeout", required_argument, NULL, O_SOAPTIMEOUT },
 		{ "table", no_argument, NULL, 't' },
 		{ "templates", no_argument, NULL, O_TEMPLATES },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -1033,6 +1037,13 @@ main(int argc, char **argv)
 		case O_NOTEMPLATES:
 			o.templates = 0;
 			break;
+		case O_SOAPTIMEOUT: {
+			double t;
+			if (h2k_soap_parse_timeout(optarg, "--soap-timeout", &t) < 0 ||
+			    h2k_soap_set_timeout(t) < 0)
+				errx(H2K_EX_USAGE, "%s", h2k_errmsg());
+			break;
+		}
 		case O_VERSION:
 			printf("h2k-ls %s\n", H2K_VERSION);
 			return 0;
@@ -1065,6 +1076,18 @@ main(int argc, char **argv)
 	pthread_cond_init(&ls.cv, NULL);
 	jobs = jobs_setting();
 
+	{
+		/* The configuration files count for the SOAP deadline only. */
+		struct h2k_config cfg;
+
+		h2k_config_init(&cfg);
+		r = h2k_config_load(&cfg, NULL);
+		if (r == 0 && cfg.soap_timeout > 0)
+			r = h2k_soap_set_timeout_config(cfg.soap_timeout);
+		h2k_config_free(&cfg);
+		if (r < 0)
+			goto fail;
+	}
 	if (!(spath = h2k_session_path(sflag)) ||
 	    h2k_session_load(spath, &sess) < 0)
 		goto fail;
