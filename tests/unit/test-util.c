@@ -26,10 +26,10 @@ main(void)
 		    "invalid UTF-8 and DEL as \\xNN, e-acute kept");
 		is_str(h2k_ttystr("\\e is \\ kept", t, sizeof t),
 		    "\\e is \\ kept", "idempotent: backslash not doubled");
-		is_str(h2k_ttystr("abc\033", t, 6), "abc", "cut on an escape boundary");
+		is_str(h2k_ttystr("abc\033", t, 5), "abc", "cut on an escape boundary");
 		h2k_seterr(H2K_EX_NET, "vm \xe2\x80\xae" "gpj.exe\x1b[31m");
 		is_str(h2k_errmsg(), "vm \\u202egpj.exe\\e[31m", "seterr escapes");
-		h2k_buf_ttyesc(&b, "a\tb\nc\033", 7, H2K_ESC_KEEPNL | H2K_ESC_KEEPTAB);
+		h2k_buf_ttyesc(&b, "a\tb\nc\033", 6, H2K_ESC_KEEPNL | H2K_ESC_KEEPTAB);
 		is_str(b.data, "a\tb\nc\\e", "stream mode keeps tab and newline");
 		h2k_buf_free(&b);
 	}
