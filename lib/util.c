@@ -359,27 +359,23 @@ esc_close(void *arg)
 	if (c->ncarry && h2k_buf_ttyesc(&out, (char *)c->carry, c->ncarry, 0) == 0)
 		put_fd(c->fd, out.data, out.len);
 	h2k_buf_free(&out);
-	free(c);
+	c->ncarry = 0;
 	return 0;
 }
 
 int
 h2k_stderr_escape(void)
 {
+	/* static: stderr is never closed, and the cookie must outlive it */
+	static struct esc_cookie c = { .fd = STDERR_FILENO };
 	static int done;
 	cookie_io_functions_t io = { .write = esc_write, .close = esc_close };
-	struct esc_cookie *c;
 	FILE *fp;
 
 	if (done)
 		return 0;
-	if (!(c = h2k_calloc(1, sizeof *c)))
-		return -1;
-	c->fd = STDERR_FILENO;
-	if (!(fp = fopencookie(c, "w", io))) {
-		free(c);
+	if (!(fp = fopencookie(&c, "w", io)))
 		return h2k_seterr(H2K_EX_FAIL, "stderr: %s", strerror(errno));
-	}
 	setvbuf(fp, NULL, _IONBF, 0);
 	fflush(stderr);
 	stderr = fp;
