@@ -664,7 +664,7 @@ logjob(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 static void
 logjob(struct job *j, const char *fmt, ...)
 {
-	char now[32], line[2048];
+	char now[32], line[2048], raw[2048];
 	va_list ap;
 	int n;
 
@@ -672,8 +672,10 @@ logjob(struct job *j, const char *fmt, ...)
 		return;
 	n = snprintf(line, sizeof line, "%s h2k-job: ", h2k_now_rfc3339(now));
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	/* job names and VM paths are the submitter's: escaped (h2k.h) */
+	h2k_ttystr(raw, line + n, sizeof line - (size_t)n - 1);
 	n = (int)strlen(line);
 	line[n++] = '\n';
 	(void)!write(j->logfd, line, (size_t)n);
