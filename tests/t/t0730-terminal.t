@@ -79,6 +79,29 @@ test_expect_success 'a server fault with C1, bidi and U+2028 is escaped' '
 '
 soapd_stop
 
+# The rig: a VM the server names with C1, bidi and U+2028 (XML carries no
+# ESC), listed, leased, fetched with bars and packed.
+sim_start -vm 1 -disks 1 -disk-size 512K -disk-fill random -power off -nfc-bps 700000
+BADS=$(printf 'vm\302\2331m\342\200\256gpj\342\200\250x')
+test_expect_success 'rig: h2k-ls -t shows a hostile VM name escaped, JSON exact' '
+	h2k_login_sim && govc_ object.rename /DC0/vm/DC0_H0_VM0 "$BADS" &&
+	h2k-ls -t >table 2>err &&
+	clean table && clean err &&
+	grep -F "vm\\u009b1m\\u202egpj\\u2028x" table &&
+	h2k-ls >ls.json 2>err && clean ls.json && clean err &&
+	python3 -c "import json,sys; n=[json.loads(l)[\"name\"] for l in open(\"ls.json\")]; assert sys.argv[1] in n, n" "$BADS"
+'
+
+test_expect_success 'rig: lease, fetch with bars and ovf of that VM: stderr escaped' '
+	h2k-lease "/DC0/vm/$BADS" >lease.json 2>lease.err &&
+	h2k-fetch --progress bar -o rout <lease.json >fetch.json 2>fetch.err &&
+	h2k-ovf <fetch.json >ovf.json 2>ovf.err &&
+	clean lease.err && clean fetch.err bars && clean ovf.err &&
+	grep -F "vm\\u009b1m\\u202egpj\\u2028x" fetch.err &&
+	python3 -c "import json,sys; o=json.load(open(\"ovf.json\")); assert o[\"name\"]==sys.argv[1], o[\"name\"]" "$BADS" &&
+	clean ovf.json
+'
+
 # h2k-job: job names (YAML double-quoted escapes) and a stage's stderr.
 . "$TESTS_DIR/t/t06-standins.sh"
 export H2K_SPOOL="$TRASH/spool" OUT="$TRASH/jout"
