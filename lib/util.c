@@ -10,6 +10,8 @@
 
 #include "h2k.h"
 
+static const char *ttystr(const char *s, char *buf, size_t len, int flags);
+
 static _Thread_local char errbuf[1024];
 static _Thread_local int errcode;
 
@@ -143,12 +145,7 @@ h2k_log(int level, const char *fmt, ...)
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
 	/* One line, nothing a terminal would obey: names come from servers. */
-	struct h2k_buf b = {0};
-	if (h2k_buf_ttyesc(&b, raw, strlen(raw), H2K_ESC_KEEPTAB) == 0)
-		snprintf(line + n, sizeof line - (size_t)n, "%s", b.data);
-	else
-		h2k_ttystr(raw, line + n, sizeof line - (size_t)n);
-	h2k_buf_free(&b);
+	ttystr(raw, line + n, sizeof line - (size_t)n, H2K_ESC_KEEPTAB);
 	/* One write so lines from threads do not interleave. */
 	size_t len = strlen(line);
 	line[len < sizeof line - 1 ? len : sizeof line - 2] = '\n';
@@ -259,8 +256,8 @@ h2k_buf_ttyesc(struct h2k_buf *b, const char *s, size_t n, int flags)
 	return h2k_buf_append(b, s + run, n - run);
 }
 
-const char *
-h2k_ttystr(const char *s, char *buf, size_t len)
+static const char *
+ttystr(const char *s, char *buf, size_t len, int flags)
 {
 	const unsigned char *u = (const unsigned char *)(s ? s : "");
 	size_t n = strlen((const char *)u), i = 0, o = 0;
@@ -269,7 +266,7 @@ h2k_ttystr(const char *s, char *buf, size_t len)
 		return buf;
 	while (i < n) {
 		char e[16];
-		size_t adv, el = esc_one(u + i, n - i, 0, e, &adv);
+		size_t adv, el = esc_one(u + i, n - i, flags, e, &adv);
 		const char *src = el ? e : (const char *)u + i;
 		size_t sl = el ? el : adv;
 
@@ -282,6 +279,12 @@ h2k_ttystr(const char *s, char *buf, size_t len)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+const char *
+h2k_ttystr(const char *s, char *buf, size_t len)
+{
+	return ttystr(s, buf, len, 0);
 }
 
 /*
