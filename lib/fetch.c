@@ -250,17 +250,15 @@ msg(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void
 msg(struct run *r, const char *fmt, ...)
 {
-	char line[2048];
+	char raw[2048], line[2048];
 	va_list ap;
 	int n = snprintf(line, sizeof line, "%s: ", r->o->progname ? r->o->progname : "h2k-fetch");
 
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	/* one line: server strings must not forge extra lines */
-	for (char *p = line + n; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	/* one line, nothing a terminal obeys: server strings (h2k.h) */
+	h2k_ttystr(raw, line + n, sizeof line - (size_t)n - 1);
 	strcat(line, "\n");
 	h2k_progress_msg(r->prog, line);
 }

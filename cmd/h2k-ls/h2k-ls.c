@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "h2k.h"
+#include "jsonl.h"
 #include "session.h"
 #include "vim.h"
 
@@ -616,7 +617,7 @@ vm_cb(void *arg, xmlNodePtr obj)
 		ls->nrows++;
 		pthread_mutex_unlock(&ls->mu);
 	} else {
-		char *line = cJSON_PrintUnformatted(j);
+		char *line = h2k_json_print(j);
 		int r;
 		if (!line)
 			goto oom;
@@ -898,6 +899,7 @@ list_vms(struct ls *ls, int jobs)
 	return rc;
 }
 
+/* The table is for a terminal: server names escaped (h2k.h). */
 static void
 print_table(struct ls *ls)
 {
@@ -905,12 +907,28 @@ print_table(struct ls *ls)
 	char mem[32];
 
 	for (size_t i = 0; i < ls->nrows; i++) {
-		int n = (int)strlen(ls->rows[i].name);
-		int p = (int)strlen(power_short(ls->rows[i].power));
-		if (n > wn)
-			wn = n;
-		if (p > wp)
-			wp = p;
+		struct row *r = &ls->rows[i];
+		struct h2k_buf n = {0}, p = {0}, w = {0};
+		const char *pw = power_short(r->power);
+
+		if (h2k_buf_ttyesc(&n, r->name, strlen(r->name), 0) < 0 ||
+		    h2k_buf_ttyesc(&p, r->path, strlen(r->path), 0) < 0 ||
+		    h2k_buf_ttyesc(&w, pw, strlen(pw), 0) < 0) {
+			h2k_buf_free(&n);
+			h2k_buf_free(&p);
+			h2k_buf_free(&w);
+			errx(h2k_errcode(), "%s", h2k_errmsg());
+		}
+		free(r->name);
+		free(r->path);
+		free(r->power);
+		r->name = n.data;
+		r->path = p.data;
+		r->power = w.data;
+		if ((int)n.len > wn)
+			wn = (int)n.len;
+		if ((int)strlen(power_short(r->power)) > wp)
+			wp = (int)strlen(power_short(r->power));
 	}
 	printf("%-*s  %-*s  %3s  %9s  %9s  %s\n", wn, "Name", wp, "Power", "CPU",
 	    "Mem", "Disks GiB", "Path");

@@ -6,6 +6,7 @@
 #
 #   soapd.py --dir DIR --env FILE [--mode MODE] [--at METHOD[,METHOD]]
 #            [--times K] [--cert-change] [--password PW] [--lifetime S]
+#            [--stuck-vm] [--fault-msg MSG]
 #
 # It answers enough of vim25 for a client to connect, log in and list an
 # empty inventory (RetrieveServiceContent, Login, Logout, CreateContainerView,
@@ -21,7 +22,8 @@
 #   big            a 50 MB body (valid XML, one huge text node)
 #   bigmany        a 50 MB body of 1 KB elements (valid XML)
 #   fault:TYPE     HTTP 500 with a SOAP fault of vim25 type TYPE
-#                  (e.g. fault:NotAuthenticated, fault:InvalidLogin)
+#                  (e.g. fault:NotAuthenticated, fault:InvalidLogin), whose
+#                  faultstring is --fault-msg (percent-decoded) when given
 #   status:N       HTTP N with an HTML body
 #   garbage        HTTP 200 with a body that is not XML
 #   endless-token  a RetrieveResult with no objects and a fresh continuation
@@ -51,6 +53,7 @@ COOKIE = "52f1c0de-5a1e-4bad-a11e-000000000001"
 lock = threading.Lock()
 counts = {}
 conn_count = [0]
+FAULT_MSG = [None]
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
         '<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" '
@@ -147,7 +150,8 @@ def hostile(mode, method, port):
         return 200, None  # streamed by the handler
     if mode.startswith("fault:"):
         t = mode[6:]
-        return 500, fault(t, "soapd says %s" % t)
+        msg = FAULT_MSG[0] if FAULT_MSG[0] is not None else "soapd says %s" % t
+        return 500, fault(t, msg.replace("&", "&amp;").replace("<", "&lt;"))
     if mode.startswith("status:"):
         return int(mode[7:]), "<html><body>no</body></html>"
     if mode == "garbage":
@@ -302,7 +306,11 @@ def main():
     ap.add_argument("--lifetime", type=float, default=60)
     ap.add_argument("--stuck-vm", action="store_true")
     ap.add_argument("--lease-url", action="append", default=[])
+    ap.add_argument("--fault-msg")
     a = ap.parse_args()
+    if a.fault_msg is not None:
+        import urllib.parse
+        FAULT_MSG[0] = urllib.parse.unquote(a.fault_msg)
     srv = Server(("127.0.0.1", 0), Handler, bind_and_activate=True)
     srv.dir, srv.mode, srv.at, srv.times = a.dir, a.mode, set(a.at.split(",")), a.times
     srv.password, srv.cert_change, srv.close_each = a.password, a.cert_change, a.cert_change

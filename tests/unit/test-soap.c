@@ -221,7 +221,7 @@ main(void)
 	    "SystemError", "Login: SystemError");
 	fault("<NoPermissionFault xsi:type=\"NoPermission\"/>", "Permission to perform this operation was denied.\nforged line",
 	    H2K_EX_NET, "NoPermission",
-	    "Login: NoPermission: Permission to perform this operation was denied. forged line");
+	    "Login: NoPermission: Permission to perform this operation was denied.\\nforged line");
 
 	s = h2k_asprintf("%s<soapenv:Fault><faultcode>x</faultcode><faultstring>boom</faultstring></soapenv:Fault>%s",
 	    env_head, env_tail);
