@@ -93,7 +93,7 @@ boot=$(cat /proc/sys/kernel/random/boot_id)
 # plant VM/disk-0.vmdk.part (100000 bytes of another disk) whose meta says IDENT
 plant() { # DIR IDENT
 	mkdir -p "$1" && head -c 100000 srv/junk >"$1/disk-0.vmdk.part" &&
-	printf '{"url":"%s","ident":"%s","etag":"\\"x\\"","synced":100000,"boot_id":"%s"}' \
+	printf '{"url":"%s","ident":"%s","synced":100000,"boot_id":"%s"}' \
 		"$U" "$2" "$boot" >"$1/disk-0.vmdk.part.meta"
 }
 
