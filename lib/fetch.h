@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
  * h2k_fetch_run() reads h2k-lease JSON lines, downloads every device of
- * every lease into OUTDIR/<VM>/<target id> in parallel, keeps the leases
+ * every lease into OUTDIR/<VM folder>/<target id> in parallel (the folder
+ * is the VM's alone and locked while in use, see vmdir.h), keeps the leases
  * alive while it does, and writes one JSON line per VM whose files are all
  * complete.  The algorithms (threads, the resume rule, the keepalive) are
  * described at the top of fetch.c.
