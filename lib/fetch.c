@@ -16,13 +16,18 @@
  * line, while h2k-lease is still preparing the next VM), one thread draws
  * progress, and one "lease thread" does all the SOAP work.
  *
+ * The folder.  Each VM writes in a folder of its own, claimed and locked
+ * for the whole run (vmdir.h: the naming rule, the .h2k-vm marker, the
+ * lock): two VMs of one name never share a folder or a .part.
+ *
  * The resume rule.  A file is written as NAME.part; NAME.part.meta records
- * the URL, the validator (ETag), the stream length when known, how many
- * bytes were last fsynced ("synced") and the kernel's boot id.  Bytes on
- * disk are kept only when:
- *  - they come from this same URL, or from another lease of the same
- *    device of the same VM (VM moref, device key and target id recorded
- *    in the meta file) whose earlier answer carried a strong ETag, which
+ * the URL, the VM and device it is ("ident": VM moref, instance UUID,
+ * device key, target id), the validator (ETag), the stream length when
+ * known, how many bytes were last fsynced ("synced") and the kernel's boot
+ * id.  Bytes on disk are kept only when:
+ *  - the meta file names this VM and device (never another's), and they
+ *    come from this same URL, or from another lease of the same
+ *    device of the same VM whose earlier answer carried a strong ETag, which
  *    goes out as If-Range so a changed disk is answered 200 (an h2k-job
  *    retry after a dead runner resumes this way); anything else is
  *    truncated, since its content may differ; when they
@@ -115,6 +120,7 @@
 #include "ovf.h"
 #include "pathsafe.h"
 #include "vim.h"
+#include "vmdir.h"
 
 #define RECV_BUF       (256u << 10)  /* curl's receive buffer per worker */
 #define REHASH_BUF     (256u << 10)
@@ -163,6 +169,7 @@ struct vm {
 	char *name;             /* for messages */
 	char *dir;              /* absolute folder */
 	int dirfd;
+	struct h2k_vmdir vd;    /* the folder's lock (vmdir.h); owns dir and dirfd */
 	struct h2k_pathset names;
 	char *lease, *snapshot;
 	double timeout;
@@ -190,7 +197,6 @@ struct run {
 	size_t nvms, capvms;
 	int eof, stop;
 	struct h2k_progress *prog;
-	struct h2k_pathset vmnames;
 	char *outabs;
 	char *cookie;           /* "vmware_soap_session=..." or NULL */
 	char *session_host;     /* host:port of the session URL */
@@ -1120,21 +1126,33 @@ finish(struct xfer *x)
 enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2 };
 
 /*
- * May bytes left by an earlier run be offered for resumption?  From the
- * same URL, yes (the 206 checks still apply).  From another lease of the
- * same device of the same VM (an h2k-job retry, or a rerun after the lease
- * was aborted), only when the earlier answer carried a strong ETag: it goes
- * out as If-Range, so a server whose disk changed in between answers 200
- * and the .part is truncated; without a strong validator nothing proves the
- * bytes are the same and we start over.
+ * May bytes left by an earlier run be offered for resumption?  Never when
+ * the meta file names another VM or device than this file's (or only one
+ * of the two names one): those bytes are someone else's disk, whatever
+ * the URL.  From the same URL, yes (the 206 checks still apply).  From
+ * another lease of the same device of the same VM (an h2k-job retry, or a
+ * rerun after the lease was aborted), only when the earlier answer carried
+ * a strong ETag: it goes out as If-Range, so a server whose disk changed
+ * in between answers 200 and the .part is truncated; without a strong
+ * validator nothing proves the bytes are the same and we start over.
  */
+int
+h2k_fetch_same_source(const char *url, const char *ident, const char *m_url,
+    const char *m_ident, const char *m_etag)
+{
+	if (!m_url || !url)
+		return 0;
+	if (!ident != !m_ident || (ident && strcmp(ident, m_ident) != 0))
+		return 0;
+	if (strcmp(m_url, url) == 0)
+		return 1;
+	return ident && m_etag && m_etag[0] == '"';
+}
+
 static int
 same_source(const struct file *f, const struct meta *m)
 {
-	if (strcmp(m->url, f->url) == 0)
-		return 1;
-	return f->ident && m->ident && strcmp(m->ident, f->ident) == 0 &&
-	    m->etag && m->etag[0] == '"';
+	return h2k_fetch_same_source(f->url, f->ident, m->url, m->ident, m->etag);
 }
 
 static int
@@ -1437,8 +1455,8 @@ vm_free(struct vm *vm)
 		free(f->ident);
 	}
 	free(vm->files);
-	if (vm->dirfd >= 0)
-		close(vm->dirfd);
+	vm->dir = NULL;         /* vm->vd's, freed below */
+	h2k_vmdir_close(&vm->vd);
 	h2k_pathset_free(&vm->names);
 	cJSON_Delete(vm->line);
 	free(vm->name);
@@ -1458,6 +1476,10 @@ vm_settled(struct vm *vm)
 	if (!vm->failed) {
 		cJSON *o = cJSON_Duplicate(vm->line, 1), *files;
 		int wrc = -1;
+		/* h2k-ovf takes the folder's lock shared to add the .ovf/.mf:
+		 * let it in, and keep everyone else out, before it reads this line */
+		if (h2k_vmdir_share(&vm->vd) < 0 && !r->out_failed)
+			msg(r, "%s", h2k_errmsg());
 		if (o) {
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "dir");
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "files");
@@ -2017,6 +2039,7 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		return -1;
 	vm->run = r;
 	vm->dirfd = -1;
+	vm->vd.dirfd = vm->vd.lockfd = -1;
 	vm->started = h2k_monotime();
 	vm->line = line;
 	vm->lineno = lineno;
@@ -2028,17 +2051,6 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		vm->timeout = h2k_json_num(lease, "timeout_s", 300);
 	}
 	if (!(vm->files = h2k_calloc(n ? (size_t)n : 1, sizeof *vm->files)))
-		goto fail;
-
-	/* the folder: sanitised VM name, unique within this run */
-	char *safe = h2k_pathsafe(name && *name ? name : moref, "vm");
-	char *uniq = safe ? h2k_pathset_claim(&r->vmnames, safe) : NULL;
-	free(safe);
-	if (!uniq)
-		goto fail;
-	vm->dir = h2k_asprintf("%s/%s", r->outabs, uniq);
-	free(uniq);
-	if (!vm->dir)
 		goto fail;
 
 	/*
@@ -2095,9 +2107,12 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		f->part = h2k_asprintf("%s.part", f->name);
 		f->meta = h2k_asprintf("%s.part.meta", f->name);
 		{
+			/* which VM and device the bytes of the .part are */
 			const char *mo = h2k_json_str(vm->line, "moref");
-			f->ident = mo && *mo && *f->key ?
-			    h2k_asprintf("%s|%s|%s", mo, f->key, f->target_id) : NULL;
+			const char *iu = h2k_json_str(vm->line, "instance_uuid");
+			f->ident = ((mo && *mo) || (iu && *iu)) && *f->key ?
+			    h2k_asprintf("%s|%s|%s|%s", mo ? mo : "", iu ? iu : "", f->key,
+			    f->target_id) : NULL;
 		}
 		if (!f->part || !f->meta)
 			goto fail;
@@ -2110,15 +2125,16 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 	if (cookie_policy(r, vm) < 0)
 		goto fail;
 
-	/* the folder, opened once: every file operation is relative to it */
-	if (h2k_mkdirs(vm->dir, 0700) < 0) {
-		pthread_mutex_lock(&r->mu);
-		goto fail_locked;
-	}
-	if ((vm->dirfd = open(vm->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		h2k_seterr(H2K_EX_IO, "%s: %s", vm->dir, strerror(errno));
-		pthread_mutex_lock(&r->mu);
-		goto fail_locked;
+	/* the folder (vmdir.h): this VM's alone, locked until we exit, opened
+	 * once: every file operation is relative to it */
+	{
+		struct h2k_vmid id;
+		h2k_vmid_from_json(&id, vm->line);
+		if (h2k_vmdir_claim(r->outabs, &id, r->o->overwrite ? H2K_VMDIR_OVERWRITE : 0,
+		    &vm->vd) < 0)
+			goto fail;
+		vm->dir = vm->vd.path;
+		vm->dirfd = vm->vd.dirfd;
 	}
 
 	pthread_mutex_lock(&r->mu);
@@ -2358,7 +2374,6 @@ early:
 		vm_free(r.vms[i]);
 	free(r.vms);
 	free(r.queue);
-	h2k_pathset_free(&r.vmnames);
 	free(r.outabs);
 	if (r.cookie)
 		h2k_freesecret(r.cookie);

@@ -398,10 +398,12 @@ parse_options(const struct ctx *c, const struct ynode *n, const char *prefix,
 			r = get_bool(c, v, key, &j->power_off);
 		else if (!strcmp(k, "ova"))
 			r = get_bool(c, v, key, &j->ova);
+		else if (!strcmp(k, "overwrite"))
+			r = get_bool(c, v, key, &j->overwrite);
 		else
 			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown "
 			    "option (known: parallel_downloads, remove_cdrom, "
-			    "snapshot, shutdown, power_off, ova)", c->name,
+			    "snapshot, shutdown, power_off, ova, overwrite)", c->name,
 			    n->kids[i]->line, key);
 		if (r < 0)
 			return -1;
@@ -782,6 +784,7 @@ h2k_job_record_new(const struct h2k_jobspec *s, const char *id)
 	    !cJSON_AddBoolToObject(o, "shutdown", s->shutdown) ||
 	    !cJSON_AddBoolToObject(o, "power_off", s->power_off) ||
 	    !cJSON_AddBoolToObject(o, "ova", s->ova) ||
+	    (s->overwrite && !cJSON_AddBoolToObject(o, "overwrite", 1)) ||
 	    !(p = cJSON_AddObjectToObject(r, "progress")) ||
 	    !cJSON_AddStringToObject(p, "phase", "queued") ||
 	    !cJSON_AddNumberToObject(p, "percent_complete", 0) ||

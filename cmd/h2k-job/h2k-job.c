@@ -4,7 +4,7 @@
  *
  * The runner is one single-threaded process.  Each job is the pipeline
  *   h2k-lease [--snapshot|--shutdown|--power-off] VM
- *     | h2k-fetch --progress json -o OUTPUT [-j N] | h2k-ovf [--remove-cdrom] [--ova]
+ *     | h2k-fetch --progress json -o OUTPUT [-j N] [--overwrite] | h2k-ovf [--remove-cdrom] [--ova]
  * started as three children in one new process group, with the runner in
  * the middle of every pipe: it relays each JSON line to the next stage
  * (so it learns the lease moref and the final ovf_path without parsing
@@ -793,6 +793,8 @@ stage_argv(int i, const cJSON *rec)
 			pd = opt.download_workers;
 		if (pd == pd && pd >= 1 && (!(v[n++] = h2k_strdup("-j")) ||
 		    !(v[n++] = h2k_asprintf("%d", (int)pd))))
+			goto fail;
+		if (optbool(o, "overwrite") && !(v[n++] = h2k_strdup("--overwrite")))
 			goto fail;
 	} else {
 		if (optbool(o, "remove_cdrom") &&
