@@ -539,6 +539,34 @@ kill_orphans(cJSON *rec)
 	return 0;
 }
 
+/*
+ * find said "no job": when the file is there but its record was refused
+ * (a field of the wrong type or range), say that instead.
+ */
+static void
+why_not_found(struct h2k_spool *sp, const char *arg)
+{
+	static const char *const subs[] = {"new", "cur", "done"};
+	char p[H2K_SPOOL_IDMAX + 8], m[512];
+
+	if (h2k_errcode() != H2K_EX_NOTFOUND || !h2k_spool_idok(arg))
+		return;
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", subs[i], arg);
+		if (faccessat(sp->dfd, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		cJSON *r = h2k_spool_read(sp, subs[i], arg);
+		if (r) {
+			cJSON_Delete(r);
+			continue;
+		}
+		snprintf(m, sizeof m, "%s", h2k_errmsg());
+		h2k_seterr(H2K_EX_FAIL, "job %.64s: %s/%s: %s", arg, sp->dir, p,
+		    m);
+		return;
+	}
+}
+
 static int
 cancel_one(struct h2k_spool *sp, const char *arg)
 {
@@ -554,8 +582,10 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 		cJSON *r = h2k_spool_find(sp, arg, &sub, id);
 		int got;
 
-		if (!r)
+		if (!r) {
+			why_not_found(sp, arg);
 			return -1;
+		}
 		if (!strcmp(sub, "done")) {
 			const char *st = jstr(r, "status");
 			if (!strcmp(st, "cancelled")) {
