@@ -970,12 +970,48 @@ h2k_job_record_check(const cJSON *rec, const char *id)
 /* --- the job's processes -------------------------------------------------- */
 
 int
+h2k_proc_stat_parse(const char *buf, unsigned long long *start, pid_t *pgrp)
+{
+	unsigned long long v[19];
+	const char *p;
+
+	/* comm may hold anything, ')' and spaces too: fields follow the last ')'. */
+	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || !p[2] || p[3] != ' ')
+		return h2k_seterr(H2K_EX_FAIL, "unexpected format");
+	p += 4; /* past ") S ": field 4 (ppid) on */
+	/* fields 4 (ppid) to 22 (starttime) */
+	for (int k = 0; k < 19; k++) {
+		char *end;
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9') {
+			/* only tpgid, priority, nice (8, 18, 19) may be < 0 */
+			if (*p != '-' || (k != 4 && k != 14 && k != 15))
+				return h2k_seterr(H2K_EX_FAIL,
+				    "unexpected format");
+		}
+		errno = 0;
+		v[k] = strtoull(p, &end, 10);
+		if (end == p || errno || (*end != ' ' && *end != '\0' &&
+		    *end != '\n'))
+			return h2k_seterr(H2K_EX_FAIL, "unexpected format");
+		p = end;
+	}
+	if (v[1] < 1 || v[1] > H2K_JOB_PID_MAX)
+		return h2k_seterr(H2K_EX_FAIL, "unexpected format");
+	if (pgrp)
+		*pgrp = (pid_t)v[1];
+	if (start)
+		*start = v[18];
+	return 0;
+}
+
+int
 h2k_proc_stat(pid_t pid, unsigned long long *start, pid_t *pgrp)
 {
-	char path[32], buf[1024], *p;
-	unsigned long long v[20];
+	char path[32], buf[1024];
 	ssize_t n;
-	int fd, k;
+	int fd;
 
 	if (pid <= 0)
 		return h2k_seterr(H2K_EX_NOTFOUND, "no process %d", (int)pid);
@@ -988,26 +1024,8 @@ h2k_proc_stat(pid_t pid, unsigned long long *start, pid_t *pgrp)
 	if (n <= 0)
 		return h2k_seterr(H2K_EX_NOTFOUND, "%s: cannot read", path);
 	buf[n] = '\0';
-	/* comm may hold anything, ')' and spaces too: fields follow the last ')'. */
-	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || !p[2])
+	if (h2k_proc_stat_parse(buf, start, pgrp) < 0)
 		return h2k_seterr(H2K_EX_FAIL, "%s: unexpected format", path);
-	p += 3; /* the state letter, field 3 */
-	p++;
-	/* fields 4 (ppid) to 22 (starttime) */
-	for (k = 0; k < 19; k++) {
-		char *end;
-		errno = 0;
-		v[k] = strtoull(p, &end, 10);
-		if (end == p || errno || (*end != ' ' && *end != '\0' &&
-		    *end != '\n'))
-			return h2k_seterr(H2K_EX_FAIL, "%s: unexpected format",
-			    path);
-		p = end;
-	}
-	if (pgrp)
-		*pgrp = (pid_t)v[1];
-	if (start)
-		*start = v[18];
 	return 0;
 }
 

@@ -88,6 +88,9 @@ int h2k_job_set_status(cJSON *rec, const char *status);
 #define H2K_JOB_MAX_PROCS 8
 /* start: field 22 (starttime) of /proc/PID/stat; pgrp: field 5. */
 int h2k_proc_stat(pid_t pid, unsigned long long *start, pid_t *pgrp);
+/* The same from the text of a /proc/PID/stat (NUL-terminated). */
+int h2k_proc_stat_parse(const char *buf, unsigned long long *start,
+    pid_t *pgrp);
 /* /proc/sys/kernel/random/boot_id into out (36 characters + NUL). */
 int h2k_boot_id(char out[37]);
 /* Record pgid, boot_id, pidns and procs for the n stage pids. */
