@@ -908,6 +908,19 @@ set_progress(struct job *j, const char *phase)
 		j->t_update = 0; /* a new phase is written at once */
 	if (phase && h2k_job_set_str(p, "phase", phase) < 0)
 		return -1;
+	/*
+	 * The sums come from the stages' lines: keep them to what a record
+	 * may hold (readers refuse a record with a negative or unbounded
+	 * count, and JSON has no infinity).
+	 */
+	if (!(j->tot_done >= 0))
+		j->tot_done = 0;
+	if (!(j->tot_total >= 0))
+		j->tot_total = 0;
+	if (j->tot_done > 1e18)
+		j->tot_done = 1e18;
+	if (j->tot_total > 1e18)
+		j->tot_total = 1e18;
 	double pct = j->tot_total > 0 ? j->tot_done * 100.0 / j->tot_total : 0;
 	if (pct > 100)
 		pct = 100;
@@ -1284,11 +1297,10 @@ drain(struct job *j, int i, int *fd, struct h2k_buf *b, int isout)
 			if (*skip)
 				;
 			else if (b->len + n > max) {
-				/* keep what fits: the log shows the head */
-				size_t room = max - b->len;
-				if (h2k_buf_append(b, p, room) == 0)
-					overlong(j, i, b, isout);
-				b->len = 0;
+				/* the log shows the head of a stderr line */
+				if (!isout)
+					(void)h2k_buf_append(b, p, max - b->len);
+				overlong(j, i, b, isout);
 				*skip = 1;
 			} else if (h2k_buf_append(b, p, n) < 0) {
 				h2k_warn("job %s: %s", j->c.id, h2k_errmsg());

@@ -155,5 +155,26 @@ test_expect_success 'a running record carries the proof: boot_id, pidns, the sta
 	test "$(jqget "$rec" "has(\"procs\") or has(\"boot_id\") or has(\"pgid\")")" = false
 '
 
+# A stand-in h2k-fetch whose first progress line is out of any range.
+mkdir -p real && ln -s "$TRASH/bin/h2k-standin" real/h2k-fetch
+cat >wild-fetch <<SH
+#!/bin/sh
+: >"$TRASH/wild-ran"
+echo '{"bytes_done":-5,"bytes_total":1e400}' >&2
+exec "$TRASH/real/h2k-fetch" "\$@"
+SH
+chmod +x wild-fetch
+
+test_expect_success 'stage progress out of range never makes a record readers refuse' '
+	rm -rf "$H2K_SPOOL" "$OUT" &&
+	ln -sf "$TRASH/wild-fetch" "$TRASH/bin/h2k-fetch" &&
+	id=$(h2k-job submit job.yaml | jq -r .id) &&
+	h2k-job run --once 2>run.err; rc=$?
+	ln -sf h2k-standin "$TRASH/bin/h2k-fetch" &&
+	test $rc = 0 && test -e wild-ran &&
+	test "$(field $id .status)" = completed &&
+	test -z "$(ls "$H2K_SPOOL/bad")"
+'
+
 job_cleanup
 test_done
