@@ -513,17 +513,36 @@ out:
  * 0 when nothing is (still) to be done, -1 with why (the group is not
  * provably the job's) when it left the group alone.
  */
+/*
+ * Whether the job's runner lives.  Not kill(pid, 0): the pid may be
+ * anybody's by now.  A live runner holds the lock on its run/PID.
+ */
 static int
-kill_orphans(cJSON *rec)
+runner_alive(struct h2k_spool *sp, const cJSON *rec)
 {
 	const cJSON *rp = cJSON_GetObjectItemCaseSensitive(rec, "runner_pid");
+	char p[32];
+	int fd, alive;
+
+	if (!cJSON_IsNumber(rp))
+		return 0;
+	snprintf(p, sizeof p, "run/%d", (int)rp->valuedouble);
+	if ((fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno != ENOENT; /* unreadable: leave it to its runner */
+	alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return alive;
+}
+
+static int
+kill_orphans(struct h2k_spool *sp, cJSON *rec)
+{
 	pid_t pg;
 
 	if (!cJSON_GetObjectItemCaseSensitive(rec, "pgid"))
 		return 0;
 	/* The runner lives: it does the killing itself. */
-	if (cJSON_IsNumber(rp) && rp->valuedouble >= 2 &&
-	    kill((pid_t)rp->valuedouble, 0) == 0)
+	if (runner_alive(sp, rec))
 		return 0;
 	if ((pg = h2k_job_group(rec)) < 0)
 		return -1;
@@ -608,7 +627,7 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 			}
 			marked = 1;
 			/* Its runner may be gone while its processes live on. */
-			if (kill_orphans(r) < 0)
+			if (kill_orphans(sp, r) < 0)
 				snprintf(why, sizeof why, "; %s, not signalled",
 				    h2k_errmsg());
 			else
