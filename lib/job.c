@@ -841,7 +841,7 @@ is_bootid(const cJSON *v)
 		return 0;
 	for (int i = 0; i < 36; i++)
 		if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' :
-		    !strchr("0123456789abcdef", s[i]) || !s[i])
+		    !strchr("0123456789abcdef", s[i]))
 			return 0;
 	return 1;
 }

@@ -1569,7 +1569,7 @@ end_job(struct job *j)
 	double secs = h2k_monotime() - j->t_start;
 
 	h2k_job_clear_procs(j->c.rec);
-	if (j->interrupting && !j->cancelling) {
+	if (j->interrupting && !j->cancelling && !j->fail) {
 		cleanup_lease(j);
 		logjob(j, "interrupted: the runner is stopping; requeued");
 		h2k_info("job %s: interrupted after %.1f s; requeued", j->c.id,
