@@ -805,12 +805,115 @@ nomem:
 	return NULL;
 }
 
+/* v is a whole number in [lo, hi] (range first: the cast needs it). */
+static int
+is_int(const cJSON *v, double lo, double hi)
+{
+	return cJSON_IsNumber(v) && v->valuedouble >= lo &&
+	    v->valuedouble <= hi &&
+	    v->valuedouble == (double)(long long)v->valuedouble;
+}
+
+/* An optional field: absent, or of the type ok() accepts. */
+#define OPT(rec, key, ok) \
+	(!cJSON_GetObjectItemCaseSensitive((rec), (key)) || \
+	    (ok)(cJSON_GetObjectItemCaseSensitive((rec), (key))))
+
+static int
+str_or_null(const cJSON *v)
+{
+	return cJSON_IsString(v) || cJSON_IsNull(v);
+}
+
+static int
+obj_or_null(const cJSON *v)
+{
+	return cJSON_IsObject(v) || cJSON_IsNull(v);
+}
+
+static int
+is_bool(const cJSON *v)
+{
+	return cJSON_IsBool(v);
+}
+
+static int
+is_str(const cJSON *v)
+{
+	return cJSON_IsString(v);
+}
+
+static int
+is_count(const cJSON *v)
+{
+	return is_int(v, 0, 9007199254740992.0);
+}
+
+static int
+is_parallel(const cJSON *v)
+{
+	return is_int(v, 1, H2K_JOB_MAX_PARALLEL);
+}
+
+static int
+is_pid(const cJSON *v)
+{
+	return is_int(v, 2, H2K_JOB_PID_MAX);
+}
+
+static int
+is_percent(const cJSON *v)
+{
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 &&
+	    v->valuedouble <= 100;
+}
+
+static int
+is_bootid(const cJSON *v)
+{
+	const char *s = cJSON_GetStringValue(v);
+
+	if (!s || strlen(s) != 36)
+		return 0;
+	for (int i = 0; i < 36; i++)
+		if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' :
+		    !strchr("0123456789abcdef", s[i]))
+			return 0;
+	return 1;
+}
+
+static int
+is_pidns(const cJSON *v)
+{
+	const char *s = cJSON_GetStringValue(v);
+
+	return s && s[0] && strlen(s) < 64;
+}
+
+static int
+is_procs(const cJSON *v)
+{
+	const cJSON *e;
+
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > H2K_JOB_MAX_PROCS)
+		return 0;
+	cJSON_ArrayForEach(e, v)
+		if (!cJSON_IsObject(e) || !is_pid(
+		    cJSON_GetObjectItemCaseSensitive(e, "pid")) || !is_count(
+		    cJSON_GetObjectItemCaseSensitive(e, "start")))
+			return 0;
+	return 1;
+}
+
 int
 h2k_job_record_check(const cJSON *rec, const char *id)
 {
 	static const char *strs[] = {"id", "status", "vm_path", "output_path",
 	    "name", "created_at"};
-	const cJSON *a;
+	static const char *bools[] = {"remove_cdrom", "snapshot", "shutdown",
+	    "power_off", "ova"};
+	static const char *nums[] = {"bytes_done", "bytes_total"};
+	const cJSON *a, *o;
 
 	if (!cJSON_IsObject(rec))
 		return h2k_seterr(H2K_EX_FAIL, "record is not a JSON object");
@@ -832,12 +935,311 @@ h2k_job_record_check(const cJSON *rec, const char *id)
 	    != '/')
 		return h2k_seterr(H2K_EX_FAIL, "record output_path is not "
 		    "absolute");
-	if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(rec, "options")))
+	o = cJSON_GetObjectItemCaseSensitive(rec, "options");
+	if (!cJSON_IsObject(o))
 		return h2k_seterr(H2K_EX_FAIL, "record field 'options' missing "
 		    "or not an object");
+	if (!OPT(o, "parallel_downloads", is_parallel))
+		return h2k_seterr(H2K_EX_FAIL, "record field "
+		    "'options.parallel_downloads' is not a whole number from 1 "
+		    "to %d", H2K_JOB_MAX_PARALLEL);
+	for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
+		if (!OPT(o, bools[i], is_bool))
+			return h2k_seterr(H2K_EX_FAIL, "record field "
+			    "'options.%s' is not true or false", bools[i]);
 	a = cJSON_GetObjectItemCaseSensitive(rec, "attempts");
-	if (!cJSON_IsNumber(a) || a->valuedouble < 0 || a->valuedouble > 1e6)
+	if (!is_int(a, 0, 1e6))
 		return h2k_seterr(H2K_EX_FAIL, "record field 'attempts' missing "
 		    "or not a count");
+	/*
+	 * The rest is optional, but what is there must have its type: the
+	 * process fields above all, which cancel turns into kill(2) calls.
+	 */
+	if (!OPT(rec, "runner_pid", is_pid))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'runner_pid' is "
+		    "not a process id (a whole number from 2 to %d)",
+		    H2K_JOB_PID_MAX);
+	if (!OPT(rec, "pgid", is_pid))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'pgid' is not a "
+		    "process group id (a whole number from 2 to %d)",
+		    H2K_JOB_PID_MAX);
+	if (!OPT(rec, "boot_id", is_bootid))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'boot_id' is not "
+		    "a boot id");
+	if (!OPT(rec, "pidns", is_pidns))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'pidns' is not "
+		    "a PID namespace name");
+	if (!OPT(rec, "procs", is_procs))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'procs' is not a "
+		    "list of at most %d {pid, start}", H2K_JOB_MAX_PROCS);
+	if (!OPT(rec, "source", is_str) || !OPT(rec, "error", str_or_null) ||
+	    !OPT(rec, "started_at", str_or_null) ||
+	    !OPT(rec, "finished_at", str_or_null))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'source', 'error', "
+		    "'started_at' or 'finished_at' is not a string or null");
+	if (!OPT(rec, "result", obj_or_null))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'result' is not an "
+		    "object or null");
+	if ((o = cJSON_GetObjectItemCaseSensitive(rec, "lease"))) {
+		if (!cJSON_IsObject(o) || !OPT(o, "moref", is_str) ||
+		    !OPT(o, "snapshot", str_or_null))
+			return h2k_seterr(H2K_EX_FAIL, "record field 'lease' is "
+			    "not an object of strings");
+	}
+	if ((o = cJSON_GetObjectItemCaseSensitive(rec, "progress"))) {
+		if (!cJSON_IsObject(o) || !OPT(o, "phase", is_str) ||
+		    !OPT(o, "percent_complete", is_percent))
+			return h2k_seterr(H2K_EX_FAIL, "record field 'progress' "
+			    "is not a progress object");
+		for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+			a = cJSON_GetObjectItemCaseSensitive(o, nums[i]);
+			if (a && !(cJSON_IsNumber(a) && a->valuedouble >= 0 &&
+			    a->valuedouble <= 1e18))
+				return h2k_seterr(H2K_EX_FAIL, "record field "
+				    "'progress.%s' is not a byte count",
+				    nums[i]);
+		}
+	}
 	return 0;
+}
+
+/* --- the job's processes -------------------------------------------------- */
+
+int
+h2k_proc_stat_parse(const char *buf, unsigned long long *start, pid_t *pgrp)
+{
+	unsigned long long v[19];
+	const char *p;
+
+	/* comm may hold anything, ')' and spaces too: fields follow the last ')'. */
+	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || !p[2] || p[3] != ' ')
+		return h2k_seterr(H2K_EX_FAIL, "unexpected format");
+	p += 4; /* past ") S ": field 4 (ppid) on */
+	/* fields 4 (ppid) to 22 (starttime) */
+	for (int k = 0; k < 19; k++) {
+		char *end;
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9') {
+			/* only tpgid, priority, nice (8, 18, 19) may be < 0 */
+			if (*p != '-' || (k != 4 && k != 14 && k != 15))
+				return h2k_seterr(H2K_EX_FAIL,
+				    "unexpected format");
+		}
+		errno = 0;
+		v[k] = strtoull(p, &end, 10);
+		if (end == p || errno || (*end != ' ' && *end != '\0' &&
+		    *end != '\n'))
+			return h2k_seterr(H2K_EX_FAIL, "unexpected format");
+		p = end;
+	}
+	if (v[1] < 1 || v[1] > H2K_JOB_PID_MAX)
+		return h2k_seterr(H2K_EX_FAIL, "unexpected format");
+	if (pgrp)
+		*pgrp = (pid_t)v[1];
+	if (start)
+		*start = v[18];
+	return 0;
+}
+
+int
+h2k_proc_stat(pid_t pid, unsigned long long *start, pid_t *pgrp)
+{
+	char path[32], buf[1024];
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return h2k_seterr(H2K_EX_NOTFOUND, "no process %d", (int)pid);
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return h2k_seterr(H2K_EX_NOTFOUND, "%s: %s", path,
+		    strerror(errno));
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return h2k_seterr(H2K_EX_NOTFOUND, "%s: cannot read", path);
+	buf[n] = '\0';
+	if (h2k_proc_stat_parse(buf, start, pgrp) < 0)
+		return h2k_seterr(H2K_EX_FAIL, "%s: unexpected format", path);
+	return 0;
+}
+
+int
+h2k_boot_id(char out[37])
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return h2k_seterr(H2K_EX_FAIL, "/proc/sys/kernel/random/boot_id: "
+		    "%s", strerror(errno));
+	n = read(fd, out, 36);
+	close(fd);
+	if (n != 36)
+		return h2k_seterr(H2K_EX_FAIL, "/proc/sys/kernel/random/boot_id: "
+		    "short read");
+	out[36] = '\0';
+	return 0;
+}
+
+/* "pid:[4026531836]": which numbering the pids in a record are in. */
+static int
+pidns(char out[64])
+{
+	ssize_t n = readlink("/proc/self/ns/pid", out, 63);
+
+	if (n <= 0)
+		return h2k_seterr(H2K_EX_FAIL, "/proc/self/ns/pid: %s",
+		    n < 0 ? strerror(errno) : "empty");
+	out[n] = '\0';
+	return 0;
+}
+
+int
+h2k_job_set_procs(cJSON *rec, pid_t pgid, const pid_t *pids, int n)
+{
+	char boot[37], ns[64];
+	cJSON *arr;
+
+	if (h2k_boot_id(boot) < 0 || pidns(ns) < 0)
+		return -1;
+	if (!(arr = cJSON_CreateArray()))
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	for (int i = 0; i < n && i < H2K_JOB_MAX_PROCS; i++) {
+		unsigned long long st;
+		pid_t pg;
+		cJSON *e;
+		/* Unreaped, a stage that already exited still has its stat. */
+		if (h2k_proc_stat(pids[i], &st, &pg) < 0 || pg != pgid)
+			continue;
+		if (!(e = cJSON_CreateObject()) ||
+		    !cJSON_AddNumberToObject(e, "pid", pids[i]) ||
+		    !cJSON_AddNumberToObject(e, "start", (double)st)) {
+			cJSON_Delete(e);
+			cJSON_Delete(arr);
+			return h2k_seterr(H2K_EX_FAIL, "out of memory");
+		}
+		cJSON_AddItemToArray(arr, e);
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "procs");
+	cJSON_AddItemToObject(rec, "procs", arr);
+	if (h2k_job_set_num(rec, "pgid", pgid) < 0 ||
+	    h2k_job_set_str(rec, "boot_id", boot) < 0 ||
+	    h2k_job_set_str(rec, "pidns", ns) < 0)
+		return -1;
+	return 0;
+}
+
+void
+h2k_job_clear_procs(cJSON *rec)
+{
+	static const char *keys[] = {"runner_pid", "pgid", "boot_id", "pidns",
+	    "procs"};
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, keys[i]);
+}
+
+pid_t
+h2k_job_group(const cJSON *rec)
+{
+	const cJSON *pg = cJSON_GetObjectItemCaseSensitive(rec, "pgid");
+	const cJSON *e;
+	char boot[37], ns[64];
+
+	if (!is_pid(pg))
+		return h2k_seterr(H2K_EX_STATE, "record has no process group");
+	pid_t pgid = (pid_t)pg->valuedouble;
+	if (!is_bootid(cJSON_GetObjectItemCaseSensitive(rec, "boot_id")) ||
+	    !is_pidns(cJSON_GetObjectItemCaseSensitive(rec, "pidns")) ||
+	    !is_procs(cJSON_GetObjectItemCaseSensitive(rec, "procs")))
+		return h2k_seterr(H2K_EX_STATE, "process group %d: the record "
+		    "does not say which processes are the job's", (int)pgid);
+	if (h2k_boot_id(boot) < 0 || pidns(ns) < 0)
+		return -1;
+	if (strcmp(boot, cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(rec, "boot_id"))))
+		return h2k_seterr(H2K_EX_STATE, "process group %d is from an "
+		    "earlier boot", (int)pgid);
+	if (strcmp(ns, cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(rec, "pidns"))))
+		return h2k_seterr(H2K_EX_STATE, "process group %d is in another "
+		    "PID namespace", (int)pgid);
+	/*
+	 * The group is the job's if one of the job's own processes - same
+	 * pid, same start time - is still in it: while it lives, neither its
+	 * pid nor the group id can be handed out again.
+	 */
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rec, "procs")) {
+		pid_t pid = (pid_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(e, "pid")), pgrp;
+		unsigned long long st;
+		if (h2k_proc_stat(pid, &st, &pgrp) == 0 && pgrp == pgid &&
+		    (double)st == cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(e, "start")))
+			return pgid;
+	}
+	return h2k_seterr(H2K_EX_STATE, "process group %d: none of the job's "
+	    "processes is left in it", (int)pgid);
+}
+
+/* --- the stages' environment ---------------------------------------------- */
+
+/*
+ * The stages run with the session file only: none of them logs in (the
+ * runner does, with h2k-login, which keeps the full environment).  So a
+ * stage gets what any program needs, h2k's own settings, and nothing that
+ * may hold a credential - whatever else the runner inherited.
+ */
+static int
+env_secret(const char *name, size_t n)
+{
+	static const char *const deny[] = {"H2K_PASSWORD", "H2K_URL",
+	    "CREDENTIALS_DIRECTORY"};
+
+	if (n >= 5 && !strncmp(name, "GOVC_", 5))
+		return 1;
+	for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++)
+		if (strlen(deny[i]) == n && !strncmp(name, deny[i], n))
+			return 1;
+	return 0;
+}
+
+static int
+in_list(const char *name, size_t n, const char *list)
+{
+	while (list && *list) {
+		size_t k = strcspn(list, " ,\t");
+		if (k == n && !strncmp(list, name, n))
+			return 1;
+		list += k;
+		list += strspn(list, " ,\t");
+	}
+	return 0;
+}
+
+int
+h2k_job_env_keep(const char *entry, const char *extra)
+{
+	static const char *const allow[] = {"PATH", "HOME", "USER", "LOGNAME",
+	    "LANG", "LANGUAGE", "TZ", "TMPDIR", "LOG_LEVEL", "XDG_STATE_HOME",
+	    "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "SSL_CERT_FILE",
+	    "SSL_CERT_DIR", "LD_LIBRARY_PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+	    "LSAN_OPTIONS"};
+	const char *eq = strchr(entry, '=');
+	size_t n;
+
+	if (!eq || eq == entry)
+		return 0;
+	n = (size_t)(eq - entry);
+	if (env_secret(entry, n))
+		return 0;
+	if ((n >= 4 && !strncmp(entry, "H2K_", 4)) ||
+	    (n >= 3 && !strncmp(entry, "LC_", 3)))
+		return 1;
+	for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)
+		if (strlen(allow[i]) == n && !strncmp(entry, allow[i], n))
+			return 1;
+	return in_list(entry, n, extra);
 }

@@ -19,6 +19,7 @@
 #define H2K_JOB_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <cjson/cJSON.h>
 
 /* Biggest job file read: a batch of thousands of VMs fits easily. */
@@ -74,5 +75,46 @@ int h2k_job_set_str(cJSON *rec, const char *key, const char *val);
 int h2k_job_set_num(cJSON *rec, const char *key, double val);
 /* Set status and, for final statuses, finished_at = now. */
 int h2k_job_set_status(cJSON *rec, const char *status);
+
+/*
+ * The processes of a running job.  The runner records, next to runner_pid,
+ * the job's process group (pgid), this boot (boot_id), its PID namespace
+ * (pidns) and each stage's pid with its start time from /proc/PID/stat
+ * (procs: [{pid, start}]).  Whoever signals the group from the record must
+ * first prove it is still the job's with h2k_job_group: a pgid is only a
+ * number, and once the job is gone it may name anybody's group.
+ */
+/* Biggest pid Linux hands out (PID_MAX_LIMIT). */
+#define H2K_JOB_PID_MAX 4194304
+#define H2K_JOB_MAX_PROCS 8
+/* start: field 22 (starttime) of /proc/PID/stat; pgrp: field 5. */
+int h2k_proc_stat(pid_t pid, unsigned long long *start, pid_t *pgrp);
+/* The same from the text of a /proc/PID/stat (NUL-terminated). */
+int h2k_proc_stat_parse(const char *buf, unsigned long long *start,
+    pid_t *pgrp);
+/* /proc/sys/kernel/random/boot_id into out (36 characters + NUL). */
+int h2k_boot_id(char out[37]);
+/* Record pgid, boot_id, pidns and procs for the n stage pids. */
+int h2k_job_set_procs(cJSON *rec, pid_t pgid, const pid_t *pids, int n);
+/* Remove runner_pid and the fields above (the job no longer runs). */
+void h2k_job_clear_procs(cJSON *rec);
+/*
+ * The record's pgid if one of the recorded processes (same pid, same
+ * start time, same boot and PID namespace) is still in that group; else
+ * -1 with the reason (H2K_EX_STATE).  Never returns 0, 1 or a negative
+ * group.
+ */
+pid_t h2k_job_group(const cJSON *rec);
+
+/*
+ * Whether the environment entry "NAME=value" is passed to a stage: PATH,
+ * HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR, LOG_LEVEL,
+ * XDG_STATE_HOME, XDG_CONFIG_HOME, XDG_RUNTIME_DIR, SSL_CERT_FILE,
+ * SSL_CERT_DIR, LD_LIBRARY_PATH, *SAN_OPTIONS, H2K_* and the names in
+ * extra (H2K_JOB_KEEPENV: separated by blanks or commas) - but never
+ * GOVC_*, H2K_PASSWORD, H2K_URL (it may carry user:password) or
+ * CREDENTIALS_DIRECTORY.
+ */
+int h2k_job_env_keep(const char *entry, const char *extra);
 
 #endif

@@ -543,25 +543,83 @@ out:
 	return H2K_EX_OK;
 }
 
-/* Kill a process group that outlived its runner (pid reuse checked by
- * the group still existing only). */
-static void
-kill_orphans(cJSON *rec)
+/*
+ * Kill a process group that outlived its runner.  The record only names
+ * numbers; the group is signalled only while h2k_job_group proves one of
+ * the job's own processes is still in it, before every signal.  Returns
+ * 0 when nothing is (still) to be done, -1 with why (the group is not
+ * provably the job's) when it left the group alone.
+ */
+/*
+ * Whether the job's runner lives.  Not kill(pid, 0): the pid may be
+ * anybody's by now.  A live runner holds the lock on its run/PID.
+ */
+static int
+runner_alive(struct h2k_spool *sp, const cJSON *rec)
 {
-	double pg = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec,
-	    "pgid"));
-	double rp = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec,
-	    "runner_pid"));
+	const cJSON *rp = cJSON_GetObjectItemCaseSensitive(rec, "runner_pid");
+	char p[32];
+	int fd, alive;
 
-	if (pg != pg || pg <= 1)
-		return;
+	if (!cJSON_IsNumber(rp))
+		return 0;
+	snprintf(p, sizeof p, "run/%d", (int)rp->valuedouble);
+	if ((fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno != ENOENT; /* unreadable: leave it to its runner */
+	alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return alive;
+}
+
+static int
+kill_orphans(struct h2k_spool *sp, cJSON *rec)
+{
+	pid_t pg;
+
+	if (!cJSON_GetObjectItemCaseSensitive(rec, "pgid"))
+		return 0;
 	/* The runner lives: it does the killing itself. */
-	if (rp == rp && rp > 1 && kill((pid_t)rp, 0) == 0)
+	if (runner_alive(sp, rec))
+		return 0;
+	if ((pg = h2k_job_group(rec)) < 0)
+		return -1;
+	if (kill(-pg, SIGTERM) < 0)
+		return 0;
+	for (int i = 0; i < 50; i++) {
+		nap(0.1);
+		if (h2k_job_group(rec) < 0)
+			return 0; /* every process of the job is gone */
+	}
+	if (h2k_job_group(rec) == pg)
+		kill(-pg, SIGKILL);
+	return 0;
+}
+
+/*
+ * find said "no job": when the file is there but its record was refused
+ * (a field of the wrong type or range), say that instead.
+ */
+static void
+why_not_found(struct h2k_spool *sp, const char *arg)
+{
+	static const char *const subs[] = {"new", "cur", "done"};
+	char p[H2K_SPOOL_IDMAX + 8], m[512];
+
+	if (h2k_errcode() != H2K_EX_NOTFOUND || !h2k_spool_idok(arg))
 		return;
-	if (kill(-(pid_t)pg, SIGTERM) == 0) {
-		for (int i = 0; i < 50 && kill(-(pid_t)pg, 0) == 0; i++)
-			nap(0.1);
-		kill(-(pid_t)pg, SIGKILL);
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", subs[i], arg);
+		if (faccessat(sp->dfd, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		cJSON *r = h2k_spool_read(sp, subs[i], arg);
+		if (r) {
+			cJSON_Delete(r);
+			continue;
+		}
+		snprintf(m, sizeof m, "%s", h2k_errmsg());
+		h2k_seterr(H2K_EX_FAIL, "job %.64s: %s/%s: %s", arg, sp->dir, p,
+		    m);
+		return;
 	}
 }
 
@@ -572,6 +630,7 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 	double t0 = h2k_monotime();
 	double limit = opt.timeout >= 0 ? opt.timeout : 60;
 	int marked = 0;
+	char why[256] = "";
 
 	for (;;) {
 		struct h2k_claim c;
@@ -579,8 +638,10 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 		cJSON *r = h2k_spool_find(sp, arg, &sub, id);
 		int got;
 
-		if (!r)
+		if (!r) {
+			why_not_found(sp, arg);
 			return -1;
+		}
 		if (!strcmp(sub, "done")) {
 			const char *st = jstr(r, "status");
 			if (!strcmp(st, "cancelled")) {
@@ -603,7 +664,11 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 			}
 			marked = 1;
 			/* Its runner may be gone while its processes live on. */
-			kill_orphans(r);
+			if (kill_orphans(sp, r) < 0)
+				snprintf(why, sizeof why, "; %s, not signalled",
+				    h2k_errmsg());
+			else
+				why[0] = '\0';
 			cJSON_Delete(r);
 			if ((got = h2k_spool_adopt(sp, id, &c)) < 0)
 				return -1;
@@ -622,7 +687,8 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 		}
 		if (h2k_monotime() - t0 > limit)
 			return h2k_seterr(H2K_EX_FAIL, "job %s: cancel "
-			    "requested, still running after %g s", id, limit);
+			    "requested, still running after %g s%s", id, limit,
+			    why);
 		nap(0.1);
 	}
 }
@@ -660,6 +726,7 @@ struct stage {
 	char *lasterr;       /* last non-progress stderr line */
 	int lines;           /* JSON lines read from stdout */
 	int closing_in;      /* close in once qbuf drains */
+	int oskip, eskip;    /* dropping the rest of an overlong line */
 };
 
 struct filep {
@@ -680,6 +747,7 @@ struct job {
 	struct filep *files;
 	size_t nfiles;
 	double tot_done, tot_total;
+	char *fail;           /* the runner failed the job: why */
 };
 
 static struct h2k_spool rsp;
@@ -860,7 +928,22 @@ spawn(struct job *j, int i, char **argv, int fd_in, int fd_out, int fd_err)
 	    cJSON_GetObjectItemCaseSensitive(j->c.rec, "attempts")));
 	setenv("H2K_JOB_ATTEMPT", att, 1);
 	(void)i;
-	execv(argv[0], argv);
+	/*
+	 * No stage logs in: it gets an allow-list of the runner's
+	 * environment, never a password or the credentials directory.
+	 */
+	extern char **environ;
+	const char *keep = getenv("H2K_JOB_KEEPENV");
+	size_t ne = 0, k = 0;
+	while (environ[ne])
+		ne++;
+	char **envp = calloc(ne + 1, sizeof *envp);
+	if (!envp)
+		_exit(127);
+	for (size_t e = 0; e < ne; e++)
+		if (h2k_job_env_keep(environ[e], keep))
+			envp[k++] = environ[e];
+	execve(argv[0], argv, envp);
 	dprintf(2, "h2k-job: %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
@@ -885,6 +968,19 @@ set_progress(struct job *j, const char *phase)
 		j->t_update = 0; /* a new phase is written at once */
 	if (phase && h2k_job_set_str(p, "phase", phase) < 0)
 		return -1;
+	/*
+	 * The sums come from the stages' lines: keep them to what a record
+	 * may hold (readers refuse a record with a negative or unbounded
+	 * count, and JSON has no infinity).
+	 */
+	if (!(j->tot_done >= 0))
+		j->tot_done = 0;
+	if (!(j->tot_total >= 0))
+		j->tot_total = 0;
+	if (j->tot_done > 1e18)
+		j->tot_done = 1e18;
+	if (j->tot_total > 1e18)
+		j->tot_total = 1e18;
 	double pct = j->tot_total > 0 ? j->tot_done * 100.0 / j->tot_total : 0;
 	if (pct > 100)
 		pct = 100;
@@ -1016,7 +1112,14 @@ start_job(struct job *j)
 	}
 	j->t_start = h2k_monotime();
 	h2k_job_set_num(j->c.rec, "runner_pid", getpid());
-	h2k_job_set_num(j->c.rec, "pgid", j->pgid);
+	/* What cancel needs to tell the job's group from a reused number. */
+	pid_t pids[NSTAGE];
+	for (int i = 0; i < NSTAGE; i++)
+		pids[i] = j->st[i].pid;
+	if (h2k_job_set_procs(j->c.rec, j->pgid, pids, NSTAGE) < 0) {
+		h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+		h2k_job_set_num(j->c.rec, "pgid", j->pgid);
+	}
 	set_progress(j, "lease");
 	if (h2k_spool_update(&rsp, &j->c, 1) < 0)
 		h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
@@ -1036,7 +1139,7 @@ out:
 	}
 	if (devnull >= 0)
 		close(devnull);
-	if (rc < 0 && j->pgid) {
+	if (rc < 0 && j->pgid > 1) {
 		/* Half a pipeline is no pipeline. */
 		kill(-j->pgid, SIGKILL);
 		j->killed = 1;
@@ -1048,8 +1151,12 @@ out:
 static void
 on_line(struct job *j, int i, char *line, size_t len)
 {
-	cJSON *o = cJSON_ParseWithLength(line, len);
+	cJSON *o;
 
+	if (j->fail)
+		return;  /* the job is being stopped: nothing more goes on */
+	/* h2k-fetch's line is only relayed: no need to hold it parsed too */
+	o = i == 1 ? NULL : cJSON_ParseWithLength(line, len);
 	j->st[i].lines++;
 	if (i == 0 && o) {
 		const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "lease");
@@ -1181,16 +1288,72 @@ on_errline(struct job *j, int i, char *line, size_t len)
 }
 
 /*
- * Read what fd has into b and hand over complete lines; at EOF the last
- * partial line too.  Returns 0 at EOF (fd closed), 1 otherwise.
+ * Line bounds.  A stage's stdout line is relayed whole to the next stage,
+ * which takes lines up to H2K_JSONL_MAX_LINE: a longer one fails the job
+ * (nothing downstream could use it) and is never held whole.  A stderr
+ * line only goes to the log: past ERRLINE_MAX it is cut there.
+ */
+#define OUTLINE_MAX H2K_JSONL_MAX_LINE
+#define ERRLINE_MAX (64u << 10)
+/* Bytes read from one pipe per round, so one chatty stage cannot starve
+ * the other jobs. */
+#define DRAIN_MAX (1u << 20)
+
+static void signal_job(struct job *j, int sig);
+
+/* Whether stage i's stdout waits: the next stage has not taken a whole
+ * line yet, and the runner holds no more than that for it. */
+static int
+out_held(const struct job *j, int i)
+{
+	return i + 1 < NSTAGE && j->st[i + 1].in >= 0 &&
+	    j->st[i + 1].qbuf.len >= OUTLINE_MAX;
+}
+
+static void
+fail_job(struct job *j, const char *why)
+{
+	if (j->fail || j->cancelling)
+		return;
+	j->fail = h2k_strdup(why);
+	logjob(j, "%s; stopping the job", why);
+	h2k_warn("job %s: %s", j->c.id, why);
+	signal_job(j, SIGTERM);
+	j->t_kill = h2k_monotime() + 10;
+}
+
+static void
+overlong(struct job *j, int i, struct h2k_buf *b, int isout)
+{
+	char why[128];
+
+	if (isout) {
+		snprintf(why, sizeof why, "%s printed a line longer than %u "
+		    "bytes", stage_cmd[i], OUTLINE_MAX);
+		fail_job(j, why);
+	} else if (j->logfd >= 0) {
+		static const char cut[] = " [line cut: longer than 64 KiB]\n";
+		(void)!write(j->logfd, b->data, b->len);
+		(void)!write(j->logfd, cut, sizeof cut - 1);
+	}
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+/*
+ * Read what fd has and hand over complete lines; at EOF the last partial
+ * line too.  b holds at most one partial line of at most the bound.
+ * Returns 0 at EOF (fd closed), 1 otherwise.
  */
 static int
 drain(struct job *j, int i, int *fd, struct h2k_buf *b, int isout)
 {
 	char chunk[65536];
-	int eof = 0;
+	int eof = 0, *skip = isout ? &j->st[i].oskip : &j->st[i].eskip;
+	size_t max = isout ? OUTLINE_MAX : ERRLINE_MAX, total = 0;
 
-	for (;;) {
+	while (total < DRAIN_MAX) {
 		ssize_t r = read(*fd, chunk, sizeof chunk);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -1200,43 +1363,48 @@ drain(struct job *j, int i, int *fd, struct h2k_buf *b, int isout)
 			eof = 1;
 			break;
 		}
-		if (h2k_buf_append(b, chunk, (size_t)r) < 0) {
-			/* A 16 MiB line is not ours to relay. */
-			h2k_warn("job %s: %s: line too long; dropped", j->c.id,
-			    stage_cmd[i]);
-			b->len = 0;
+		total += (size_t)r;
+		for (size_t off = 0; off < (size_t)r;) {
+			char *p = chunk + off;
+			char *nl = memchr(p, '\n', (size_t)r - off);
+			size_t n = nl ? (size_t)(nl - p) : (size_t)r - off;
+
+			if (*skip)
+				;
+			else if (b->len + n > max) {
+				/* the log shows the head of a stderr line */
+				if (!isout)
+					(void)h2k_buf_append(b, p, max - b->len);
+				overlong(j, i, b, isout);
+				*skip = 1;
+			} else if (h2k_buf_append(b, p, n) < 0) {
+				h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
+				b->len = 0;
+				*skip = 1;
+			} else if (nl) {
+				if (isout)
+					on_line(j, i, b->data, b->len);
+				else
+					on_errline(j, i, b->data, b->len);
+				b->len = 0;
+				b->data[0] = '\0';
+			}
+			if (nl)
+				*skip = 0;
+			off += n + (nl != NULL);
 		}
 		if (r < (ssize_t)sizeof chunk)
 			break;
 	}
-	size_t start = 0;
-	for (size_t k = 0; k < b->len; k++) {
-		if (b->data[k] != '\n')
-			continue;
-		b->data[k] = '\0';
+	if (eof && b->len > 0 && !*skip) {
 		if (isout)
-			on_line(j, i, b->data + start, k - start);
+			on_line(j, i, b->data, b->len);
 		else
-			on_errline(j, i, b->data + start, k - start);
-		start = k + 1;
-	}
-	if (eof && start < b->len) {
-		size_t n = b->len - start;
-		if (h2k_buf_append(b, "\0", 1) == 0) {
-			if (isout)
-				on_line(j, i, b->data + start, n);
-			else
-				on_errline(j, i, b->data + start, n);
-		}
-		start = b->len;
-	}
-	if (start) {
-		memmove(b->data, b->data + start, b->len - start);
-		b->len -= start;
-		if (b->data)
-			b->data[b->len] = '\0';
+			on_errline(j, i, b->data, b->len);
 	}
 	if (eof) {
+		b->len = 0;
+		*skip = 0;
 		close(*fd);
 		*fd = -1;
 		if (isout && i + 1 < NSTAGE)
@@ -1285,7 +1453,7 @@ static void
 signal_job(struct job *j, int sig)
 {
 	/* Only while a member is unreaped can the group id not be reused. */
-	if (j->pgid > 0 && group_alive(j))
+	if (j->pgid > 1 && group_alive(j))
 		kill(-j->pgid, sig);
 }
 
@@ -1358,6 +1526,7 @@ job_free(struct job *j)
 			free(j->files[k].file);
 	free(j->files);
 	free(j->lease_moref);
+	free(j->fail);
 	cJSON_Delete(j->final);
 	h2k_spool_release(&j->c);
 	free(j);
@@ -1455,9 +1624,8 @@ end_job(struct job *j)
 	const char *st;
 	double secs = h2k_monotime() - j->t_start;
 
-	cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "runner_pid");
-	cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec, "pgid");
-	if (j->interrupting && !j->cancelling) {
+	h2k_job_clear_procs(j->c.rec);
+	if (j->interrupting && !j->cancelling && !j->fail) {
 		cleanup_lease(j);
 		logjob(j, "interrupted: the runner is stopping; requeued");
 		h2k_info("job %s: interrupted after %.1f s; requeued", j->c.id,
@@ -1476,7 +1644,8 @@ end_job(struct job *j)
 			bad = i;
 			break;
 		}
-	if (!j->cancelling && bad >= 0 && WIFEXITED(j->st[bad].status) &&
+	if (!j->cancelling && !j->fail && bad >= 0 &&
+	    WIFEXITED(j->st[bad].status) &&
 	    WEXITSTATUS(j->st[bad].status) == H2K_EX_SESSION && relogin(j)) {
 		cleanup_lease(j);
 		logjob(j, "logged in again; requeued");
@@ -1489,6 +1658,9 @@ end_job(struct job *j)
 	if (j->cancelling) {
 		st = "cancelled";
 		snprintf(why, sizeof why, "cancelled");
+	} else if (j->fail) {
+		st = "failed";
+		snprintf(why, sizeof why, "%s", j->fail);
 	} else if (bad >= 0) {
 		st = "failed";
 		if (j->st[bad].lasterr)
@@ -1866,7 +2038,7 @@ cmd_run(int argc, char **argv)
 		for (int k = 0; k < njobs; k++)
 			for (int i = 0; i < NSTAGE; i++) {
 				struct stage *s = &jobs[k]->st[i];
-				if (s->out >= 0)
+				if (s->out >= 0 && !out_held(jobs[k], i))
 					pfd[npf++] = (struct pollfd){s->out,
 					    POLLIN, 0};
 				if (s->err >= 0)
@@ -1894,7 +2066,7 @@ cmd_run(int argc, char **argv)
 			struct job *j = jobs[k];
 			for (int i = 0; i < NSTAGE; i++) {
 				struct stage *s = &j->st[i];
-				if (s->out >= 0)
+				if (s->out >= 0 && !out_held(j, i))
 					drain(j, i, &s->out, &s->obuf, 1);
 				if (s->err >= 0)
 					drain(j, i, &s->err, &s->ebuf, 0);

@@ -17,6 +17,9 @@
 # valgrind wrappers "itself" is the real binary, so say where: the trash
 # bin/ (the stand-ins, or the wrapped real commands).
 export H2K_BINDIR="$TRASH/bin"
+# The runner gives its stages an allow-list of its environment: name the
+# stand-ins' knobs.
+export H2K_JOB_KEEPENV="STANDIN_STATE STANDIN_SRC STANDIN_CHUNK STANDIN_DELAY STANDIN_PAUSE STANDIN_TERM_DELAY"
 
 standins_install() { # DIR: replace h2k-lease/fetch/ovf in DIR with stand-ins
 	local d=$1

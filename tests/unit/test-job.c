@@ -1,6 +1,7 @@
 /* Unit tests for lib/job.c. SPDX-License-Identifier: LGPL-3.0-or-later */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "h2k.h"
 #include "job.h"
@@ -162,6 +163,133 @@ main(void)
 	h2k_job_set_str(r, "output_path", "/o");
 	h2k_job_set_num(r, "attempts", -1);
 	is_int(h2k_job_record_check(r, NULL), -1, "negative attempts refused");
+	h2k_job_set_num(r, "attempts", 1.5);
+	is_int(h2k_job_record_check(r, NULL), -1, "fractional attempts refused");
+	h2k_job_set_num(r, "attempts", 1);
+	is_int(h2k_job_record_check(r, NULL), 0, "record fine again");
+
+	/* --- process fields: what cancel would turn into kill(2) --- */
+	{
+		static const struct { const char *json; const char *what; } badpg[] = {
+			{"1.5", "pgid 1.5"}, {"-1", "pgid -1"}, {"0", "pgid 0"},
+			{"1", "pgid 1"}, {"\"abc\"", "pgid string"},
+			{"4194305", "pgid above PID_MAX"}, {"1e300", "pgid huge"},
+			{"null", "pgid null"}, {"[7]", "pgid array"}, {"true", "pgid true"},
+		};
+		for (size_t i = 0; i < sizeof badpg / sizeof badpg[0]; i++) {
+			cJSON *c = cJSON_Duplicate(r, 1);
+			cJSON_AddItemToObject(c, "pgid", cJSON_Parse(badpg[i].json));
+			is_int(h2k_job_record_check(c, NULL), -1, "%s", badpg[i].what);
+			ok(strstr(h2k_errmsg(), "'pgid'") != NULL, "... names the field");
+			cJSON_DeleteItemFromObject(c, "pgid");
+			cJSON_AddItemToObject(c, "runner_pid", cJSON_Parse(badpg[i].json));
+			is_int(h2k_job_record_check(c, NULL), -1, "runner_pid likewise");
+			cJSON_Delete(c);
+		}
+		static const char *badrec[] = {
+			"{\"boot_id\":\"not-a-boot-id\"}",
+			"{\"boot_id\":\"0123456789abcdef0123456789abcdef0123\"}",
+			"{\"pidns\":5}",
+			"{\"procs\":{}}",
+			"{\"procs\":[{\"pid\":1,\"start\":5}]}",
+			"{\"procs\":[{\"pid\":100,\"start\":-5}]}",
+			"{\"procs\":[{\"pid\":100}]}",
+			"{\"procs\":[1,2,3]}",
+			"{\"procs\":[{\"pid\":2,\"start\":1},{\"pid\":2,\"start\":1},"
+			    "{\"pid\":2,\"start\":1},{\"pid\":2,\"start\":1},{\"pid\":2,\"start\":1},"
+			    "{\"pid\":2,\"start\":1},{\"pid\":2,\"start\":1},{\"pid\":2,\"start\":1},"
+			    "{\"pid\":2,\"start\":1}]}",
+			"{\"options\":{\"parallel_downloads\":0}}",
+			"{\"options\":{\"parallel_downloads\":65}}",
+			"{\"options\":{\"parallel_downloads\":2.5}}",
+			"{\"options\":{\"ova\":\"yes\"}}",
+			"{\"progress\":[]}",
+			"{\"progress\":{\"bytes_done\":-1}}",
+			"{\"progress\":{\"percent_complete\":101}}",
+			"{\"progress\":{\"phase\":3}}",
+			"{\"lease\":{\"moref\":4}}",
+			"{\"lease\":\"x\"}",
+			"{\"result\":\"x\"}",
+			"{\"error\":5}",
+			"{\"started_at\":{}}",
+			"{\"source\":null}",
+		};
+		for (size_t i = 0; i < sizeof badrec / sizeof badrec[0]; i++) {
+			cJSON *c = cJSON_Duplicate(r, 1), *patch = cJSON_Parse(badrec[i]), *f;
+			ok(patch != NULL, "patch parses");
+			cJSON_ArrayForEach(f, patch) {
+				cJSON_DeleteItemFromObjectCaseSensitive(c, f->string);
+				cJSON_AddItemToObject(c, f->string, cJSON_Duplicate(f, 1));
+			}
+			is_int(h2k_job_record_check(c, NULL), -1, "%s", badrec[i]);
+			cJSON_Delete(patch);
+			cJSON_Delete(c);
+		}
+	}
+
+	/* --- the proof that a group is the job's --- */
+	{
+		pid_t me = getpid(), pg = getpgrp(), pids[1] = {me};
+		unsigned long long st = 0;
+		pid_t gp = 0;
+		char boot[37];
+		cJSON *c = cJSON_Duplicate(r, 1);
+
+		is_int(h2k_proc_stat(me, &st, &gp), 0, "own /proc stat read");
+		is_int(gp, pg, "... its process group");
+		ok(st > 0, "... its start time");
+		is_int(h2k_boot_id(boot), 0, "boot id read");
+		is_int(h2k_job_group(c), -1, "no pgid: no group");
+		h2k_job_set_num(c, "pgid", pg);
+		is_int(h2k_job_group(c), -1, "pgid alone proves nothing");
+		ok(strstr(h2k_errmsg(), "does not say") != NULL, "... and says so");
+		is_int(h2k_job_set_procs(c, pg, pids, 1), 0, "procs recorded");
+		is_int(h2k_job_record_check(c, NULL), 0, "a record with procs checks out");
+		is_int(h2k_job_group(c), pg, "own group proven");
+		cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "procs"), 0);
+		cJSON_ReplaceItemInObject(p0, "start", cJSON_CreateNumber((double)st + 1));
+		is_int(h2k_job_group(c), -1, "another start time: a reused pid, not ours");
+		cJSON_ReplaceItemInObject(p0, "start", cJSON_CreateNumber((double)st));
+		h2k_job_set_num(c, "pgid", pg == 2 ? 3 : 2);
+		is_int(h2k_job_group(c), -1, "our process is not in the claimed group");
+		h2k_job_set_num(c, "pgid", pg);
+		h2k_job_set_str(c, "boot_id", "00000000-0000-0000-0000-000000000000");
+		is_int(h2k_job_group(c), -1, "another boot");
+		h2k_job_set_str(c, "boot_id", boot);
+		h2k_job_set_str(c, "pidns", "pid:[1]");
+		is_int(h2k_job_group(c), -1, "another PID namespace");
+		h2k_job_clear_procs(c);
+		ok(!cJSON_GetObjectItem(c, "pgid") && !cJSON_GetObjectItem(c, "procs") &&
+		    !cJSON_GetObjectItem(c, "boot_id") && !cJSON_GetObjectItem(c, "pidns"),
+		    "cleared");
+		cJSON_Delete(c);
+
+		unsigned long long s2;
+		pid_t g2;
+		is_int(h2k_proc_stat_parse("7 (a) (b)) S 1 42 7 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 137009 3133440",
+		    &s2, &g2), 0, "comm with ') (' parsed from the last ')'");
+		ok(s2 == 137009 && g2 == 42, "... pgrp and starttime");
+		is_int(h2k_proc_stat_parse("7 (a) S 1 -42 7 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 137009",
+		    &s2, &g2), -1, "negative pgrp refused");
+		is_int(h2k_proc_stat_parse("7 (a) S 1 42 7 0", &s2, &g2), -1, "short stat refused");
+	}
+
+	/* --- the stages' environment --- */
+	ok(h2k_job_env_keep("PATH=/bin", NULL) && h2k_job_env_keep("LC_ALL=C", NULL) &&
+	    h2k_job_env_keep("H2K_LOG_LEVEL=info", NULL) && h2k_job_env_keep("HOME=/h", NULL),
+	    "PATH, LC_*, H2K_*, HOME kept");
+	ok(!h2k_job_env_keep("H2K_PASSWORD=x", NULL) && !h2k_job_env_keep("GOVC_PASSWORD=x", NULL) &&
+	    !h2k_job_env_keep("GOVC_URL=https://u:p@h", NULL) && !h2k_job_env_keep("H2K_URL=x", NULL) &&
+	    !h2k_job_env_keep("CREDENTIALS_DIRECTORY=/run/c", NULL), "secrets dropped");
+	ok(!h2k_job_env_keep("H2K_PASSWORD=x", "H2K_PASSWORD GOVC_PASSWORD") &&
+	    !h2k_job_env_keep("CREDENTIALS_DIRECTORY=/c", "CREDENTIALS_DIRECTORY"),
+	    "... even when H2K_JOB_KEEPENV names them");
+	ok(!h2k_job_env_keep("FOO=1", NULL) && h2k_job_env_keep("FOO=1", "BAR, FOO") &&
+	    !h2k_job_env_keep("FO=1", "FOO") && !h2k_job_env_keep("FOOO=1", "FOO"),
+	    "others only when named, exactly");
+	ok(!h2k_job_env_keep("=x", "") && !h2k_job_env_keep("NOEQUALS", "NOEQUALS"),
+	    "malformed entries dropped");
+
 	cJSON_Delete(r);
 	h2k_joblist_free(&l);
 	ok(h2k_job_status_final("cancelled") && !h2k_job_status_final("running"), "final statuses");
