@@ -9,6 +9,7 @@
 
 export H2K_SPOOL="$TRASH/mnt/spool" OUT="$TRASH/out"
 standins_install "$TRASH/bin"
+export H2K_JOB_KEEPENV="$H2K_JOB_KEEPENV STANDIN_FILL"   # the stages see only listed variables
 standins_vm vm1 30000
 standins_vm vm2 20000
 
@@ -18,8 +19,8 @@ ln -s "$TRASH/bin/h2k-standin" "$TRASH/real/h2k-ovf"
 rm -f "$TRASH/bin/h2k-ovf"
 cat >"$TRASH/bin/h2k-ovf" <<SH
 #!/bin/sh
-if [ -n "\${FILL:-}" ]; then
-	dd if=/dev/zero of="\$FILL" bs=4096 2>/dev/null
+if [ -n "\${STANDIN_FILL:-}" ]; then
+	dd if=/dev/zero of="\$STANDIN_FILL" bs=4096 2>/dev/null
 	echo "h2k-ovf stand-in: spool filled" >&2
 fi
 exec "$TRASH/real/h2k-ovf" "\$@"
@@ -46,7 +47,7 @@ if [ -n "$have_ns" ]; then
 test_expect_success 'spool full when h2k-ovf prints: the job completes, wait says so' '
 	id=$(ns bash -c ". \"$TESTS_DIR/t/t06-standins.sh\" >/dev/null 2>&1; submit_vms vm1") &&
 	test -n "$id" && echo $id >id1 &&
-	FILL="$TRASH/mnt/fill" ns h2k-job run --once 2>run.err;
+	STANDIN_FILL="$TRASH/mnt/fill" ns h2k-job run --once 2>run.err;
 	grep "No space left on device" run.err &&
 	test "$(ledger_count complete $id)" = 1 &&
 	expect_code 0 ns timeout 20 h2k-job wait --timeout 5 $id >wait.out 2>wait.err &&
