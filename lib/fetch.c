@@ -355,15 +355,18 @@ pin_for(struct run *r, const struct file *f)
 	for (int i = 0; i < o->npins && !pin; i++) {
 		const char *h = o->pins[i].host;
 		size_t hl = h ? strlen(h) : 0;
-		/* no host: every host; "host" any port; "host:port" that one */
-		if (!h || !*h || strcmp(h, hp) == 0 ||
-		    (strchr(h, ':') == NULL && strncmp(hp, h, hl) == 0 && hp[hl] == ':'))
+		/* no host: every host; "host" any port; "host:port" that one
+		 * (host names compare without case, as in cookie_policy) */
+		if (!h || !*h || strcasecmp(h, hp) == 0 ||
+		    (strchr(h, ':') == NULL && strncasecmp(hp, h, hl) == 0 && hp[hl] == ':'))
 			pin = o->pins[i].thumbprint;
 	}
 	if (!pin && f->pin)
 		pin = f->pin;
+	/* the cookie goes to the session host in any case spelling: so does
+	 * the session's pin */
 	if (!pin && o->session && o->session->thumbprint && r->session_host &&
-	    strcmp(hp, r->session_host) == 0)
+	    strcasecmp(hp, r->session_host) == 0)
 		pin = o->session->thumbprint;
 	free(hp);
 	return pin;
