@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "http.h"
 #include "h2k.h"
 #include "lease.h"
 
@@ -213,6 +214,7 @@ h2k_snapshot_remove(struct h2k_vim *v, const char *snapshot, double timeout)
 struct urls_arg {
 	const char *host;
 	char **urls;
+	char **pins;            /* parallel to urls; NULL: none given */
 	size_t n;
 	int found;
 };
@@ -228,7 +230,7 @@ urls_cb(void *arg, xmlNodePtr obj)
 		return 0;
 	for (xmlNodePtr d = h2k_xml_child(info, "deviceUrl"); d;
 	    d = h2k_xml_next(d, "deviceUrl")) {
-		char *u, *fixed, **n;
+		char *u, *fixed, *tp, *pin = NULL, **n;
 
 		if (a->n >= H2K_LEASE_MAX_URLS)
 			return h2k_seterr(H2K_EX_NET, "more than %d device URLs",
@@ -237,11 +239,23 @@ urls_cb(void *arg, xmlNodePtr obj)
 			continue;
 		fixed = h2k_export_fix_url(u, a->host);
 		free(u);
+		/* a thumbprint that does not parse pins nothing */
+		if ((tp = h2k_xml_text(d, "sslThumbprint")) && *tp)
+			pin = h2k_thumbprint_norm(tp);
+		free(tp);
 		if (!fixed || !(n = h2k_realloc(a->urls, (a->n + 1) * sizeof *n))) {
 			free(fixed);
+			free(pin);
 			return -1;
 		}
 		a->urls = n;
+		if (!(n = h2k_realloc(a->pins, (a->n + 1) * sizeof *n))) {
+			free(fixed);
+			free(pin);
+			return -1;
+		}
+		a->pins = n;
+		a->pins[a->n] = pin;
 		a->urls[a->n++] = fixed;
 	}
 	return 0;
@@ -249,20 +263,22 @@ urls_cb(void *arg, xmlNodePtr obj)
 
 int
 h2k_lease_device_urls(struct h2k_vim *v, const char *lease, char ***urls,
-    size_t *n)
+    char ***pins, size_t *n)
 {
 	static const char *const props[] = { "info", NULL };
-	struct urls_arg a = { h2k_soap_host(v->soap), NULL, 0, 0 };
+	struct urls_arg a = { h2k_soap_host(v->soap), NULL, NULL, 0, 0 };
 
-	*urls = NULL;
+	*urls = *pins = NULL;
 	*n = 0;
 	if (h2k_vim_get(v, "HttpNfcLease", lease, props, urls_cb, &a) < 0) {
 		h2k_lease_urls_free(a.urls, a.n);
+		h2k_lease_urls_free(a.pins, a.n);
 		return -1;
 	}
 	if (!a.found)
 		return h2k_seterr(H2K_EX_NOTFOUND, "lease %s: not found", lease);
 	*urls = a.urls;
+	*pins = a.pins;
 	*n = a.n;
 	return 0;
 }
