@@ -30,6 +30,8 @@
 #                  token (tok-1, tok-2, ...) on every call: a paging loop
 #                  (use --at RetrievePropertiesEx,ContinueRetrievePropertiesEx)
 #   repeat-token   one VM object and the same token "tok-same" every time
+#   endless-objects one object and a fresh token on every call: progress
+#                  that never ends
 #   drip           the normal answer, 2 bytes a second (slowloris)
 # --cert-change: the first TLS connection gets certificate A, every later
 # one certificate B, and every answer closes the connection, so a client
@@ -158,10 +160,10 @@ def hostile(mode, method, port):
         return int(mode[7:]), "<html><body>no</body></html>"
     if mode == "garbage":
         return 200, "this is not XML at all"
-    if mode in ("endless-token", "repeat-token"):
+    if mode in ("endless-token", "repeat-token", "endless-objects"):
         with lock:
             counts["token"] = counts.get("token", 0) + 1
-            tok = "tok-%d" % counts["token"] if mode == "endless-token" else "tok-same"
+            tok = "tok-same" if mode == "repeat-token" else "tok-%d" % counts["token"]
         objs = "" if mode == "endless-token" else (
             '<objects><obj type="Folder">group-v%d</obj><propSet><name>name</name>'
             '<val xsi:type="xsd:string">f</val></propSet></objects>' % counts["token"])
