@@ -288,9 +288,8 @@ make_snapshot(struct h2k_vim *v, const char *vm, const char *label,
 	/* A name an admin recognises in the snapshot tree, unique per second. */
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
-	if (h2k_buf_printf(&b, "<name>h2k-export-%s</name><description>", ts) < 0 ||
-	    h2k_buf_xmlesc(&b, "Temporary snapshot taken by h2k-lease to "
-	    "export a running VM; removed when the export ends.") < 0 ||
+	if (h2k_buf_printf(&b, "<name>" H2K_SNAPSHOT_PREFIX "%s</name><description>",
+	    ts) < 0 || h2k_buf_xmlesc(&b, H2K_SNAPSHOT_DESC) < 0 ||
 	    h2k_buf_printf(&b, "</description><memory>false</memory>"
 	    "<quiesce>false</quiesce>") < 0) {
 		h2k_buf_free(&b);

@@ -143,7 +143,9 @@ struct file {
 	struct vm *vm;
 	int idx;
 	char *key, *target_id, *url;
-	char *pin;              /* the lease's sslThumbprint for this URL, or NULL */
+	char *pin;              /* the lease's sslThumbprint for this URL, or NULL
+	                         * (the server's when the cookie goes, see
+	                         * cookie_policy) */
 	int cookie;             /* send the session cookie (see cookie_policy) */
 	char *nocookie;         /* why it is withheld, for a 401/403 message */
 	int disk;
@@ -355,15 +357,18 @@ pin_for(struct run *r, const struct file *f)
 	for (int i = 0; i < o->npins && !pin; i++) {
 		const char *h = o->pins[i].host;
 		size_t hl = h ? strlen(h) : 0;
-		/* no host: every host; "host" any port; "host:port" that one */
-		if (!h || !*h || strcmp(h, hp) == 0 ||
-		    (strchr(h, ':') == NULL && strncmp(hp, h, hl) == 0 && hp[hl] == ':'))
+		/* no host: every host; "host" any port; "host:port" that one
+		 * (host names compare without case, as in cookie_policy) */
+		if (!h || !*h || strcasecmp(h, hp) == 0 ||
+		    (strchr(h, ':') == NULL && strncasecmp(hp, h, hl) == 0 && hp[hl] == ':'))
 			pin = o->pins[i].thumbprint;
 	}
 	if (!pin && f->pin)
 		pin = f->pin;
+	/* the cookie goes to the session host in any case spelling: so does
+	 * the session's pin */
 	if (!pin && o->session && o->session->thumbprint && r->session_host &&
-	    strcmp(hp, r->session_host) == 0)
+	    strcasecmp(hp, r->session_host) == 0)
 		pin = o->session->thumbprint;
 	free(hp);
 	return pin;
@@ -1922,15 +1927,20 @@ url_ok(struct run *r, const char *url, char *why, size_t wl)
  * server itself lists, asked over the session now, among the device URLs of
  * the line's lease (an ESXi host, often not the vCenter).  Any other URL is
  * fetched without it; curl never follows a redirect (http.c), so the cookie
- * cannot be carried elsewhere either.  Runs in the main thread before the
- * files are queued; its one SOAP call per lease is bounded by the SOAP
+ * cannot be carried elsewhere either.  A pin replaces certificate
+ * verification, so the line's "ssl_thumbprint" must not choose the
+ * certificate the cookie is sent under: a download that carries the cookie
+ * is pinned by --thumbprint, else by the session's pin (session host) or
+ * the sslThumbprint the server lists with the device URL, else verified
+ * with the CAs; the line's pin is dropped.  Runs in the main thread before
+ * the files are queued; its one SOAP call per lease is bounded by the SOAP
  * deadline.
  */
 static int
 cookie_policy(struct run *r, struct vm *vm)
 {
-	char **urls = NULL, *err = NULL, *hp;
-	size_t nurls = 0;
+	char **urls = NULL, **pins = NULL, *err = NULL, *hp;
+	size_t nurls = 0, j;
 	int asked = 0, rc = -1;
 
 	for (int i = 0; i < vm->nfiles; i++) {
@@ -1946,8 +1956,11 @@ cookie_policy(struct run *r, struct vm *vm)
 		hp = url_hostport(f->url);
 		f->cookie = hp && r->session_host && !strcasecmp(hp, r->session_host);
 		free(hp);
-		if (f->cookie)
+		if (f->cookie) {
+			free(f->pin);   /* the session's own pin or CAs */
+			f->pin = NULL;
 			continue;
+		}
 		if (!vm->lease) {
 			if (!(f->nocookie = h2k_asprintf("the URL is not on the "
 			    "session's server %s and the line names no lease",
@@ -1963,13 +1976,19 @@ cookie_policy(struct run *r, struct vm *vm)
 				goto out;
 			if ((!r->pv && !(err = h2k_strdup(r->pv_err))) ||
 			    (r->pv && h2k_lease_device_urls(r->pv, vm->lease,
-			    &urls, &nurls) < 0 && !(err = h2k_strdup(h2k_errmsg()))))
+			    &urls, &pins, &nurls) < 0 && !(err = h2k_strdup(h2k_errmsg()))))
 				goto out;
 		}
-		for (size_t j = 0; j < nurls && !f->cookie; j++)
+		for (j = 0; j < nurls && !f->cookie; j++)
 			f->cookie = !strcmp(urls[j], f->url);
-		if (f->cookie)
+		if (f->cookie) {
+			/* the server's pin for the device, not the line's */
+			free(f->pin);
+			f->pin = NULL;
+			if (pins[j - 1] && !(f->pin = h2k_strdup(pins[j - 1])))
+				goto out;
 			continue;
+		}
 		if (!(f->nocookie = err ? h2k_asprintf("the device URLs of lease "
 		    "%s could not be read: %s", vm->lease, err) :
 		    h2k_asprintf("the URL is not one of the device URLs the "
@@ -1982,6 +2001,7 @@ cookie_policy(struct run *r, struct vm *vm)
 out:
 	free(err);
 	h2k_lease_urls_free(urls, nurls);
+	h2k_lease_urls_free(pins, nurls);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "http.h"
 #include "h2k.h"
 #include "lease.h"
 
@@ -177,6 +178,100 @@ h2k_lease_complete(struct h2k_vim *v, const char *lease)
 	return 0;
 }
 
+/* The snapshot's VM (VirtualMachineSnapshot.vm). */
+static int
+snap_vm_cb(void *arg, xmlNodePtr obj)
+{
+	char **vm = arg;
+	xmlNodePtr val = h2k_vim_prop(obj, "vm");
+
+	if (val && !*vm && !(*vm = h2k_xml_text(val, NULL)))
+		return -1;
+	return 0;
+}
+
+struct snap_find {
+	const char *snapshot;
+	char *name, *desc;
+	int found, seen_vm;
+};
+
+/* Depth-first through a VirtualMachineSnapshotTree list. */
+static int
+snap_walk(struct snap_find *f, xmlNodePtr list, const char *elem, int depth)
+{
+	if (depth > 64)
+		return 0;
+	for (xmlNodePtr n = h2k_xml_child(list, elem); n && !f->found;
+	    n = h2k_xml_next(n, elem)) {
+		char *m = h2k_xml_text(n, "snapshot");
+
+		if (m && !strcmp(m, f->snapshot)) {
+			f->found = 1;
+			f->name = h2k_xml_text(n, "name");
+			f->desc = h2k_xml_text(n, "description");
+			free(m);
+			return 0;
+		}
+		free(m);
+		snap_walk(f, n, "childSnapshotList", depth + 1);
+	}
+	return 0;
+}
+
+static int
+snap_tree_cb(void *arg, xmlNodePtr obj)
+{
+	struct snap_find *f = arg;
+	xmlNodePtr val = h2k_vim_prop(obj, "snapshot");
+
+	f->seen_vm = 1;
+	if (val)
+		snap_walk(f, val, "rootSnapshotList", 0);
+	return 0;
+}
+
+/* 0: snapshot is a temporary snapshot of h2k-lease (see lease.h). */
+static int
+snapshot_is_ours(struct h2k_vim *v, const char *snapshot)
+{
+	static const char *const vprops[] = { "vm", NULL };
+	static const char *const tprops[] = { "snapshot", NULL };
+	struct snap_find f = { snapshot, NULL, NULL, 0, 0 };
+	char *vm = NULL;
+	int rc = -1;
+
+	if (h2k_vim_get(v, "VirtualMachineSnapshot", snapshot, vprops,
+	    snap_vm_cb, &vm) < 0)
+		return -1;
+	if (!vm || !*vm) {
+		free(vm);
+		return h2k_seterr(H2K_EX_NOTFOUND, "snapshot %s: not found "
+		    "(no VM)", snapshot);
+	}
+	if (h2k_vim_get(v, "VirtualMachine", vm, tprops, snap_tree_cb, &f) < 0)
+		goto out;
+	if (!f.found) {
+		h2k_seterr(H2K_EX_NOTFOUND, "snapshot %s: not in the snapshot "
+		    "tree of VM %s", snapshot, vm);
+		goto out;
+	}
+	if (!f.name || strncmp(f.name, H2K_SNAPSHOT_PREFIX,
+	    strlen(H2K_SNAPSHOT_PREFIX)) != 0 || !f.desc ||
+	    strcmp(f.desc, H2K_SNAPSHOT_DESC) != 0) {
+		h2k_seterr(H2K_EX_STATE, "snapshot %s of VM %s is '%.100s', not "
+		    "a temporary snapshot of h2k-lease", snapshot,
+		    vm, f.name ? f.name : "");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(f.name);
+	free(f.desc);
+	free(vm);
+	return rc;
+}
+
 int
 h2k_snapshot_remove(struct h2k_vim *v, const char *snapshot, double timeout)
 {
@@ -184,6 +279,9 @@ h2k_snapshot_remove(struct h2k_vim *v, const char *snapshot, double timeout)
 	xmlDocPtr d;
 	char *task;
 	int rc;
+
+	if (snapshot_is_ours(v, snapshot) < 0)
+		return -1;
 
 	/*
 	 * removeChildren=false: only the temporary snapshot goes; anything a
@@ -213,6 +311,7 @@ h2k_snapshot_remove(struct h2k_vim *v, const char *snapshot, double timeout)
 struct urls_arg {
 	const char *host;
 	char **urls;
+	char **pins;            /* parallel to urls; NULL: none given */
 	size_t n;
 	int found;
 };
@@ -228,7 +327,7 @@ urls_cb(void *arg, xmlNodePtr obj)
 		return 0;
 	for (xmlNodePtr d = h2k_xml_child(info, "deviceUrl"); d;
 	    d = h2k_xml_next(d, "deviceUrl")) {
-		char *u, *fixed, **n;
+		char *u, *fixed, *tp, *pin = NULL, **n;
 
 		if (a->n >= H2K_LEASE_MAX_URLS)
 			return h2k_seterr(H2K_EX_NET, "more than %d device URLs",
@@ -237,11 +336,23 @@ urls_cb(void *arg, xmlNodePtr obj)
 			continue;
 		fixed = h2k_export_fix_url(u, a->host);
 		free(u);
+		/* a thumbprint that does not parse pins nothing */
+		if ((tp = h2k_xml_text(d, "sslThumbprint")) && *tp)
+			pin = h2k_thumbprint_norm(tp);
+		free(tp);
 		if (!fixed || !(n = h2k_realloc(a->urls, (a->n + 1) * sizeof *n))) {
 			free(fixed);
+			free(pin);
 			return -1;
 		}
 		a->urls = n;
+		if (!(n = h2k_realloc(a->pins, (a->n + 1) * sizeof *n))) {
+			free(fixed);
+			free(pin);
+			return -1;
+		}
+		a->pins = n;
+		a->pins[a->n] = pin;
 		a->urls[a->n++] = fixed;
 	}
 	return 0;
@@ -249,20 +360,22 @@ urls_cb(void *arg, xmlNodePtr obj)
 
 int
 h2k_lease_device_urls(struct h2k_vim *v, const char *lease, char ***urls,
-    size_t *n)
+    char ***pins, size_t *n)
 {
 	static const char *const props[] = { "info", NULL };
-	struct urls_arg a = { h2k_soap_host(v->soap), NULL, 0, 0 };
+	struct urls_arg a = { h2k_soap_host(v->soap), NULL, NULL, 0, 0 };
 
-	*urls = NULL;
+	*urls = *pins = NULL;
 	*n = 0;
 	if (h2k_vim_get(v, "HttpNfcLease", lease, props, urls_cb, &a) < 0) {
 		h2k_lease_urls_free(a.urls, a.n);
+		h2k_lease_urls_free(a.pins, a.n);
 		return -1;
 	}
 	if (!a.found)
 		return h2k_seterr(H2K_EX_NOTFOUND, "lease %s: not found", lease);
 	*urls = a.urls;
+	*pins = a.pins;
 	*n = a.n;
 	return 0;
 }

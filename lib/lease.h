@@ -25,14 +25,28 @@ int h2k_lease_complete(struct h2k_vim *v, const char *lease);
 /*
  * The device URLs the server lists for lease (info.deviceUrl[].url, a "*"
  * host replaced by the session's as h2k-lease does), read over the session:
- * what h2k-fetch trusts with the session cookie.  Free with
- * h2k_lease_urls_free.
+ * what h2k-fetch trusts with the session cookie; pins[i] is the
+ * sslThumbprint listed with urls[i] (h2k_thumbprint_norm), NULL if none.
+ * Free both with h2k_lease_urls_free.
  */
 #define H2K_LEASE_MAX_URLS 1024
 int h2k_lease_device_urls(struct h2k_vim *v, const char *lease, char ***urls,
-    size_t *n);
+    char ***pins, size_t *n);
 void h2k_lease_urls_free(char **urls, size_t n);
-/* RemoveSnapshot_Task(removeChildren=false) and wait. */
+/*
+ * The temporary snapshot h2k-lease takes of a running VM: its name is
+ * H2K_SNAPSHOT_PREFIX and a UTC time, its description H2K_SNAPSHOT_DESC.
+ */
+#define H2K_SNAPSHOT_PREFIX "h2k-export-"
+#define H2K_SNAPSHOT_DESC "Temporary snapshot taken by h2k-lease to " \
+    "export a running VM; removed when the export ends."
+/*
+ * RemoveSnapshot_Task(removeChildren=false) and wait.  The snapshot's moref
+ * comes from an input line (lease.snapshot), which anyone may have written:
+ * only a temporary snapshot of h2k-lease (name and description above, read
+ * from its VM's snapshot tree) is removed; any other is refused with
+ * H2K_EX_STATE naming it, a missing one is H2K_EX_NOTFOUND.
+ */
 int h2k_snapshot_remove(struct h2k_vim *v, const char *snapshot, double timeout);
 
 #endif

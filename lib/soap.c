@@ -58,6 +58,7 @@ struct h2k_soap {
 	char action[80];           /* "urn:vim25/8.0.1.0" */
 	int ready;                 /* policy applied to curl */
 	double timeout;            /* seconds for one call, retries included */
+	const char *timeout_src;   /* where it was set, for the error */
 	/* the call in progress */
 	struct xparse *xp;
 	size_t body_bytes;
@@ -72,6 +73,22 @@ static _Thread_local char fault_type[128];
  * file's SoapTimeout (soap_timeout_cfg), else H2K_SOAP_TIMEOUT_DEFAULT.
  */
 static double soap_timeout_flag, soap_timeout_cfg;
+
+/* Where the deadline in effect comes from: the error names the knob that
+ * set it (h2k-lease and h2k-ovf have no option and read no SoapTimeout). */
+static const char *
+soap_timeout_src(void)
+{
+	const char *e = getenv("H2K_SOAP_TIMEOUT");
+
+	if (soap_timeout_flag > 0)
+		return "--soap-timeout";
+	if (e && *e)
+		return "H2K_SOAP_TIMEOUT";
+	if (soap_timeout_cfg > 0)
+		return "SoapTimeout in the configuration file";
+	return "the default; H2K_SOAP_TIMEOUT sets another";
+}
 
 /* --- hardened XML ------------------------------------------------------ */
 
@@ -689,6 +706,7 @@ h2k_soap_new(const char *url, const struct h2k_tls *tls)
 	if (!(s = h2k_calloc(1, sizeof *s)))
 		return NULL;
 	s->timeout = timeout;
+	s->timeout_src = soap_timeout_src();
 	if (tls)
 		s->tls = *tls;
 	s->tls.thumbprint = s->tls.ca_file = NULL;
@@ -910,8 +928,8 @@ perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
 	*status = 0;
 	if (left < 0.001)
 		return h2k_seterr(H2K_EX_NET, "%s: no complete answer from %s "
-		    "within the SOAP deadline of %.0f s (--soap-timeout, "
-		    "H2K_SOAP_TIMEOUT, SoapTimeout)", method, s->host, s->timeout);
+		    "within the SOAP deadline of %g s (%s)", method, s->host,
+		    s->timeout, s->timeout_src);
 	snprintf(action, sizeof action, "SOAPAction: \"%s\"", s->action);
 	if (!(t = curl_slist_append(h, "Content-Type: text/xml; charset=utf-8")))
 		goto oom;
@@ -962,8 +980,8 @@ perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
 	} else if (rc == CURLE_OPERATION_TIMEDOUT &&
 	    h2k_monotime() >= deadline - 0.05) {
 		r = h2k_seterr(H2K_EX_NET, "%s: no complete answer from %s "
-		    "within the SOAP deadline of %.0f s (--soap-timeout, "
-		    "H2K_SOAP_TIMEOUT, SoapTimeout)", method, s->host, s->timeout);
+		    "within the SOAP deadline of %g s (%s)", method, s->host,
+		    s->timeout, s->timeout_src);
 	} else {
 		h2k_http_fail(rc, &s->peer, s->host);
 		r = (rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR ||

@@ -317,11 +317,14 @@ token_body(struct h2k_buf *b, const char *token)
 
 /*
  * One RetrievePropertiesEx (specs already built into spec) and its
- * continuations.
+ * continuations.  max_objs: how many objects the request can have as
+ * answer (the number of morefs named, for a lookup without traversal;
+ * H2K_VIM_MAX_OBJECTS for a listing): a continuation after more than that
+ * is a loop, however much "progress" its pages seem to make.
  */
 static int
 retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
-    h2k_vim_obj_fn fn, void *arg)
+    long max_objs, h2k_vim_obj_fn fn, void *arg)
 {
 	struct page p = { fn, arg, NULL, 0, 0 };
 	struct h2k_buf b = {0};
@@ -380,6 +383,13 @@ retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
 		}
 		if (p.nobj)
 			empty = 0;
+		if (objs > max_objs && max_objs < H2K_VIM_MAX_OBJECTS) {
+			h2k_seterr(H2K_EX_NET, "%s: ContinueRetrievePropertiesEx: "
+			    "%ld objects for %ld asked for, and a continuation "
+			    "token (paging loop)", h2k_soap_host(v->soap), objs,
+			    max_objs);
+			goto cancel;
+		}
 		if (pages >= maxpages || objs > H2K_VIM_MAX_OBJECTS) {
 			h2k_seterr(H2K_EX_NET, "%s: ContinueRetrievePropertiesEx: "
 			    "more than %ld pages or %d objects: more than any "
@@ -492,7 +502,7 @@ h2k_vim_each_spec(struct h2k_vim *v, const char *root,
 	    "<name>view</name><type>ContainerView</type><path>view</path>"
 	    "<skip>false</skip></selectSet></objectSet>") < 0)
 		goto out;
-	rc = retrieve_paged(v, spec.data, page_size, fn, arg);
+	rc = retrieve_paged(v, spec.data, page_size, H2K_VIM_MAX_OBJECTS, fn, arg);
 out:
 	if (view && *view) {
 		/* Always destroy the view; a listing error wins over a
@@ -537,7 +547,7 @@ h2k_vim_get(struct h2k_vim *v, const char *type, const char *moref,
 	    append_moref(&spec, "obj", type, moref) < 0 ||
 	    h2k_buf_printf(&spec, "<skip>false</skip></objectSet>") < 0)
 		goto out;
-	rc = retrieve_paged(v, spec.data, 0, fn, arg);
+	rc = retrieve_paged(v, spec.data, 0, 1, fn, arg);
 out:
 	h2k_buf_free(&spec);
 	return rc;
@@ -560,7 +570,7 @@ h2k_vim_get_list(struct h2k_vim *v, const char *type,
 		    append_moref(&spec, "obj", type, morefs[i]) < 0 ||
 		    h2k_buf_printf(&spec, "<skip>false</skip></objectSet>") < 0)
 			goto out;
-	rc = retrieve_paged(v, spec.data, n, fn, arg);
+	rc = retrieve_paged(v, spec.data, n, n, fn, arg);
 out:
 	h2k_buf_free(&spec);
 	return rc;

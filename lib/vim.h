@@ -61,7 +61,9 @@ typedef int (*h2k_vim_obj_fn)(void *arg, xmlNodePtr obj);
  * listing stops with H2K_EX_NET when the server repeats a token, sends more
  * than H2K_VIM_MAX_EMPTY_PAGES pages in a row without objects, sends more
  * than H2K_VIM_MAX_OBJECTS objects, or more pages than that many objects
- * fill at page_size each (at least H2K_VIM_MIN_PAGES pages).
+ * fill at page_size each (at least H2K_VIM_MIN_PAGES pages); a lookup of N
+ * named objects (h2k_vim_get, h2k_vim_get_list) stops when a continuation
+ * follows more than N objects.
  */
 #define H2K_VIM_MAX_OBJECTS 1000000
 #define H2K_VIM_MAX_EMPTY_PAGES 8

@@ -301,6 +301,11 @@ struct ls {
 	char **ids;
 	size_t nids, capids;
 	pthread_mutex_t mu;
+	/* o->path_hits: its own lock, because mu is held while a chunk is
+	 * written to stdout, which can block as long as the reader likes;
+	 * a worker in the middle of a SOAP call must never wait for that
+	 * (the call's deadline would run out) */
+	pthread_mutex_t hits_mu;
 	pthread_cond_t cv;
 	size_t nchunks, next_chunk, printed, window;
 	struct h2k_buf *slots;
@@ -524,9 +529,9 @@ vm_cb(void *arg, xmlNodePtr obj)
 		for (int i = 0; i < o->npaths; i++)
 			if (path_match(o->paths[i], path)) {
 				hit = 1;
-				pthread_mutex_lock(&ls->mu);
+				pthread_mutex_lock(&ls->hits_mu);
 				o->path_hits[i] = 1;
-				pthread_mutex_unlock(&ls->mu);
+				pthread_mutex_unlock(&ls->hits_mu);
 			}
 		if (!hit)
 			goto skip;
@@ -1091,6 +1096,7 @@ main(int argc, char **argv)
 	ls.o = &o;
 	ls.sess = &sess;
 	pthread_mutex_init(&ls.mu, NULL);
+	pthread_mutex_init(&ls.hits_mu, NULL);
 	pthread_cond_init(&ls.cv, NULL);
 	jobs = jobs_setting();
 
@@ -1173,6 +1179,7 @@ out:
 	free(ls.slots);
 	free(ls.slot_done);
 	pthread_mutex_destroy(&ls.mu);
+	pthread_mutex_destroy(&ls.hits_mu);
 	pthread_cond_destroy(&ls.cv);
 	for (int i = 0; i < o.npaths; i++)
 		free(o.paths[i]);

@@ -422,9 +422,11 @@ end_export(struct h2k_vim *v, cJSON *line, int ended, const char *why)
 	    h2k_errcode() != H2K_EX_NOTFOUND)
 		h2k_warn("%s", h2k_errmsg());
 	if (snap) {
+		/* not h2k's (H2K_EX_STATE): the user's, not to remove */
 		if (h2k_snapshot_remove(v, snap, SNAPSHOT_TIMEOUT) < 0 &&
 		    h2k_errcode() != H2K_EX_NOTFOUND)
-			h2k_warn("%s (remove it by hand)", h2k_errmsg());
+			h2k_warn("%s%s", h2k_errmsg(), h2k_errcode() ==
+			    H2K_EX_STATE ? "" : " (remove it by hand)");
 	}
 	h2k_seterr(code, "%s", msg);
 }

@@ -30,6 +30,8 @@
 #                  token (tok-1, tok-2, ...) on every call: a paging loop
 #                  (use --at RetrievePropertiesEx,ContinueRetrievePropertiesEx)
 #   repeat-token   one VM object and the same token "tok-same" every time
+#   endless-objects one object and a fresh token on every call: progress
+#                  that never ends
 #   drip           the normal answer, 2 bytes a second (slowloris)
 # --cert-change: the first TLS connection gets certificate A, every later
 # one certificate B, and every answer closes the connection, so a client
@@ -40,6 +42,8 @@
 # runtime.powerState stays poweredOn (the --shutdown timeout of h2k-lease).
 # --lease-url URL (repeatable): any HttpNfcLease is ready, and its
 # info.deviceUrl lists these URLs (h2k-fetch trusts them with the session cookie).
+# --lease-thumbprint TP: the sslThumbprint of every such device URL (default
+# empty).
 #
 # The request log DIR/soapd.log holds one JSON object per request:
 # {"method":..., "cookie":bool, "password_sent":bool, "mode":...}.  The env
@@ -92,10 +96,10 @@ STUCK_VM = ('<objects><obj type="VirtualMachine">vm-1</obj>'
             '42000000-0000-0000-0000-000000000001</val></propSet></objects>')
 
 
-def lease_answer(urls):
+def lease_answer(urls, tp=""):
     devs = "".join('<deviceUrl><key>k%d</key><importKey>k%d</importKey><url>%s</url>'
-                   '<sslThumbprint></sslThumbprint><disk>true</disk><targetId>disk-%d.vmdk'
-                   '</targetId></deviceUrl>' % (i, i, u, i) for i, u in enumerate(urls))
+                   '<sslThumbprint>%s</sslThumbprint><disk>true</disk><targetId>disk-%d.vmdk'
+                   '</targetId></deviceUrl>' % (i, i, u, tp, i) for i, u in enumerate(urls))
     return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
                  '<objects><obj type="HttpNfcLease">lease-1</obj>'
                  '<propSet><name>state</name><val xsi:type="HttpNfcLeaseState">ready</val></propSet>'
@@ -105,9 +109,9 @@ def lease_answer(urls):
                  '</objects></returnval></RetrievePropertiesExResponse>' % devs + TAIL)
 
 
-def normal(method, body, stuck=False, lease_urls=None):
+def normal(method, body, stuck=False, lease_urls=None, lease_tp=""):
     if lease_urls and method == "RetrievePropertiesEx" and 'type="HttpNfcLease"' in body:
-        return lease_answer(lease_urls)
+        return lease_answer(lease_urls, lease_tp)
     if stuck and method == "RetrievePropertiesEx" and 'type="VirtualMachine">vm-1<' in body:
         return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
                      + STUCK_VM + '</returnval></RetrievePropertiesExResponse>' + TAIL)
@@ -156,10 +160,10 @@ def hostile(mode, method, port):
         return int(mode[7:]), "<html><body>no</body></html>"
     if mode == "garbage":
         return 200, "this is not XML at all"
-    if mode in ("endless-token", "repeat-token"):
+    if mode in ("endless-token", "repeat-token", "endless-objects"):
         with lock:
             counts["token"] = counts.get("token", 0) + 1
-            tok = "tok-%d" % counts["token"] if mode == "endless-token" else "tok-same"
+            tok = "tok-same" if mode == "repeat-token" else "tok-%d" % counts["token"]
         objs = "" if mode == "endless-token" else (
             '<objects><obj type="Folder">group-v%d</obj><propSet><name>name</name>'
             '<val xsi:type="xsd:string">f</val></propSet></objects>' % counts["token"])
@@ -217,7 +221,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     r = (200, HEAD + '<LoginResponse xmlns="urn:vim25"><returnval><key>%s</key>'
                          '<userName>user</userName></returnval></LoginResponse>' % COOKIE + TAIL)
             else:
-                r = normal(method, body, srv.stuck, srv.lease_urls)
+                r = normal(method, body, srv.stuck, srv.lease_urls, srv.lease_tp)
         status, text = r
         self.send_response(status)
         for h in headers:
@@ -306,6 +310,7 @@ def main():
     ap.add_argument("--lifetime", type=float, default=60)
     ap.add_argument("--stuck-vm", action="store_true")
     ap.add_argument("--lease-url", action="append", default=[])
+    ap.add_argument("--lease-thumbprint", default="")
     ap.add_argument("--fault-msg")
     a = ap.parse_args()
     if a.fault_msg is not None:
@@ -316,6 +321,7 @@ def main():
     srv.password, srv.cert_change, srv.close_each = a.password, a.cert_change, a.cert_change
     srv.stuck = a.stuck_vm
     srv.lease_urls = a.lease_url
+    srv.lease_tp = a.lease_thumbprint
     cert, srv.ctx_a, der_a = mkcert(a.dir, "soapd-a")
     _, srv.ctx_b, der_b = mkcert(a.dir, "soapd-b")
     port = srv.server_address[1]

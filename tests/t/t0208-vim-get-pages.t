@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Paging bounds (issue 10 item 17) for a lookup of named objects: a
+# RetrievePropertiesEx for N morefs (no traversal) has at most N objects
+# to give, so a server that keeps handing out objects and fresh tokens
+# after that is looping.  It used to be held only by the 1,000-page bound,
+# each page under its own SOAP deadline: 1,000 round trips for one VM
+# (h2k-lease vm-1), or 1,000 x the deadline with a dripping server.
+. "$(dirname "$0")/../lib.sh"
+. "$TESTS_DIR/servers/soapd-lib.sh"
+
+session() {
+	mkdir -p "$XDG_STATE_HOME/h2k" && chmod 700 "$XDG_STATE_HOME/h2k" &&
+	(umask 077 && printf '{"url":"%s","cookie":"\\"52f1c0de\\"","thumbprint":"%s","insecure":false,"ca_file":null,"server_type":"VirtualCenter","server_version":"8.0.3","api_version":"8.0.3.0","user":"user","created_at":"2026-11-25T17:00:00Z"}\n' \
+		"$SOAPD_URL" "$SOAPD_THUMBPRINT" >"$XDG_STATE_HOME/h2k/session.json")
+}
+calls() { grep -c "\"method\": \"$1\"" "$TRASH/soapd.log"; }
+
+soapd_start --mode endless-objects --at RetrievePropertiesEx,ContinueRetrievePropertiesEx || exit 1
+session
+
+test_expect_success 'h2k-lease vm-1, objects and tokens for ever: exit 9 after a few pages' '
+	expect_code 9 timeout 30 h2k-lease vm-1 >out 2>err &&
+	test_one_line err && grep -F "paging loop" err &&
+	test "$(calls ContinueRetrievePropertiesEx)" -le 2 &&
+	test "$(calls CancelRetrievePropertiesEx)" = 1
+'
+
+test_done
