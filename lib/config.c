@@ -12,7 +12,8 @@
  * server the password goes to and whether its certificate is checked, so
  * whoever can replace it can take the password.  It is read through
  * h2k_trust_read (ssh_config's rule: owned by the user or root, not
- * writable by group or others, nor any directory above it; no symlink),
+ * writable by group or others, nor any directory above it or on the way
+ * through a symlink, nor any symlink followed),
  * and refused with H2K_EX_SECRET otherwise.  World-readable is fine,
  * unless it turns out to hold a password: then it must be 0600.
  *

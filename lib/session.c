@@ -17,7 +17,10 @@
  * user or root and not writable by group or others (directories may be
  * if sticky).  The directories are opened one by one with O_NOFOLLOW from
  * their checked parent and the file with O_NOFOLLOW from the last, all
- * judged by fstat, so what is checked is what is read.
+ * judged by fstat, so what is checked is what is read.  A symlink met on
+ * the way is followed by hand: it must be owned by the user or root, and
+ * the walk goes on from its directory (or "/") through its target, so the
+ * link's directories and the target's are all checked.
  *
  * Atomic replace: the data goes to a fresh temporary name in the same
  * directory (mkostemp: O_CREAT|O_EXCL, so an attacker's symlink there is
@@ -39,7 +42,6 @@
 #include "h2k.h"
 #include "session.h"
 
-/* Room for a CA bundle of H2K_CA_MAX bytes, JSON-escaped. */
 /*
  * Walking a path needs search permission only, as mkdir and open by name
  * do: O_PATH opens a directory one may search but not list (mode 0711).
@@ -50,7 +52,12 @@
 #define DIR_WALK (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 #endif
 
-#define SESSION_MAX (4u << 20)
+/*
+ * Room for a CA bundle of H2K_CA_MAX bytes, JSON-escaped: a control byte
+ * becomes \u00XX, six bytes, and PEM text outside the BEGIN/END lines is
+ * anything the file held.  A session login wrote must load again.
+ */
+#define SESSION_MAX (6 * H2K_CA_MAX + (1u << 20))
 
 /* --- paths ---------------------------------------------------------------- */
 
@@ -413,75 +420,207 @@ check_trust_dir(const char *what, const char *path, const char *dir, int fd)
 	return 0;
 }
 
+/* path with its last component cut off ("/" stays "/"); NULL on ENOMEM. */
+static char *
+parent_of(const char *path)
+{
+	char *d = dir_of(path);
+
+	return d && !*d ? (free(d), h2k_strdup("/")) : d;
+}
+
+/* path + "/" + name, without a doubled slash after "/". */
+static char *
+join(const char *path, const char *name)
+{
+	return h2k_asprintf("%s%s%s", path, strcmp(path, "/") ? "/" : "", name);
+}
+
 /*
- * Open the directory holding path, checking every directory from "/"
- * down; each is opened with O_NOFOLLOW from its checked parent, so what
- * is checked is what is used.
+ * Open path for reading as the kernel would resolve it, but one
+ * component at a time from "/", so that every step is judged on what
+ * was actually opened: each directory passed through (those a symlink
+ * leads to, and "..", included) must pass check_trust_dir, and each
+ * symlink followed must be owned by the effective user or root (in a
+ * sticky directory its owner can replace it).  So a symlink is followed
+ * only when nobody but the user or root could have made it point
+ * elsewhere: the link's own directory chain and the target's are both
+ * checked, which OpenSSH's follow-and-check-the-file does not do.
+ * The file itself is opened with O_NOFOLLOW from its checked directory.
  */
 static int
-open_trust_dir(const char *what, const char *path)
+open_trust_file(const char *what, const char *path)
 {
-	char *dir, *real, *comp, *next;
-	int dfd = -1, fd, e;
+	char *rest = NULL, *cur = NULL, *t, *comp, *after;
+	char link[PATH_MAX];
+	struct stat st;
+	int dfd = -1, fd = -1, links = 0, e = 0;
 
-	if (!(dir = dir_of(path)))
-		return -1;
-	if (!(real = realpath(dir, NULL))) {
+	if (*path == '/')
+		rest = h2k_strdup(path);
+	else if ((t = getcwd(NULL, 0))) {
+		rest = h2k_asprintf("%s/%s", t, path);
+		free(t);
+	} else {
 		e = errno;
-		if (e == ENOENT)
-			h2k_seterr(H2K_EX_IO, "%s %s does not exist", what, path);
-		else
-			h2k_seterr(H2K_EX_IO, "%s %s: directory %s: %s", what, path,
-			    dir, strerror(e));
-		free(dir);
-		errno = e;
-		return -1;
+		h2k_seterr(H2K_EX_IO, "%s %s: cannot find the current directory: "
+		    "%s", what, path, strerror(e));
+		goto fail;
 	}
-	free(dir);
+	if (!rest)
+		goto fail_nomem;
+root:
+	if (dfd >= 0)
+		close(dfd);
+	free(cur);
+	if (!(cur = h2k_strdup("/")))
+		goto fail_nomem;
 	if ((dfd = open("/", DIR_WALK)) < 0) {
-		h2k_seterr(H2K_EX_IO, "open directory /: %s", strerror(errno));
+		e = errno;
+		h2k_seterr(H2K_EX_IO, "open directory /: %s", strerror(e));
 		goto fail;
 	}
 	if (check_trust_dir(what, path, "/", dfd) < 0)
-		goto fail;
-	/* real is cut after each component in turn, so it names the prefix. */
-	for (comp = real; *comp; comp = next) {
-		char save;
+		goto fail_secret;
+	for (comp = rest;;) {
+		int last;
+		char save, *nc;
 
 		while (*comp == '/')
 			comp++;
-		if (!*comp)
-			break;
-		next = comp + strcspn(comp, "/");
-		save = *next;
-		*next = '\0';
-		fd = openat(dfd, comp, DIR_WALK | O_NOFOLLOW);
-		if (fd < 0) {
-			e = errno;
-			if (e == ELOOP || e == ENOTDIR)
-				h2k_seterr(H2K_EX_SECRET, "%s %s: directory %s "
-				    "changed while being checked; refusing it",
-				    what, path, real);
-			else
-				h2k_seterr(H2K_EX_IO, "%s %s: directory %s: %s",
-				    what, path, real, strerror(e));
-			errno = e;
+		if (!*comp) {
+			/* The name ends in a directory ("/", "x/..", a link to one). */
+			e = EISDIR;
+			h2k_seterr(H2K_EX_SECRET, "%s %s is not a regular file",
+			    what, path);
 			goto fail;
 		}
-		close(dfd);
-		dfd = fd;
-		if (check_trust_dir(what, path, real, dfd) < 0)
+		after = comp + strcspn(comp, "/");
+		save = *after;
+		*after = '\0';
+		last = !after[save ? 1 + strspn(after + 1, "/") : 0];
+		if (!strcmp(comp, ".")) {
+			*after = save;
+			comp = after;
+			continue;
+		}
+		if (!strcmp(comp, "..")) {
+			if ((fd = openat(dfd, "..", DIR_WALK)) < 0) {
+				e = errno;
+				h2k_seterr(H2K_EX_IO, "%s %s: directory %s/..: %s",
+				    what, path, cur, strerror(e));
+				goto fail;
+			}
+			close(dfd);
+			dfd = fd;
+			fd = -1;
+			if (!(t = parent_of(cur)))
+				goto fail_nomem;
+			free(cur);
+			cur = t;
+			if (check_trust_dir(what, path, cur, dfd) < 0)
+				goto fail_secret;
+			*after = save;
+			comp = after;
+			continue;
+		}
+		/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
+		fd = openat(dfd, comp, last ? O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		    O_NONBLOCK | O_NOCTTY : DIR_WALK | O_NOFOLLOW);
+		if (fd >= 0 && last) {
+			close(dfd);
+			free(cur);
+			free(rest);
+			return fd;
+		}
+		if (fd >= 0) {
+			close(dfd);
+			dfd = fd;
+			fd = -1;
+			if (!(t = join(cur, comp)))
+				goto fail_nomem;
+			free(cur);
+			cur = t;
+			if (check_trust_dir(what, path, cur, dfd) < 0)
+				goto fail_secret;
+			*after = save;
+			comp = after;
+			continue;
+		}
+		e = errno;
+		if (e != ELOOP && e != ENOTDIR) {
+			if (e == ENOENT)
+				h2k_seterr(H2K_EX_IO, "%s %s does not exist", what,
+				    path);
+			else if (last)
+				h2k_seterr(H2K_EX_IO, "cannot open %s %s: %s", what,
+				    path, strerror(e));
+			else
+				h2k_seterr(H2K_EX_IO, "%s %s: directory %s%s%s: %s",
+				    what, path, cur, strcmp(cur, "/") ? "/" : "",
+				    comp, strerror(e));
 			goto fail;
-		*next = save;
+		}
+		/* ELOOP or ENOTDIR: a symlink, or not a directory at all. */
+		if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISLNK(st.st_mode)) {
+			if (e == ENOTDIR)
+				h2k_seterr(H2K_EX_IO, "%s %s: %s%s%s is not a "
+				    "directory", what, path, cur,
+				    strcmp(cur, "/") ? "/" : "", comp);
+			else
+				h2k_seterr(H2K_EX_SECRET, "%s %s: %s%s%s changed "
+				    "while being checked; refusing it", what, path,
+				    cur, strcmp(cur, "/") ? "/" : "", comp);
+			goto fail;
+		}
+		if (st.st_uid != geteuid() && st.st_uid != 0) {
+			char nm[64];
+
+			h2k_seterr(H2K_EX_SECRET, "%s %s: symbolic link %s%s%s is "
+			    "owned by uid %u (%s), not by you or root; refusing it",
+			    what, path, cur, strcmp(cur, "/") ? "/" : "", comp,
+			    (unsigned)st.st_uid, user_name(st.st_uid, nm, sizeof nm));
+			goto fail_secret;
+		}
+		if (++links > 40) {
+			e = ELOOP;
+			h2k_seterr(H2K_EX_IO, "%s %s: %s", what, path, strerror(e));
+			goto fail;
+		}
+		{
+			ssize_t n = readlinkat(dfd, comp, link, sizeof link);
+
+			if (n < 0 || (size_t)n >= sizeof link || n == 0) {
+				e = n < 0 ? errno : ENAMETOOLONG;
+				h2k_seterr(H2K_EX_IO, "%s %s: symbolic link %s%s%s: %s",
+				    what, path, cur, strcmp(cur, "/") ? "/" : "",
+				    comp, strerror(e));
+				goto fail;
+			}
+			link[n] = '\0';
+		}
+		/* The link's target takes the link's place in what is left. */
+		*after = save;
+		if (!(nc = h2k_asprintf("%s%s", link, after)))
+			goto fail_nomem;
+		free(rest);
+		rest = nc;
+		if (*rest == '/')
+			goto root;
+		comp = rest;
 	}
-	free(real);
-	return dfd;
+fail_nomem:
+	e = ENOMEM;
+	goto fail;
+fail_secret:
+	e = EPERM;
 fail:
-	e = errno;
 	if (dfd >= 0)
 		close(dfd);
-	free(real);
-	errno = e;
+	free(cur);
+	free(rest);
+	errno = e ? e : EIO;
 	return -1;
 }
 
@@ -493,7 +632,7 @@ h2k_trust_read(const char *what, const char *path, size_t max, size_t *len,
 	const char *base;
 	char *buf = NULL, nm[64];
 	size_t got = 0;
-	int dfd, fd = -1, e;
+	int fd = -1, e;
 
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
@@ -502,28 +641,8 @@ h2k_trust_read(const char *what, const char *path, size_t max, size_t *len,
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((dfd = open_trust_dir(what, path)) < 0)
+	if ((fd = open_trust_file(what, path)) < 0)
 		return NULL;
-	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
-	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-	    O_NOCTTY);
-	if (fd < 0) {
-		e = errno;
-		if (e == ELOOP && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0
-		    && S_ISLNK(st.st_mode))
-			h2k_seterr(H2K_EX_SECRET, "%s %s is a symbolic link; "
-			    "refusing to follow it (name the file itself)", what,
-			    path);
-		else if (e == ENOENT)
-			h2k_seterr(H2K_EX_IO, "%s %s does not exist", what, path);
-		else
-			h2k_seterr(H2K_EX_IO, "cannot open %s %s: %s", what, path,
-			    strerror(e));
-		close(dfd);
-		errno = e;
-		return NULL;
-	}
-	close(dfd);
 	if (fstat(fd, &st) < 0) {
 		h2k_seterr(H2K_EX_IO, "stat %s %s: %s", what, path, strerror(errno));
 		goto fail;

@@ -87,13 +87,16 @@ int h2k_mkdirs(const char *path, int mode);
 
 /*
  * Trust files (config files, CA files): read whole (at most max bytes),
- * as ssh reads ssh_config, but race-free.  The directory holding path is
- * resolved (realpath) and then opened one component at a time from "/"
- * with O_DIRECTORY|O_NOFOLLOW; each directory must be owned by the
+ * as ssh reads ssh_config, but race-free.  path (made absolute with the
+ * current directory) is walked one component at a time from "/" with
+ * O_NOFOLLOW; each directory passed through must be owned by the
  * effective user or root and not writable by group or others unless
- * sticky.  The file itself is opened from that directory with O_NOFOLLOW
- * (a symlink is refused) and must be a regular file owned by the
- * effective user or root, not writable by group or others.  Everything
+ * sticky.  A symlink met on the way (directory or file) must be owned by
+ * the effective user or root and is followed by hand, its target walked
+ * the same way, so the link's directories and the target's are checked.
+ * The file itself is opened with O_NOFOLLOW from its checked directory
+ * and must be a regular file owned by the effective user or root, not
+ * writable by group or others.  Everything
  * is decided on fstat of the open descriptors.  Refusal: H2K_EX_SECRET
  * naming what, the file and the problem.  A missing file: H2K_EX_IO with
  * errno ENOENT; an unreadable one: errno EACCES.  *mode (may be NULL)
