@@ -430,6 +430,43 @@ passwords(void)
 	is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
 	ok(h2k_password_file(P("pwnone")) == NULL, "missing file refused");
 	ok(contains(h2k_errmsg(), "does not exist"), "says so");
+	/* A NUL would cut the password short without a word. */
+	{
+		int fd = open(P("pwnul"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		(void)!write(fd, "ab\0cd\n", 6);
+		close(fd);
+	}
+	ok(h2k_password_file(P("pwnul")) == NULL, "password with a NUL refused");
+	is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
+	ok(contains(h2k_errmsg(), "NUL byte"), "says so");
+	if (pipe(p) == 0) {
+		(void)!write(p[1], "ab\0cd\n", 6);
+		close(p[1]);
+		snprintf(path, sizeof path, "/dev/fd/%d", p[0]);
+		ok(h2k_password_file(path) == NULL, "NUL from a pipe refused too");
+		ok(contains(h2k_errmsg(), "NUL byte"), "says so");
+		close(p[0]);
+	}
+	/* The same limit as from a pipe or the terminal. */
+	{
+		char big[5001];
+
+		memset(big, 'x', sizeof big - 1);
+		big[4095] = '\n';
+		big[4096] = '\0';
+		put(P("pw4095"), big, 0600);
+		ok((pw = h2k_password_file(P("pw4095"))) && strlen(pw) == 4095,
+		    "4095-byte password from a file taken");
+		h2k_freesecret(pw);
+		memset(big, 'x', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		put(P("pw5000"), big, 0600);
+		ok(h2k_password_file(P("pw5000")) == NULL,
+		    "5000-byte password from a file refused");
+		is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
+		ok(contains(h2k_errmsg(), "longer than 4095"), "says so");
+	}
 
 	/* A pipe handed over as /dev/fd/N or /proc/self/fd/N needs no mode. */
 	if (pipe(p) == 0) {
