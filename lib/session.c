@@ -18,9 +18,10 @@
  * if sticky).  The directories are opened one by one with O_NOFOLLOW from
  * their checked parent and the file with O_NOFOLLOW from the last, all
  * judged by fstat, so what is checked is what is read.  A symlink met on
- * the way is followed by hand: it must be owned by the user or root, and
- * the walk goes on from its directory (or "/") through its target, so the
- * link's directories and the target's are all checked.
+ * the way is followed by hand (in a sticky directory it must be owned by
+ * the user or root), and the walk goes on from its directory (or "/")
+ * through its target, so the link's directories and the target's are all
+ * checked.
  *
  * Atomic replace: the data goes to a fresh temporary name in the same
  * directory (mkostemp: O_CREAT|O_EXCL, so an attacker's symlink there is
@@ -441,8 +442,8 @@ join(const char *path, const char *name)
  * component at a time from "/", so that every step is judged on what
  * was actually opened: each directory passed through (those a symlink
  * leads to, and "..", included) must pass check_trust_dir, and each
- * symlink followed must be owned by the effective user or root (in a
- * sticky directory its owner can replace it).  So a symlink is followed
+ * symlink followed in a sticky directory others may write must be owned
+ * by the effective user or root (its owner can replace it there).  So a symlink is followed
  * only when nobody but the user or root could have made it point
  * elsewhere: the link's own directory chain and the target's are both
  * checked, which OpenSSH's follow-and-check-the-file does not do.
@@ -453,7 +454,7 @@ open_trust_file(const char *what, const char *path)
 {
 	char *rest = NULL, *cur = NULL, *t, *comp, *after;
 	char link[PATH_MAX];
-	struct stat st;
+	struct stat st, dst;
 	int dfd = -1, fd = -1, links = 0, e = 0;
 
 	if (*path == '/')
@@ -574,7 +575,12 @@ root:
 				    cur, strcmp(cur, "/") ? "/" : "", comp);
 			goto fail;
 		}
-		if (st.st_uid != geteuid() && st.st_uid != 0) {
+		/*
+		 * Only in a sticky directory others may write can the link's
+		 * owner replace it; elsewhere the directory check covered it.
+		 */
+		if (st.st_uid != geteuid() && st.st_uid != 0 &&
+		    (fstat(dfd, &dst) < 0 || (dst.st_mode & (S_IWGRP | S_IWOTH)))) {
 			char nm[64];
 
 			h2k_seterr(H2K_EX_SECRET, "%s %s: symbolic link %s%s%s is "

@@ -91,9 +91,10 @@ int h2k_mkdirs(const char *path, int mode);
  * current directory) is walked one component at a time from "/" with
  * O_NOFOLLOW; each directory passed through must be owned by the
  * effective user or root and not writable by group or others unless
- * sticky.  A symlink met on the way (directory or file) must be owned by
- * the effective user or root and is followed by hand, its target walked
- * the same way, so the link's directories and the target's are checked.
+ * sticky.  A symlink met on the way (directory or file) is followed by
+ * hand, its target walked the same way, so the link's directories and
+ * the target's are checked; in a sticky directory the link must be owned
+ * by the effective user or root, since its owner can replace it there.
  * The file itself is opened with O_NOFOLLOW from its checked directory
  * and must be a regular file owned by the effective user or root, not
  * writable by group or others.  Everything

@@ -362,12 +362,14 @@ files(void)
 	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
 	chmod(P("pw644.yaml"), 0600);
 	h2k_config_free(&c);
-	(void)!symlink(P("comments.yaml"), P("link2.yaml"));
+	mkdir(P("stk"), 01777);
+	chmod(P("stk"), 01777);
+	(void)!symlink(P("comments.yaml"), P("stk/link2.yaml"));
 	if (geteuid() == 0) {
-		(void)!lchown(P("link2.yaml"), 65534, 65534);
+		(void)!lchown(P("stk/link2.yaml"), 65534, 65534);
 		/* A config names the server and Insecure: a trust file. */
-		is_int(load(&c, NULL, P("link2.yaml")), -1,
-		    "config symlink owned by another user refused");
+		is_int(load(&c, NULL, P("stk/link2.yaml")), -1,
+		    "config symlink of another user in a sticky directory refused");
 		is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
 		ok(contains(h2k_errmsg(), "symbolic link"), "says symlink");
 	} else {
