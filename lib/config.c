@@ -839,7 +839,8 @@ h2k_password_file(const char *path)
 			return NULL;
 		}
 		snprintf(what, sizeof what, "password file %s", path);
-		pw = read_line_fd(fd, what, 0, -1);
+		/* /dev/fd/0 on a terminal: typed, so not echoed. */
+		pw = read_line_fd(fd, what, 1, isatty(fd) ? fd : -1);
 		close(fd);
 		return pw;
 	}

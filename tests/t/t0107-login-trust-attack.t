@@ -112,4 +112,38 @@ test_expect_success 'a password pipe that never ends its line: exit 2 at once, n
 	refused "standard input" "longer than 4095 bytes"
 '
 
+# Before: "-" and /dev/stdin were read with echo off, /dev/fd/0 with echo on.
+test_expect_success '--password-file /dev/fd/0 on a terminal: typed without echo' '
+	python3 - "$SIM_URL" "$SIM_USER" "$SIM_PASSWORD" >pty.out 2>&1 <<-\EOF
+	import os, pty, sys, termios, time, select
+	url, user, pw = sys.argv[1:4]
+	pid, fd = pty.fork()
+	if pid == 0:
+	    os.execvp("h2k-login", ["h2k-login", "-k", "-u", url, "-U", user,
+	              "--password-file", "/dev/fd/0", "-s", "fd0.json"])
+	buf = b""
+	start = time.time()
+	sent = False
+	while time.time() < start + 20:
+	    r, _, _ = select.select([fd], [], [], 0.1)
+	    if r:
+	        try:
+	            d = os.read(fd, 1024)
+	        except OSError:
+	            break
+	        if not d:
+	            break
+	        buf += d
+	    # echo going off says it is reading; without that, type after 3 s
+	    quiet = not (termios.tcgetattr(fd)[3] & termios.ECHO)
+	    if not sent and (quiet or time.time() > start + 3):
+	        os.write(fd, pw.encode() + b"\n")
+	        sent = True
+	_, st = os.waitpid(pid, 0)
+	sys.stdout.write(buf.decode(errors="replace"))
+	sys.exit(0 if sent and os.WEXITSTATUS(st) == 0 else 1)
+	EOF
+	! grep -F "$SIM_PASSWORD" pty.out && test -s fd0.json
+'
+
 test_done
