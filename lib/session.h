@@ -50,8 +50,12 @@ int h2k_session_save(const char *path, const struct h2k_session *s);
 int h2k_session_remove(const char *path);
 /*
  * Refuse (H2K_EX_SECRET) a session file location whose directory others
- * can write (sticky directories such as /tmp excepted) or own; 0 when the
- * directory is safe or does not exist yet.  Load and save check it too.
+ * can write (sticky directories such as /tmp excepted) or own, below a
+ * directory others own, or reached through a symlink others can re-point;
+ * 0 when the location is safe or does not exist yet.  Load and save walk
+ * the path the same way (from "/", openat with O_NOFOLLOW, symlinks by
+ * hand) and then read, create and rename relative to the checked
+ * directory descriptor, never by name again.
  */
 int h2k_session_check_dir(const char *path);
 void h2k_session_free(struct h2k_session *s);

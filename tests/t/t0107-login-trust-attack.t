@@ -112,6 +112,67 @@ test_expect_success 'a password pipe that never ends its line: exit 2 at once, n
 	refused "standard input" "longer than 4095 bytes"
 '
 
+# --- the session file's directory ---------------------------------------------
+# Before: h2k_session_check_dir stat()ed the directory by name (through any
+# symlink) and the file was then opened, written and renamed by name again.
+# Whoever can re-point a symlink on the way chose which session file every
+# command used and where login put the new one.
+mkdir -m 700 sdir sdir2 || exit 1
+
+test_expect_success 'session directory reached through a symlink in a world-writable directory: refused (exit 11)' '
+	ln -s "$TRASH/sdir" open/slink && n=$(logins) &&
+	expect_code 11 login -k -s open/slink/s.json 2>err &&
+	refused "session file open/slink/s.json" "symbolic link $TRASH/open/slink is in a directory others can write" &&
+	test ! -e sdir/s.json
+'
+
+if [ "$(id -u)" = 0 ]; then
+	test_expect_success 'session directory through a symlink another user owns in a sticky directory: refused (exit 11)' '
+		mkdir -p sticky && chmod 1777 sticky && login -k -s sdir2/s.json >/dev/null &&
+		ln -s "$TRASH/sdir2" sticky/theirs && chown -h 65534 sticky/theirs &&
+		expect_code 11 h2k-ls -s sticky/theirs/s.json >out 2>err && test ! -s out &&
+		test_one_line err && grep -q "symbolic link $TRASH/sticky/theirs is owned by uid 65534" err
+	'
+
+	test_expect_success 'session directory below a directory another user owns: refused (exit 11)' '
+		mkdir -m 755 theirs && mkdir -m 700 theirs/mine && chown 65534 theirs &&
+		n=$(logins) && expect_code 11 login -k -s theirs/mine/s.json 2>err &&
+		refused "session file theirs/mine/s.json" "directory $TRASH/theirs is owned by uid 65534" &&
+		test ! -e theirs/mine/s.json
+	'
+else
+	test_skip 'session directory through a symlink another user owns in a sticky directory: refused (exit 11)' 'needs root'
+	test_skip 'session directory below a directory another user owns: refused (exit 11)' 'needs root'
+fi
+
+test_expect_success 'control: a session directory reached through the user own symlink in a safe directory works' '
+	ln -s "$TRASH/sdir" mylink && login -k -s mylink/s.json >/dev/null &&
+	test -s sdir/s.json && h2k-ls -s mylink/s.json >vms10 && test_cmp vms vms10 &&
+	test "$(file_mode sdir/s.json)" = 600
+'
+
+# Before: a session from before ca_pem re-read its CA file even when -k or
+# a pin made it irrelevant, so a stale ca_file broke a working session
+# (and the t0790 sweep seed session-insecure.json).
+legacy() { # SESSION CAFILE [insecure|pin]
+	python3 -c "import json,sys; s=json.load(open(sys.argv[1])); s.pop(\"ca_pem\", None)
+s[\"ca_file\"]=sys.argv[2]
+open(sys.argv[1],\"w\").write(json.dumps(s))" "$1" "$2"; }
+test_expect_success 'legacy session, -k, its CA file gone: still works' '
+	login -k -s l1.json >/dev/null && legacy l1.json "$TRASH/gone.pem" &&
+	h2k-ls -s l1.json >vms11 && test_cmp vms vms11
+'
+test_expect_success 'legacy session, pinned, its CA file gone: still works' '
+	login --thumbprint "$SIM_THUMBPRINT" -s l2.json >/dev/null &&
+	legacy l2.json "$TRASH/gone.pem" && h2k-ls -s l2.json >vms12 && test_cmp vms vms12
+'
+test_expect_success 'legacy session verified by its CA file, now world-writable: still refused (exit 11)' '
+	login --ca-file cadir/ca.pem -s l3.json >/dev/null && cp cadir/ca.pem cadir/l3.pem &&
+	legacy l3.json "$TRASH/cadir/l3.pem" && h2k-ls -s l3.json >/dev/null &&
+	chmod 666 cadir/l3.pem && expect_code 11 h2k-ls -s l3.json >out 2>err &&
+	test ! -s out && test_one_line err && grep -q "CA file $TRASH/cadir/l3.pem is world-writable" err
+'
+
 # Before: "-" and /dev/stdin were read with echo off, /dev/fd/0 with echo on.
 test_expect_success '--password-file /dev/fd/0 on a terminal: typed without echo' '
 	python3 - "$SIM_URL" "$SIM_USER" "$SIM_PASSWORD" >pty.out 2>&1 <<-\EOF
