@@ -12,7 +12,8 @@
  * server the password goes to and whether its certificate is checked, so
  * whoever can replace it can take the password.  It is read through
  * h2k_trust_read (ssh_config's rule: owned by the user or root, not
- * writable by group or others, nor any directory above it; no symlink),
+ * writable by group or others, nor any directory above it or on the way
+ * through a symlink, nor any symlink followed),
  * and refused with H2K_EX_SECRET otherwise.  World-readable is fine,
  * unless it turns out to hold a password: then it must be 0600.
  *
@@ -740,7 +741,14 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 			nul = 1;  /* the line is still drained */
 		if (n >= PASSWORD_MAX - 1) {
 			toolong = 1;
-			continue; /* drain the line */
+			/*
+			 * A terminal's rest of the line would go to the shell
+			 * after we exit: drain it (a terminal line is bounded).
+			 * A pipe or file may never end a line (/dev/zero).
+			 */
+			if (restore || isatty(fd))
+				continue;
+			break;
 		}
 		buf[n++] = ch;
 	}
@@ -789,6 +797,14 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 	if (n == 0) {
 		free(buf);
 		h2k_seterr(H2K_EX_USAGE, "no password in %s (empty first line)",
+		    what);
+		return NULL;
+	}
+	/* The password is a C string from here on: it would be cut short. */
+	if (memchr(buf, '\0', n)) {
+		h2k_wipe(buf, PASSWORD_MAX);
+		free(buf);
+		h2k_seterr(H2K_EX_USAGE, "password from %s contains a NUL byte",
 		    what);
 		return NULL;
 	}
@@ -851,8 +867,21 @@ h2k_password_file(const char *path)
 			    "being opened; refusing it", path);
 			return NULL;
 		}
+		/*
+		 * A named pipe someone else made (mkfifo in /tmp that failed
+		 * because theirs was there) is theirs to read from as well:
+		 * whoever writes the password into it may be feeding them.
+		 */
+		if (fifo && fst.st_uid != geteuid()) {
+			close(fd);
+			h2k_seterr(H2K_EX_SECRET, "password file %s is a named pipe "
+			    "owned by uid %u, not by you (uid %u); refusing it",
+			    path, (unsigned)fst.st_uid, (unsigned)geteuid());
+			return NULL;
+		}
 		snprintf(what, sizeof what, "password file %s", path);
-		pw = read_line_fd(fd, what, 0, -1);
+		/* /dev/fd/0 on a terminal: typed, so not echoed. */
+		pw = read_line_fd(fd, what, 1, isatty(fd) ? fd : -1);
 		close(fd);
 		return pw;
 	}
@@ -863,24 +892,27 @@ h2k_password_file(const char *path)
 			    path);
 		return NULL;
 	}
-	if ((nl = memchr(text, '\n', len)))
-		*nl = '\0';
-	if (memchr(text, '\0', nl ? (size_t)(nl - text) : len)) {
-		/* A C string would end there: a shorter, wrong password. */
-		h2k_wipe(text, len);
-		free(text);
-		h2k_seterr(H2K_EX_USAGE, "password file %s holds a NUL byte",
-		    path);
-		return NULL;
-	}
-	if ((nl = strchr(text, '\r')) && nl[1] == '\0')
-		*nl = '\0';
-	if (!*text) {
-		h2k_wipe(text, len);
-		free(text);
-		h2k_seterr(H2K_EX_USAGE, "no password in password file %s (empty "
-		    "first line)", path);
-		return NULL;
+	{
+		/* The first line, as read_line_fd takes it from a pipe. */
+		size_t n = (nl = memchr(text, '\n', len)) ? (size_t)(nl - text) :
+		    len;
+		const char *why = NULL;
+
+		if (n > 0 && text[n - 1] == '\r')
+			n--;
+		text[n] = '\0';
+		if (!n)
+			why = "no password in it (empty first line)";
+		else if (memchr(text, '\0', n))
+			why = "the password contains a NUL byte";
+		else if (n > PASSWORD_MAX - 1)
+			why = "the password is longer than 4095 bytes";
+		if (why) {
+			h2k_wipe(text, len);
+			free(text);
+			h2k_seterr(H2K_EX_USAGE, "password file %s: %s", path, why);
+			return NULL;
+		}
 	}
 	pw = h2k_strdup(text);
 	h2k_wipe(text, len);

@@ -10,7 +10,7 @@
  * Insecure, LogLevel, DownloadWorkers, and h2k's Thumbprint, CAFile, Spool,
  * SoapTimeout (others such as DaemonAddr are accepted and ignored; unknown
  * keys are a warning).  Every config file must pass h2k_trust_read (owner,
- * mode and directories, no symlink), and one that holds a Password must
+ * mode, directories, symlinks), and one that holds a Password must
  * also be 0600; otherwise H2K_EX_SECRET.  A malformed file is H2K_EX_USAGE
  * naming file and line.
  */

@@ -10,14 +10,21 @@
  * (or root where the caller allows it), with no group or other bits.  The
  * session file's directory must also not be writable by anyone else
  * (unless sticky, as /tmp), since whoever can write the directory can
- * replace the file.
+ * replace the file; it is reached by the same walk as trust files (every
+ * directory owned by the user or root, symlinks followed by hand only
+ * where nobody else can re-point them) and the file is read, created and
+ * renamed relative to that directory's descriptor.
  *
  * Trust rule for a trust file (config, CA; ssh_config's rule): the file
  * and every directory from "/" down to it must be owned by the effective
  * user or root and not writable by group or others (directories may be
  * if sticky).  The directories are opened one by one with O_NOFOLLOW from
  * their checked parent and the file with O_NOFOLLOW from the last, all
- * judged by fstat, so what is checked is what is read.
+ * judged by fstat, so what is checked is what is read.  A symlink met on
+ * the way is followed by hand (in a sticky directory it must be owned by
+ * the user or root), and the walk goes on from its directory (or "/")
+ * through its target, so the link's directories and the target's are all
+ * checked.
  *
  * Atomic replace: the data goes to a fresh temporary name in the same
  * directory (mkostemp: O_CREAT|O_EXCL, so an attacker's symlink there is
@@ -39,7 +46,6 @@
 #include "h2k.h"
 #include "session.h"
 
-/* Room for a CA bundle of H2K_CA_MAX bytes, JSON-escaped. */
 /*
  * Walking a path needs search permission only, as mkdir and open by name
  * do: O_PATH opens a directory one may search but not list (mode 0711).
@@ -50,7 +56,12 @@
 #define DIR_WALK (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 #endif
 
-#define SESSION_MAX (4u << 20)
+/*
+ * Room for a CA bundle of H2K_CA_MAX bytes, JSON-escaped: a control byte
+ * becomes \u00XX, six bytes, and PEM text outside the BEGIN/END lines is
+ * anything the file held.  A session login wrote must load again.
+ */
+#define SESSION_MAX (6 * H2K_CA_MAX + (1u << 20))
 
 /* --- paths ---------------------------------------------------------------- */
 
@@ -194,34 +205,47 @@ fsync_dir(const char *dir)
 	return 0;
 }
 
-int
-h2k_atomic_write(const char *path, const void *data, size_t len, int mode)
+/*
+ * Write data as base in the open directory dfd (named dir in messages):
+ * a fresh temporary name made with O_CREAT|O_EXCL|O_NOFOLLOW, fchmod,
+ * write, fsync, rename over base, fsync of the directory.
+ */
+static int
+atomic_write_at(int dfd, const char *dir, const char *base, const char *path,
+    const void *data, size_t len, int mode)
 {
-	char *dir = NULL, *tmp = NULL;
-	const char *base, *p = data;
-	int fd = -1, rc = -1;
+	static const char az[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const char *p = data;
+	char *tmp = NULL;
+	int fd = -1, dd, rc = -1, e;
 
-	if (!(dir = dir_of(path)))
-		return -1;
-	base = strrchr(path, '/');
-	base = base ? base + 1 : path;
-	if (!*base) {
-		h2k_seterr(H2K_EX_USAGE, "%s: not a file name", path);
-		goto out;
+	for (int i = 0; fd < 0 && i < 100; i++) {
+		unsigned char r[6];
+		char sfx[7];
+
+		if (getentropy(r, sizeof r) < 0)
+			for (size_t j = 0; j < sizeof r; j++)
+				r[j] = (unsigned char)random();
+		for (size_t j = 0; j < sizeof r; j++)
+			sfx[j] = az[r[j] % (sizeof az - 1)];
+		sfx[6] = '\0';
+		free(tmp);
+		if (!(tmp = h2k_asprintf(".%s.%s", base, sfx)))
+			return -1;
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
 	}
-	if (h2k_mkdirs(dir, 0700) < 0)
-		goto out;
-	if (!(tmp = h2k_asprintf("%s/.%s.XXXXXX", dir, base)))
-		goto out;
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+	if (fd < 0) {
 		h2k_seterr(H2K_EX_IO, "cannot create a file in %s: %s", dir,
 		    strerror(errno));
 		free(tmp);
-		tmp = NULL;
-		goto out;
+		return -1;
 	}
 	if (fchmod(fd, (mode_t)mode) < 0) {
-		h2k_seterr(H2K_EX_IO, "chmod %s: %s", tmp, strerror(errno));
+		h2k_seterr(H2K_EX_IO, "chmod %s/%s: %s", dir, tmp, strerror(errno));
 		goto out;
 	}
 	while (len > 0) {
@@ -242,26 +266,63 @@ h2k_atomic_write(const char *path, const void *data, size_t len, int mode)
 		goto out;
 	}
 	/* close can report a deferred write error (NFS). */
-	if (close(fd) < 0) {
-		fd = -1;
+	e = close(fd);
+	fd = -1;
+	if (e < 0) {
 		h2k_seterr(H2K_EX_IO, "close %s: %s", path, strerror(errno));
 		goto out;
 	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
+	if (renameat(dfd, tmp, dfd, base) < 0) {
 		h2k_seterr(H2K_EX_IO, "rename to %s: %s", path, strerror(errno));
 		goto out;
 	}
 	free(tmp);
 	tmp = NULL;
-	rc = fsync_dir(dir);
+	/* Some file systems cannot fsync a directory; that is not data loss. */
+	if ((dd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = h2k_seterr(H2K_EX_IO, "open directory %s: %s", dir,
+		    strerror(errno));
+	else if (fsync(dd) < 0 && errno != EINVAL && errno != ENOTSUP) {
+		e = errno;
+		rc = h2k_seterr(H2K_EX_IO, "fsync %s: %s", dir, strerror(e));
+	} else
+		rc = 0;
+	if (dd >= 0)
+		close(dd);
 out:
 	if (fd >= 0)
 		close(fd);
 	if (tmp) {
-		unlink(tmp);
+		(void)unlinkat(dfd, tmp, 0);
 		free(tmp);
 	}
+	return rc;
+}
+
+int
+h2k_atomic_write(const char *path, const void *data, size_t len, int mode)
+{
+	char *dir;
+	const char *base;
+	int dfd, rc = -1;
+
+	if (!(dir = dir_of(path)))
+		return -1;
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!*base) {
+		h2k_seterr(H2K_EX_USAGE, "%s: not a file name", path);
+		goto out;
+	}
+	if (h2k_mkdirs(dir, 0700) < 0)
+		goto out;
+	if ((dfd = open(dir, DIR_WALK)) < 0) {
+		h2k_seterr(H2K_EX_IO, "open directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = atomic_write_at(dfd, dir, base, path, data, len, mode);
+	close(dfd);
+out:
 	free(dir);
 	return rc;
 }
@@ -292,13 +353,14 @@ user_name(uid_t uid, char *buf, size_t n)
 	return buf;
 }
 
+static char *secure_read_fd(const char *what, const char *path, int fd,
+    size_t max, size_t *len, int allow_root);
+
 char *
 h2k_secure_read_as(const char *what, const char *path, size_t max,
     size_t *len, int allow_root)
 {
 	struct stat st;
-	char *buf = NULL, nm[64];
-	size_t got = 0, want;
 	int fd, e;
 
 	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
@@ -316,6 +378,19 @@ h2k_secure_read_as(const char *what, const char *path, size_t max,
 		errno = e;
 		return NULL;
 	}
+	return secure_read_fd(what, path, fd, max, len, allow_root);
+}
+
+/* The checks and the read of h2k_secure_read_as on an open file (closed). */
+static char *
+secure_read_fd(const char *what, const char *path, int fd, size_t max,
+    size_t *len, int allow_root)
+{
+	struct stat st;
+	char *buf = NULL, nm[64];
+	size_t got = 0, want;
+	int e;
+
 	if (fstat(fd, &st) < 0) {
 		h2k_seterr(H2K_EX_IO, "stat %s %s: %s", what, path, strerror(errno));
 		goto fail;
@@ -393,7 +468,8 @@ h2k_secure_read(const char *path, size_t max, size_t *len, int allow_root)
  * the name.
  */
 static int
-check_trust_dir(const char *what, const char *path, const char *dir, int fd)
+check_trust_dir(const char *what, const char *path, const char *dir, int fd,
+    int owner_only)
 {
 	struct stat st;
 	char nm[64];
@@ -405,7 +481,8 @@ check_trust_dir(const char *what, const char *path, const char *dir, int fd)
 		return h2k_seterr(H2K_EX_SECRET, "%s %s: directory %s is owned "
 		    "by uid %u (%s), not by you or root; refusing it", what, path,
 		    dir, (unsigned)st.st_uid, user_name(st.st_uid, nm, sizeof nm));
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+	if (!owner_only && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(st.st_mode & S_ISVTX))
 		return h2k_seterr(H2K_EX_SECRET, "%s %s: directory %s is %s "
 		    "(mode %04o); refusing it", what, path, dir,
 		    st.st_mode & S_IWOTH ? "world-writable" : "group-writable",
@@ -413,75 +490,263 @@ check_trust_dir(const char *what, const char *path, const char *dir, int fd)
 	return 0;
 }
 
+/* path with its last component cut off ("/" stays "/"); NULL on ENOMEM. */
+static char *
+parent_of(const char *path)
+{
+	char *d = dir_of(path);
+
+	return d && !*d ? (free(d), h2k_strdup("/")) : d;
+}
+
+/* path + "/" + name, without a doubled slash after "/". */
+static char *
+join(const char *path, const char *name)
+{
+	return h2k_asprintf("%s%s%s", path, strcmp(path, "/") ? "/" : "", name);
+}
+
+/* What a walk is for, and so how it judges what it passes. */
+struct walk {
+	const char *what;  /* "config file", "session file": for messages */
+	const char *path;  /* as named: for messages */
+	int session;       /* the session rule, not the trust-file rule */
+	int want_dir;      /* hand back the directory holding the last name */
+};
+
+static int session_dir_ok(const char *dir, int dfd);
+
 /*
- * Open the directory holding path, checking every directory from "/"
- * down; each is opened with O_NOFOLLOW from its checked parent, so what
- * is checked is what is used.
+ * Open path as the kernel would resolve it, but one component at a time
+ * from "/", so that every step is judged on what was actually opened.
+ *
+ * Trust files: each directory passed through (those a symlink leads to,
+ * and "..", included) must pass check_trust_dir, and each symlink
+ * followed in a sticky directory others may write must be owned by the
+ * effective user or root (its owner can replace it there).  So a symlink
+ * is followed only when nobody but the user or root could have made it
+ * point elsewhere: the link's own directory chain and the target's are
+ * both checked, which OpenSSH's follow-and-check-the-file does not do.
+ * The file itself is opened with O_NOFOLLOW from its checked directory,
+ * and followed by hand the same way if it is a symlink.
+ *
+ * Session files (narrower about the file, wider about the way): each
+ * directory passed through must be owned by the user or root, a symlink
+ * on the way may not sit in a directory others can write (sticky ones
+ * aside, where it must be the user's or root's), the directory holding
+ * the file must pass session_dir_ok, and the file itself is never a
+ * symlink.  With want_dir, that directory is handed back instead.
  */
 static int
-open_trust_dir(const char *what, const char *path)
+walk_open(const struct walk *w)
 {
-	char *dir, *real, *comp, *next;
-	int dfd = -1, fd, e;
+	const char *what = w->what, *path = w->path;
+	char *rest = NULL, *cur = NULL, *t, *comp, *after;
+	char link[PATH_MAX];
+	struct stat st, dst;
+	int dfd = -1, fd = -1, links = 0, e = 0;
 
-	if (!(dir = dir_of(path)))
-		return -1;
-	if (!(real = realpath(dir, NULL))) {
+	if (*path == '/')
+		rest = h2k_strdup(path);
+	else if ((t = getcwd(NULL, 0))) {
+		rest = h2k_asprintf("%s/%s", t, path);
+		free(t);
+	} else {
 		e = errno;
-		if (e == ENOENT)
-			h2k_seterr(H2K_EX_IO, "%s %s does not exist", what, path);
-		else
-			h2k_seterr(H2K_EX_IO, "%s %s: directory %s: %s", what, path,
-			    dir, strerror(e));
-		free(dir);
-		errno = e;
-		return -1;
+		h2k_seterr(H2K_EX_IO, "%s %s: cannot find the current directory: "
+		    "%s", what, path, strerror(e));
+		goto fail;
 	}
-	free(dir);
+	if (!rest)
+		goto fail_nomem;
+root:
+	if (dfd >= 0)
+		close(dfd);
+	free(cur);
+	if (!(cur = h2k_strdup("/")))
+		goto fail_nomem;
 	if ((dfd = open("/", DIR_WALK)) < 0) {
-		h2k_seterr(H2K_EX_IO, "open directory /: %s", strerror(errno));
+		e = errno;
+		h2k_seterr(H2K_EX_IO, "open directory /: %s", strerror(e));
 		goto fail;
 	}
-	if (check_trust_dir(what, path, "/", dfd) < 0)
-		goto fail;
-	/* real is cut after each component in turn, so it names the prefix. */
-	for (comp = real; *comp; comp = next) {
-		char save;
+	if (check_trust_dir(what, path, "/", dfd, w->session) < 0)
+		goto fail_secret;
+	for (comp = rest;;) {
+		int last;
+		char save, *nc;
 
 		while (*comp == '/')
 			comp++;
-		if (!*comp)
-			break;
-		next = comp + strcspn(comp, "/");
-		save = *next;
-		*next = '\0';
-		fd = openat(dfd, comp, DIR_WALK | O_NOFOLLOW);
-		if (fd < 0) {
-			e = errno;
-			if (e == ELOOP || e == ENOTDIR)
-				h2k_seterr(H2K_EX_SECRET, "%s %s: directory %s "
-				    "changed while being checked; refusing it",
-				    what, path, real);
-			else
-				h2k_seterr(H2K_EX_IO, "%s %s: directory %s: %s",
-				    what, path, real, strerror(e));
-			errno = e;
+		if (!*comp) {
+			/* The name ends in a directory ("/", "x/..", a link to one). */
+			e = EISDIR;
+			h2k_seterr(H2K_EX_SECRET, "%s %s is not a regular file",
+			    what, path);
 			goto fail;
 		}
-		close(dfd);
-		dfd = fd;
-		if (check_trust_dir(what, path, real, dfd) < 0)
+		after = comp + strcspn(comp, "/");
+		save = *after;
+		*after = '\0';
+		last = !after[save ? 1 + strspn(after + 1, "/") : 0];
+		if (!strcmp(comp, ".")) {
+			*after = save;
+			comp = after;
+			continue;
+		}
+		if (!strcmp(comp, "..")) {
+			if ((fd = openat(dfd, "..", DIR_WALK)) < 0) {
+				e = errno;
+				h2k_seterr(H2K_EX_IO, "%s %s: directory %s/..: %s",
+				    what, path, cur, strerror(e));
+				goto fail;
+			}
+			close(dfd);
+			dfd = fd;
+			fd = -1;
+			if (!(t = parent_of(cur)))
+				goto fail_nomem;
+			free(cur);
+			cur = t;
+			if (check_trust_dir(what, path, cur, dfd, w->session) < 0)
+				goto fail_secret;
+			*after = save;
+			comp = after;
+			continue;
+		}
+		if (last && w->session) {
+			if (session_dir_ok(cur, dfd) < 0)
+				goto fail_secret;
+			if (w->want_dir) {
+				free(cur);
+				free(rest);
+				return dfd;
+			}
+		}
+		/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
+		fd = openat(dfd, comp, last ? O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		    O_NONBLOCK | O_NOCTTY : DIR_WALK | O_NOFOLLOW);
+		if (fd >= 0 && last) {
+			close(dfd);
+			free(cur);
+			free(rest);
+			return fd;
+		}
+		if (fd >= 0) {
+			close(dfd);
+			dfd = fd;
+			fd = -1;
+			if (!(t = join(cur, comp)))
+				goto fail_nomem;
+			free(cur);
+			cur = t;
+			if (check_trust_dir(what, path, cur, dfd, w->session) < 0)
+				goto fail_secret;
+			*after = save;
+			comp = after;
+			continue;
+		}
+		e = errno;
+		if (e != ELOOP && e != ENOTDIR) {
+			if (e == ENOENT)
+				h2k_seterr(H2K_EX_IO, "%s %s does not exist", what,
+				    path);
+			else if (last)
+				h2k_seterr(H2K_EX_IO, "cannot open %s %s: %s", what,
+				    path, strerror(e));
+			else
+				h2k_seterr(H2K_EX_IO, "%s %s: directory %s%s%s: %s",
+				    what, path, cur, strcmp(cur, "/") ? "/" : "",
+				    comp, strerror(e));
 			goto fail;
-		*next = save;
+		}
+		/* ELOOP or ENOTDIR: a symlink, or not a directory at all. */
+		if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISLNK(st.st_mode)) {
+			if (e == ENOTDIR)
+				h2k_seterr(H2K_EX_IO, "%s %s: %s%s%s is not a "
+				    "directory", what, path, cur,
+				    strcmp(cur, "/") ? "/" : "", comp);
+			else
+				h2k_seterr(H2K_EX_SECRET, "%s %s: %s%s%s changed "
+				    "while being checked; refusing it", what, path,
+				    cur, strcmp(cur, "/") ? "/" : "", comp);
+			goto fail;
+		}
+		if (last && w->session) {
+			e = ELOOP;
+			h2k_seterr(H2K_EX_SECRET, "%s %s is a symbolic link; "
+			    "refusing to follow it", what, path);
+			goto fail;
+		}
+		if (fstat(dfd, &dst) < 0) {
+			e = errno;
+			h2k_seterr(H2K_EX_IO, "stat directory %s: %s", cur,
+			    strerror(e));
+			goto fail;
+		}
+		/* Only the session walk gets here through such a directory. */
+		if ((dst.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    !(dst.st_mode & S_ISVTX)) {
+			h2k_seterr(H2K_EX_SECRET, "%s %s: symbolic link %s%s%s is in "
+			    "a directory others can write (mode %04o), so anyone "
+			    "may re-point it; refusing it", what, path, cur,
+			    strcmp(cur, "/") ? "/" : "", comp,
+			    (unsigned)(dst.st_mode & 07777));
+			goto fail_secret;
+		}
+		/*
+		 * Only in a sticky directory others may write can the link's
+		 * owner replace it; elsewhere the directory check covered it.
+		 */
+		if (st.st_uid != geteuid() && st.st_uid != 0 &&
+		    (dst.st_mode & (S_IWGRP | S_IWOTH))) {
+			char nm[64];
+
+			h2k_seterr(H2K_EX_SECRET, "%s %s: symbolic link %s%s%s is "
+			    "owned by uid %u (%s), not by you or root; refusing it",
+			    what, path, cur, strcmp(cur, "/") ? "/" : "", comp,
+			    (unsigned)st.st_uid, user_name(st.st_uid, nm, sizeof nm));
+			goto fail_secret;
+		}
+		if (++links > 40) {
+			e = ELOOP;
+			h2k_seterr(H2K_EX_IO, "%s %s: %s", what, path, strerror(e));
+			goto fail;
+		}
+		{
+			ssize_t n = readlinkat(dfd, comp, link, sizeof link);
+
+			if (n < 0 || (size_t)n >= sizeof link || n == 0) {
+				e = n < 0 ? errno : ENAMETOOLONG;
+				h2k_seterr(H2K_EX_IO, "%s %s: symbolic link %s%s%s: %s",
+				    what, path, cur, strcmp(cur, "/") ? "/" : "",
+				    comp, strerror(e));
+				goto fail;
+			}
+			link[n] = '\0';
+		}
+		/* The link's target takes the link's place in what is left. */
+		*after = save;
+		if (!(nc = h2k_asprintf("%s%s", link, after)))
+			goto fail_nomem;
+		free(rest);
+		rest = nc;
+		if (*rest == '/')
+			goto root;
+		comp = rest;
 	}
-	free(real);
-	return dfd;
+fail_nomem:
+	e = ENOMEM;
+	goto fail;
+fail_secret:
+	e = EPERM;
 fail:
-	e = errno;
 	if (dfd >= 0)
 		close(dfd);
-	free(real);
-	errno = e;
+	free(cur);
+	free(rest);
+	errno = e ? e : EIO;
 	return -1;
 }
 
@@ -493,7 +758,7 @@ h2k_trust_read(const char *what, const char *path, size_t max, size_t *len,
 	const char *base;
 	char *buf = NULL, nm[64];
 	size_t got = 0;
-	int dfd, fd = -1, e;
+	int fd = -1, e;
 
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
@@ -502,28 +767,8 @@ h2k_trust_read(const char *what, const char *path, size_t max, size_t *len,
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((dfd = open_trust_dir(what, path)) < 0)
+	if ((fd = walk_open(&(struct walk){what, path, 0, 0})) < 0)
 		return NULL;
-	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
-	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-	    O_NOCTTY);
-	if (fd < 0) {
-		e = errno;
-		if (e == ELOOP && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0
-		    && S_ISLNK(st.st_mode))
-			h2k_seterr(H2K_EX_SECRET, "%s %s is a symbolic link; "
-			    "refusing to follow it (name the file itself)", what,
-			    path);
-		else if (e == ENOENT)
-			h2k_seterr(H2K_EX_IO, "%s %s does not exist", what, path);
-		else
-			h2k_seterr(H2K_EX_IO, "cannot open %s %s: %s", what, path,
-			    strerror(e));
-		close(dfd);
-		errno = e;
-		return NULL;
-	}
-	close(dfd);
 	if (fstat(fd, &st) < 0) {
 		h2k_seterr(H2K_EX_IO, "stat %s %s: %s", what, path, strerror(errno));
 		goto fail;
@@ -591,27 +836,45 @@ fail:
  * the owner check catches a foreign file, but not one of ours moved in
  * from elsewhere, so the directory has to be private too (sticky is fine).
  */
+static int
+session_dir_ok(const char *dir, int dfd)
+{
+	struct stat st;
+
+	if (fstat(dfd, &st) < 0)
+		return h2k_seterr(H2K_EX_IO, "stat directory %s: %s", dir,
+		    strerror(errno));
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return h2k_seterr(H2K_EX_SECRET, "session directory %s is owned by "
+		    "uid %u, not by you; refusing the session file in it",
+		    dir, (unsigned)st.st_uid);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return h2k_seterr(H2K_EX_SECRET, "session directory %s is writable "
+		    "by others (mode %04o); chmod 700 it", dir,
+		    (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/*
+ * The session file's directory, walked from "/" and checked on the
+ * descriptors (walk_open's session rule); -1 with errno ENOENT when it
+ * does not exist yet.
+ */
+static int
+session_dir_open(const char *path)
+{
+	return walk_open(&(struct walk){"session file", path, 1, 1});
+}
+
 int
 h2k_session_check_dir(const char *path)
 {
-	struct stat st;
-	char *dir = dir_of(path);
-	int rc = 0;
+	int dfd = session_dir_open(path);
 
-	if (!dir)
-		return -1;
-	if (stat(dir, &st) < 0)
-		rc = 0; /* the open that follows reports it */
-	else if (st.st_uid != geteuid() && st.st_uid != 0)
-		rc = h2k_seterr(H2K_EX_SECRET, "session directory %s is owned by "
-		    "uid %u, not by you; refusing the session file in it",
-		    dir, (unsigned)st.st_uid);
-	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-		rc = h2k_seterr(H2K_EX_SECRET, "session directory %s is writable "
-		    "by others (mode %04o); chmod 700 it", dir,
-		    (unsigned)(st.st_mode & 07777));
-	free(dir);
-	return rc;
+	if (dfd < 0)
+		return errno == ENOENT ? (h2k_clearerr(), 0) : -1;
+	close(dfd);
+	return 0;
 }
 
 static int
@@ -637,15 +900,15 @@ take_str(cJSON *o, const char *key, char **dst, int required, const char *path)
 int
 h2k_session_load(const char *path, struct h2k_session *s)
 {
-	char *text;
+	char *text = NULL;
 	size_t len;
 	cJSON *o, *v;
-	int rc = -1;
+	int rc = -1, fd;
 
 	memset(s, 0, sizeof *s);
-	if (h2k_session_check_dir(path) < 0)
-		return -1;
-	if (!(text = h2k_secure_read_as("session file", path, SESSION_MAX, &len,
+	/* Walked and opened from checked descriptors: nothing by name twice. */
+	if ((fd = walk_open(&(struct walk){"session file", path, 1, 0})) < 0 ||
+	    !(text = secure_read_fd("session file", path, fd, SESSION_MAX, &len,
 	    0))) {
 		if (errno == ENOENT)
 			h2k_seterr(H2K_EX_SESSION, "not logged in: no session file "
@@ -680,10 +943,14 @@ h2k_session_load(const char *path, struct h2k_session *s)
 	s->insecure = cJSON_IsTrue(v);
 	/*
 	 * A session from before ca_pem: the CA file is read now, but only if
-	 * it still passes the trust check.
+	 * it still passes the trust check - and only if it is used at all:
+	 * with -k or a pin the CA file plays no part (http.c), and a stale
+	 * one must not break such a session.
 	 */
-	if (s->ca_file && !s->ca_pem && !(s->ca_pem = h2k_trust_read("CA file",
-	    s->ca_file, H2K_CA_MAX, NULL, NULL))) {
+	if (s->ca_file && !s->ca_pem && !s->insecure &&
+	    !(s->thumbprint && *s->thumbprint) &&
+	    !(s->ca_pem = h2k_trust_read("CA file", s->ca_file, H2K_CA_MAX,
+	    NULL, NULL))) {
 		h2k_adderr("session file %s", path);
 		goto out;
 	}
@@ -709,6 +976,33 @@ put_str(cJSON *o, const char *key, const char *val)
 		return h2k_seterr(H2K_EX_FAIL, "out of memory");
 	}
 	return 0;
+}
+
+/*
+ * The session file replaced in the directory the session walk checked:
+ * what was judged is where the cookie goes.
+ */
+static int
+session_write(const char *path, const char *text, size_t len)
+{
+	char *dir;
+	const char *base = strrchr(path, '/');
+	int dfd, rc = -1;
+
+	base = base ? base + 1 : path;
+	if (!*base)
+		return h2k_seterr(H2K_EX_USAGE, "%s: not a file name", path);
+	if (!(dir = dir_of(path)))
+		return -1;
+	if (h2k_mkdirs(dir, 0700) < 0)
+		goto out;
+	if ((dfd = session_dir_open(path)) < 0)
+		goto out;
+	rc = atomic_write_at(dfd, dir, base, path, text, len, 0600);
+	close(dfd);
+out:
+	free(dir);
+	return rc;
 }
 
 int
@@ -750,7 +1044,7 @@ h2k_session_save(const char *path, const struct h2k_session *s)
 		memcpy(t2, text, n);
 		t2[n] = '\n';
 		t2[n + 1] = '\0';
-		rc = h2k_atomic_write(path, t2, n + 1, 0600);
+		rc = session_write(path, t2, n + 1);
 		if (rc < 0)
 			h2k_adderr("session file");
 		h2k_wipe(t2, n + 1);

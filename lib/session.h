@@ -50,8 +50,12 @@ int h2k_session_save(const char *path, const struct h2k_session *s);
 int h2k_session_remove(const char *path);
 /*
  * Refuse (H2K_EX_SECRET) a session file location whose directory others
- * can write (sticky directories such as /tmp excepted) or own; 0 when the
- * directory is safe or does not exist yet.  Load and save check it too.
+ * can write (sticky directories such as /tmp excepted) or own, below a
+ * directory others own, or reached through a symlink others can re-point;
+ * 0 when the location is safe or does not exist yet.  Load and save walk
+ * the path the same way (from "/", openat with O_NOFOLLOW, symlinks by
+ * hand) and then read, create and rename relative to the checked
+ * directory descriptor, never by name again.
  */
 int h2k_session_check_dir(const char *path);
 void h2k_session_free(struct h2k_session *s);
@@ -87,13 +91,17 @@ int h2k_mkdirs(const char *path, int mode);
 
 /*
  * Trust files (config files, CA files): read whole (at most max bytes),
- * as ssh reads ssh_config, but race-free.  The directory holding path is
- * resolved (realpath) and then opened one component at a time from "/"
- * with O_DIRECTORY|O_NOFOLLOW; each directory must be owned by the
+ * as ssh reads ssh_config, but race-free.  path (made absolute with the
+ * current directory) is walked one component at a time from "/" with
+ * O_NOFOLLOW; each directory passed through must be owned by the
  * effective user or root and not writable by group or others unless
- * sticky.  The file itself is opened from that directory with O_NOFOLLOW
- * (a symlink is refused) and must be a regular file owned by the
- * effective user or root, not writable by group or others.  Everything
+ * sticky.  A symlink met on the way (directory or file) is followed by
+ * hand, its target walked the same way, so the link's directories and
+ * the target's are checked; in a sticky directory the link must be owned
+ * by the effective user or root, since its owner can replace it there.
+ * The file itself is opened with O_NOFOLLOW from its checked directory
+ * and must be a regular file owned by the effective user or root, not
+ * writable by group or others.  Everything
  * is decided on fstat of the open descriptors.  Refusal: H2K_EX_SECRET
  * naming what, the file and the problem.  A missing file: H2K_EX_IO with
  * errno ENOENT; an unreadable one: errno EACCES.  *mode (may be NULL)

@@ -326,6 +326,8 @@ main(int argc, char *argv[])
 		die(H2K_EX_USAGE, "bad thumbprint '%s': want SHA-256 (64 hex "
 		    "digits) or SHA-1 (40), colons optional", c.thumbprint);
 	if (c.ca_file) {
+		char *named;
+
 		/* Stored for later commands, which may run elsewhere. */
 		if (!(cafile = realpath(c.ca_file, NULL)) ||
 		    access(cafile, R_OK) < 0)
@@ -334,10 +336,24 @@ main(int argc, char *argv[])
 		/*
 		 * Whoever can replace the CA file can read the session cookie:
 		 * check it as a trust file, and keep what was checked in the
-		 * session so later commands never read the file again.
+		 * session so later commands never read the file again.  The
+		 * name as given (made absolute, not resolved) is what is
+		 * checked: a symlink on the way is followed only if the
+		 * directories it sits in pass as well as those it leads to.
 		 */
-		if (!(capem = h2k_trust_read("CA file", cafile, H2K_CA_MAX, NULL,
-		    NULL)))
+		if (*c.ca_file == '/')
+			named = h2k_strdup(c.ca_file);
+		else if ((named = getcwd(NULL, 0))) {
+			char *t = h2k_asprintf("%s/%s", named, c.ca_file);
+
+			free(named);
+			named = t;
+		}
+		if (!named)
+			die(H2K_EX_IO, "CA file %s: %s", c.ca_file, strerror(errno));
+		capem = h2k_trust_read("CA file", named, H2K_CA_MAX, NULL, NULL);
+		free(named);
+		if (!capem)
 			fail();
 	}
 	if (h2k_session_check_dir(path) < 0)

@@ -3,7 +3,8 @@
 # someone else can replace decides where the password goes and whom the
 # session cookie is shown to, so h2k refuses it (exit 11) whatever it
 # holds: owned by the user or root, not writable by group or others, nor
-# any directory above it (sticky ones such as /tmp aside), no symlink.
+# any directory above it (sticky ones such as /tmp aside); a symlink only
+# where its own directories and its owner pass too (t0107).
 # The CA file is checked at login and its content kept in the session
 # file: later commands trust what was checked, not what the file holds now.
 . "$(dirname "$0")/../lib.sh"
@@ -89,10 +90,15 @@ test_expect_success 'control: a config in a sticky world-writable directory (lik
 	cfglogin s8.json -c sticky/c.yaml >/dev/null && test -s s8.json
 '
 
-test_expect_success 'a symlinked config is refused (exit 11), even to a private file' '
-	evil private.yaml 600 && ln -s private.yaml link.yaml && n=$(logins) &&
-	expect_code 11 cfglogin s9.json -c link.yaml 2>err &&
-	refused "config file link.yaml" "symbolic link"
+test_expect_success 'a symlinked config in a safe directory is followed, as ssh does' '
+	evil private.yaml 600 && ln -s private.yaml link.yaml &&
+	cfglogin s9.json -c link.yaml >/dev/null && test -s s9.json
+'
+
+test_expect_success 'a symlinked config is refused (exit 11) when its target is unsafe' '
+	evil wwtarget.yaml 666 && ln -s wwtarget.yaml link2.yaml && n=$(logins) &&
+	expect_code 11 cfglogin s10.json -c link2.yaml 2>err &&
+	refused "config file link2.yaml" "world-writable \\(mode 0666\\)"
 '
 
 # --- CA files ------------------------------------------------------------------

@@ -367,16 +367,36 @@ files(void)
 	is_int(load(&c, NULL, P("pw644.yaml")), 0, "0600 config with Password accepted");
 	is_str(c.password, "s3cret", "password read");
 	h2k_config_free(&c);
+	/*
+	 * A symlink (dotfile managers, ConfigMaps) is followed as ssh does,
+	 * and the file it leads to judged: 0600 with a Password is fine.
+	 */
 	(void)!symlink(P("pw644.yaml"), P("pwlink.yaml"));
-	is_int(load(&c, NULL, P("pwlink.yaml")), -1, "symlinked config with Password refused");
-	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+	is_int(load(&c, NULL, P("pwlink.yaml")), 0,
+	    "symlink to a 0600 config with Password accepted");
+	is_str(c.password, "s3cret", "password read through the link");
 	h2k_config_free(&c);
-	(void)!symlink(P("comments.yaml"), P("link2.yaml"));
-	/* A config names the server and Insecure: a trust file whatever it holds. */
-	is_int(load(&c, NULL, P("link2.yaml")), -1,
-	    "symlinked config without a password refused");
+	chmod(P("pw644.yaml"), 0644);
+	is_int(load(&c, NULL, P("pwlink.yaml")), -1,
+	    "symlink to a 0644 config with Password refused");
 	is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
-	ok(contains(h2k_errmsg(), "is a symbolic link"), "says symlink");
+	chmod(P("pw644.yaml"), 0600);
+	h2k_config_free(&c);
+	mkdir(P("stk"), 01777);
+	chmod(P("stk"), 01777);
+	(void)!symlink(P("comments.yaml"), P("stk/link2.yaml"));
+	if (geteuid() == 0) {
+		(void)!lchown(P("stk/link2.yaml"), 65534, 65534);
+		/* A config names the server and Insecure: a trust file. */
+		is_int(load(&c, NULL, P("stk/link2.yaml")), -1,
+		    "config symlink of another user in a sticky directory refused");
+		is_int(h2k_errcode(), H2K_EX_SECRET, "exit 11");
+		ok(contains(h2k_errmsg(), "symbolic link"), "says symlink");
+	} else {
+		ok(1, "# skip lchown needs root");
+		ok(1, "# skip");
+		ok(1, "# skip");
+	}
 	h2k_config_free(&c);
 	put(P("ww.yaml"), "VCenterURL: https://evil/sdk\nInsecure: true\n", 0666);
 	is_int(load(&c, NULL, P("ww.yaml")), -1,
@@ -432,6 +452,43 @@ passwords(void)
 	is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
 	ok(h2k_password_file(P("pwnone")) == NULL, "missing file refused");
 	ok(contains(h2k_errmsg(), "does not exist"), "says so");
+	/* A NUL would cut the password short without a word. */
+	{
+		int fd = open(P("pwnul"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		(void)!write(fd, "ab\0cd\n", 6);
+		close(fd);
+	}
+	ok(h2k_password_file(P("pwnul")) == NULL, "password with a NUL refused");
+	is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
+	ok(contains(h2k_errmsg(), "NUL byte"), "says so");
+	if (pipe(p) == 0) {
+		(void)!write(p[1], "ab\0cd\n", 6);
+		close(p[1]);
+		snprintf(path, sizeof path, "/dev/fd/%d", p[0]);
+		ok(h2k_password_file(path) == NULL, "NUL from a pipe refused too");
+		ok(contains(h2k_errmsg(), "NUL byte"), "says so");
+		close(p[0]);
+	}
+	/* The same limit as from a pipe or the terminal. */
+	{
+		char big[5001];
+
+		memset(big, 'x', sizeof big - 1);
+		big[4095] = '\n';
+		big[4096] = '\0';
+		put(P("pw4095"), big, 0600);
+		ok((pw = h2k_password_file(P("pw4095"))) && strlen(pw) == 4095,
+		    "4095-byte password from a file taken");
+		h2k_freesecret(pw);
+		memset(big, 'x', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		put(P("pw5000"), big, 0600);
+		ok(h2k_password_file(P("pw5000")) == NULL,
+		    "5000-byte password from a file refused");
+		is_int(h2k_errcode(), H2K_EX_USAGE, "as usage");
+		ok(contains(h2k_errmsg(), "longer than 4095"), "says so");
+	}
 
 	/* A NUL byte would cut the password short: refused, file named. */
 	{
