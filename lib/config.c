@@ -42,6 +42,12 @@
 
 #define CONFIG_MAX (1u << 20)
 #define PASSWORD_MAX 4096
+/*
+ * A line too long or holding a NUL is drained (the rest of stdin may be
+ * someone else's), but only this far: /dev/zero or an endless pipe
+ * without a newline must not keep h2k-login reading forever.
+ */
+#define DRAIN_MAX (1u << 20)
 
 /* Paths named in *_from must outlive the struct: keep them here. */
 static char sys_from[PATH_MAX + 16], user_from[PATH_MAX + 16];
@@ -690,7 +696,7 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 	struct termios old, quiet;
 	struct sigaction sa, saved[NSIGS];
 	char *buf;
-	size_t n = 0;
+	size_t n = 0, drained = 0;
 	int restore = 0, installed = 0, e = 0, toolong = 0, nul = 0;
 
 	if (!(buf = h2k_malloc(PASSWORD_MAX)))
@@ -725,8 +731,12 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 			nul = 1;  /* the line is still drained */
 		if (n >= PASSWORD_MAX - 1) {
 			toolong = 1;
+			if (++drained >= DRAIN_MAX)
+				break; /* no end of line in sight */
 			continue; /* drain the line */
 		}
+		if (nul && ++drained >= DRAIN_MAX)
+			break;
 		buf[n++] = ch;
 	}
 	if (n > 0 && buf[n - 1] == '\r')
@@ -804,7 +814,7 @@ h2k_password_file(const char *path)
 {
 	struct stat st, fst;
 	char *text, *nl, *pw;
-	size_t len;
+	size_t len, pl;
 	int fd, fifo = 0;
 
 	if (!strcmp(path, "-") || !strcmp(path, "/dev/stdin"))
@@ -858,8 +868,16 @@ h2k_password_file(const char *path)
 		    path);
 		return NULL;
 	}
-	if ((nl = strchr(text, '\r')) && nl[1] == '\0')
-		*nl = '\0';
+	/* A CRLF line: only the CR before the LF goes, as from a FIFO. */
+	if ((pl = strlen(text)) > 0 && text[pl - 1] == '\r')
+		text[--pl] = '\0';
+	if (pl >= PASSWORD_MAX) {
+		h2k_wipe(text, len);
+		free(text);
+		h2k_seterr(H2K_EX_USAGE, "password in password file %s is longer "
+		    "than %d bytes", path, PASSWORD_MAX - 1);
+		return NULL;
+	}
 	if (!*text) {
 		h2k_wipe(text, len);
 		free(text);
