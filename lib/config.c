@@ -192,7 +192,7 @@ fail:
 
 /* --- YAML files ----------------------------------------------------------- */
 
-enum ktype { K_STR, K_SECRET, K_BOOL, K_LEVEL, K_INT, K_IGNORE };
+enum ktype { K_STR, K_SECRET, K_BOOL, K_LEVEL, K_INT, K_SECS, K_IGNORE };
 
 static const struct key {
 	const char *name;
@@ -209,6 +209,7 @@ static const struct key {
 	{"Thumbprint", K_STR, offsetof(struct h2k_config, thumbprint)},
 	{"CAFile", K_STR, offsetof(struct h2k_config, ca_file)},
 	{"Spool", K_STR, offsetof(struct h2k_config, spool)},
+	{"SoapTimeout", K_SECS, offsetof(struct h2k_config, soap_timeout)},
 };
 
 /*
@@ -299,6 +300,18 @@ set_key(struct h2k_config *c, const struct key *k, const yaml_node_t *val,
 			return h2k_seterr(H2K_EX_USAGE, "config file %s:%lu: %s must "
 			    "be a number from 1 to 256, not \"%.40s\"", path, line,
 			    k->name, v);
+		*(int *)((char *)c + k->off) = (int)n;
+		break;
+	}
+	case K_SECS: {
+		char *end;
+
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < 1 || n > 86400)
+			return h2k_seterr(H2K_EX_USAGE, "config file %s:%lu: %s must "
+			    "be a number of seconds from 1 to 86400, not \"%.40s\"",
+			    path, line, k->name, v);
 		*(int *)((char *)c + k->off) = (int)n;
 		break;
 	}
@@ -593,6 +606,8 @@ merge(struct h2k_config *c, struct h2k_config *l, const char *from)
 		c->log_level = l->log_level;
 	if (!c->download_workers)
 		c->download_workers = l->download_workers;
+	if (!c->soap_timeout)
+		c->soap_timeout = l->soap_timeout;
 	h2k_config_free(l);
 }
 

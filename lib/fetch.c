@@ -16,13 +16,18 @@
  * line, while h2k-lease is still preparing the next VM), one thread draws
  * progress, and one "lease thread" does all the SOAP work.
  *
+ * The folder.  Each VM writes in a folder of its own, claimed and locked
+ * for the whole run (vmdir.h: the naming rule, the .h2k-vm marker, the
+ * lock): two VMs of one name never share a folder or a .part.
+ *
  * The resume rule.  A file is written as NAME.part; NAME.part.meta records
- * the URL, the validator (ETag), the stream length when known, how many
- * bytes were last fsynced ("synced") and the kernel's boot id.  Bytes on
- * disk are kept only when:
- *  - they come from this same URL, or from another lease of the same
- *    device of the same VM (VM moref, device key and target id recorded
- *    in the meta file) whose earlier answer carried a strong ETag, which
+ * the URL, the VM and device it is ("ident": VM moref, instance UUID,
+ * device key, target id), the validator (ETag), the stream length when
+ * known, how many bytes were last fsynced ("synced") and the kernel's boot
+ * id.  Bytes on disk are kept only when:
+ *  - the meta file names this VM and device (never another's), and they
+ *    come from this same URL, or from another lease of the same
+ *    device of the same VM whose earlier answer carried a strong ETag, which
  *    goes out as If-Range so a changed disk is answered 200 (an h2k-job
  *    retry after a dead runner resumes this way); anything else is
  *    truncated, since its content may differ; when they
@@ -83,7 +88,9 @@
  * never delays a download.  When a VM fails (its files settled), this
  * thread aborts its lease (HttpNfcLeaseAbort, unless --keep-lease) and
  * removes the temporary snapshot named in lease.snapshot; .part files are
- * kept.  A VM that completed keeps its keepalive until h2k-fetch exits, so
+ * kept (the main thread makes one more kind of SOAP call, the lease's
+ * device URLs for the cookie policy, before a line's files are queued).
+ * A VM that completed keeps its keepalive until h2k-fetch exits, so
  * the next stage finds the lease alive.  Input lines without a lease (plain
  * URLs) need no session and get no keepalive; a line with a lease and no
  * usable session fails, since nothing would keep that lease alive.
@@ -113,6 +120,7 @@
 #include "ovf.h"
 #include "pathsafe.h"
 #include "vim.h"
+#include "vmdir.h"
 
 #define RECV_BUF       (256u << 10)  /* curl's receive buffer per worker */
 #define REHASH_BUF     (256u << 10)
@@ -136,6 +144,8 @@ struct file {
 	int idx;
 	char *key, *target_id, *url;
 	char *pin;              /* the lease's sslThumbprint for this URL, or NULL */
+	int cookie;             /* send the session cookie (see cookie_policy) */
+	char *nocookie;         /* why it is withheld, for a 401/403 message */
 	int disk;
 	long long size_hint;    /* device size from the lease, -1 unknown */
 	char *name;             /* sanitised final name in the VM folder */
@@ -159,6 +169,7 @@ struct vm {
 	char *name;             /* for messages */
 	char *dir;              /* absolute folder */
 	int dirfd;
+	struct h2k_vmdir vd;    /* the folder's lock (vmdir.h); owns dir and dirfd */
 	struct h2k_pathset names;
 	char *lease, *snapshot;
 	double timeout;
@@ -186,10 +197,11 @@ struct run {
 	size_t nvms, capvms;
 	int eof, stop;
 	struct h2k_progress *prog;
-	struct h2k_pathset vmnames;
 	char *outabs;
 	char *cookie;           /* "vmware_soap_session=..." or NULL */
 	char *session_host;     /* host:port of the session URL */
+	struct h2k_vim *pv;     /* main thread's session, for cookie_policy */
+	char *pv_err;           /* why it could not be had */
 	int bad_lines, good_vms, failed_vms, first_code;
 	struct vm *first_vm;    /* the VM that set first_code */
 	int out_failed;
@@ -244,17 +256,15 @@ msg(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void
 msg(struct run *r, const char *fmt, ...)
 {
-	char line[2048];
+	char raw[2048], line[2048];
 	va_list ap;
 	int n = snprintf(line, sizeof line, "%s: ", r->o->progname ? r->o->progname : "h2k-fetch");
 
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	/* one line: server strings must not forge extra lines */
-	for (char *p = line + n; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	/* one line, nothing a terminal obeys: server strings (h2k.h) */
+	h2k_ttystr(raw, line + n, sizeof line - (size_t)n - 1);
 	strcat(line, "\n");
 	h2k_progress_msg(r->prog, line);
 }
@@ -1116,21 +1126,33 @@ finish(struct xfer *x)
 enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2 };
 
 /*
- * May bytes left by an earlier run be offered for resumption?  From the
- * same URL, yes (the 206 checks still apply).  From another lease of the
- * same device of the same VM (an h2k-job retry, or a rerun after the lease
- * was aborted), only when the earlier answer carried a strong ETag: it goes
- * out as If-Range, so a server whose disk changed in between answers 200
- * and the .part is truncated; without a strong validator nothing proves the
- * bytes are the same and we start over.
+ * May bytes left by an earlier run be offered for resumption?  Never when
+ * the meta file names another VM or device than this file's (or only one
+ * of the two names one): those bytes are someone else's disk, whatever
+ * the URL.  From the same URL, yes (the 206 checks still apply).  From
+ * another lease of the same device of the same VM (an h2k-job retry, or a
+ * rerun after the lease was aborted), only when the earlier answer carried
+ * a strong ETag: it goes out as If-Range, so a server whose disk changed
+ * in between answers 200 and the .part is truncated; without a strong
+ * validator nothing proves the bytes are the same and we start over.
  */
+int
+h2k_fetch_same_source(const char *url, const char *ident, const char *m_url,
+    const char *m_ident, const char *m_etag)
+{
+	if (!m_url || !url)
+		return 0;
+	if (!ident != !m_ident || (ident && strcmp(ident, m_ident) != 0))
+		return 0;
+	if (strcmp(m_url, url) == 0)
+		return 1;
+	return ident && m_etag && m_etag[0] == '"';
+}
+
 static int
 same_source(const struct file *f, const struct meta *m)
 {
-	if (strcmp(m->url, f->url) == 0)
-		return 1;
-	return f->ident && m->ident && strcmp(m->ident, f->ident) == 0 &&
-	    m->etag && m->etag[0] == '"';
+	return h2k_fetch_same_source(f->url, f->ident, m->url, m->ident, m->etag);
 }
 
 static int
@@ -1247,7 +1269,7 @@ download(struct worker *w, struct file *f)
 		curl_easy_setopt(w->h, CURLOPT_NOPROGRESS, 0L);
 		/* the stream is a VMDK: compression would only cost CPU */
 		curl_easy_setopt(w->h, CURLOPT_ACCEPT_ENCODING, NULL);
-		if (r->cookie)
+		if (r->cookie && f->cookie)
 			curl_easy_setopt(w->h, CURLOPT_COOKIE, r->cookie);
 		if (x.offset > 0) {
 			snprintf(range, sizeof range, "%lld-", x.offset);
@@ -1328,7 +1350,10 @@ download(struct worker *w, struct file *f)
 				}
 				goto retry;
 			}
-			if (s == 401 || s == 403)
+			if ((s == 401 || s == 403) && f->nocookie)
+				h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the session cookie "
+				    "was not sent: %s", what, s, f->nocookie);
+			else if (s == 401 || s == 403)
 				h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the server refused the "
 				    "session (expired? run h2k-login and h2k-lease again)", what, s);
 			else if (s == 404)
@@ -1423,14 +1448,15 @@ vm_free(struct vm *vm)
 		free(f->target_id);
 		free(f->url);
 		free(f->pin);
+		free(f->nocookie);
 		free(f->name);
 		free(f->part);
 		free(f->meta);
 		free(f->ident);
 	}
 	free(vm->files);
-	if (vm->dirfd >= 0)
-		close(vm->dirfd);
+	vm->dir = NULL;         /* vm->vd's, freed below */
+	h2k_vmdir_close(&vm->vd);
 	h2k_pathset_free(&vm->names);
 	cJSON_Delete(vm->line);
 	free(vm->name);
@@ -1450,6 +1476,10 @@ vm_settled(struct vm *vm)
 	if (!vm->failed) {
 		cJSON *o = cJSON_Duplicate(vm->line, 1), *files;
 		int wrc = -1;
+		/* h2k-ovf takes the folder's lock shared to add the .ovf/.mf:
+		 * let it in, and keep everyone else out, before it reads this line */
+		if (h2k_vmdir_share(&vm->vd) < 0 && !r->out_failed)
+			msg(r, "%s", h2k_errmsg());
 		if (o) {
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "dir");
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "files");
@@ -1885,6 +1915,76 @@ url_ok(struct run *r, const char *url, char *why, size_t wl)
 	return 1;
 }
 
+/*
+ * The cookie policy.  The session cookie is the user's vCenter session, and
+ * an input line may come from a file anyone wrote: the cookie goes only
+ * over https, and only to the session's own host:port or to a URL that the
+ * server itself lists, asked over the session now, among the device URLs of
+ * the line's lease (an ESXi host, often not the vCenter).  Any other URL is
+ * fetched without it; curl never follows a redirect (http.c), so the cookie
+ * cannot be carried elsewhere either.  Runs in the main thread before the
+ * files are queued; its one SOAP call per lease is bounded by the SOAP
+ * deadline.
+ */
+static int
+cookie_policy(struct run *r, struct vm *vm)
+{
+	char **urls = NULL, *err = NULL, *hp;
+	size_t nurls = 0;
+	int asked = 0, rc = -1;
+
+	for (int i = 0; i < vm->nfiles; i++) {
+		struct file *f = &vm->files[i];
+
+		if (!r->cookie)
+			continue;
+		if (strncasecmp(f->url, "https://", 8) != 0) {
+			if (!(f->nocookie = h2k_strdup("plain http never carries it")))
+				goto out;
+			continue;
+		}
+		hp = url_hostport(f->url);
+		f->cookie = hp && r->session_host && !strcasecmp(hp, r->session_host);
+		free(hp);
+		if (f->cookie)
+			continue;
+		if (!vm->lease) {
+			if (!(f->nocookie = h2k_asprintf("the URL is not on the "
+			    "session's server %s and the line names no lease",
+			    r->session_host ? r->session_host : "?")))
+				goto out;
+			continue;
+		}
+		if (!asked) {
+			asked = 1;
+			if (!r->pv && !r->pv_err &&
+			    !(r->pv = h2k_vim_from_session(r->o->session)) &&
+			    !(r->pv_err = h2k_strdup(h2k_errmsg())))
+				goto out;
+			if ((!r->pv && !(err = h2k_strdup(r->pv_err))) ||
+			    (r->pv && h2k_lease_device_urls(r->pv, vm->lease,
+			    &urls, &nurls) < 0 && !(err = h2k_strdup(h2k_errmsg()))))
+				goto out;
+		}
+		for (size_t j = 0; j < nurls && !f->cookie; j++)
+			f->cookie = !strcmp(urls[j], f->url);
+		if (f->cookie)
+			continue;
+		if (!(f->nocookie = err ? h2k_asprintf("the device URLs of lease "
+		    "%s could not be read: %s", vm->lease, err) :
+		    h2k_asprintf("the URL is not one of the device URLs the "
+		    "server lists for lease %s", vm->lease)))
+			goto out;
+		h2k_info("%s: %s: no session cookie: %s", vm->name, f->url,
+		    f->nocookie);
+	}
+	rc = 0;
+out:
+	free(err);
+	h2k_lease_urls_free(urls, nurls);
+	return rc;
+}
+
 /* Parse one h2k-lease line into a VM and queue its files. */
 static int
 add_line(struct run *r, cJSON *line, const char *inname, long lineno)
@@ -1939,6 +2039,7 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		return -1;
 	vm->run = r;
 	vm->dirfd = -1;
+	vm->vd.dirfd = vm->vd.lockfd = -1;
 	vm->started = h2k_monotime();
 	vm->line = line;
 	vm->lineno = lineno;
@@ -1950,17 +2051,6 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		vm->timeout = h2k_json_num(lease, "timeout_s", 300);
 	}
 	if (!(vm->files = h2k_calloc(n ? (size_t)n : 1, sizeof *vm->files)))
-		goto fail;
-
-	/* the folder: sanitised VM name, unique within this run */
-	char *safe = h2k_pathsafe(name && *name ? name : moref, "vm");
-	char *uniq = safe ? h2k_pathset_claim(&r->vmnames, safe) : NULL;
-	free(safe);
-	if (!uniq)
-		goto fail;
-	vm->dir = h2k_asprintf("%s/%s", r->outabs, uniq);
-	free(uniq);
-	if (!vm->dir)
 		goto fail;
 
 	/*
@@ -2017,9 +2107,12 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		f->part = h2k_asprintf("%s.part", f->name);
 		f->meta = h2k_asprintf("%s.part.meta", f->name);
 		{
+			/* which VM and device the bytes of the .part are */
 			const char *mo = h2k_json_str(vm->line, "moref");
-			f->ident = mo && *mo && *f->key ?
-			    h2k_asprintf("%s|%s|%s", mo, f->key, f->target_id) : NULL;
+			const char *iu = h2k_json_str(vm->line, "instance_uuid");
+			f->ident = ((mo && *mo) || (iu && *iu)) && *f->key ?
+			    h2k_asprintf("%s|%s|%s|%s", mo ? mo : "", iu ? iu : "", f->key,
+			    f->target_id) : NULL;
 		}
 		if (!f->part || !f->meta)
 			goto fail;
@@ -2029,15 +2122,19 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		i++;
 	}
 
-	/* the folder, opened once: every file operation is relative to it */
-	if (h2k_mkdirs(vm->dir, 0700) < 0) {
-		pthread_mutex_lock(&r->mu);
-		goto fail_locked;
-	}
-	if ((vm->dirfd = open(vm->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		h2k_seterr(H2K_EX_IO, "%s: %s", vm->dir, strerror(errno));
-		pthread_mutex_lock(&r->mu);
-		goto fail_locked;
+	if (cookie_policy(r, vm) < 0)
+		goto fail;
+
+	/* the folder (vmdir.h): this VM's alone, locked until we exit, opened
+	 * once: every file operation is relative to it */
+	{
+		struct h2k_vmid id;
+		h2k_vmid_from_json(&id, vm->line);
+		if (h2k_vmdir_claim(r->outabs, &id, r->o->overwrite ? H2K_VMDIR_OVERWRITE : 0,
+		    &vm->vd) < 0)
+			goto fail;
+		vm->dir = vm->vd.path;
+		vm->dirfd = vm->vd.dirfd;
 	}
 
 	pthread_mutex_lock(&r->mu);
@@ -2277,11 +2374,12 @@ early:
 		vm_free(r.vms[i]);
 	free(r.vms);
 	free(r.queue);
-	h2k_pathset_free(&r.vmnames);
 	free(r.outabs);
 	if (r.cookie)
 		h2k_freesecret(r.cookie);
 	free(r.session_host);
+	h2k_vim_free(r.pv);
+	free(r.pv_err);
 	pthread_mutex_destroy(&r.mu);
 	pthread_cond_destroy(&r.cv);
 	pthread_cond_destroy(&r.lease_cv);

@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
  * h2k_fetch_run() reads h2k-lease JSON lines, downloads every device of
- * every lease into OUTDIR/<VM>/<target id> in parallel, keeps the leases
+ * every lease into OUTDIR/<VM folder>/<target id> in parallel (the folder
+ * is the VM's alone and locked while in use, see vmdir.h), keeps the leases
  * alive while it does, and writes one JSON line per VM whose files are all
  * complete.  The algorithms (threads, the resume rule, the keepalive) are
  * described at the top of fetch.c.
@@ -42,6 +43,7 @@ struct h2k_fetch_opts {
 	double keepalive;       /* seconds; 0: min(timeout/3, 60) */
 	int keep_lease;         /* do not abort leases on failure */
 	int disks_only;         /* skip devices with "disk":false */
+	int overwrite;          /* replace a completed export in the VM's folder */
 	enum h2k_progress_mode progress;
 	int progress_fd;        /* usually 2 */
 	const char *progname;   /* prefix of error lines */
@@ -77,5 +79,13 @@ enum h2k_resume {
 enum h2k_resume h2k_resume_decide(long status, long long offset,
     long long total, const char *etag, const char *content_range,
     const char *new_etag);
+
+/*
+ * The resume rule's first half, for the unit tests: may a .part whose
+ * meta file says (m_url, m_ident, m_etag) be resumed by the file at url
+ * whose VM/device identity is ident (NULL: none)?  1 yes, 0 no.
+ */
+int h2k_fetch_same_source(const char *url, const char *ident, const char *m_url,
+    const char *m_ident, const char *m_etag);
 
 #endif

@@ -91,6 +91,36 @@ int h2k_buf_printf(struct h2k_buf *b, const char *fmt, ...)
 int h2k_buf_xmlesc(struct h2k_buf *b, const char *s);
 void h2k_buf_free(struct h2k_buf *b);
 
+/*
+ * Strings from outside (server names and faults, JSON input, job files,
+ * stage stderr) shown on a terminal.  Unsafe: C0 controls and DEL, the C1
+ * controls U+0080-U+009F (U+009B is CSI), the bidi embeddings, overrides
+ * and isolates (U+202A-U+202E, U+2066-U+2069) and the line and paragraph
+ * separators U+2028/U+2029.  They are shown as ls -b and git do: "\e",
+ * "\n", "\r", "\t", "\xNN" (other C0, DEL, bytes of invalid UTF-8),
+ * "\uXXXX" (the others).  A backslash is not doubled: the result is for
+ * reading, never parsed back, and escaping it again changes nothing, so a
+ * message may go through h2k_seterr twice.
+ */
+/* Length (1-4) of the valid UTF-8 sequence at s[0..n) and its code point
+ * in *cp; 0 if invalid (overlong, surrogate, past U+10FFFF, cut short). */
+size_t h2k_utf8_seq(const unsigned char *s, size_t n, unsigned *cp);
+/* 1 if the code point must not reach a terminal raw (list above). */
+int h2k_cp_unsafe(unsigned cp);
+#define H2K_ESC_KEEPNL  1  /* newline passes raw (line-oriented streams) */
+#define H2K_ESC_KEEPTAB 2  /* tab passes raw */
+/* Append s[0..n) escaped. */
+int h2k_buf_ttyesc(struct h2k_buf *b, const char *s, size_t n, int flags);
+/* s escaped into buf (cut on an escape boundary to fit); returns buf. */
+const char *h2k_ttystr(const char *s, char *buf, size_t len);
+/*
+ * Route the stdio stream stderr through the escaping (newline and tab
+ * pass), so err(3), warnx(3) and fprintf(stderr) in the commands cannot
+ * put a server's string raw on the terminal.  h2k_log_init calls it; fd 2
+ * itself is untouched (the progress bars draw with write(2)).
+ */
+int h2k_stderr_escape(void);
+
 /* Wipe memory that held a secret, in a way the compiler keeps. */
 void h2k_wipe(void *p, size_t n);
 /* Free a secret string after wiping it. */

@@ -305,32 +305,65 @@ is_secret_key(const char *k)
 	return !strcasecmp(k, "user");
 }
 
-/* Common checks on a mapping's keys: scalar keys, no duplicates, no secrets. */
+static size_t
+key_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+	return (size_t)h;
+}
+
+/*
+ * Common checks on a mapping's keys: scalar keys, no duplicates, no
+ * secrets.  Duplicates through a hash set (open addressing, at most half
+ * full) of the key nodes seen so far: linear in the number of keys, where
+ * comparing each key with all before it took 18 s for 99k keys.
+ */
 static int
 check_keys(const struct ctx *c, const struct ynode *map, const char *prefix)
 {
+	size_t cap = 8, nk = map->nkids / 2;
+	const struct ynode **set;
+	int rc = -1;
+
+	while (cap < 2 * nk)
+		cap *= 2;
+	if (!(set = h2k_calloc(cap, sizeof *set)))
+		return -1;
 	for (size_t i = 0; i + 1 < map->nkids; i += 2) {
 		const struct ynode *k = map->kids[i];
 
-		if (k->type != N_SCALAR)
-			return h2k_seterr(H2K_EX_USAGE, "%s:%zu: %s%skey is "
-			    "%s, not a name", c->name, k->line, prefix,
+		if (k->type != N_SCALAR) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: %s%skey is %s, not a "
+			    "name", c->name, k->line, prefix,
 			    prefix[0] ? ": " : "", typename(k));
-		if (is_secret_key(k->val))
-			return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s%s%s': "
+			goto out;
+		}
+		if (is_secret_key(k->val)) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s%s%s': "
 			    "credentials are not allowed in a job (jobs run "
 			    "with the runner's session file; see h2k-job(5))",
 			    c->name, k->line, prefix, prefix[0] ? "." : "",
 			    k->val);
-		for (size_t j = 0; j < i; j += 2)
-			if (!strcmp(map->kids[j]->val, k->val))
-				return h2k_seterr(H2K_EX_USAGE, "%s:%zu: key "
-				    "'%s%s%s': duplicate (first on line %zu)",
-				    c->name, k->line, prefix,
-				    prefix[0] ? "." : "", k->val,
-				    map->kids[j]->line);
+			goto out;
+		}
+		size_t h = key_hash(k->val) & (cap - 1);
+		while (set[h] && strcmp(set[h]->val, k->val))
+			h = (h + 1) & (cap - 1);
+		if (set[h]) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s%s%s': "
+			    "duplicate (first on line %zu)", c->name, k->line,
+			    prefix, prefix[0] ? "." : "", k->val, set[h]->line);
+			goto out;
+		}
+		set[h] = k;
 	}
-	return 0;
+	rc = 0;
+out:
+	free(set);
+	return rc;
 }
 
 static int
@@ -365,10 +398,12 @@ parse_options(const struct ctx *c, const struct ynode *n, const char *prefix,
 			r = get_bool(c, v, key, &j->power_off);
 		else if (!strcmp(k, "ova"))
 			r = get_bool(c, v, key, &j->ova);
+		else if (!strcmp(k, "overwrite"))
+			r = get_bool(c, v, key, &j->overwrite);
 		else
 			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown "
 			    "option (known: parallel_downloads, remove_cdrom, "
-			    "snapshot, shutdown, power_off, ova)", c->name,
+			    "snapshot, shutdown, power_off, ova, overwrite)", c->name,
 			    n->kids[i]->line, key);
 		if (r < 0)
 			return -1;
@@ -749,6 +784,7 @@ h2k_job_record_new(const struct h2k_jobspec *s, const char *id)
 	    !cJSON_AddBoolToObject(o, "shutdown", s->shutdown) ||
 	    !cJSON_AddBoolToObject(o, "power_off", s->power_off) ||
 	    !cJSON_AddBoolToObject(o, "ova", s->ova) ||
+	    (s->overwrite && !cJSON_AddBoolToObject(o, "overwrite", 1)) ||
 	    !(p = cJSON_AddObjectToObject(r, "progress")) ||
 	    !cJSON_AddStringToObject(p, "phase", "queued") ||
 	    !cJSON_AddNumberToObject(p, "percent_complete", 0) ||

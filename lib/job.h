@@ -4,7 +4,7 @@
  *
  * Job files are those of hyper2kvm-providers, YAML or JSON, single
  *   {name, vm_path, output_path, options: {parallel_downloads, remove_cdrom,
- *    snapshot, shutdown, power_off, ova}}
+ *    snapshot, shutdown, power_off, ova, overwrite}}
  * or batch {jobs: [JOB, ...]}.  Every error names FILE:LINE and the key
  * ("jobs[2].options.snapshot") with H2K_EX_USAGE.  A job that carries
  * credentials (Password, Username, credentials, ...) is refused: jobs run
@@ -32,6 +32,7 @@ struct h2k_jobspec {
 	char *output_path;       /* absolute once h2k_job_resolve ran */
 	int parallel_downloads;  /* 0: the runner's default (DownloadWorkers) */
 	int remove_cdrom, snapshot, shutdown, power_off, ova;
+	int overwrite;           /* h2k-fetch --overwrite */
 	char *source;            /* "FILE:LINE" of the job, for messages */
 };
 

@@ -103,6 +103,153 @@ again:
 	return 1;
 }
 
+/* Column (1-based) of the first invalid UTF-8 byte, 0 if none. */
+static size_t
+bad_utf8(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned cp;
+
+	for (size_t i = 0; i < n;) {
+		size_t k = u[i] < 0x80 ? 1 : h2k_utf8_seq(u + i, n - i, &cp);
+		if (!k)
+			return i + 1;
+		i += k;
+	}
+	return 0;
+}
+
+/* Column of a \u0000 escape inside a string, 0 if none. */
+static size_t
+escaped_nul(const char *s, size_t n)
+{
+	int in = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!in) {
+			in = s[i] == '"';
+			continue;
+		}
+		if (s[i] == '"') {
+			in = 0;
+		} else if (s[i] == '\\' && i + 1 < n) {
+			if (s[i + 1] == 'u' && i + 5 < n &&
+			    !memcmp(s + i + 2, "0000", 4))
+				return i + 1;
+			i++;  /* the escaped character, maybe a quote */
+		}
+	}
+	return 0;
+}
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+	return h;
+}
+
+/*
+ * The first key that repeats in one object of the tree at v, or NULL
+ * (also on ENOMEM, with the error set: *oom = 1).  One hash set per
+ * object, sized for its keys: linear in the size of the tree.
+ */
+static const char *
+dup_key(const cJSON *v, int depth, int *oom)
+{
+	const char *found = NULL;
+	const cJSON *c;
+	size_t n = 0;
+
+	if (!v || depth > CJSON_NESTING_LIMIT)
+		return NULL;
+	for (c = v->child; c; c = c->next) {
+		n++;
+		if ((cJSON_IsObject(c) || cJSON_IsArray(c)) &&
+		    (found = dup_key(c, depth + 1, oom)))
+			return found;
+		if (*oom)
+			return NULL;
+	}
+	if (!cJSON_IsObject(v) || n < 2)
+		return NULL;
+	size_t cap = 4;
+	while (cap < 2 * n)
+		cap *= 2;
+	const char **set = h2k_calloc(cap, sizeof *set);
+	if (!set) {
+		*oom = 1;
+		return NULL;
+	}
+	for (c = v->child; c && !found; c = c->next) {
+		const char *k = c->string ? c->string : "";
+		size_t h = (size_t)fnv1a(k) & (cap - 1);
+
+		while (set[h] && strcmp(set[h], k))
+			h = (h + 1) & (cap - 1);
+		if (set[h])
+			found = k;
+		else
+			set[h] = k;
+	}
+	free(set);
+	return found;
+}
+
+int
+h2k_json_dupkey(const cJSON *v, const char **key)
+{
+	int oom = 0;
+
+	*key = dup_key(v, 0, &oom);
+	return oom ? -1 : *key != NULL;
+}
+
+char *
+h2k_json_print(const cJSON *o)
+{
+	char *s = cJSON_PrintUnformatted(o);
+	struct h2k_buf b = {0};
+	size_t n, run = 0;
+
+	if (!s) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		return NULL;
+	}
+	n = strlen(s);
+	/*
+	 * cJSON writes these code points as raw UTF-8; "\uXXXX" is the same
+	 * string to a JSON reader and inert on a terminal.  They can only be
+	 * inside strings, where the escape is valid.
+	 */
+	for (size_t i = 0; i < n;) {
+		unsigned cp;
+		size_t k = (unsigned char)s[i] < 0x80 ? 1 :
+		    h2k_utf8_seq((unsigned char *)s + i, n - i, &cp);
+
+		if (k > 1 && h2k_cp_unsafe(cp)) {
+			if (h2k_buf_append(&b, s + run, i - run) < 0 ||
+			    h2k_buf_printf(&b, "\\u%04x", cp) < 0)
+				goto fail;
+			run = i + k;
+		}
+		i += k ? k : 1;
+	}
+	if (run == 0)
+		return s;
+	if (h2k_buf_append(&b, s + run, n - run) < 0)
+		goto fail;
+	free(s);
+	return b.data;
+fail:
+	free(s);
+	h2k_buf_free(&b);
+	return NULL;
+}
+
 static const char *
 kind(const cJSON *v)
 {
@@ -142,6 +289,12 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 	if (memchr(r->line, '\0', len))
 		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: NUL byte in line",
 		    r->name, r->lineno);
+	if ((i = bad_utf8(r->line, len)))
+		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: invalid UTF-8 "
+		    "(column %zu)", r->name, r->lineno, i);
+	if ((i = escaped_nul(r->line, len)))
+		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: \\u0000 in a string "
+		    "(column %zu)", r->name, r->lineno, i);
 	v = cJSON_ParseWithLengthOpts(r->line, len + 1, &end, 0);
 	if (!v) {
 		const char *ep = cJSON_GetErrorPtr();
@@ -167,6 +320,14 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 		cJSON_Delete(v);
 		return rc;
 	}
+	const char *dup;
+	if ((rc = h2k_json_dupkey(v, &dup)) != 0) {
+		if (rc > 0)
+			h2k_seterr(H2K_EX_USAGE, "%s:%ld: duplicate key \"%s\"",
+			    r->name, r->lineno, dup);
+		cJSON_Delete(v);
+		return -1;
+	}
 	*out = v;
 	return 1;
 }
@@ -174,13 +335,13 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 int
 h2k_json_write(FILE *fp, const cJSON *obj)
 {
-	char *s = cJSON_PrintUnformatted(obj);
+	char *s = h2k_json_print(obj);
 	const char *name = fp == stdout ? "stdout" : "output";
 	size_t n;
 	int e;
 
 	if (!s)
-		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+		return -1;
 	n = strlen(s);
 	errno = 0;
 	if (fwrite(s, 1, n, fp) != n || putc('\n', fp) == EOF ||

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "export.h"
 #include "h2k.h"
 #include "lease.h"
 
@@ -207,4 +208,69 @@ h2k_snapshot_remove(struct h2k_vim *v, const char *snapshot, double timeout)
 	if (rc < 0)
 		return h2k_adderr("remove snapshot %s", snapshot);
 	return 0;
+}
+
+struct urls_arg {
+	const char *host;
+	char **urls;
+	size_t n;
+	int found;
+};
+
+static int
+urls_cb(void *arg, xmlNodePtr obj)
+{
+	struct urls_arg *a = arg;
+	xmlNodePtr info = h2k_vim_prop(obj, "info");
+
+	a->found = 1;
+	if (!info)
+		return 0;
+	for (xmlNodePtr d = h2k_xml_child(info, "deviceUrl"); d;
+	    d = h2k_xml_next(d, "deviceUrl")) {
+		char *u, *fixed, **n;
+
+		if (a->n >= H2K_LEASE_MAX_URLS)
+			return h2k_seterr(H2K_EX_NET, "more than %d device URLs",
+			    H2K_LEASE_MAX_URLS);
+		if (!(u = h2k_xml_text(d, "url")))
+			continue;
+		fixed = h2k_export_fix_url(u, a->host);
+		free(u);
+		if (!fixed || !(n = h2k_realloc(a->urls, (a->n + 1) * sizeof *n))) {
+			free(fixed);
+			return -1;
+		}
+		a->urls = n;
+		a->urls[a->n++] = fixed;
+	}
+	return 0;
+}
+
+int
+h2k_lease_device_urls(struct h2k_vim *v, const char *lease, char ***urls,
+    size_t *n)
+{
+	static const char *const props[] = { "info", NULL };
+	struct urls_arg a = { h2k_soap_host(v->soap), NULL, 0, 0 };
+
+	*urls = NULL;
+	*n = 0;
+	if (h2k_vim_get(v, "HttpNfcLease", lease, props, urls_cb, &a) < 0) {
+		h2k_lease_urls_free(a.urls, a.n);
+		return -1;
+	}
+	if (!a.found)
+		return h2k_seterr(H2K_EX_NOTFOUND, "lease %s: not found", lease);
+	*urls = a.urls;
+	*n = a.n;
+	return 0;
+}
+
+void
+h2k_lease_urls_free(char **urls, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
 }

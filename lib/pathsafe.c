@@ -9,50 +9,11 @@
 #include "h2k.h"
 #include "pathsafe.h"
 
-/*
- * Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
- * (overlong forms, surrogates and values past U+10FFFF are invalid).
- * *cp gets the code point.
- */
-static size_t
-utf8_seq(const unsigned char *s, unsigned *cp)
-{
-	unsigned c = s[0], v;
-	size_t n;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		v = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		v = c & 0x07;
-	} else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10ffff ||
-	    (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
-}
-
+/* Path separators, and what must not reach a terminal (h2k.h). */
 static int
 bad_cp(unsigned cp)
 {
-	return cp < 0x20 || cp == 0x7f || cp == '/' || cp == '\\' ||
-	    (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-	    (cp >= 0x2066 && cp <= 0x2069);
+	return cp == '/' || cp == '\\' || h2k_cp_unsafe(cp);
 }
 
 static int
@@ -106,7 +67,7 @@ h2k_pathsafe(const char *s, const char *fallback)
 		return NULL;
 	for (size_t i = 0; i < len;) {
 		unsigned cp;
-		size_t n = utf8_seq((const unsigned char *)s + i, &cp);
+		size_t n = h2k_utf8_seq((const unsigned char *)s + i, len - i, &cp);
 		if (n == 0 || bad_cp(cp)) {
 			out[o++] = '_';
 			i += n ? n : 1;

@@ -7,7 +7,8 @@
  *  - '/' and '\\', ASCII control characters (0x00-0x1f, 0x7f), invalid
  *    UTF-8, C1 controls (U+0080-U+009F) and the bidirectional overrides
  *    and isolates (U+202A-U+202E, U+2066-U+2069, which make a name read
- *    differently from what it is) each become '_';
+ *    differently from what it is) and the line and paragraph separators
+ *    U+2028/U+2029 each become '_';
  *  - leading dots become '_' (no hidden files, so no ".", "..", ".ssh");
  *  - a leading '-' becomes '_' (the name is not taken for an option by a
  *    tool it is later handed to);

@@ -12,10 +12,12 @@
 #include <cjson/cJSON.h>
 
 #include "h2k.h"
+#include "jsonl.h"
 #include "progress.h"
 
 struct slot {
-	char *vm, *file;
+	char *vm, *file;   /* as given: the JSON lines carry them exactly */
+	char *label;       /* "vm/file" escaped for the terminal (h2k.h) */
 	_Atomic int64_t done, total;
 	_Atomic int phase;
 	_Atomic int restart;
@@ -108,6 +110,7 @@ h2k_progress_free(struct h2k_progress *p)
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->slots[i]->vm);
 		free(p->slots[i]->file);
+		free(p->slots[i]->label);
 		free(p->slots[i]);
 	}
 	free(p->slots);
@@ -136,12 +139,18 @@ h2k_progress_add(struct h2k_progress *p, const char *vm, const char *file)
 		goto out;
 	s->vm = h2k_strdup(vm ? vm : "");
 	s->file = h2k_strdup(file ? file : "");
-	if (!s->vm || !s->file) {
+	struct h2k_buf lb = {0};
+	if (!s->vm || !s->file ||
+	    h2k_buf_ttyesc(&lb, s->vm, strlen(s->vm), 0) < 0 ||
+	    h2k_buf_append(&lb, "/", 1) < 0 ||
+	    h2k_buf_ttyesc(&lb, s->file, strlen(s->file), 0) < 0) {
+		h2k_buf_free(&lb);
 		free(s->vm);
 		free(s->file);
 		free(s);
 		goto out;
 	}
+	s->label = lb.data;
 	atomic_store(&s->total, -1);
 	s->last_t = h2k_monotime();
 	p->slots[p->n] = s;
@@ -257,7 +266,7 @@ json_line(struct h2k_progress *p, struct slot *s, struct h2k_buf *b)
 		cJSON_AddNumberToObject(o, "eta_s", 0);
 	else
 		cJSON_AddNullToObject(o, "eta_s");
-	if ((txt = cJSON_PrintUnformatted(o))) {
+	if ((txt = h2k_json_print(o))) {
 		h2k_buf_printf(b, "%s\n", txt);
 		free(txt);
 	}
@@ -287,7 +296,7 @@ fmt_eta(double secs, char *buf, size_t len)
 		snprintf(buf, len, "%ld:%02ld", s / 60, s % 60);
 }
 
-/* One bar line, cut to width (labels are sanitised names: no escapes). */
+/* One bar line, cut to width (labels are escaped names, h2k.h). */
 static void
 bar_line(struct h2k_buf *b, const char *label, int64_t done, int64_t total,
     double rate, int phase, int width)
@@ -329,9 +338,14 @@ bar_line(struct h2k_buf *b, const char *label, int64_t done, int64_t total,
 		bar[i] = i < fill ? '#' : (et >= 0 ? '-' : ' ');
 	bar[bw < (int)sizeof bar - 1 ? bw : (int)sizeof bar - 1] = '\0';
 	int ll = (int)strlen(label);
-	if (ll > lw)
-		snprintf(line, sizeof line, "...%s", label + ll - (lw - 3));
-	else
+	if (ll > lw) {
+		/* cut on a character boundary: a stray continuation byte such
+		 * as 0x9b is CSI to an 8-bit terminal */
+		const char *from = label + ll - (lw - 3);
+		while (((unsigned char)*from & 0xc0) == 0x80)
+			from++;
+		snprintf(line, sizeof line, "...%s", from);
+	} else
 		snprintf(line, sizeof line, "%s", label);
 	h2k_buf_printf(b, "%-*s [%s]%s\033[K\n", lw, line, bar, tail);
 }
@@ -374,9 +388,7 @@ draw(struct h2k_progress *p, double now, int force_json)
 				continue;
 			active++;
 			trate += s->rate;
-			char label[512];
-			snprintf(label, sizeof label, "%s/%s", s->vm, s->file);
-			bar_line(&b, label, done, tot, s->rate, ph, w);
+			bar_line(&b, s->label, done, tot, s->rate, ph, w);
 			lines++;
 		}
 		if (p->n > 0) {

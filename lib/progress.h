@@ -58,6 +58,8 @@ void h2k_progress_tick(struct h2k_progress *p);
 /*
  * Print one line (a warning, an error) without tearing the bars: they are
  * cleared, the line written, and redrawn at the next tick.  Thread-safe.
+ * The line is written as given: escape outside strings in it first
+ * (h2k_ttystr).  Bar labels are escaped by h2k_progress_add itself.
  */
 void h2k_progress_msg(struct h2k_progress *p, const char *line);
 

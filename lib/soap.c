@@ -27,6 +27,7 @@
  * are reset after freeing, so later text goes through xmlTextConcat.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ struct h2k_soap {
 	char *cookie;              /* secret: wiped on free */
 	char action[80];           /* "urn:vim25/8.0.1.0" */
 	int ready;                 /* policy applied to curl */
+	double timeout;            /* seconds for one call, retries included */
 	/* the call in progress */
 	struct xparse *xp;
 	size_t body_bytes;
@@ -63,6 +65,13 @@ struct h2k_soap {
 };
 
 static _Thread_local char fault_type[128];
+
+/*
+ * The SOAP deadline.  Set before any thread starts: from the command's
+ * option (soap_timeout_flag), else H2K_SOAP_TIMEOUT, else the configuration
+ * file's SoapTimeout (soap_timeout_cfg), else H2K_SOAP_TIMEOUT_DEFAULT.
+ */
+static double soap_timeout_flag, soap_timeout_cfg;
 
 /* --- hardened XML ------------------------------------------------------ */
 
@@ -616,15 +625,70 @@ host_of(const char *url)
 	return h2k_asprintf("%.*s", (int)(e - p), p);
 }
 
+int
+h2k_soap_parse_timeout(const char *str, const char *what, double *out)
+{
+	char *e;
+	double d;
+
+	errno = 0;
+	d = str ? strtod(str, &e) : 0;
+	if (!str || !*str || e == str || *e || errno || !(d >= 1) ||
+	    d > H2K_SOAP_TIMEOUT_MAX)
+		return h2k_seterr(H2K_EX_USAGE, "%s '%.40s': want a number of "
+		    "seconds from 1 to %d", what, str ? str : "",
+		    H2K_SOAP_TIMEOUT_MAX);
+	*out = d;
+	return 0;
+}
+
+int
+h2k_soap_set_timeout(double secs)
+{
+	if (!(secs >= 1) || secs > H2K_SOAP_TIMEOUT_MAX)
+		return h2k_seterr(H2K_EX_USAGE, "SOAP timeout %.0f s: want 1 to "
+		    "%d seconds", secs, H2K_SOAP_TIMEOUT_MAX);
+	soap_timeout_flag = secs;
+	return 0;
+}
+
+int
+h2k_soap_set_timeout_config(double secs)
+{
+	if (!(secs >= 1) || secs > H2K_SOAP_TIMEOUT_MAX)
+		return h2k_seterr(H2K_EX_USAGE, "SoapTimeout %.0f: want 1 to %d "
+		    "seconds", secs, H2K_SOAP_TIMEOUT_MAX);
+	soap_timeout_cfg = secs;
+	return 0;
+}
+
+int
+h2k_soap_timeout(double *out)
+{
+	const char *e = getenv("H2K_SOAP_TIMEOUT");
+
+	if (soap_timeout_flag > 0)
+		*out = soap_timeout_flag;
+	else if (e && *e)
+		return h2k_soap_parse_timeout(e, "H2K_SOAP_TIMEOUT", out);
+	else if (soap_timeout_cfg > 0)
+		*out = soap_timeout_cfg;
+	else
+		*out = H2K_SOAP_TIMEOUT_DEFAULT;
+	return 0;
+}
+
 struct h2k_soap *
 h2k_soap_new(const char *url, const struct h2k_tls *tls)
 {
 	struct h2k_soap *s;
+	double timeout;
 
-	if (h2k_http_global_init() < 0)
+	if (h2k_http_global_init() < 0 || h2k_soap_timeout(&timeout) < 0)
 		return NULL;
 	if (!(s = h2k_calloc(1, sizeof *s)))
 		return NULL;
+	s->timeout = timeout;
 	if (tls)
 		s->tls = *tls;
 	s->tls.thumbprint = s->tls.ca_file = NULL;
@@ -835,14 +899,19 @@ build_envelope(struct h2k_buf *b, const char *method, const char *this_type,
  */
 static int
 perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
-    struct xparse *xp, long *status)
+    struct xparse *xp, long *status, double deadline)
 {
+	double left = deadline - h2k_monotime();
 	struct curl_slist *h = NULL, *t;
 	char action[112], *cookie = NULL;
 	CURLcode rc;
 	int r = 0;
 
 	*status = 0;
+	if (left < 0.001)
+		return h2k_seterr(H2K_EX_NET, "%s: no complete answer from %s "
+		    "within the SOAP deadline of %.0f s (--soap-timeout, "
+		    "H2K_SOAP_TIMEOUT, SoapTimeout)", method, s->host, s->timeout);
 	snprintf(action, sizeof action, "SOAPAction: \"%s\"", s->action);
 	if (!(t = curl_slist_append(h, "Content-Type: text/xml; charset=utf-8")))
 		goto oom;
@@ -870,6 +939,9 @@ perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
 	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, s);
+	/* The low-speed limit lets a server dripping a byte a second hold
+	 * the call for ever; this bounds the whole exchange. */
+	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, (long)(left * 1000) + 1);
 	rc = curl_easy_perform(s->curl);
 	/* curl copied the cookie string; the handle must not keep pointers to
 	 * what is freed below. */
@@ -887,6 +959,11 @@ perform(struct h2k_soap *s, const char *method, struct h2k_buf *req,
 		snprintf(what, sizeof what, "%s response", method);
 		xp_finish(xp, what); /* sets the parse or callback error */
 		r = -1;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT &&
+	    h2k_monotime() >= deadline - 0.05) {
+		r = h2k_seterr(H2K_EX_NET, "%s: no complete answer from %s "
+		    "within the SOAP deadline of %.0f s (--soap-timeout, "
+		    "H2K_SOAP_TIMEOUT, SoapTimeout)", method, s->host, s->timeout);
 	} else {
 		h2k_http_fail(rc, &s->peer, s->host);
 		r = (rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR ||
@@ -932,7 +1009,7 @@ h2k_soap_call_stream(struct h2k_soap *s, const char *method,
 		xp_free(&xp);
 		if (xp_init(&xp, elem, depth, fn, arg) < 0)
 			goto out;
-		rc = perform(s, method, &req, &xp, &status);
+		rc = perform(s, method, &req, &xp, &status, t0 + s->timeout);
 		if (rc == -2 || (rc == 0 && status == 503 && xp.st.ncb == 0))
 			continue;
 		break;

@@ -23,6 +23,28 @@
 
 struct h2k_soap;       /* a connection: curl handle, cookie, URL, TLS state */
 
+/*
+ * The SOAP deadline: every call (its retries included) must have its whole
+ * answer within this many seconds, or it fails with H2K_EX_NET naming the
+ * method and the deadline; curl's low-speed limit alone lets a server that
+ * drips a byte a second hold a call for ever.  Disk downloads are not SOAP
+ * and are not bounded by it.  h2k calls no long-polling method
+ * (WaitForUpdatesEx, WaitForTask); tasks are polled with short calls.
+ * Highest first: h2k_soap_set_timeout (a command's --soap-timeout), the
+ * environment variable H2K_SOAP_TIMEOUT, h2k_soap_set_timeout_config (the
+ * configuration file's SoapTimeout), H2K_SOAP_TIMEOUT_DEFAULT.  Set before
+ * the first h2k_soap_new and before threads; a bad H2K_SOAP_TIMEOUT makes
+ * h2k_soap_new fail with H2K_EX_USAGE.
+ */
+#define H2K_SOAP_TIMEOUT_DEFAULT 300
+#define H2K_SOAP_TIMEOUT_MAX 86400
+int h2k_soap_set_timeout(double secs);
+int h2k_soap_set_timeout_config(double secs);
+/* The deadline in effect (*secs); -1 + H2K_EX_USAGE on a bad environment. */
+int h2k_soap_timeout(double *secs);
+/* "300" -> 300.0; -1 + H2K_EX_USAGE naming what otherwise. */
+int h2k_soap_parse_timeout(const char *str, const char *what, double *out);
+
 /* url is normalised (https://host/sdk). Connects lazily. */
 struct h2k_soap *h2k_soap_new(const char *url, const struct h2k_tls *tls);
 void h2k_soap_free(struct h2k_soap *s);

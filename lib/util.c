@@ -12,21 +12,25 @@
 
 #include "h2k.h"
 
+static const char *ttystr(const char *s, char *buf, size_t len, int flags);
+
 static _Thread_local char errbuf[1024];
 static _Thread_local int errcode;
 
 int
 h2k_seterr(int code, const char *fmt, ...)
 {
+	char raw[sizeof errbuf];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	/* One line: a newline from a server string must not forge log lines. */
-	for (char *p = errbuf; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	/*
+	 * Messages quote server strings (names, faults): escaped here, so
+	 * every path that shows h2k_errmsg() shows it safely, on one line.
+	 */
+	h2k_ttystr(raw, errbuf, sizeof errbuf);
 	errcode = code ? code : H2K_EX_FAIL;
 	return -1;
 }
@@ -34,12 +38,13 @@ h2k_seterr(int code, const char *fmt, ...)
 int
 h2k_adderr(const char *fmt, ...)
 {
-	char pre[512], old[sizeof errbuf];
+	char raw[512], pre[512], old[sizeof errbuf];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(pre, sizeof pre, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	h2k_ttystr(raw, pre, sizeof pre);
 	memcpy(old, errbuf, sizeof old);
 	/* Truncation is fine: the message is for a human. */
 	size_t n = strlen(pre);
@@ -94,6 +99,7 @@ h2k_log_init(const char *progname)
 	s = e ? e : getenv("LOG_LEVEL");
 	if (s && (l = h2k_log_parselevel(s)) >= 0)
 		loglevel = l;
+	(void)h2k_stderr_escape();
 }
 
 void
@@ -129,7 +135,7 @@ void
 h2k_log(int level, const char *fmt, ...)
 {
 	static const char *tag[] = {"error", "warning", "info", "debug", "trace"};
-	char line[2048];
+	char line[2048], raw[2048];
 	va_list ap;
 	int n;
 
@@ -138,16 +144,248 @@ h2k_log(int level, const char *fmt, ...)
 	n = snprintf(line, sizeof line, "%s: %s: ", logprog,
 	    tag[level < 0 ? 0 : level > 4 ? 4 : level]);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	for (char *p = line + n; *p; p++)
-		if ((unsigned char)*p < 0x20 && *p != '\t')
-			*p = ' ';
+	/* One line, nothing a terminal would obey: names come from servers. */
+	ttystr(raw, line + n, sizeof line - (size_t)n, H2K_ESC_KEEPTAB);
 	/* One write so lines from threads do not interleave. */
 	size_t len = strlen(line);
 	line[len < sizeof line - 1 ? len : sizeof line - 2] = '\n';
 	len = len < sizeof line - 1 ? len + 1 : sizeof line - 1;
 	(void)!write(STDERR_FILENO, line, len);
+}
+
+/* --- terminal escaping (see h2k.h) -------------------------------------- */
+
+size_t
+h2k_utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
+{
+	unsigned c, v;
+	size_t k;
+
+	if (n == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		k = 2;
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		k = 3;
+		v = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		k = 4;
+		v = c & 0x07;
+	} else
+		return 0;
+	if (k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3f);
+	}
+	if ((k == 3 && v < 0x800) || (k == 4 && v < 0x10000) || v > 0x10ffff ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return k;
+}
+
+int
+h2k_cp_unsafe(unsigned cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+	    cp == 0x2028 || cp == 0x2029;
+}
+
+/*
+ * The escape for the sequence at s[0..n) into out[16]: its length, and
+ * *adv the input bytes it stands for.  0 when the bytes pass as they are.
+ */
+static size_t
+esc_one(const unsigned char *s, size_t n, int flags, char out[16], size_t *adv)
+{
+	unsigned cp;
+	size_t k = h2k_utf8_seq(s, n, &cp);
+
+	*adv = k ? k : 1;
+	if (k == 0)
+		return (size_t)snprintf(out, 16, "\\x%02x", s[0]);
+	if (!h2k_cp_unsafe(cp))
+		return 0;
+	switch (cp) {
+	case '\n':
+		if (flags & H2K_ESC_KEEPNL)
+			return 0;
+		return (size_t)snprintf(out, 16, "\\n");
+	case '\t':
+		if (flags & H2K_ESC_KEEPTAB)
+			return 0;
+		return (size_t)snprintf(out, 16, "\\t");
+	case '\r':
+		return (size_t)snprintf(out, 16, "\\r");
+	case 0x1b:
+		return (size_t)snprintf(out, 16, "\\e");
+	}
+	if (cp < 0x80)
+		return (size_t)snprintf(out, 16, "\\x%02x", cp);
+	return (size_t)snprintf(out, 16, "\\u%04x", cp);
+}
+
+int
+h2k_buf_ttyesc(struct h2k_buf *b, const char *s, size_t n, int flags)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, run = 0;
+
+	while (i < n) {
+		char e[16];
+		size_t adv, el = esc_one(u + i, n - i, flags, e, &adv);
+
+		if (el) {
+			if (h2k_buf_append(b, s + run, i - run) < 0 ||
+			    h2k_buf_append(b, e, el) < 0)
+				return -1;
+			run = i + adv;
+		}
+		i += adv;
+	}
+	return h2k_buf_append(b, s + run, n - run);
+}
+
+static const char *
+ttystr(const char *s, char *buf, size_t len, int flags)
+{
+	const unsigned char *u = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)u), i = 0, o = 0;
+
+	if (len == 0)
+		return buf;
+	while (i < n) {
+		char e[16];
+		size_t adv, el = esc_one(u + i, n - i, flags, e, &adv);
+		const char *src = el ? e : (const char *)u + i;
+		size_t sl = el ? el : adv;
+
+		/* whole escapes and whole characters only */
+		if (o + sl >= len)
+			break;
+		memcpy(buf + o, src, sl);
+		o += sl;
+		i += adv;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+const char *
+h2k_ttystr(const char *s, char *buf, size_t len)
+{
+	return ttystr(s, buf, len, 0);
+}
+
+/*
+ * The stderr filter.  Unbuffered, so its lines keep their order with the
+ * write(2)s of h2k_log and the bars; a character split over two writes is
+ * held back (carry) until the rest comes.
+ */
+struct esc_cookie {
+	int fd;
+	unsigned char carry[4];
+	size_t ncarry;
+};
+
+static void
+put_fd(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Bytes at the end of s[0..n) that may start a character not yet whole. */
+static size_t
+partial_tail(const unsigned char *s, size_t n)
+{
+	for (size_t back = 1; back <= 3 && back <= n; back++) {
+		unsigned c = s[n - back];
+		size_t need = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ?
+		    3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+		if ((c & 0xc0) == 0x80)
+			continue;
+		return need > back ? back : 0;
+	}
+	return 0;
+}
+
+static ssize_t
+esc_write(void *arg, const char *s, size_t n)
+{
+	struct esc_cookie *c = arg;
+	struct h2k_buf in = {0}, out = {0};
+
+	if (h2k_buf_append(&in, c->carry, c->ncarry) < 0 ||
+	    h2k_buf_append(&in, s, n) < 0)
+		goto raw;
+	c->ncarry = partial_tail((unsigned char *)in.data, in.len);
+	memcpy(c->carry, in.data + in.len - c->ncarry, c->ncarry);
+	if (h2k_buf_ttyesc(&out, in.data, in.len - c->ncarry,
+	    H2K_ESC_KEEPNL | H2K_ESC_KEEPTAB) < 0)
+		goto raw;
+	put_fd(c->fd, out.data, out.len);
+	h2k_buf_free(&in);
+	h2k_buf_free(&out);
+	return (ssize_t)n;
+raw:
+	/* Out of memory: drop the message rather than show it raw. */
+	h2k_buf_free(&in);
+	h2k_buf_free(&out);
+	c->ncarry = 0;
+	return (ssize_t)n;
+}
+
+static int
+esc_close(void *arg)
+{
+	struct esc_cookie *c = arg;
+	struct h2k_buf out = {0};
+
+	if (c->ncarry && h2k_buf_ttyesc(&out, (char *)c->carry, c->ncarry, 0) == 0)
+		put_fd(c->fd, out.data, out.len);
+	h2k_buf_free(&out);
+	c->ncarry = 0;
+	return 0;
+}
+
+int
+h2k_stderr_escape(void)
+{
+	/* static: stderr is never closed, and the cookie must outlive it */
+	static struct esc_cookie c = { .fd = STDERR_FILENO };
+	static int done;
+	cookie_io_functions_t io = { .write = esc_write, .close = esc_close };
+	FILE *fp;
+
+	if (done)
+		return 0;
+	if (!(fp = fopencookie(&c, "w", io)))
+		return h2k_seterr(H2K_EX_FAIL, "stderr: %s", strerror(errno));
+	setvbuf(fp, NULL, _IONBF, 0);
+	fflush(stderr);
+	stderr = fp;
+	done = 1;
+	return 0;
 }
 
 /* --- allocation ------------------------------------------------------- */

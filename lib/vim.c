@@ -12,8 +12,14 @@
  * early the outstanding result is cancelled (CancelRetrievePropertiesEx)
  * and the view is always destroyed, so nothing is left on the server.
  *
+ * The server decides how many pages there are, so the loop is bounded on
+ * our side: a repeated token, more than H2K_VIM_MAX_EMPTY_PAGES pages in a
+ * row without objects, or more pages than H2K_VIM_MAX_OBJECTS objects fill
+ * at page_size each end the listing with H2K_EX_NET.
+ *
  * Task waiting polls info with a backoff from 100 ms doubling to 2 s,
- * bounded by the caller's timeout.
+ * bounded by the caller's timeout (an hour when the caller gives none);
+ * every poll is itself bounded by the SOAP deadline (soap.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +255,7 @@ struct page {
 	void *arg;
 	char *token;
 	int oom;
+	long nobj;              /* objects in the current page */
 };
 
 static int
@@ -260,7 +267,19 @@ page_cb(void *arg, xmlNodePtr obj)
 	if (!p->token && obj->parent && (t = h2k_xml_child(obj->parent, "token")) &&
 	    !(p->token = h2k_xml_text(t, NULL)))
 		return -1;
+	p->nobj++;
 	return p->fn(p->arg, obj);
+}
+
+/* FNV-1a: tokens seen are remembered by hash, 8 bytes a page. */
+static unsigned long long
+token_hash(const char *s)
+{
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
 }
 
 static int
@@ -272,6 +291,7 @@ page_call(struct h2k_vim *v, const char *method, const char *body,
 
 	free(p->token);
 	p->token = NULL;
+	p->nobj = 0;
 	doc = h2k_soap_call_stream(v->soap, method, "PropertyCollector",
 	    v->property_collector, body, "objects", 5, page_cb, p, &ret);
 	if (!doc)
@@ -303,9 +323,18 @@ static int
 retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
     h2k_vim_obj_fn fn, void *arg)
 {
-	struct page p = { fn, arg, NULL, 0 };
+	struct page p = { fn, arg, NULL, 0, 0 };
 	struct h2k_buf b = {0};
+	unsigned long long *seen = NULL;
+	long pages = 1, maxpages, objs, empty = 0;
 	int rc = -1;
+
+	/* Each page holds page_size objects at most (fewer if the server
+	 * caps it); pages * page_size beyond H2K_VIM_MAX_OBJECTS is more than
+	 * any vCenter holds. */
+	maxpages = page_size > 0 ? H2K_VIM_MAX_OBJECTS / page_size : 0;
+	if (maxpages < H2K_VIM_MIN_PAGES)
+		maxpages = H2K_VIM_MIN_PAGES;
 
 	if (h2k_buf_printf(&b, "<specSet>%s</specSet>", spec) < 0)
 		goto out;
@@ -316,10 +345,57 @@ retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
 		goto out;
 	if (page_call(v, "RetrievePropertiesEx", b.data, &p) < 0)
 		goto cancel;
+	objs = p.nobj;
 	while (p.token) {
+		/*
+		 * A hostile or broken server can hand out tokens forever:
+		 * a token seen before is a loop, pages without objects make
+		 * no progress, and the page count is bounded by the largest
+		 * inventory h2k accepts.
+		 */
+		unsigned long long h = token_hash(p.token), *ns;
+
+		for (long i = 0; i < pages - 1; i++)
+			if (seen[i] == h) {
+				/* The token is the server's: printable only. */
+				char tok[41];
+				size_t k;
+
+				for (k = 0; k < sizeof tok - 1 && p.token[k]; k++)
+					tok[k] = p.token[k] > 0x20 && p.token[k] < 0x7f ?
+					    p.token[k] : '?';
+				tok[k] = '\0';
+				h2k_seterr(H2K_EX_NET, "%s: ContinueRetrievePropertiesEx: "
+				    "the server repeats continuation token '%s' "
+				    "after %ld pages (paging loop)",
+				    h2k_soap_host(v->soap), tok, pages);
+				goto cancel;
+			}
+		if (p.nobj == 0 && ++empty > H2K_VIM_MAX_EMPTY_PAGES) {
+			h2k_seterr(H2K_EX_NET, "%s: ContinueRetrievePropertiesEx: "
+			    "%d pages in a row without objects but with a "
+			    "continuation token (paging loop)",
+			    h2k_soap_host(v->soap), H2K_VIM_MAX_EMPTY_PAGES + 1);
+			goto cancel;
+		}
+		if (p.nobj)
+			empty = 0;
+		if (pages >= maxpages || objs > H2K_VIM_MAX_OBJECTS) {
+			h2k_seterr(H2K_EX_NET, "%s: ContinueRetrievePropertiesEx: "
+			    "more than %ld pages or %d objects: more than any "
+			    "inventory holds (paging loop)",
+			    h2k_soap_host(v->soap), maxpages, H2K_VIM_MAX_OBJECTS);
+			goto cancel;
+		}
+		if (!(ns = h2k_realloc(seen, (size_t)pages * sizeof *seen)))
+			goto cancel;
+		seen = ns;
+		seen[pages - 1] = h;
 		if (token_body(&b, p.token) < 0 ||
 		    page_call(v, "ContinueRetrievePropertiesEx", b.data, &p) < 0)
 			goto cancel;
+		pages++;
+		objs += p.nobj;
 	}
 	rc = 0;
 	goto out;
@@ -338,6 +414,7 @@ cancel:
 		h2k_seterr(code, "%s", msg);
 	}
 out:
+	free(seen);
 	free(p.token);
 	h2k_buf_free(&b);
 	return rc;
@@ -708,6 +785,8 @@ h2k_vim_wait_task(struct h2k_vim *v, const char *task, double timeout,
 
 	if (result)
 		*result = NULL;
+	if (timeout <= 0)
+		timeout = 3600;
 	for (;;) {
 		if (h2k_vim_get(v, "Task", task, props, task_cb, &a) < 0)
 			goto out;
@@ -729,7 +808,7 @@ h2k_vim_wait_task(struct h2k_vim *v, const char *task, double timeout,
 			    a.msg && *a.msg ? ": " : "", a.msg ? a.msg : "");
 			goto out;
 		}
-		if (timeout > 0 && h2k_monotime() - t0 + delay > timeout) {
+		if (h2k_monotime() - t0 + delay > timeout) {
 			h2k_seterr(H2K_EX_NET, "task %s: still %s after %.0f s",
 			    task, a.state, timeout);
 			goto out;

@@ -56,6 +56,16 @@ typedef int (*h2k_vim_obj_fn)(void *arg, xmlNodePtr obj);
  * page document is freed before the next is fetched, so memory is bounded
  * by the page, not the inventory.  The view is destroyed at the end.
  */
+/*
+ * Bounds on a server's paging (RetrievePropertiesEx continuations): a
+ * listing stops with H2K_EX_NET when the server repeats a token, sends more
+ * than H2K_VIM_MAX_EMPTY_PAGES pages in a row without objects, sends more
+ * than H2K_VIM_MAX_OBJECTS objects, or more pages than that many objects
+ * fill at page_size each (at least H2K_VIM_MIN_PAGES pages).
+ */
+#define H2K_VIM_MAX_OBJECTS 1000000
+#define H2K_VIM_MAX_EMPTY_PAGES 8
+#define H2K_VIM_MIN_PAGES 1000
 int h2k_vim_each(struct h2k_vim *v, const char *root, const char *type,
     const char *const *props, int page_size, h2k_vim_obj_fn fn, void *arg);
 
@@ -111,7 +121,7 @@ char *h2k_vim_find_path(struct h2k_vim *v, const char *path, char **type);
  * Wait for a Task to finish (poll info.state with backoff, bounded by
  * timeout seconds).  On success *result (if non-NULL) gets info.result's
  * moref value or text.  A task in error gives its localized message and the
- * fault's class.
+ * fault's class.  timeout <= 0: one hour.
  */
 int h2k_vim_wait_task(struct h2k_vim *v, const char *task, double timeout,
     char **result);

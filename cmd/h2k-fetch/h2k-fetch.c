@@ -17,6 +17,7 @@
 #include "fetch.h"
 #include "h2k.h"
 #include "http.h"
+#include "soap.h"
 #include "session.h"
 
 #define MAXPINS 32
@@ -27,7 +28,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: h2k-fetch [-kqv] [-j jobs] -o dir [-s session] [--allow-http]\n"
 	    "                 [--ca-file file] [--disks-only] [--keep-lease]\n"
-	    "                 [--keepalive seconds] [--progress auto|bar|json|none]\n"
+	    "                 [--keepalive seconds] [--overwrite]\n"
+	    "                 [--progress auto|bar|json|none]\n"
 	    "                 [--retries n] [--retry-delay seconds] [--speed-limit bytes]\n"
 	    "                 [--speed-time seconds] [--thumbprint [host=]sha256]\n");
 	exit(H2K_EX_USAGE);
@@ -70,7 +72,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_ALLOWHTTP = 256, O_CAFILE, O_DISKSONLY, O_KEEPLEASE, O_KEEPALIVE,
-	    O_PROGRESS, O_RETRIES, O_RETRYDELAY, O_SPEEDLIMIT, O_SPEEDTIME,
+	    O_OVERWRITE, O_PROGRESS, O_RETRIES, O_RETRYDELAY, O_SPEEDLIMIT, O_SPEEDTIME,
 	    O_THUMBPRINT, O_VERSION };
 	static const struct option longopts[] = {
 		{ "allow-http", no_argument, NULL, O_ALLOWHTTP },
@@ -82,6 +84,7 @@ main(int argc, char **argv)
 		{ "keep-lease", no_argument, NULL, O_KEEPLEASE },
 		{ "keepalive", required_argument, NULL, O_KEEPALIVE },
 		{ "output", required_argument, NULL, 'o' },
+		{ "overwrite", no_argument, NULL, O_OVERWRITE },
 		{ "progress", required_argument, NULL, O_PROGRESS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "retries", required_argument, NULL, O_RETRIES },
@@ -150,6 +153,9 @@ main(int argc, char **argv)
 		case O_DISKSONLY:
 			o.disks_only = 1;
 			break;
+		case O_OVERWRITE:
+			o.overwrite = 1;
+			break;
 		case O_KEEPLEASE:
 			o.keep_lease = 1;
 			break;
@@ -206,6 +212,9 @@ main(int argc, char **argv)
 	/* DownloadWorkers and LogLevel from the config files */
 	h2k_config_init(&cfg);
 	if (h2k_config_load(&cfg, NULL) < 0)
+		errx(h2k_errcode(), "%s", h2k_errmsg());
+	if (cfg.soap_timeout > 0 &&
+	    h2k_soap_set_timeout_config(cfg.soap_timeout) < 0)
 		errx(h2k_errcode(), "%s", h2k_errmsg());
 	if (!jobs)
 		jobs = cfg.download_workers > 0 ? cfg.download_workers : 4;

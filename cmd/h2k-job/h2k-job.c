@@ -4,7 +4,7 @@
  *
  * The runner is one single-threaded process.  Each job is the pipeline
  *   h2k-lease [--snapshot|--shutdown|--power-off] VM
- *     | h2k-fetch --progress json -o OUTPUT [-j N] | h2k-ovf [--remove-cdrom] [--ova]
+ *     | h2k-fetch --progress json -o OUTPUT [-j N] [--overwrite] | h2k-ovf [--remove-cdrom] [--ova]
  * started as three children in one new process group, with the runner in
  * the middle of every pipe: it relays each JSON line to the next stage
  * (so it learns the lease moref and the final ovf_path without parsing
@@ -54,6 +54,7 @@
 #include "config.h"
 #include "h2k.h"
 #include "job.h"
+#include "jsonl.h"
 #include "lease.h"
 #include "session.h"
 #include "spool.h"
@@ -128,10 +129,10 @@ positive(const char *s, const char *what, double max)
 static int
 json_out(const cJSON *o)
 {
-	char *s = cJSON_PrintUnformatted(o);
+	char *s = h2k_json_print(o);
 
 	if (!s)
-		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+		return -1;
 	int r = printf("%s\n", s) < 0 || fflush(stdout) == EOF;
 	free(s);
 	return r ? h2k_seterr(H2K_EX_IO, "stdout: %s", strerror(errno)) : 0;
@@ -700,7 +701,7 @@ logjob(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 static void
 logjob(struct job *j, const char *fmt, ...)
 {
-	char now[32], line[2048];
+	char now[32], line[2048], raw[2048];
 	va_list ap;
 	int n;
 
@@ -708,8 +709,10 @@ logjob(struct job *j, const char *fmt, ...)
 		return;
 	n = snprintf(line, sizeof line, "%s h2k-job: ", h2k_now_rfc3339(now));
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	/* job names and VM paths are the submitter's: escaped (h2k.h) */
+	h2k_ttystr(raw, line + n, sizeof line - (size_t)n - 1);
 	n = (int)strlen(line);
 	line[n++] = '\n';
 	(void)!write(j->logfd, line, (size_t)n);
@@ -790,6 +793,8 @@ stage_argv(int i, const cJSON *rec)
 			pd = opt.download_workers;
 		if (pd == pd && pd >= 1 && (!(v[n++] = h2k_strdup("-j")) ||
 		    !(v[n++] = h2k_asprintf("%d", (int)pd))))
+			goto fail;
+		if (optbool(o, "overwrite") && !(v[n++] = h2k_strdup("--overwrite")))
 			goto fail;
 	} else {
 		if (optbool(o, "remove_cdrom") &&
@@ -1163,16 +1168,26 @@ on_errline(struct job *j, int i, char *line, size_t len)
 {
 	if (i == 1 && len > 0 && line[0] == '{' && on_progress(j, line, len))
 		return;
-	if (j->logfd >= 0) {
-		line[len] = '\n';
-		(void)!write(j->logfd, line, len + 1);
-		line[len] = '\0';
+	/*
+	 * A stage is any program in the path: what it says is shown escaped
+	 * in the log and in the record's error (h2k.h), never raw.
+	 */
+	struct h2k_buf e = {0};
+	if (h2k_buf_ttyesc(&e, line, len, H2K_ESC_KEEPTAB) < 0)
+		return;
+	if (j->logfd >= 0 && h2k_buf_append(&e, "\n", 1) == 0) {
+		(void)!write(j->logfd, e.data, e.len);
+		e.data[--e.len] = '\0';
 	}
 	if (len > 0) {
+		/* cut on a character boundary */
+		size_t n = e.len > 400 ? 400 : e.len;
+		while (n > 0 && n < e.len && ((unsigned char)e.data[n] & 0xc0) == 0x80)
+			n--;
 		free(j->st[i].lasterr);
-		j->st[i].lasterr = h2k_asprintf("%.*s", (int)(len > 400 ? 400 :
-		    len), line);
+		j->st[i].lasterr = h2k_asprintf("%.*s", (int)n, e.data);
 	}
+	h2k_buf_free(&e);
 }
 
 /*

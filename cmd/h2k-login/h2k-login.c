@@ -310,6 +310,8 @@ main(int argc, char *argv[])
 
 	if (h2k_config_load(&c, cfile) < 0)
 		fail();
+	if (c.soap_timeout > 0 && h2k_soap_set_timeout_config(c.soap_timeout) < 0)
+		fail();
 	if (!quiet && !verbose && c.log_level >= 0)
 		h2k_log_setlevel(c.log_level);
 	if (!c.url)

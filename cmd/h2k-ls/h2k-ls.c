@@ -33,7 +33,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "config.h"
 #include "h2k.h"
+#include "jsonl.h"
 #include "session.h"
 #include "vim.h"
 
@@ -47,7 +49,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: h2k-ls [-qtv] [-s session] [--name glob] [--power on | off | suspended]\n"
-	    "              [--templates | --no-templates] [path ...]\n");
+	    "              [--soap-timeout seconds] [--templates | --no-templates]\n"
+	    "              [path ...]\n");
 	exit(H2K_EX_USAGE);
 }
 
@@ -614,7 +617,7 @@ vm_cb(void *arg, xmlNodePtr obj)
 		ls->nrows++;
 		pthread_mutex_unlock(&ls->mu);
 	} else {
-		char *line = cJSON_PrintUnformatted(j);
+		char *line = h2k_json_print(j);
 		int r;
 		if (!line)
 			goto oom;
@@ -896,6 +899,7 @@ list_vms(struct ls *ls, int jobs)
 	return rc;
 }
 
+/* The table is for a terminal: server names escaped (h2k.h). */
 static void
 print_table(struct ls *ls)
 {
@@ -903,12 +907,28 @@ print_table(struct ls *ls)
 	char mem[32];
 
 	for (size_t i = 0; i < ls->nrows; i++) {
-		int n = (int)strlen(ls->rows[i].name);
-		int p = (int)strlen(power_short(ls->rows[i].power));
-		if (n > wn)
-			wn = n;
-		if (p > wp)
-			wp = p;
+		struct row *r = &ls->rows[i];
+		struct h2k_buf n = {0}, p = {0}, w = {0};
+		const char *pw = power_short(r->power);
+
+		if (h2k_buf_ttyesc(&n, r->name, strlen(r->name), 0) < 0 ||
+		    h2k_buf_ttyesc(&p, r->path, strlen(r->path), 0) < 0 ||
+		    h2k_buf_ttyesc(&w, pw, strlen(pw), 0) < 0) {
+			h2k_buf_free(&n);
+			h2k_buf_free(&p);
+			h2k_buf_free(&w);
+			errx(h2k_errcode(), "%s", h2k_errmsg());
+		}
+		free(r->name);
+		free(r->path);
+		free(r->power);
+		r->name = n.data;
+		r->path = p.data;
+		r->power = w.data;
+		if ((int)n.len > wn)
+			wn = (int)n.len;
+		if ((int)strlen(power_short(r->power)) > wp)
+			wp = (int)strlen(power_short(r->power));
 	}
 	printf("%-*s  %-*s  %3s  %9s  %9s  %s\n", wn, "Name", wp, "Power", "CPU",
 	    "Mem", "Disks GiB", "Path");
@@ -963,7 +983,8 @@ session_err(const char *spath)
 int
 main(int argc, char **argv)
 {
-	enum { O_NAME = 256, O_POWER, O_TEMPLATES, O_NOTEMPLATES, O_VERSION };
+	enum { O_NAME = 256, O_POWER, O_TEMPLATES, O_NOTEMPLATES, O_VERSION,
+		O_SOAPTIMEOUT };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "name", required_argument, NULL, O_NAME },
@@ -971,6 +992,7 @@ main(int argc, char **argv)
 		{ "power", required_argument, NULL, O_POWER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "session", required_argument, NULL, 's' },
+		{ "soap-timeout", required_argument, NULL, O_SOAPTIMEOUT },
 		{ "table", no_argument, NULL, 't' },
 		{ "templates", no_argument, NULL, O_TEMPLATES },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -1033,6 +1055,13 @@ main(int argc, char **argv)
 		case O_NOTEMPLATES:
 			o.templates = 0;
 			break;
+		case O_SOAPTIMEOUT: {
+			double t;
+			if (h2k_soap_parse_timeout(optarg, "--soap-timeout", &t) < 0 ||
+			    h2k_soap_set_timeout(t) < 0)
+				errx(H2K_EX_USAGE, "%s", h2k_errmsg());
+			break;
+		}
 		case O_VERSION:
 			printf("h2k-ls %s\n", H2K_VERSION);
 			return 0;
@@ -1065,6 +1094,18 @@ main(int argc, char **argv)
 	pthread_cond_init(&ls.cv, NULL);
 	jobs = jobs_setting();
 
+	{
+		/* The configuration files count for the SOAP deadline only. */
+		struct h2k_config cfg;
+
+		h2k_config_init(&cfg);
+		r = h2k_config_load(&cfg, NULL);
+		if (r == 0 && cfg.soap_timeout > 0)
+			r = h2k_soap_set_timeout_config(cfg.soap_timeout);
+		h2k_config_free(&cfg);
+		if (r < 0)
+			goto fail;
+	}
 	if (!(spath = h2k_session_path(sflag)) ||
 	    h2k_session_load(spath, &sess) < 0)
 		goto fail;

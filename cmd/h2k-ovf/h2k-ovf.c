@@ -47,6 +47,7 @@
 #include "ovf.h"
 #include "session.h"
 #include "vim.h"
+#include "vmdir.h"
 
 #define SNAPSHOT_TIMEOUT 900.0
 
@@ -217,6 +218,8 @@ one(struct h2k_vim *v, cJSON *line, const struct opts *o, int *ended)
 	char label[256], *safe = NULL, *dir = NULL, *ovfp = NULL, *mfp = NULL,
 	    *ovap = NULL, *lmsg = NULL, *desc = NULL;
 	struct h2k_ovf_desc pd = { 0 };
+	struct h2k_vmid vid;
+	struct h2k_vmdir vd = { .dirfd = -1, .lockfd = -1 };
 	struct h2k_ovf_file *of = NULL;
 	struct h2k_ova_member *mem = NULL;
 	struct h2k_buf mf = { 0 };
@@ -239,6 +242,10 @@ one(struct h2k_vim *v, cJSON *line, const struct opts *o, int *ended)
 		free(t);
 	}
 	if (!dir || !(safe = h2k_ovf_safe_name(name)))
+		goto out;
+	/* the folder must be this VM's and no export may still be writing it */
+	h2k_vmid_from_json(&vid, line);
+	if (h2k_vmdir_check(dir, &vid, &vd) < 0)
 		goto out;
 	if (check_files(files, dir, safe, label, o, &f, &nf) < 0)
 		goto out;
@@ -382,6 +389,7 @@ one(struct h2k_vim *v, cJSON *line, const struct opts *o, int *ended)
 	}
 	rc = 0;
 out:
+	h2k_vmdir_close(&vd);
 	free(safe);
 	free(dir);
 	free(ovfp);

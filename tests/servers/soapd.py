@@ -6,6 +6,7 @@
 #
 #   soapd.py --dir DIR --env FILE [--mode MODE] [--at METHOD[,METHOD]]
 #            [--times K] [--cert-change] [--password PW] [--lifetime S]
+#            [--stuck-vm] [--fault-msg MSG]
 #
 # It answers enough of vim25 for a client to connect, log in and list an
 # empty inventory (RetrieveServiceContent, Login, Logout, CreateContainerView,
@@ -21,9 +22,15 @@
 #   big            a 50 MB body (valid XML, one huge text node)
 #   bigmany        a 50 MB body of 1 KB elements (valid XML)
 #   fault:TYPE     HTTP 500 with a SOAP fault of vim25 type TYPE
-#                  (e.g. fault:NotAuthenticated, fault:InvalidLogin)
+#                  (e.g. fault:NotAuthenticated, fault:InvalidLogin), whose
+#                  faultstring is --fault-msg (percent-decoded) when given
 #   status:N       HTTP N with an HTML body
 #   garbage        HTTP 200 with a body that is not XML
+#   endless-token  a RetrieveResult with no objects and a fresh continuation
+#                  token (tok-1, tok-2, ...) on every call: a paging loop
+#                  (use --at RetrievePropertiesEx,ContinueRetrievePropertiesEx)
+#   repeat-token   one VM object and the same token "tok-same" every time
+#   drip           the normal answer, 2 bytes a second (slowloris)
 # --cert-change: the first TLS connection gets certificate A, every later
 # one certificate B, and every answer closes the connection, so a client
 # must reconnect (and check its pin again) for each call.
@@ -31,6 +38,8 @@
 # --stuck-vm: the inventory holds one VM, vm-1 named "stuck", powered on,
 # whose guest never shuts down: ShutdownGuest is accepted and ignored, so
 # runtime.powerState stays poweredOn (the --shutdown timeout of h2k-lease).
+# --lease-url URL (repeatable): any HttpNfcLease is ready, and its
+# info.deviceUrl lists these URLs (h2k-fetch trusts them with the session cookie).
 #
 # The request log DIR/soapd.log holds one JSON object per request:
 # {"method":..., "cookie":bool, "password_sent":bool, "mode":...}.  The env
@@ -38,12 +47,13 @@
 # (https://127.0.0.1:PORT/sdk), SOAPD_CERT, SOAPD_THUMBPRINT (SHA-256 of
 # certificate A, colon hex), SOAPD_THUMBPRINT_SHA1, SOAPD_THUMBPRINT_B.
 import argparse, hashlib, http.server, json, os, re, socket, ssl
-import subprocess, threading
+import subprocess, threading, time
 
 COOKIE = "52f1c0de-5a1e-4bad-a11e-000000000001"
 lock = threading.Lock()
 counts = {}
 conn_count = [0]
+FAULT_MSG = [None]
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
         '<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" '
@@ -82,7 +92,22 @@ STUCK_VM = ('<objects><obj type="VirtualMachine">vm-1</obj>'
             '42000000-0000-0000-0000-000000000001</val></propSet></objects>')
 
 
-def normal(method, body, stuck=False):
+def lease_answer(urls):
+    devs = "".join('<deviceUrl><key>k%d</key><importKey>k%d</importKey><url>%s</url>'
+                   '<sslThumbprint></sslThumbprint><disk>true</disk><targetId>disk-%d.vmdk'
+                   '</targetId></deviceUrl>' % (i, i, u, i) for i, u in enumerate(urls))
+    return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
+                 '<objects><obj type="HttpNfcLease">lease-1</obj>'
+                 '<propSet><name>state</name><val xsi:type="HttpNfcLeaseState">ready</val></propSet>'
+                 '<propSet><name>info</name><val xsi:type="HttpNfcLeaseInfo">'
+                 '<lease type="HttpNfcLease">lease-1</lease>%s<totalDiskCapacityInKB>1'
+                 '</totalDiskCapacityInKB><leaseTimeout>300</leaseTimeout></val></propSet>'
+                 '</objects></returnval></RetrievePropertiesExResponse>' % devs + TAIL)
+
+
+def normal(method, body, stuck=False, lease_urls=None):
+    if lease_urls and method == "RetrievePropertiesEx" and 'type="HttpNfcLease"' in body:
+        return lease_answer(lease_urls)
     if stuck and method == "RetrievePropertiesEx" and 'type="VirtualMachine">vm-1<' in body:
         return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
                      + STUCK_VM + '</returnval></RetrievePropertiesExResponse>' + TAIL)
@@ -125,11 +150,22 @@ def hostile(mode, method, port):
         return 200, None  # streamed by the handler
     if mode.startswith("fault:"):
         t = mode[6:]
-        return 500, fault(t, "soapd says %s" % t)
+        msg = FAULT_MSG[0] if FAULT_MSG[0] is not None else "soapd says %s" % t
+        return 500, fault(t, msg.replace("&", "&amp;").replace("<", "&lt;"))
     if mode.startswith("status:"):
         return int(mode[7:]), "<html><body>no</body></html>"
     if mode == "garbage":
         return 200, "this is not XML at all"
+    if mode in ("endless-token", "repeat-token"):
+        with lock:
+            counts["token"] = counts.get("token", 0) + 1
+            tok = "tok-%d" % counts["token"] if mode == "endless-token" else "tok-same"
+        objs = "" if mode == "endless-token" else (
+            '<objects><obj type="Folder">group-v%d</obj><propSet><name>name</name>'
+            '<val xsi:type="xsd:string">f</val></propSet></objects>' % counts["token"])
+        tag = method if method == "ContinueRetrievePropertiesEx" else "RetrievePropertiesEx"
+        return 200, (HEAD + '<%sResponse xmlns="urn:vim25"><returnval><token>%s</token>%s'
+                     '</returnval></%sResponse>' % (tag, tok, objs, tag) + TAIL)
     return None
 
 
@@ -170,7 +206,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             mode = srv.mode
         self.record(method=method, cookie=cookie, password_sent="<password>" in body, mode=mode)
         headers = [("Content-Type", "text/xml; charset=utf-8")]
-        r = hostile(mode, method, srv.server_address[1]) if mode != "ok" else None
+        r = hostile(mode, method, srv.server_address[1]) if mode not in ("ok", "drip") else None
         if r is None:
             if method == "Login":
                 pw = re.search(r"<password>(.*?)</password>", body, re.S)
@@ -181,7 +217,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     r = (200, HEAD + '<LoginResponse xmlns="urn:vim25"><returnval><key>%s</key>'
                          '<userName>user</userName></returnval></LoginResponse>' % COOKIE + TAIL)
             else:
-                r = normal(method, body, srv.stuck)
+                r = normal(method, body, srv.stuck, srv.lease_urls)
         status, text = r
         self.send_response(status)
         for h in headers:
@@ -210,6 +246,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = text.encode()
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if mode == "drip":
+            # Fast enough for curl's low-speed limit, never done.
+            try:
+                for i in range(0, len(data), 2):
+                    self.wfile.write(data[i:i + 2])
+                    self.wfile.flush()
+                    time.sleep(1)
+            except OSError:
+                pass  # the client gave up, as it should
+            self.close_connection = True
+            return
         self.wfile.write(data)
 
 
@@ -258,11 +305,17 @@ def main():
     ap.add_argument("--password", default="pass")
     ap.add_argument("--lifetime", type=float, default=60)
     ap.add_argument("--stuck-vm", action="store_true")
+    ap.add_argument("--lease-url", action="append", default=[])
+    ap.add_argument("--fault-msg")
     a = ap.parse_args()
+    if a.fault_msg is not None:
+        import urllib.parse
+        FAULT_MSG[0] = urllib.parse.unquote(a.fault_msg)
     srv = Server(("127.0.0.1", 0), Handler, bind_and_activate=True)
     srv.dir, srv.mode, srv.at, srv.times = a.dir, a.mode, set(a.at.split(",")), a.times
     srv.password, srv.cert_change, srv.close_each = a.password, a.cert_change, a.cert_change
     srv.stuck = a.stuck_vm
+    srv.lease_urls = a.lease_url
     cert, srv.ctx_a, der_a = mkcert(a.dir, "soapd-a")
     _, srv.ctx_b, der_b = mkcert(a.dir, "soapd-b")
     port = srv.server_address[1]

@@ -106,9 +106,9 @@ test_expect_success 'a lease line without a session fails that VM (no keepalive)
 	test ! -s actual && test ! -e out/vm10/d.vmdk
 '
 
-test_expect_success 'session cookie is sent with every device GET' '
+test_expect_success 'session cookie is sent with every device GET on the session host' '
 	mkdir -p -m 700 sess &&
-	printf "{\"url\":\"https://127.0.0.1:1/sdk\",\"cookie\":\"c0ffee\",\"insecure\":false,\"user\":\"u\",\"created_at\":\"2026-01-01T00:00:00Z\"}\n" >sess/s.json &&
+	printf "{\"url\":\"https://127.0.0.1:$NFCD_PORT/sdk\",\"cookie\":\"c0ffee\",\"insecure\":false,\"user\":\"u\",\"created_at\":\"2026-01-01T00:00:00Z\"}\n" >sess/s.json &&
 	chmod 600 sess/s.json &&
 	lease_line vm11 "$NFCD_URL/cookie=1/d1" >in &&
 	$F -s sess/s.json -o out <in >actual &&

@@ -59,6 +59,15 @@ test_expect_success 'the pipeline got the job options as flags' '
 	grep -Fx "h2k-ovf --remove-cdrom --ova" "$STANDIN_STATE/argv"
 '
 
+test_expect_success 'options.overwrite: h2k-fetch --overwrite (a completed export is replaced)' '
+	rm -f "$STANDIN_STATE/argv" &&
+	printf "vm_path: /DC0/vm/vm8\noutput_path: %s\noptions: {overwrite: true}\n" "$OUT" >w.yaml &&
+	rec=$(h2k-job submit w.yaml) &&
+	test "$(jqget "$rec" ".options.overwrite")" = true &&
+	h2k-job run --once 2>/dev/null &&
+	grep -Fx "h2k-fetch --progress json -o $OUT --overwrite" "$STANDIN_STATE/argv"
+'
+
 test_expect_success 'the job log holds the attempt and the stages stderr' '
 	id=$(head -1 ids) &&
 	log="$H2K_SPOOL/log/$id.log" &&

@@ -288,6 +288,15 @@ files(void)
 	ok(contains(h2k_errmsg(), "type2.yaml:1: Username must be a string, not a list"),
 	    "names key and type");
 	h2k_config_free(&c);
+	put(P("secs.yaml"), "SoapTimeout: 45\n", 0644);
+	is_int(load(&c, NULL, P("secs.yaml")), 0, "SoapTimeout loads");
+	is_int(c.soap_timeout, 45, "SoapTimeout 45");
+	h2k_config_free(&c);
+	put(P("secs2.yaml"), "soap_timeout: 0\n", 0644);
+	ok(load(&c, NULL, P("secs2.yaml")) < 0 &&
+	    contains(h2k_errmsg(), ":1: SoapTimeout must be a number of seconds"),
+	    "SoapTimeout 0 refused, named with file:line");
+	h2k_config_free(&c);
 	put(P("type3.yaml"), "DownloadWorkers: lots\n", 0644);
 	is_int(load(&c, NULL, P("type3.yaml")), -1, "non-number refused");
 	ok(contains(h2k_errmsg(), ":1: DownloadWorkers must be a number"), "named");

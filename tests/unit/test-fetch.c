@@ -68,5 +68,22 @@ main(void)
 	is_int(D(503, 5000, 10000, NULL, NULL, NULL), H2K_RESUME_OTHER, "503: not a body");
 	is_int(D(404, 0, -1, NULL, NULL, NULL), H2K_RESUME_OTHER, "404: not a body");
 	is_int(D(204, 0, -1, NULL, NULL, NULL), H2K_RESUME_OTHER, "204: not a body");
+
+	/* whose bytes a .part is: another VM's or device's never resume */
+	const char *u = "https://h/nfc/a/disk-0.vmdk", *u2 = "https://h/nfc/b/disk-0.vmdk";
+	const char *me = "vm-1|u1|201|disk-0.vmdk";
+	ok(h2k_fetch_same_source(u, me, u, me, NULL), "same VM, device, URL: resume");
+	ok(!h2k_fetch_same_source(u, me, u, "vm-2|u2|201|disk-0.vmdk", NULL),
+	    "same URL, meta names another VM: no");
+	ok(!h2k_fetch_same_source(u, me, u, "vm-1|u1|202|disk-1.vmdk", NULL),
+	    "same URL, meta names another device: no");
+	ok(!h2k_fetch_same_source(u, me, u, NULL, NULL), "same URL, meta names no VM: no");
+	ok(!h2k_fetch_same_source(u, NULL, u, me, NULL), "meta names a VM, the line none: no");
+	ok(h2k_fetch_same_source(u, NULL, u, NULL, NULL), "plain URL lines: same URL resumes");
+	ok(!h2k_fetch_same_source(u, NULL, u2, NULL, "\"e\""), "plain URL lines: another URL: no");
+	ok(h2k_fetch_same_source(u2, me, u, me, "\"e\""), "new lease, same device, strong ETag: resume");
+	ok(!h2k_fetch_same_source(u2, me, u, me, "W/\"e\""), "new lease, weak ETag: no");
+	ok(!h2k_fetch_same_source(u2, me, u, me, NULL), "new lease, no ETag: no");
+	ok(!h2k_fetch_same_source(u, me, NULL, me, NULL), "meta without a URL: no");
 	return tap_done();
 }

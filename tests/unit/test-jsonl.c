@@ -223,9 +223,104 @@ signals(void)
 	signal(SIGALRM, SIG_DFL);
 }
 
+/* Item 15: what cJSON lets through must not reach a server. */
+static void
+reader_strict(void)
+{
+	static const char in[] =
+	    "{\"moref\":\"vm-64\\u0000x\"}\n"          /* 1 \u0000 in a value */
+	    "{\"a\\u0000\":1}\n"                         /* 2 in a key */
+	    "{\"name\":\"a\xff\xfe\"}\n"                 /* 3 invalid UTF-8 */
+	    "{\"name\":\"\xc0\xaf\"}\n"                  /* 4 overlong */
+	    "{\"name\":\"\xed\xa0\x80\"}\n"             /* 5 surrogate */
+	    "{\"moref\":\"vm-1\",\"moref\":\"vm-2\"}\n"  /* 6 duplicate */
+	    "{\"d\":[{\"k\":1,\"x\":2,\"k\":3}]}\n"      /* 7 nested */
+	    "{\"name\":\"a\\\\u0000\",\"k\":\"\\\"\\u0001\"}\n" /* 8 good */
+	    "{\"name\":\"\xc3\xa9\xe2\x80\xae\",\"a\":{\"k\":1},\"b\":{\"k\":2}}\n"; /* 9 */
+	struct h2k_jsonl r;
+	cJSON *o;
+	FILE *f = mem(in, sizeof in - 1);
+
+	h2k_jsonl_init(&r, f, NULL);
+	is_int(h2k_jsonl_next(&r, &o), -1, "\\u0000 in a string refused");
+	is_str(h2k_errmsg(), "stdin:1: \\u0000 in a string (column 16)",
+	    "\\u0000 named with its line and column");
+	is_int(h2k_errcode(), H2K_EX_USAGE, "a usage error");
+	is_int(h2k_jsonl_next(&r, &o), -1, "\\u0000 in a key refused");
+	is_str(h2k_errmsg(), "stdin:2: \\u0000 in a string (column 4)",
+	    "key \\u0000 named");
+	is_int(h2k_jsonl_next(&r, &o), -1, "invalid UTF-8 refused");
+	is_str(h2k_errmsg(), "stdin:3: invalid UTF-8 (column 11)",
+	    "invalid UTF-8 named");
+	is_int(h2k_jsonl_next(&r, &o), -1, "overlong UTF-8 refused");
+	is_int(h2k_jsonl_next(&r, &o), -1, "encoded surrogate refused");
+	is_str(h2k_errmsg(), "stdin:5: invalid UTF-8 (column 10)",
+	    "surrogate named");
+	is_int(h2k_jsonl_next(&r, &o), -1, "duplicate key refused");
+	is_str(h2k_errmsg(), "stdin:6: duplicate key \"moref\"",
+	    "duplicate named");
+	is_int(h2k_jsonl_next(&r, &o), -1, "nested duplicate key refused");
+	is_str(h2k_errmsg(), "stdin:7: duplicate key \"k\"",
+	    "nested duplicate named");
+	is_int(h2k_jsonl_next(&r, &o), 1, "escaped backslash before u0000 is fine");
+	is_str(h2k_json_str(o, "name"), "a\\u0000", "literal text kept");
+	is_str(h2k_json_str(o, "k"), "\"\001", "\\u0001 is a character, kept");
+	cJSON_Delete(o);
+	is_int(h2k_jsonl_next(&r, &o), 1, "same key in two objects is fine");
+	is_str(h2k_json_str(o, "name"), "\xc3\xa9\xe2\x80\xae", "UTF-8 kept");
+	cJSON_Delete(o);
+	is_int(h2k_jsonl_next(&r, &o), 0, "EOF");
+	h2k_jsonl_free(&r);
+	fclose(f);
+}
+
+/* Many keys: the duplicate check is linear (was: first value won). */
+static void
+many_keys(void)
+{
+	size_t n = 200000;
+	struct h2k_buf b = {0};
+	struct h2k_jsonl r;
+	cJSON *o;
+
+	h2k_buf_append(&b, "{", 1);
+	for (size_t i = 0; i < n; i++)
+		h2k_buf_printf(&b, "\"k%zu\":%zu,", i, i);
+	h2k_buf_append(&b, "\"k7\":0}\n", 9);
+	FILE *f = mem(b.data, b.len);
+	double t0 = h2k_monotime();
+	h2k_jsonl_init(&r, f, NULL);
+	is_int(h2k_jsonl_next(&r, &o), -1, "duplicate among 200k keys refused");
+	is_str(h2k_errmsg(), "stdin:1: duplicate key \"k7\"", "and named");
+	ok(h2k_monotime() - t0 < 2, "in under 2 s (%.2f s)", h2k_monotime() - t0);
+	h2k_jsonl_free(&r);
+	fclose(f);
+	h2k_buf_free(&b);
+}
+
+/* Output stays exact JSON but carries nothing a terminal obeys. */
+static void
+writer_safe(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", "a\033]0;t\007\xc2\x9b\xe2\x80\xae\xe2\x80\xa8\xc3\xa9");
+	char *s = h2k_json_print(o);
+	is_str(s, "{\"name\":\"a\\u001b]0;t\\u0007\\u009b\\u202e\\u2028\xc3\xa9\"}",
+	    "C1, bidi, U+2028 written as \\uXXXX, e-acute raw");
+	cJSON *back = cJSON_Parse(s);
+	is_str(h2k_json_str(back, "name"), h2k_json_str(o, "name"),
+	    "and it reads back as the same string");
+	cJSON_Delete(back);
+	cJSON_Delete(o);
+	free(s);
+}
+
 int
 main(void)
 {
+	reader_strict();
+	many_keys();
+	writer_safe();
 	reader_basics();
 	reader_limits();
 	writer();

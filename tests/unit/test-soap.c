@@ -221,7 +221,7 @@ main(void)
 	    "SystemError", "Login: SystemError");
 	fault("<NoPermissionFault xsi:type=\"NoPermission\"/>", "Permission to perform this operation was denied.\nforged line",
 	    H2K_EX_NET, "NoPermission",
-	    "Login: NoPermission: Permission to perform this operation was denied. forged line");
+	    "Login: NoPermission: Permission to perform this operation was denied.\\nforged line");
 
 	s = h2k_asprintf("%s<soapenv:Fault><faultcode>x</faultcode><faultstring>boom</faultstring></soapenv:Fault>%s",
 	    env_head, env_tail);
@@ -287,5 +287,40 @@ main(void)
 		free(x);
 	}
 	xmlFreeDoc(d);
+
+	/* The SOAP deadline: option > H2K_SOAP_TIMEOUT > SoapTimeout > 300. */
+	{
+		double t = 0;
+
+		unsetenv("H2K_SOAP_TIMEOUT");
+		ok(h2k_soap_timeout(&t) == 0 && t == H2K_SOAP_TIMEOUT_DEFAULT,
+		    "deadline defaults to %d s", H2K_SOAP_TIMEOUT_DEFAULT);
+		ok(h2k_soap_set_timeout_config(40) == 0 &&
+		    h2k_soap_timeout(&t) == 0 && t == 40,
+		    "the configuration's SoapTimeout is used");
+		setenv("H2K_SOAP_TIMEOUT", "7.5", 1);
+		ok(h2k_soap_timeout(&t) == 0 && t == 7.5,
+		    "H2K_SOAP_TIMEOUT wins over the configuration");
+		setenv("H2K_SOAP_TIMEOUT", "0", 1);
+		ok(h2k_soap_timeout(&t) < 0 && h2k_errcode() == H2K_EX_USAGE &&
+		    strstr(h2k_errmsg(), "H2K_SOAP_TIMEOUT '0'"),
+		    "H2K_SOAP_TIMEOUT=0 is a usage error naming it");
+		ok(h2k_soap_new("https://127.0.0.1:1/sdk", NULL) == NULL &&
+		    h2k_errcode() == H2K_EX_USAGE,
+		    "and no connection is made with it");
+		setenv("H2K_SOAP_TIMEOUT", "5s", 1);
+		ok(h2k_soap_timeout(&t) < 0, "H2K_SOAP_TIMEOUT=5s is refused");
+		ok(h2k_soap_set_timeout(3) == 0 && h2k_soap_timeout(&t) == 0 &&
+		    t == 3, "the option wins over everything");
+		ok(h2k_soap_set_timeout(0) < 0 && h2k_soap_set_timeout(86401) < 0 &&
+		    h2k_soap_set_timeout_config(-1) < 0,
+		    "out-of-range values are refused");
+		ok(h2k_soap_parse_timeout("", "--soap-timeout", &t) < 0 &&
+		    h2k_soap_parse_timeout("nan", "--soap-timeout", &t) < 0 &&
+		    h2k_soap_parse_timeout("1e9", "--soap-timeout", &t) < 0 &&
+		    h2k_soap_parse_timeout("86400", "--soap-timeout", &t) == 0 &&
+		    t == 86400, "parse: empty, nan, too big refused; 86400 taken");
+		unsetenv("H2K_SOAP_TIMEOUT");
+	}
 	return tap_done();
 }

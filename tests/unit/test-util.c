@@ -12,10 +12,31 @@ main(void)
 	struct h2k_buf b = {0};
 
 	is_int(h2k_seterr(H2K_EX_TLS, "bad %s\nline", "cert"), -1, "seterr returns -1");
-	is_str(h2k_errmsg(), "bad cert line", "newline folded to keep one line");
+	is_str(h2k_errmsg(), "bad cert\\nline", "newline escaped to keep one line");
 	is_int(h2k_errcode(), H2K_EX_TLS, "exit class kept");
 	h2k_adderr("login");
-	is_str(h2k_errmsg(), "login: bad cert line", "adderr prefixes");
+	is_str(h2k_errmsg(), "login: bad cert\\nline", "adderr prefixes");
+	{
+		char t[64];
+		/* terminal escaping: ESC, C1 CSI, bidi override, U+2028,
+		 * invalid UTF-8, DEL; safe UTF-8 passes */
+		is_str(h2k_ttystr("a\033]0;x\007b\033[2J", t, sizeof t),
+		    "a\\e]0;x\\x07b\\e[2J", "ESC and BEL escaped");
+		is_str(h2k_ttystr("\xc2\x9b" "1m\xe2\x80\xae" "x\xe2\x80\xa8",
+		    t, sizeof t), "\\u009b1m\\u202ex\\u2028",
+		    "C1, bidi and line separator as \\uXXXX");
+		is_str(h2k_ttystr("\x9b\xff\x7f\xc3\xa9\xe2\x81\xa6", t, sizeof t),
+		    "\\x9b\\xff\\x7f\xc3\xa9\\u2066",
+		    "invalid UTF-8 and DEL as \\xNN, e-acute kept");
+		is_str(h2k_ttystr("\\e is \\ kept", t, sizeof t),
+		    "\\e is \\ kept", "idempotent: backslash not doubled");
+		is_str(h2k_ttystr("abc\033", t, 5), "abc", "cut on an escape boundary");
+		h2k_seterr(H2K_EX_NET, "vm \xe2\x80\xae" "gpj.exe\x1b[31m");
+		is_str(h2k_errmsg(), "vm \\u202egpj.exe\\e[31m", "seterr escapes");
+		h2k_buf_ttyesc(&b, "a\tb\nc\033", 6, H2K_ESC_KEEPNL | H2K_ESC_KEEPTAB);
+		is_str(b.data, "a\tb\nc\\e", "stream mode keeps tab and newline");
+		h2k_buf_free(&b);
+	}
 	h2k_buf_xmlesc(&b, "a<b>&\"'c");
 	is_str(b.data, "a&lt;b&gt;&amp;&quot;&apos;c", "xml escape");
 	h2k_buf_free(&b);
