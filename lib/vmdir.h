@@ -25,10 +25,12 @@
  * other export can take the folder until both are done.  A folder locked
  * by another export is refused (H2K_EX_EXISTS), never waited for.
  *
- * A folder already holding a completed export (.ovf, .mf or .ova; or, in a
+ * A folder already holding a completed export (NAME.ovf, NAME.mf or
+ * NAME.ova as h2k-ovf names them, h2k_ovf_safe_name of the VM's name or of
+ * the marker's: a download merely ending in .ovf is not one; or, in a
  * folder without a marker, any file that is not h2k's own temporary file)
  * is refused with H2K_EX_EXISTS and left untouched, unless the caller
- * passes H2K_VMDIR_OVERWRITE: then the old .ovf/.mf/.ova are removed first,
+ * passes H2K_VMDIR_OVERWRITE: then those NAME.ovf/.mf/.ova are removed first,
  * so no manifest outlives the disks it describes.
  */
 #ifndef H2K_VMDIR_H
