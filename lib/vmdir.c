@@ -202,16 +202,33 @@ out:
 
 /* --- locks ---------------------------------------------------------------- */
 
-/* OFD lock on the whole lock file; 0, or -1 with errno (EAGAIN: held) */
+/*
+ * The lock file's bytes: byte 0 is the folder (h2k-fetch exclusive while it
+ * downloads, then shared; h2k-ovf shared), byte 1 the descriptor writer
+ * (h2k-ovf exclusive: two at once would clobber each other's NAME.ova.part
+ * and delete each other's NAME.mf).
+ */
+#define LOCK_FOLDER 0
+#define LOCK_WRITER 1
+
+/* OFD lock on one byte of the lock file; 0, or -1 with errno (EAGAIN: held) */
 static int
-ofd_lock(int fd, short type)
+ofd_lock_at(int fd, short type, off_t at)
 {
 	struct flock fl;
 
 	memset(&fl, 0, sizeof fl);
 	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
+	fl.l_start = at;
+	fl.l_len = 1;
 	return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+static int
+ofd_lock(int fd, short type)
+{
+	return ofd_lock_at(fd, type, LOCK_FOLDER);
 }
 
 static int
@@ -542,10 +559,11 @@ h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d)
 {
 	struct marker mk;
 	char who[512], whose[512];
-	int m;
+	int m, busy = 0;
 
 	d->path = NULL;
 	d->dirfd = d->lockfd = -1;
+	d->writer_busy = 0;
 	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return h2k_seterr(H2K_EX_IO, "%s: %s", dir, strerror(errno));
 	if ((m = marker_read(d->dirfd, &mk)) == 1) {
@@ -571,9 +589,20 @@ h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d)
 			h2k_seterr(H2K_EX_IO, "%s/%s: lock: %s", dir, H2K_VMDIR_LOCK, strerror(e));
 		goto fail;
 	}
+	if (ofd_lock_at(d->lockfd, F_WRLCK, LOCK_WRITER) < 0) {
+		int e = errno;
+		if (e == EAGAIN || e == EACCES) {
+			h2k_seterr(H2K_EX_EXISTS, "%s: in use by another h2k-ovf writing "
+			    "its descriptor", dir);
+			busy = 1;
+		} else
+			h2k_seterr(H2K_EX_IO, "%s/%s: lock: %s", dir, H2K_VMDIR_LOCK, strerror(e));
+		goto fail;
+	}
 	return 0;
 fail:
 	marker_free(&mk);
 	h2k_vmdir_close(d);
+	d->writer_busy = busy;
 	return -1;
 }
