@@ -5,7 +5,9 @@
 # one); a CRLF password file loses only its last CR, as a FIFO does; a
 # password file is held to the same length limit as a FIFO (exit 2); an
 # endless line with no newline (/dev/zero, a runaway pipe) is refused
-# with exit 2 instead of being read forever.
+# with exit 2 instead of being read forever; a password SOAP cannot carry
+# (invalid UTF-8, a control character) is refused with exit 2 instead of
+# going out in a malformed request (a server parse error, exit 9).
 . "$(dirname "$0")/../lib.sh"
 
 CR=$(printf '\r')
@@ -52,6 +54,22 @@ test_expect_success '--password-stdin from an endless line without NUL: exit 2' 
 test_expect_success '--password-file /dev/fd/3 on /dev/zero: exit 2' '
 	expect_code 2 timeout 60 $L --password-file /dev/fd/3 3</dev/zero >out 2>err &&
 	test_one_line err && grep -qF /dev/fd/3 err && test ! -e "$S"
+'
+
+test_expect_success 'password with bytes that are not UTF-8: exit 2 before any Login, not a server parse error' '
+	printf "ab\377\376cd\n" >p8 && chmod 600 p8 &&
+	expect_code 2 $L --password-file p8 >out 2>err &&
+	test_one_line err && grep -q "invalid UTF-8" err && test ! -e "$S"
+'
+test_expect_success 'password with a control byte (0x01): exit 2' '
+	printf "ab\001cd\n" >p9 && chmod 600 p9 &&
+	expect_code 2 $L --password-file p9 >out 2>err &&
+	test_one_line err && grep -q "control character" err && test ! -e "$S"
+'
+test_expect_success 'a password with a tab and non-ASCII UTF-8 still goes to the server (wrong here: exit 3)' '
+	printf "a\tb\303\251\n" >p10 && chmod 600 p10 &&
+	expect_code 3 $L --password-file p10 >out 2>err &&
+	grep -q "incorrect" err
 '
 
 test_done
