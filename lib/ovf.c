@@ -14,6 +14,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -408,19 +409,20 @@ h2k_ovf_output_name(const char *safe, const char *base)
 	static const char *const ext[] = { ".ovf", ".mf", ".ova" };
 	size_t n = strlen(safe);
 
+	/* Without regard to ASCII case: on exFAT, NTFS or SMB "VM.OVF" is VM.ovf. */
 	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
 		size_t e = strlen(ext[i]);
 		const char *p = base;
 
 		/* h2k_atomic_write's temporary name: ".NAME.ovf.XXXXXX" */
-		if (p[0] == '.' && !strncmp(p + 1, safe, n) &&
-		    !strncmp(p + 1 + n, ext[i], e) && p[1 + n + e] == '.')
+		if (p[0] == '.' && !strncasecmp(p + 1, safe, n) &&
+		    !strncasecmp(p + 1 + n, ext[i], e) && p[1 + n + e] == '.')
 			return 1;
-		if (strncmp(p, safe, n) || strncmp(p + n, ext[i], e))
+		if (strncasecmp(p, safe, n) || strncasecmp(p + n, ext[i], e))
 			continue;
 		p += n + e;
 		/* NAME.ova.part: h2k_ova_write's */
-		if (!*p || !strcmp(p, ".part"))
+		if (!*p || !strcasecmp(p, ".part"))
 			return 1;
 	}
 	return 0;

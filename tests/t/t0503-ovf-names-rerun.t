@@ -6,6 +6,9 @@
 # failed h2k-ovf, or to resume) goes ahead (exit 0) and keeps the files;
 # only NAME.ovf, NAME.mf or NAME.ova, what h2k-ovf writes, make the folder
 # a completed export (exit 12; --overwrite removes exactly those).
+# And names that differ only in ASCII case are one file on exFAT, NTFS or
+# SMB: h2k-fetch keeps them apart from each other and from NAME.ovf/.mf/.ova
+# and NAME.part, and h2k-ovf refuses a download named VM.OVF (exit 2).
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/servers/nfcd-lib.sh"
 
@@ -49,6 +52,34 @@ test_expect_success 'evil.mf, what h2k-ovf writes: still a completed export, exi
 test_expect_success '--overwrite removes evil.mf only; the download evil-2.ovf stays' '
 	fetch --overwrite <evil.json >e4 2>err && test_line_count = 0 err &&
 	test ! -e out/evil/evil.mf && cmp out/evil/evil-2.ovf srv/d
+'
+
+# Case: on exFAT, NTFS or an SMB share "EVIL.OVF" and evil.ovf are one
+# file, so the descriptor would replace that disk there; "Disk.vmdk.PART"
+# would be Disk.vmdk's temporary file.
+test_expect_success 'target ids EVIL.OVF, Evil.Mf, Disk.vmdk.PART: no name that is, but for case, one h2k writes' '
+	line evil 3 "$(dev a EVIL.OVF),$(dev b Evil.Mf),$(dev c Disk.vmdk),$(dev d disk.VMDK),$(dev e Disk.vmdk.PART)" >case.json &&
+	fetch -o out3 <case.json >c1 2>err && test_line_count = 0 err &&
+	(cd out3/evil && ls) | LC_ALL=C sort >names &&
+	printf "%s\n" Disk.vmdk Disk.vmdk.PART_ EVIL-2.OVF Evil-2.Mf disk-2.VMDK | LC_ALL=C sort >expect &&
+	test_cmp expect names
+'
+nfcd_stop
+
+sim_start -vm 1 -disks 1 -disk-size 64K -power off
+h2k_login_sim || { echo "Bail out! login failed"; exit 1; }
+VM=DC0_H0_VM0
+
+test_expect_success 'h2k-ovf: a download named like NAME.ovf in another case is refused, exit 2' '
+	h2k-lease /DC0/vm/$VM | h2k-fetch -q -o exp >line &&
+	d=$(jget line dir) && p=$(jget line files.0.path) &&
+	mv "$p" "$d/$(printf %s "$VM" | tr a-z A-Z).OVF" &&
+	python3 -c "import json,sys; o=json.loads(open(sys.argv[1]).read()); o[\"files\"][0][\"path\"]=sys.argv[2]; print(json.dumps(o))" \
+		line "$d/$(printf %s "$VM" | tr a-z A-Z).OVF" >in &&
+	ls -A "$d" >before &&
+	expect_code 2 h2k-ovf --keep-lease <in >json 2>err &&
+	test_one_line err && grep -q "a name h2k-ovf writes itself" err &&
+	ls -A "$d" >after && test_cmp before after
 '
 
 test_done

@@ -160,6 +160,10 @@ test_hostile(void)
 	ok(!h2k_ovf_output_name("vm1", "vm1.ovf.vmdk"), "NAME.ovf.vmdk is free");
 	ok(!h2k_ovf_output_name("vm1", "vm10.ovf"), "another VM's name is free");
 	ok(!h2k_ovf_output_name("vm1", "vm1.mf_"), "NAME.mf_ is free");
+	/* case-insensitive file systems (exFAT, NTFS, SMB): one file */
+	ok(h2k_ovf_output_name("vm1", "VM1.OVF"), "NAME.ovf in upper case");
+	ok(h2k_ovf_output_name("Web", "web.Mf"), "NAME.mf in mixed case");
+	ok(h2k_ovf_output_name("vm1", "vm1.OVA.PART"), "NAME.ova.part in upper case");
 	ok(!h2k_ovf_output_name("vm1", "disk-0.vmdk"), "a disk is free");
 }
 
