@@ -73,6 +73,18 @@ static const char desc_escape[] =
     "<Envelope xmlns:ovf=\"o\"><References>"
     "<File ovf:href=\"../../etc/shadow\" ovf:id=\"f1\"/></References></Envelope>";
 
+/* href checked, ovf:href read by an importer */
+static const char desc_2href[] =
+    "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\"><References>"
+    "<File href=\"disk.vmdk\" ovf:href=\"../../etc/shadow\" ovf:id=\"f1\"/>"
+    "</References></Envelope>";
+/* a second References nobody checked */
+static const char desc_2refs[] =
+    "<Envelope xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\"><References>"
+    "<File ovf:href=\"disk.vmdk\" ovf:id=\"f1\"/></References><References>"
+    "<File ovf:href=\"../x\" ovf:id=\"f2\"/></References></Envelope>";
+
 static const char desc_twice[] =
     "<Envelope xmlns:ovf=\"o\"><References>"
     "<File ovf:href=\"disk.vmdk\" ovf:id=\"f1\"/>"
@@ -144,6 +156,12 @@ test_hostile(void)
 	    "not an Envelope refused");
 	is_int(h2k_errcode(), H2K_EX_NET, "a bad descriptor is the server's fault");
 	is_int(h2k_ovf_process("<Envelope>", 10, 0, &d), -1, "truncated refused");
+	is_int(h2k_ovf_process(desc_2href, strlen(desc_2href), 0, &d), -1,
+	    "a File with href and ovf:href refused (checked one, read the other)");
+	is_int(h2k_errcode(), H2K_EX_NET, "... as a server protocol error");
+	is_int(h2k_ovf_process(desc_2refs, strlen(desc_2refs), 0, &d), -1,
+	    "a second References section refused");
+	ok(has(h2k_errmsg(), "References"), "... naming it");
 	is_int(h2k_ovf_process(desc_twice, strlen(desc_twice), 0, &d), -1,
 	    "a file referenced twice refused (it would be in the .mf twice)");
 	ok(has(h2k_errmsg(), "disk.vmdk") && has(h2k_errmsg(), "twice"),
