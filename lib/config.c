@@ -48,6 +48,8 @@
  * without a newline must not keep h2k-login reading forever.
  */
 #define DRAIN_MAX (1u << 20)
+/* UTF-8 byte order mark, as Windows editors start a text file with */
+#define BOM "\xef\xbb\xbf"
 
 /* Paths named in *_from must outlive the struct: keep them here. */
 static char sys_from[PATH_MAX + 16], user_from[PATH_MAX + 16];
@@ -757,6 +759,11 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	buf[n] = '\0';
+	if (!restore && n >= 3 && !memcmp(buf, BOM, 3)) {
+		/* a file saved with a byte order mark: it is not the password */
+		memmove(buf, buf + 3, n - 2);
+		n -= 3;
+	}
 	if (restore) {
 		tcsetattr(fd, TCSAFLUSH, &old);
 		if (out_fd >= 0)
@@ -886,6 +893,11 @@ h2k_password_file(const char *path)
 	/* A CRLF line: only the CR before the LF goes, as from a FIFO. */
 	if ((pl = strlen(text)) > 0 && text[pl - 1] == '\r')
 		text[--pl] = '\0';
+	/* A byte order mark (Notepad's UTF-8) is not part of the password. */
+	if (pl >= 3 && !memcmp(text, BOM, 3)) {
+		memmove(text, text + 3, pl - 2);
+		pl -= 3;
+	}
 	if (pl >= PASSWORD_MAX) {
 		h2k_wipe(text, len);
 		free(text);

@@ -2,7 +2,8 @@
 # attack (issue 10 item 13): password input edges around the NUL fix.
 # A password holding a CR logs in from every source (a bare CR in the
 # SOAP body reached the server as LF: "incorrect password" for the right
-# one); a CRLF password file loses only its last CR, as a FIFO does; a
+# one); a CRLF password file loses only its last CR, as a FIFO does, and
+# a leading UTF-8 byte order mark (Notepad) is not taken as password; a
 # password file is held to the same length limit as a FIFO (exit 2); an
 # endless line with no newline (/dev/zero, a runaway pipe) is refused
 # with exit 2 instead of being read forever; a password SOAP cannot carry
@@ -34,6 +35,16 @@ test_expect_success 'H2K_PASSWORD with a CR: logged in' '
 '
 test_expect_success 'H2K_URL with %0D in the password: logged in' '
 	H2K_URL="https://$SIM_USER:ab%0Dcd@$SIM_HOST/sdk" h2k-login -k >out 2>err && ok_login
+'
+
+test_expect_success 'password file saved with a UTF-8 byte order mark: the mark is not sent, logged in' '
+	printf "\357\273\277ab\rcd\r\n" >pbom && chmod 600 pbom &&
+	$L --password-file pbom >out 2>err && ok_login
+'
+test_expect_success 'the same through a FIFO and --password-stdin: logged in' '
+	mkfifo f2 && { cat pbom >f2 & } &&
+	$L --password-file f2 >out 2>err && wait && ok_login &&
+	$L --password-stdin <pbom >out 2>err && ok_login
 '
 
 test_expect_success 'password file longer than a FIFO may send: exit 2, file named' '
