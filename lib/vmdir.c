@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -292,8 +293,9 @@ is_final_export(const char *n, const struct finals *f)
 {
 	for (size_t i = 0; f && i < f->n; i++) {
 		size_t l = strlen(f->safe[i]);
-		if (!strncmp(n, f->safe[i], l) && (!strcmp(n + l, ".ovf") ||
-		    !strcmp(n + l, ".mf") || !strcmp(n + l, ".ova")))
+		/* ASCII case ignored, as h2k_ovf_output_name does */
+		if (!strncasecmp(n, f->safe[i], l) && (!strcasecmp(n + l, ".ovf") ||
+		    !strcasecmp(n + l, ".mf") || !strcasecmp(n + l, ".ova")))
 			return 1;
 	}
 	return 0;
