@@ -43,6 +43,14 @@
 
 #define CONFIG_MAX (1u << 20)
 #define PASSWORD_MAX 4096
+/*
+ * A line too long or holding a NUL is drained (the rest of stdin may be
+ * someone else's), but only this far: /dev/zero or an endless pipe
+ * without a newline must not keep h2k-login reading forever.
+ */
+#define DRAIN_MAX (1u << 20)
+/* UTF-8 byte order mark, as Windows editors start a text file with */
+#define BOM "\xef\xbb\xbf"
 
 /* Paths named in *_from must outlive the struct: keep them here. */
 static char sys_from[PATH_MAX + 16], user_from[PATH_MAX + 16];
@@ -706,7 +714,7 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 	struct termios old, quiet;
 	struct sigaction sa, saved[NSIGS];
 	char *buf;
-	size_t n = 0;
+	size_t n = 0, drained = 0;
 	int restore = 0, installed = 0, e = 0, toolong = 0, nul = 0;
 
 	if (!(buf = h2k_malloc(PASSWORD_MAX)))
@@ -743,18 +751,26 @@ read_line_fd(int fd, const char *what, int echo_off, int out_fd)
 			toolong = 1;
 			/*
 			 * A terminal's rest of the line would go to the shell
-			 * after we exit: drain it (a terminal line is bounded).
-			 * A pipe or file may never end a line (/dev/zero).
+			 * after we exit: drain it (a terminal line is bounded,
+			 * still at most DRAIN_MAX).  A pipe or file may never
+			 * end a line (/dev/zero).
 			 */
-			if (restore || isatty(fd))
+			if ((restore || isatty(fd)) && ++drained < DRAIN_MAX)
 				continue;
 			break;
 		}
+		if (nul && ++drained >= DRAIN_MAX)
+			break;
 		buf[n++] = ch;
 	}
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	buf[n] = '\0';
+	if (!restore && n >= 3 && !memcmp(buf, BOM, 3)) {
+		/* a file saved with a byte order mark: it is not the password */
+		memmove(buf, buf + 3, n - 2);
+		n -= 3;
+	}
 	if (restore) {
 		tcsetattr(fd, TCSAFLUSH, &old);
 		if (out_fd >= 0)
@@ -898,9 +914,15 @@ h2k_password_file(const char *path)
 		    len;
 		const char *why = NULL;
 
+		/* A CRLF line: only the CR before the LF goes, as from a FIFO. */
 		if (n > 0 && text[n - 1] == '\r')
 			n--;
 		text[n] = '\0';
+		/* A byte order mark (Notepad's UTF-8) is not part of the password. */
+		if (n >= 3 && !memcmp(text, BOM, 3)) {
+			memmove(text, text + 3, n - 2);
+			n -= 3;
+		}
 		if (!n)
 			why = "no password in it (empty first line)";
 		else if (memchr(text, '\0', n))

@@ -14,6 +14,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -272,6 +273,23 @@ plain_name(const char *s)
 	return 1;
 }
 
+/*
+ * Attributes of n whose local name is name, in any namespace or none.
+ * xmlGetProp returns the first of them; a reader of the descriptor may take
+ * another (ovf:href over href): with two, what was checked is not what is
+ * read.
+ */
+static int
+attr_count(xmlNodePtr n, const char *name)
+{
+	int k = 0;
+
+	for (xmlAttrPtr a = n->properties; a; a = a->next)
+		if (a->name && !strcmp((const char *)a->name, name))
+			k++;
+	return k;
+}
+
 int
 h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
     struct h2k_ovf_desc *out)
@@ -292,6 +310,15 @@ h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
 		    "an Envelope");
 		goto out;
 	}
+	/* One References, read by everyone: a second one would go unchecked. */
+	int nrefs = 0;
+	for (xmlNodePtr c = root->children; c; c = c->next)
+		nrefs += is(c, "References");
+	if (nrefs > 1) {
+		h2k_seterr(H2K_EX_NET, "OVF descriptor: %d References sections "
+		    "(one expected)", nrefs);
+		goto out;
+	}
 	if (remove_cdrom && drop_cdroms(root, &ids, &nids, &out->cdroms) < 0)
 		goto out;
 	refs = child_named(root, "References");
@@ -299,6 +326,11 @@ h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
 		next = f->next;
 		if (!is(f, "File"))
 			continue;
+		if (attr_count(f, "href") > 1 || attr_count(f, "id") > 1) {
+			h2k_seterr(H2K_EX_NET, "OVF descriptor: a file reference "
+			    "with two href or id attributes");
+			goto out;
+		}
 		xmlChar *href = xmlGetProp(f, (const xmlChar *)"href");
 		xmlChar *id = xmlGetProp(f, (const xmlChar *)"id");
 		int bad = !href || !plain_name((const char *)href);
@@ -408,19 +440,20 @@ h2k_ovf_output_name(const char *safe, const char *base)
 	static const char *const ext[] = { ".ovf", ".mf", ".ova" };
 	size_t n = strlen(safe);
 
+	/* Without regard to ASCII case: on exFAT, NTFS or SMB "VM.OVF" is VM.ovf. */
 	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
 		size_t e = strlen(ext[i]);
 		const char *p = base;
 
 		/* h2k_atomic_write's temporary name: ".NAME.ovf.XXXXXX" */
-		if (p[0] == '.' && !strncmp(p + 1, safe, n) &&
-		    !strncmp(p + 1 + n, ext[i], e) && p[1 + n + e] == '.')
+		if (p[0] == '.' && !strncasecmp(p + 1, safe, n) &&
+		    !strncasecmp(p + 1 + n, ext[i], e) && p[1 + n + e] == '.')
 			return 1;
-		if (strncmp(p, safe, n) || strncmp(p + n, ext[i], e))
+		if (strncasecmp(p, safe, n) || strncasecmp(p + n, ext[i], e))
 			continue;
 		p += n + e;
 		/* NAME.ova.part: h2k_ova_write's */
-		if (!*p || !strcmp(p, ".part"))
+		if (!*p || !strcasecmp(p, ".part"))
 			return 1;
 	}
 	return 0;

@@ -41,8 +41,10 @@ struct h2k_ovf_desc {
 
 /*
  * Parse a descriptor that came from the network (h2k_xml_parse: no DTD,
- * no entities, bounded), require an Envelope, collect the file references
- * (each a plain file name, none listed twice), and with remove_cdrom
+ * no entities, bounded), require an Envelope with at most one References,
+ * collect the file references (each a plain file name, none listed twice,
+ * one href and one id each: with href and ovf:href a reader could take the
+ * one not checked), and with remove_cdrom
  * drop every Item whose rasd:ResourceType is 15 (CD drive) or 16 (DVD
  * drive) together with the References/File entries only those items used.  When nothing is removed
  * the text is kept byte for byte.  H2K_EX_NET on a malformed descriptor.

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "h2k.h"
 #include "pathsafe.h"
@@ -20,7 +21,8 @@ static int
 ends_with(const char *s, size_t n, const char *suf)
 {
 	size_t l = strlen(suf);
-	return n >= l && memcmp(s + n - l, suf, l) == 0;
+	/* without regard to ASCII case, as h2k_pathset_claim compares */
+	return n >= l && strncasecmp(s + n - l, suf, l) == 0;
 }
 
 /* Largest k <= n such that s[0..k) ends on a UTF-8 sequence boundary. */
@@ -119,7 +121,7 @@ static int
 in_set(const struct h2k_pathset *set, const char *name)
 {
 	for (size_t i = 0; i < set->n; i++)
-		if (strcmp(set->names[i], name) == 0)
+		if (strcasecmp(set->names[i], name) == 0)
 			return 1;
 	return 0;
 }

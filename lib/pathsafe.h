@@ -12,7 +12,7 @@
  *  - leading dots become '_' (no hidden files, so no ".", "..", ".ssh");
  *  - a leading '-' becomes '_' (the name is not taken for an option by a
  *    tool it is later handed to);
- *  - names ending in ".part" or ".meta" get a '_' appended: those suffixes
+ *  - names ending in ".part" or ".meta" (in any case) get a '_' appended: those suffixes
  *    are h2k's temporary files, and a final name must never equal another
  *    file's temporary name;
  *  - the result is cut to H2K_PATHSAFE_MAX bytes on a UTF-8 boundary,
@@ -36,8 +36,10 @@ char *h2k_pathsafe(const char *s, const char *fallback);
 /*
  * The names already handed out in one folder.  h2k_pathset_claim returns a
  * name (caller frees) not yet in the set and records it: the name itself,
- * else "stem-2.ext", "stem-3.ext", ...  Comparison is exact (Linux file
- * systems are case-sensitive).  NULL only on allocation failure.
+ * else "stem-2.ext", "stem-3.ext", ...  Comparison ignores ASCII case:
+ * the folder may be on a file system that does (exFAT, NTFS, an SMB share,
+ * ext4 casefold), where "Disk.vmdk" and "disk.vmdk", or a device "VM.OVF"
+ * and the descriptor VM.ovf, are one file.  NULL only on allocation failure.
  */
 struct h2k_pathset {
 	char **names;

@@ -513,6 +513,9 @@ h2k_buf_xmlesc(struct h2k_buf *b, const char *s)
 		case '>': rep = "&gt;"; break;
 		case '"': rep = "&quot;"; break;
 		case '\'': rep = "&apos;"; break;
+		/* A bare CR reaches the server as LF (XML end-of-line rule):
+		 * a password holding one would never match. */
+		case '\r': rep = "&#13;"; break;
 		default: continue;
 		}
 		if (h2k_buf_append(b, run, (size_t)(s - run)) < 0 ||

@@ -164,6 +164,28 @@ h2k_vim_free(struct h2k_vim *v)
 	free(v);
 }
 
+/*
+ * Can s travel in a SOAP (XML 1.0, UTF-8) request as it is?  Control
+ * characters other than tab, LF and CR have no XML form at all, and
+ * invalid UTF-8 makes the whole request malformed: the server would answer
+ * a parse error, and might log the body holding the password.
+ */
+static int
+xml_carries(const char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n;) {
+		unsigned cp;
+		size_t k = h2k_utf8_seq((const unsigned char *)s + i, n - i, &cp);
+		if (k == 0 || (cp < 0x20 && cp != '\t' && cp != '\n' &&
+		    cp != '\r') || cp == 0xfffe || cp == 0xffff)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
 int
 h2k_vim_login(struct h2k_vim *v, const char *user, const char *password)
 {
@@ -175,6 +197,12 @@ h2k_vim_login(struct h2k_vim *v, const char *user, const char *password)
 		return h2k_seterr(H2K_EX_USAGE, "no user name given");
 	if (!password)
 		password = "";
+	if (!xml_carries(user))
+		return h2k_seterr(H2K_EX_USAGE, "the user name holds a control "
+		    "character or invalid UTF-8, which a SOAP request cannot carry");
+	if (!xml_carries(password))
+		return h2k_seterr(H2K_EX_USAGE, "the password holds a control "
+		    "character or invalid UTF-8, which a SOAP request cannot carry");
 	if (h2k_buf_append(&b, "<userName>", 10) < 0 ||
 	    h2k_buf_xmlesc(&b, user) < 0 ||
 	    h2k_buf_append(&b, "</userName><password>", 21) < 0 ||

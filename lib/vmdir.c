@@ -16,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "h2k.h"
 #include "jsonl.h"
+#include "ovf.h"
 #include "pathsafe.h"
 #include "vmdir.h"
 
@@ -201,16 +203,33 @@ out:
 
 /* --- locks ---------------------------------------------------------------- */
 
-/* OFD lock on the whole lock file; 0, or -1 with errno (EAGAIN: held) */
+/*
+ * The lock file's bytes: byte 0 is the folder (h2k-fetch exclusive while it
+ * downloads, then shared; h2k-ovf shared), byte 1 the descriptor writer
+ * (h2k-ovf exclusive: two at once would clobber each other's NAME.ova.part
+ * and delete each other's NAME.mf).
+ */
+#define LOCK_FOLDER 0
+#define LOCK_WRITER 1
+
+/* OFD lock on one byte of the lock file; 0, or -1 with errno (EAGAIN: held) */
 static int
-ofd_lock(int fd, short type)
+ofd_lock_at(int fd, short type, off_t at)
 {
 	struct flock fl;
 
 	memset(&fl, 0, sizeof fl);
 	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
+	fl.l_start = at;
+	fl.l_len = 1;
 	return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+static int
+ofd_lock(int fd, short type)
+{
+	return ofd_lock_at(fd, type, LOCK_FOLDER);
 }
 
 static int
@@ -236,10 +255,50 @@ ends_with(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+/*
+ * The files h2k-ovf leaves once an export is complete: NAME.ovf, NAME.mf
+ * and NAME.ova, NAME the VM name as h2k-ovf sanitises it -- exactly those,
+ * not any *.ovf: a device whose target id is NAME.ovf is downloaded as
+ * NAME-2.ovf, and a server may call a disk notes.mf; such a download is no
+ * completed export (a rerun would be refused, --overwrite would delete it).
+ * safe[]: the VM's name now and the one in its marker (a renamed VM's old
+ * descriptor still describes the disks in the folder).
+ */
+struct finals {
+	char *safe[2];
+	size_t n;
+};
+
 static int
-is_final_export(const char *n)
+finals_init(struct finals *f, const char *name, const char *oldname)
 {
-	return ends_with(n, ".ovf") || ends_with(n, ".mf") || ends_with(n, ".ova");
+	f->n = 0;
+	if (!(f->safe[f->n++] = h2k_ovf_safe_name(name ? name : "")))
+		return -1;
+	if (oldname && !(f->safe[f->n++] = h2k_ovf_safe_name(oldname)))
+		return -1;
+	return 0;
+}
+
+static void
+finals_free(struct finals *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->safe[i]);
+	f->n = 0;
+}
+
+static int
+is_final_export(const char *n, const struct finals *f)
+{
+	for (size_t i = 0; f && i < f->n; i++) {
+		size_t l = strlen(f->safe[i]);
+		/* ASCII case ignored, as h2k_ovf_output_name does */
+		if (!strncasecmp(n, f->safe[i], l) && (!strcasecmp(n + l, ".ovf") ||
+		    !strcasecmp(n + l, ".mf") || !strcasecmp(n + l, ".ova")))
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -254,7 +313,7 @@ is_own_temp(const char *n)
  * file but h2k's temporary ones counts: nothing says whose it is.
  */
 static char *
-completed_file(int dirfd, int marked)
+completed_file(int dirfd, int marked, const struct finals *f)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
@@ -267,7 +326,7 @@ completed_file(int dirfd, int marked)
 		return NULL;
 	}
 	while (!hit && (de = readdir(dp)))
-		if (is_final_export(de->d_name) ||
+		if (is_final_export(de->d_name, f) ||
 		    (!marked && !is_own_temp(de->d_name)))
 			hit = h2k_strdup(de->d_name);
 	closedir(dp);
@@ -275,7 +334,7 @@ completed_file(int dirfd, int marked)
 }
 
 static int
-remove_final_exports(int dirfd, const char *dir)
+remove_final_exports(int dirfd, const char *dir, const struct finals *f)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
@@ -288,7 +347,7 @@ remove_final_exports(int dirfd, const char *dir)
 		return h2k_seterr(H2K_EX_IO, "%s: %s", dir, strerror(errno));
 	}
 	while ((de = readdir(dp)))
-		if (is_final_export(de->d_name) && unlinkat(dirfd, de->d_name, 0) < 0 &&
+		if (is_final_export(de->d_name, f) && unlinkat(dirfd, de->d_name, 0) < 0 &&
 		    errno != ENOENT) {
 			rc = h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, de->d_name, strerror(errno));
 			break;
@@ -317,41 +376,51 @@ h2k_vmdir_close(struct h2k_vmdir *d)
  */
 static int
 take(struct h2k_vmdir *d, int dfd, const char *path, int marked,
-    const struct h2k_vmid *id, int flags)
+    const struct h2k_vmid *id, const char *oldname, int flags)
 {
-	int lfd = lock_open(dfd);
+	struct finals fin;
+	int lfd, rc = -1;
 	char *hit;
 
-	if (lfd < 0)
-		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", path, H2K_VMDIR_LOCK, strerror(errno));
+	if (finals_init(&fin, id->name, oldname) < 0) {
+		finals_free(&fin);
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	}
+	if ((lfd = lock_open(dfd)) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s", path, H2K_VMDIR_LOCK, strerror(errno));
+		goto out;
+	}
 	if (ofd_lock(lfd, F_WRLCK) < 0) {
 		int e = errno;
-		close(lfd);
 		if (e == EAGAIN || e == EACCES)
-			return 1;
-		return h2k_seterr(H2K_EX_IO, "%s/%s: lock: %s", path, H2K_VMDIR_LOCK, strerror(e));
+			rc = 1;
+		else
+			h2k_seterr(H2K_EX_IO, "%s/%s: lock: %s", path, H2K_VMDIR_LOCK,
+			    strerror(e));
+		goto out;
 	}
-	if ((hit = completed_file(dfd, marked))) {
+	if ((hit = completed_file(dfd, marked, &fin))) {
 		if (!(flags & H2K_VMDIR_OVERWRITE)) {
 			h2k_seterr(H2K_EX_EXISTS, "%s: holds a completed export (%s); "
 			    "not replaced without --overwrite", path, hit);
 			free(hit);
-			close(lfd);
-			return -1;
+			goto out;
 		}
 		free(hit);
-		if (remove_final_exports(dfd, path) < 0) {
-			close(lfd);
-			return -1;
-		}
+		if (remove_final_exports(dfd, path, &fin) < 0)
+			goto out;
 	}
-	if (marker_write(dfd, path, id) < 0) {
-		close(lfd);
-		return -1;
-	}
+	if (marker_write(dfd, path, id) < 0)
+		goto out;
 	d->dirfd = dfd;
 	d->lockfd = lfd;
-	return 0;
+	lfd = -1;
+	rc = 0;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	finals_free(&fin);
+	return rc;
 }
 
 static int
@@ -392,9 +461,12 @@ h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 			close(dfd);
 			continue;
 		}
+		/* its old name: a renamed VM's descriptor is still an export */
+		char *oldname = nz(mk.id.name) ? h2k_strdup(mk.id.name) : NULL;
 		marker_free(&mk);
 		d->path = h2k_asprintf("%s/%s", outabs, cand);
-		int t = d->path ? take(d, dfd, d->path, 1, id, flags) : -1;
+		int t = d->path ? take(d, dfd, d->path, 1, id, oldname, flags) : -1;
+		free(oldname);
 		if (t == 0) {
 			rc = 0;
 			goto out;
@@ -437,7 +509,7 @@ h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 		if (fresh)
 			(void)fsync(outfd);
 		d->path = h2k_asprintf("%s/%s", outabs, cand);
-		int t = d->path ? take(d, dfd, d->path, 0, id, flags) : -1;
+		int t = d->path ? take(d, dfd, d->path, 0, id, NULL, flags) : -1;
 		if (t == 0) {
 			rc = 0;
 			goto out;
@@ -489,10 +561,11 @@ h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d)
 {
 	struct marker mk;
 	char who[512], whose[512];
-	int m;
+	int m, busy = 0;
 
 	d->path = NULL;
 	d->dirfd = d->lockfd = -1;
+	d->writer_busy = 0;
 	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return h2k_seterr(H2K_EX_IO, "%s: %s", dir, strerror(errno));
 	if ((m = marker_read(d->dirfd, &mk)) == 1) {
@@ -518,9 +591,20 @@ h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d)
 			h2k_seterr(H2K_EX_IO, "%s/%s: lock: %s", dir, H2K_VMDIR_LOCK, strerror(e));
 		goto fail;
 	}
+	if (ofd_lock_at(d->lockfd, F_WRLCK, LOCK_WRITER) < 0) {
+		int e = errno;
+		if (e == EAGAIN || e == EACCES) {
+			h2k_seterr(H2K_EX_EXISTS, "%s: in use by another h2k-ovf writing "
+			    "its descriptor", dir);
+			busy = 1;
+		} else
+			h2k_seterr(H2K_EX_IO, "%s/%s: lock: %s", dir, H2K_VMDIR_LOCK, strerror(e));
+		goto fail;
+	}
 	return 0;
 fail:
 	marker_free(&mk);
 	h2k_vmdir_close(d);
+	d->writer_busy = busy;
 	return -1;
 }

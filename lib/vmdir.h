@@ -23,12 +23,16 @@
  * atomically to shared when the VM's files are complete, so h2k-ovf (which
  * takes it shared) can add the .ovf/.mf while h2k-fetch lives on, and no
  * other export can take the folder until both are done.  A folder locked
- * by another export is refused (H2K_EX_EXISTS), never waited for.
+ * by another export is refused (H2K_EX_EXISTS), never waited for.  (The
+ * folder lock is byte 0 of the file; byte 1, taken exclusively, lets one
+ * h2k-ovf at a time write the descriptor, manifest and OVA.)
  *
- * A folder already holding a completed export (.ovf, .mf or .ova; or, in a
+ * A folder already holding a completed export (NAME.ovf, NAME.mf or
+ * NAME.ova as h2k-ovf names them, h2k_ovf_safe_name of the VM's name or of
+ * the marker's: a download merely ending in .ovf is not one; or, in a
  * folder without a marker, any file that is not h2k's own temporary file)
  * is refused with H2K_EX_EXISTS and left untouched, unless the caller
- * passes H2K_VMDIR_OVERWRITE: then the old .ovf/.mf/.ova are removed first,
+ * passes H2K_VMDIR_OVERWRITE: then those NAME.ovf/.mf/.ova are removed first,
  * so no manifest outlives the disks it describes.
  */
 #ifndef H2K_VMDIR_H
@@ -63,6 +67,7 @@ struct h2k_vmdir {
 	char *path;                 /* absolute folder */
 	int dirfd;
 	int lockfd;                 /* holds the folder lock */
+	int writer_busy;            /* h2k_vmdir_check: another h2k-ovf writes */
 };
 
 /*
@@ -75,9 +80,11 @@ int h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 /* Turn the exclusive lock into a shared one, atomically. */
 int h2k_vmdir_share(struct h2k_vmdir *d);
 /*
- * For the stages after h2k-fetch: take the lock of folder dir shared and
- * check its marker, if any, names VM id.  -1 after h2k_seterr
- * (H2K_EX_EXISTS: another VM's folder, or being written by an export).
+ * For the stages after h2k-fetch: take the lock of folder dir shared, and
+ * the writer's exclusively (one h2k-ovf at a time per folder), and check
+ * its marker, if any, names VM id.  A folder without a marker is neither
+ * checked nor locked.  -1 after h2k_seterr (H2K_EX_EXISTS: another VM's
+ * folder, or being written by an export or by another h2k-ovf).
  */
 int h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d);
 void h2k_vmdir_close(struct h2k_vmdir *d);

@@ -245,8 +245,15 @@ one(struct h2k_vim *v, cJSON *line, const struct opts *o, int *ended)
 		goto out;
 	/* the folder must be this VM's and no export may still be writing it */
 	h2k_vmid_from_json(&vid, line);
-	if (h2k_vmdir_check(dir, &vid, &vd) < 0)
+	if (h2k_vmdir_check(dir, &vid, &vd) < 0) {
+		/*
+		 * Another h2k-ovf is finishing this very line (a second run
+		 * started while the first packs): its export is not ours to end.
+		 */
+		if (vd.writer_busy)
+			*ended = ENDED_ALL;
 		goto out;
+	}
 	if (check_files(files, dir, safe, label, o, &f, &nf) < 0)
 		goto out;
 

@@ -73,6 +73,18 @@ static const char desc_escape[] =
     "<Envelope xmlns:ovf=\"o\"><References>"
     "<File ovf:href=\"../../etc/shadow\" ovf:id=\"f1\"/></References></Envelope>";
 
+/* href checked, ovf:href read by an importer */
+static const char desc_2href[] =
+    "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\"><References>"
+    "<File href=\"disk.vmdk\" ovf:href=\"../../etc/shadow\" ovf:id=\"f1\"/>"
+    "</References></Envelope>";
+/* a second References nobody checked */
+static const char desc_2refs[] =
+    "<Envelope xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\"><References>"
+    "<File ovf:href=\"disk.vmdk\" ovf:id=\"f1\"/></References><References>"
+    "<File ovf:href=\"../x\" ovf:id=\"f2\"/></References></Envelope>";
+
 static const char desc_twice[] =
     "<Envelope xmlns:ovf=\"o\"><References>"
     "<File ovf:href=\"disk.vmdk\" ovf:id=\"f1\"/>"
@@ -144,6 +156,12 @@ test_hostile(void)
 	    "not an Envelope refused");
 	is_int(h2k_errcode(), H2K_EX_NET, "a bad descriptor is the server's fault");
 	is_int(h2k_ovf_process("<Envelope>", 10, 0, &d), -1, "truncated refused");
+	is_int(h2k_ovf_process(desc_2href, strlen(desc_2href), 0, &d), -1,
+	    "a File with href and ovf:href refused (checked one, read the other)");
+	is_int(h2k_errcode(), H2K_EX_NET, "... as a server protocol error");
+	is_int(h2k_ovf_process(desc_2refs, strlen(desc_2refs), 0, &d), -1,
+	    "a second References section refused");
+	ok(has(h2k_errmsg(), "References"), "... naming it");
 	is_int(h2k_ovf_process(desc_twice, strlen(desc_twice), 0, &d), -1,
 	    "a file referenced twice refused (it would be in the .mf twice)");
 	ok(has(h2k_errmsg(), "disk.vmdk") && has(h2k_errmsg(), "twice"),
@@ -160,6 +178,10 @@ test_hostile(void)
 	ok(!h2k_ovf_output_name("vm1", "vm1.ovf.vmdk"), "NAME.ovf.vmdk is free");
 	ok(!h2k_ovf_output_name("vm1", "vm10.ovf"), "another VM's name is free");
 	ok(!h2k_ovf_output_name("vm1", "vm1.mf_"), "NAME.mf_ is free");
+	/* case-insensitive file systems (exFAT, NTFS, SMB): one file */
+	ok(h2k_ovf_output_name("vm1", "VM1.OVF"), "NAME.ovf in upper case");
+	ok(h2k_ovf_output_name("Web", "web.Mf"), "NAME.mf in mixed case");
+	ok(h2k_ovf_output_name("vm1", "vm1.OVA.PART"), "NAME.ova.part in upper case");
 	ok(!h2k_ovf_output_name("vm1", "disk-0.vmdk"), "a disk is free");
 }
 

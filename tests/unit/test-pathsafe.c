@@ -100,5 +100,16 @@ main(void)
 	is_int(set.n, 10, "ten names recorded");
 	free(a); free(b); free(c); free(d); free(e); free(f); free(g); free(h); free(i); free(j);
 	h2k_pathset_free(&set);
+
+	/* one file on exFAT, NTFS, SMB: names differing in ASCII case clash */
+	struct h2k_pathset cs = {0};
+	char *k = h2k_pathset_claim(&cs, "vm.ovf");
+	char *l = h2k_pathset_claim(&cs, "VM.OVF");
+	char *m = h2k_pathset_claim(&cs, "Disk.vmdk");
+	char *n2 = h2k_pathset_claim(&cs, "disk.VMDK");
+	is_str(l, "VM-2.OVF", "a case variant of a taken name gets -2");
+	is_str(n2, "disk-2.VMDK", "case variants of a disk name are told apart");
+	free(k); free(l); free(m); free(n2);
+	h2k_pathset_free(&cs);
 	return tap_done();
 }

@@ -40,6 +40,10 @@ main(void)
 	h2k_buf_xmlesc(&b, "a<b>&\"'c");
 	is_str(b.data, "a&lt;b&gt;&amp;&quot;&apos;c", "xml escape");
 	h2k_buf_free(&b);
+	/* XML turns a bare CR into LF: a password holding one must survive. */
+	h2k_buf_xmlesc(&b, "p\rw\r\nx\ty");
+	is_str(b.data, "p&#13;w&#13;\nx\ty", "xml escape keeps CR as a reference");
+	h2k_buf_free(&b);
 	b.max = 4;
 	is_int(h2k_buf_append(&b, "12345", 5), -1, "bounded buffer refuses overflow");
 	is_int(h2k_errcode(), H2K_EX_NET, "overflow is a network error");
