@@ -919,16 +919,6 @@ spawn(struct job *j, int i, char **argv, int fd_in, int fd_out, int fd_err)
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &origmask, NULL);
-	/*
-	 * The stages work from the session file and log nothing in: a
-	 * password in the runner's environment (H2K_PASSWORD, GOVC_PASSWORD,
-	 * user:password@ in a URL) stays out of theirs, where it would be
-	 * readable in /proc/PID/environ until each turns dumping off.
-	 */
-	unsetenv("H2K_PASSWORD");
-	unsetenv("GOVC_PASSWORD");
-	unsetenv("H2K_URL");
-	unsetenv("GOVC_URL");
 	setenv("H2K_JOB_ID", j->c.id, 1);
 	/* The job log is all there is to read afterwards: make it tell. */
 	if (!getenv("H2K_LOG_LEVEL"))
