@@ -788,6 +788,29 @@ make_slot(struct h2k_spool *sp, struct h2k_claim *c)
 	return 0;
 }
 
+int
+h2k_spool_grow_slot(struct h2k_spool *sp, struct h2k_claim *c, size_t n)
+{
+	char *text;
+	size_t want;
+	int e;
+
+	if (c->slotfd < 0)
+		return 0;
+	if (!(text = cJSON_PrintUnformatted(c->rec)))
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	want = strlen(text) + n + 65536;
+	free(text);
+	if (want <= c->slotsize)
+		return 0;
+	if ((e = posix_fallocate(c->slotfd, 0, (off_t)want)) != 0)
+		return h2k_seterr(H2K_EX_IO, "%s/tmp/%s.slot: cannot reserve "
+		    "%zu bytes for the final record: %s", sp->dir, c->id, want,
+		    strerror(e));
+	c->slotsize = want;
+	return 0;
+}
+
 /* The final record into the slot, and the slot over cur/ID. */
 static int
 write_slot(struct h2k_spool *sp, struct h2k_claim *c)

@@ -85,6 +85,12 @@ int h2k_spool_finish(struct h2k_spool *sp, struct h2k_claim *c);
  */
 int h2k_spool_reserve(int fd, const char *what, size_t n);
 /*
+ * Grow c's slot so that a final record n bytes larger than the claimed one
+ * still fits (a result with many files).  -1 (H2K_EX_IO) when the spool
+ * has no room.
+ */
+int h2k_spool_grow_slot(struct h2k_spool *sp, struct h2k_claim *c, size_t n);
+/*
  * Put the job back in new/ as pending (a graceful stop: the attempt does
  * not count), then release.
  */

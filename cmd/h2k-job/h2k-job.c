@@ -612,7 +612,13 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 				cJSON_Delete(r);
 				return rc;
 			}
-			h2k_seterr(H2K_EX_STATE, "job %s already %s", id, st);
+			if (h2k_job_status_final(st))
+				h2k_seterr(H2K_EX_STATE, "job %s already %s", id,
+				    st);
+			else
+				h2k_seterr(H2K_EX_STATE, "job %s ended, but its "
+				    "runner could not record how (status '%s' "
+				    "in done/)", id, st);
 			cJSON_Delete(r);
 			return -1;
 		}
@@ -704,6 +710,7 @@ struct job {
 	struct filep *files;
 	size_t nfiles;
 	double tot_done, tot_total;
+	char *fail_why;       /* the runner failed it (no room for its result) */
 };
 
 static struct h2k_spool rsp;
@@ -1020,6 +1027,29 @@ out:
 	return rc;
 }
 
+static void signal_job(struct job *j, int sig);
+
+/* Room for a result line of about 2 * len bytes: log/ID.final, the slot. */
+static int
+make_room(struct job *j, size_t len)
+{
+	char name[H2K_SPOOL_IDMAX + 16], path[PATH_MAX];
+	size_t n = 2 * len + (64u << 10);
+	int fd, r;
+
+	if (n <= (64u << 10) + 8192)
+		return 0; /* what start_job reserved will do */
+	snprintf(name, sizeof name, "%s.final", j->c.id);
+	snprintf(path, sizeof path, "%s/log/%s", rsp.dir, name);
+	if ((fd = h2k_spool_open_log(&rsp, name, O_WRONLY | O_APPEND)) < 0)
+		return -1;
+	r = h2k_spool_reserve(fd, path, n);
+	close(fd);
+	if (r < 0)
+		return -1;
+	return h2k_spool_grow_slot(&rsp, &j->c, 2 * len);
+}
+
 /* A JSON line from stage i's stdout. */
 static void
 on_line(struct job *j, int i, char *line, size_t len)
@@ -1060,6 +1090,24 @@ on_line(struct job *j, int i, char *line, size_t len)
 		set_progress(j, "download");
 	} else if (i == 1) {
 		set_progress(j, "ovf");
+		/*
+		 * h2k-ovf's result line is this line and a few paths, and the
+		 * final record holds its files: make room for both before
+		 * h2k-ovf completes the lease, or fail the job now (the lease
+		 * is aborted) rather than lose the line of a finished export.
+		 */
+		if (!j->fail_why && make_room(j, len) < 0) {
+			j->fail_why = h2k_strdup(h2k_errmsg());
+			h2k_warn("job %s: %s; stopping it before h2k-ovf", j->c.id,
+			    j->fail_why);
+			logjob(j, "%s; stopped before h2k-ovf", j->fail_why);
+			signal_job(j, SIGTERM);
+			j->t_kill = h2k_monotime() + 10;
+		}
+		if (j->fail_why) {
+			cJSON_Delete(o);
+			return;
+		}
 	} else if (i == 2 && o) {
 		cJSON_Delete(j->final);
 		j->final = o;
@@ -1324,6 +1372,7 @@ job_free(struct job *j)
 			free(j->files[k].file);
 	free(j->files);
 	free(j->lease_moref);
+	free(j->fail_why);
 	cJSON_Delete(j->final);
 	h2k_spool_release(&j->c);
 	free(j);
@@ -1455,6 +1504,9 @@ end_job(struct job *j)
 	if (j->cancelling) {
 		st = "cancelled";
 		snprintf(why, sizeof why, "cancelled");
+	} else if (j->fail_why) {
+		st = "failed";
+		snprintf(why, sizeof why, "%s", j->fail_why);
 	} else if (bad >= 0) {
 		st = "failed";
 		if (j->st[bad].lasterr)

@@ -12,7 +12,9 @@
 #    (exit 1, a line) instead of "no job" or polling forever;
 #  - a graceful stop on a full spool requeues through the slot: the attempt
 #    does not count;
-#  - run --once that leaves jobs it could not claim (full spool) exits 8.
+#  - run --once that leaves jobs it could not claim (full spool) exits 8;
+#  - a result line over the 64 KiB reserved: room grows with h2k-fetch's
+#    line, or the job fails before h2k-ovf completes the lease.
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/t/t06-standins.sh"
 
@@ -99,14 +101,22 @@ test_expect_success 'wait ends when the record becomes unreadable after the job 
 	id=$(submit_vms vm2) && test -n "$id" || return 1
 	{ timeout 30 h2k-job wait $id >wait.out 2>wait.err; echo $? >wait.rc; } &
 	wpid=$!
-	{ while ! ln "$H2K_SPOOL/done/$id" "$TRASH/backup2-$id" 2>/dev/null; do
-		sleep 0.01; done; } &
-	lpid=$!
-	expect_code 0 h2k-job run --once 2>run.err &&
-	wait $lpid && wait $wpid &&
+	sleep 0.5 &&
+	jq -c ".status = \"completed\"" "$H2K_SPOOL/new/$id" >"$H2K_SPOOL/tmp/x" &&
+	ln "$H2K_SPOOL/tmp/x" "$TRASH/backup2-$id" &&
+	mv "$H2K_SPOOL/tmp/x" "$H2K_SPOOL/done/$id" && rm "$H2K_SPOOL/new/$id" &&
+	wait $wpid &&
 	cat wait.err &&
 	test "$(cat wait.rc)" = 1 &&
 	grep -F "job $id: its record $H2K_SPOOL/done/$id cannot be read" wait.err
+'
+
+test_expect_success 'cancel of a job whose outcome was not recorded says so (exit 7)' '
+	id=$(submit_vms vm1) &&
+	jq -c ".status = \"running\"" "$H2K_SPOOL/new/$id" >"$TRASH/rec" &&
+	mv "$TRASH/rec" "$H2K_SPOOL/done/$id" && rm "$H2K_SPOOL/new/$id" &&
+	expect_code 7 h2k-job cancel $id 2>cancel.err &&
+	grep -F "job $id ended, but its runner could not record how" cancel.err
 '
 
 # The full-spool cases: the spool on a small tmpfs in a private mount
@@ -163,9 +173,59 @@ test_expect_success 'run --once that cannot claim a pending job (spool full) exi
 	expect_code 0 ns h2k-job run --once 2>run2.err &&
 	test "$(ns h2k-job show $id | jq -r .status)" = completed
 '
+
+# Stand-ins whose result line is larger than 64 KiB (a VM with very many
+# disks): h2k-fetch pads its line, h2k-ovf passes it on; FILL_FETCH fills
+# the spool before h2k-fetch prints, FILL once h2k-ovf has its line.
+mkdir -p "$TRASH/real"
+for s in h2k-fetch h2k-ovf; do
+	ln -s "$TRASH/bin/h2k-standin" "$TRASH/real/$s"
+	rm -f "$TRASH/bin/$s"
+done
+cat >"$TRASH/bin/h2k-fetch" <<SH
+#!/bin/bash
+"$TRASH/real/h2k-fetch" "\$@" |
+jq -c --arg pad "\$(printf "%*s" 100000 "" | tr " " x)" '. + {pad: \$pad}' | {
+	IFS= read -r line || exit 1
+	[ -n "\${FILL_FETCH:-}" ] && dd if=/dev/zero of="\$FILL_FETCH" bs=4096 2>/dev/null
+	printf "%s\\n" "\$line"
+}
+exit \${PIPESTATUS[0]}
+SH
+cat >"$TRASH/bin/h2k-ovf" <<SH
+#!/bin/sh
+IFS= read -r line || exit 1
+[ -n "\${FILL:-}" ] && dd if=/dev/zero of="\$FILL" bs=4096 2>/dev/null
+printf "%s\\n" "\$line" | exec "$TRASH/real/h2k-ovf" "\$@"
+SH
+chmod +x "$TRASH/bin/h2k-fetch" "$TRASH/bin/h2k-ovf"
+
+test_expect_success 'a result line over 64 KiB, spool full when h2k-ovf prints: completed' '
+	ns rm -f "$TRASH/mnt/fill" &&
+	id=$(ns_submit vm1) && test -n "$id" && echo "id $id" &&
+	FILL="$TRASH/mnt/fill" expect_code 0 ns h2k-job run --once 2>run10.err &&
+	cat run10.err &&
+	test "$(ledger_count complete $id)" = 1 &&
+	test "$(ns h2k-job show $id | jq -r .status)" = completed &&
+	test "$(ns h2k-job show $id | jq -r .result.ovf_path)" = "$OUT/vm1/vm1.ovf"
+'
+
+test_expect_success 'no room for a result line over 64 KiB: failed before h2k-ovf, not exported' '
+	ns rm -f "$TRASH/mnt/fill" &&
+	id=$(ns_submit vm2) &&
+	FILL_FETCH="$TRASH/mnt/fill" expect_code 1 ns h2k-job run --once 2>run11.err &&
+	cat run11.err &&
+	grep -F "stopping it before h2k-ovf" run11.err &&
+	test "$(ledger_count complete $id)" = 0 &&
+	ns rm -f "$TRASH/mnt/fill" &&
+	test "$(ns h2k-job show $id | jq -r .status)" = failed &&
+	ns h2k-job show $id | jq -r .error | grep "cannot reserve"
+'
 else
 	test_skip 'SIGTERM on a full spool' 'no private mount namespace'
 	test_skip 'run --once that cannot claim' 'no private mount namespace'
+	test_skip 'a result line over 64 KiB, spool full' 'no private mount namespace'
+	test_skip 'no room for a result line over 64 KiB' 'no private mount namespace'
 fi
 [ -n "${NSPID:-}" ] && kill $NSPID 2>/dev/null
 
