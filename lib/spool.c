@@ -866,8 +866,24 @@ drop_slot(struct h2k_spool *sp, struct h2k_claim *c)
 	c->slotfd = -1;
 }
 
+static int claim_id(struct h2k_spool *sp, const char *id,
+    struct h2k_claim *c, int slot);
+
 int
 h2k_spool_claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
+{
+	return claim_id(sp, id, c, 1);
+}
+
+int
+h2k_spool_claim_id_noslot(struct h2k_spool *sp, const char *id,
+    struct h2k_claim *c)
+{
+	return claim_id(sp, id, c, 0);
+}
+
+static int
+claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c, int slot)
 {
 	char from[H2K_SPOOL_IDMAX + 8], to[H2K_SPOOL_IDMAX + 8], now[32];
 	cJSON *rec;
@@ -925,7 +941,7 @@ h2k_spool_claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
 		h2k_spool_release(c);
 		return -1;
 	}
-	if (make_slot(sp, c) < 0) {
+	if (slot && make_slot(sp, c) < 0) {
 		/* Nothing started: back to new/, the attempt not counted. */
 		char why[600];
 		snprintf(why, sizeof why, "%s", h2k_errmsg());

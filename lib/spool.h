@@ -67,6 +67,12 @@ int h2k_spool_claim(struct h2k_spool *sp, struct h2k_claim *c);
 /* Claim one given pending job (0 if it is not pending or is being claimed). */
 int h2k_spool_claim_id(struct h2k_spool *sp, const char *id,
     struct h2k_claim *c);
+/*
+ * The same without the slot, for a job that will not run (cancel of a
+ * pending job): a spool too full for a slot must not stop a cancel.
+ */
+int h2k_spool_claim_id_noslot(struct h2k_spool *sp, const char *id,
+    struct h2k_claim *c);
 /* Rewrite cur/ID from c->rec.  durable: fsync (state changes), else not. */
 int h2k_spool_update(struct h2k_spool *sp, struct h2k_claim *c, int durable);
 /*

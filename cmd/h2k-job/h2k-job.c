@@ -624,7 +624,7 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 		}
 		if (!strcmp(sub, "new")) {
 			cJSON_Delete(r);
-			if ((got = h2k_spool_claim_id(sp, id, &c)) < 0)
+			if ((got = h2k_spool_claim_id_noslot(sp, id, &c)) < 0)
 				return -1;
 		} else {
 			if (!marked && h2k_spool_mark_cancel(sp, id) < 0) {

@@ -13,6 +13,7 @@
 #  - a graceful stop on a full spool requeues through the slot: the attempt
 #    does not count;
 #  - run --once that leaves jobs it could not claim (full spool) exits 8;
+#  - cancel of a pending job needs no slot;
 #  - a result line over the 64 KiB reserved: room grows with h2k-fetch's
 #    line, or the job fails before h2k-ovf completes the lease.
 . "$(dirname "$0")/../lib.sh"
@@ -174,6 +175,19 @@ test_expect_success 'run --once that cannot claim a pending job (spool full) exi
 	test "$(ns h2k-job show $id | jq -r .status)" = completed
 '
 
+test_expect_success 'cancel of a pending job on a spool without room for a slot works' '
+	ns rm -f "$TRASH/mnt/fill" &&
+	id=$(ns_submit vm2) && test -n "$id" &&
+	ns dd if=/dev/zero of="$TRASH/mnt/fill" bs=4096 2>/dev/null;
+	ns truncate -s -24K "$TRASH/mnt/fill" &&
+	expect_code 0 ns h2k-job cancel $id >cancel.out 2>cancel.err &&
+	cat cancel.err &&
+	test "$(jq -r .status cancel.out)" = cancelled &&
+	ns rm -f "$TRASH/mnt/fill" &&
+	test "$(ns h2k-job show $id | jq -r .status)" = cancelled &&
+	test -z "$(ns find "$H2K_SPOOL/tmp" -mindepth 1)"
+'
+
 # Stand-ins whose result line is larger than 64 KiB (a VM with very many
 # disks): h2k-fetch pads its line, h2k-ovf passes it on; FILL_FETCH fills
 # the spool before h2k-fetch prints, FILL once h2k-ovf has its line.
@@ -224,6 +238,7 @@ test_expect_success 'no room for a result line over 64 KiB: failed before h2k-ov
 else
 	test_skip 'SIGTERM on a full spool' 'no private mount namespace'
 	test_skip 'run --once that cannot claim' 'no private mount namespace'
+	test_skip 'cancel of a pending job on a full spool' 'no private mount namespace'
 	test_skip 'a result line over 64 KiB, spool full' 'no private mount namespace'
 	test_skip 'no room for a result line over 64 KiB' 'no private mount namespace'
 fi
