@@ -67,7 +67,7 @@ test_expect_success 'a hard-linked log/ID.final is not proof either' '
 test_expect_success 'a FIFO at log/ID.final does not hang the runner' '
 	id=$(submit_vms vm2) &&
 	mkfifo "$H2K_SPOOL/log/$id.final" &&
-	expect_code 0 timeout -s KILL 20 h2k-job run --once 2>run.err &&
+	expect_code 0 timeout -s KILL $((WAIT_DEFAULT * 3)) h2k-job run --once 2>run.err &&
 	grep -F "log/$id.final: not a regular file" run.err &&
 	test "$(field $id .status)" = completed &&
 	test "$(ledger_count complete $id)" = 1
