@@ -52,9 +52,18 @@
  *
  * Recovery (every runner, at start and periodically): each cur/ID whose
  * lock can be taken lost its runner.  A finished record goes to done/; a
- * job started max_attempts times is failed with the reason; any other is
- * renamed back to new/ as pending and runs again, its downloads resuming
- * from the .part files under the same output_path.  While the recoverer
+ * job started max_attempts times is failed with the reason, unless
+ * log/ID.final proves that its export completed; any other (and that one)
+ * is renamed back to new/ as pending and runs again, its downloads
+ * resuming from the .part files under the same output_path, or, with the
+ * proof, is recorded as completed by the claim without running.  A
+ * graceful requeue on a full spool goes through the slot too.
+ *
+ * Logs: log/ID.log and log/ID.final are opened by h2k_spool_open_log,
+ * which takes only the runner's own regular files with one link (a
+ * planted .final would be taken as proof of an export that never ran, a
+ * FIFO would stop the runner in open(2), a file of another user would get
+ * the job's output) and moves any other to bad/.  While the recoverer
  * holds the lock no claimer can take the job (claimers lock first).
  *
  * Corrupt files: a file in new/ or cur/ that does not parse as a record
@@ -779,6 +788,29 @@ make_slot(struct h2k_spool *sp, struct h2k_claim *c)
 	return 0;
 }
 
+int
+h2k_spool_grow_slot(struct h2k_spool *sp, struct h2k_claim *c, size_t n)
+{
+	char *text;
+	size_t want;
+	int e;
+
+	if (c->slotfd < 0)
+		return 0;
+	if (!(text = cJSON_PrintUnformatted(c->rec)))
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	want = strlen(text) + n + 65536;
+	free(text);
+	if (want <= c->slotsize)
+		return 0;
+	if ((e = posix_fallocate(c->slotfd, 0, (off_t)want)) != 0)
+		return h2k_seterr(H2K_EX_IO, "%s/tmp/%s.slot: cannot reserve "
+		    "%zu bytes for the final record: %s", sp->dir, c->id, want,
+		    strerror(e));
+	c->slotsize = want;
+	return 0;
+}
+
 /* The final record into the slot, and the slot over cur/ID. */
 static int
 write_slot(struct h2k_spool *sp, struct h2k_claim *c)
@@ -834,8 +866,24 @@ drop_slot(struct h2k_spool *sp, struct h2k_claim *c)
 	c->slotfd = -1;
 }
 
+static int claim_id(struct h2k_spool *sp, const char *id,
+    struct h2k_claim *c, int slot);
+
 int
 h2k_spool_claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
+{
+	return claim_id(sp, id, c, 1);
+}
+
+int
+h2k_spool_claim_id_noslot(struct h2k_spool *sp, const char *id,
+    struct h2k_claim *c)
+{
+	return claim_id(sp, id, c, 0);
+}
+
+static int
+claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c, int slot)
 {
 	char from[H2K_SPOOL_IDMAX + 8], to[H2K_SPOOL_IDMAX + 8], now[32];
 	cJSON *rec;
@@ -893,7 +941,7 @@ h2k_spool_claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
 		h2k_spool_release(c);
 		return -1;
 	}
-	if (make_slot(sp, c) < 0) {
+	if (slot && make_slot(sp, c) < 0) {
 		/* Nothing started: back to new/, the attempt not counted. */
 		char why[600];
 		snprintf(why, sizeof why, "%s", h2k_errmsg());
@@ -967,8 +1015,14 @@ h2k_spool_requeue(struct h2k_spool *sp, struct h2k_claim *c)
 	    c->rec, "attempts"));
 
 	if (h2k_job_set_str(c->rec, "status", "pending") < 0 ||
-	    h2k_job_set_num(c->rec, "attempts", att > 0 ? att - 1 : 0) < 0 ||
-	    h2k_spool_update(sp, c, 1) < 0)
+	    h2k_job_set_num(c->rec, "attempts", att > 0 ? att - 1 : 0) < 0)
+		return -1;
+	/*
+	 * A full spool must not turn a graceful stop into a "runner died"
+	 * that counts the attempt: the slot holds the pending record too.
+	 */
+	if (h2k_spool_update(sp, c, 1) < 0 &&
+	    (c->slotfd < 0 || write_slot(sp, c) < 0))
 		return -1;
 	snprintf(from, sizeof from, "cur/%s", c->id);
 	snprintf(to, sizeof to, "new/%s", c->id);
@@ -1017,9 +1071,8 @@ joblog(struct h2k_spool *sp, const char *id, const char *msg)
 	char path[H2K_SPOOL_IDMAX + 16], now[32];
 	int fd;
 
-	snprintf(path, sizeof path, "log/%s.log", id);
-	fd = openat(sp->dfd, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
+	snprintf(path, sizeof path, "%s.log", id);
+	fd = h2k_spool_open_log(sp, path, O_WRONLY | O_CREAT | O_APPEND);
 	if (fd < 0)
 		return;
 	dprintf(fd, "%s h2k-job: %s\n", h2k_now_rfc3339(now), msg);
@@ -1036,6 +1089,7 @@ h2k_spool_recover(struct h2k_spool *sp)
 		return -1;
 	for (size_t i = 0; i < l.n; i++) {
 		struct h2k_claim c;
+		cJSON *fin = NULL;
 		char msg[512];
 		int r;
 
@@ -1061,7 +1115,8 @@ h2k_spool_recover(struct h2k_spool *sp)
 			if (r == 0)
 				r = h2k_spool_finish(sp, &c);
 			count++;
-		} else if (att >= sp->max_attempts) {
+		} else if (att >= sp->max_attempts &&
+		    !(fin = h2k_spool_read_final(sp, c.id))) {
 			snprintf(msg, sizeof msg, "runner died during attempt "
 			    "%d of %d; giving up (see log/%s.log)", att,
 			    sp->max_attempts, c.id);
@@ -1083,7 +1138,9 @@ h2k_spool_recover(struct h2k_spool *sp)
 			char from[H2K_SPOOL_IDMAX + 8], to[H2K_SPOOL_IDMAX + 8];
 
 			snprintf(msg, sizeof msg, "runner died during attempt "
-			    "%d; requeued", att);
+			    "%d; requeued%s", att, fin ? " (log/ID.final "
+			    "holds the completed export: it is recorded, not "
+			    "run again)" : "");
 			joblog(sp, c.id, msg);
 			h2k_info("job %s: %s", c.id, msg);
 			r = h2k_job_set_str(c.rec, "status", "pending");
@@ -1104,6 +1161,7 @@ h2k_spool_recover(struct h2k_spool *sp)
 		}
 		if (r < 0)
 			h2k_warn("%s", h2k_errmsg());
+		cJSON_Delete(fin);
 		h2k_spool_release(&c);
 	}
 	names_free(&l);
@@ -1283,6 +1341,105 @@ h2k_spool_lost(struct h2k_spool *sp, const char *id, char *name, size_t nn,
 		}
 	}
 	return 1;
+}
+
+const char *
+h2k_spool_where(struct h2k_spool *sp, const char *id)
+{
+	static const char *const subs[] = {"new", "cur", "done"};
+
+	if (!h2k_spool_idok(id))
+		return NULL;
+	for (size_t i = 0; i < 3; i++)
+		if (present(sp, subs[i], id))
+			return subs[i];
+	return NULL;
+}
+
+int
+h2k_spool_open_log(struct h2k_spool *sp, const char *name, int flags)
+{
+	char path[NAME_MAX + 8], why[160];
+
+	snprintf(path, sizeof path, "log/%s", name);
+	for (int tries = 0; tries < 3; tries++) {
+		struct stat st;
+		/* O_NONBLOCK: a FIFO must not stop the runner in open(2). */
+		int fd = openat(sp->dfd, path, flags | O_NOFOLLOW | O_CLOEXEC |
+		    O_NONBLOCK, 0600);
+
+		if (fd < 0 && errno != ELOOP && errno != ENXIO)
+			return h2k_seterr(errno == ENOENT ? H2K_EX_NOTFOUND :
+			    H2K_EX_IO, "%s/%s: %s", sp->dir, path,
+			    strerror(errno));
+		if (fd < 0)
+			snprintf(why, sizeof why, "%s", errno == ELOOP ?
+			    "a symbolic link" : "not a regular file");
+		else if (fstat(fd, &st) < 0) {
+			int e = errno;
+			close(fd);
+			return h2k_seterr(H2K_EX_IO, "%s/%s: %s", sp->dir, path,
+			    strerror(e));
+		} else if (!S_ISREG(st.st_mode))
+			snprintf(why, sizeof why, "not a regular file");
+		else if (st.st_uid != geteuid())
+			snprintf(why, sizeof why, "owned by uid %u, not by the "
+			    "runner's user (uid %u)", (unsigned)st.st_uid,
+			    (unsigned)geteuid());
+		else if (st.st_nlink != 1)
+			snprintf(why, sizeof why, "has %lu hard links (a log "
+			    "has one)", (unsigned long)st.st_nlink);
+		else {
+			int fl = fcntl(fd, F_GETFL);
+			if (fl >= 0)
+				fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+		/* Not the runner's own: never trusted, never written to. */
+		if (h2k_spool_moveaside(sp, "log", name, why) < 0)
+			return -1;
+		if (!(flags & O_CREAT))
+			return h2k_seterr(H2K_EX_NOTFOUND, "%s/%s: %s; moved "
+			    "to bad/", sp->dir, path, why);
+	}
+	return h2k_seterr(H2K_EX_IO, "%s/%s: keeps being replaced", sp->dir,
+	    path);
+}
+
+cJSON *
+h2k_spool_read_final(struct h2k_spool *sp, const char *id)
+{
+	char name[H2K_SPOOL_IDMAX + 16];
+	struct h2k_buf b = {.max = 16u << 20};
+	cJSON *found = NULL;
+	char chunk[8192];
+	ssize_t r;
+	int fd;
+
+	snprintf(name, sizeof name, "%s.final", id);
+	if ((fd = h2k_spool_open_log(sp, name, O_RDONLY)) < 0)
+		return NULL;
+	while ((r = read(fd, chunk, sizeof chunk)) > 0)
+		if (h2k_buf_append(&b, chunk, (size_t)r) < 0)
+			break;
+	close(fd);
+	for (char *line = b.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		if ((nl = strchr(line, '\n')))
+			*nl = '\0';
+		else
+			break;  /* no newline: not a whole line */
+		cJSON *o = cJSON_Parse(line);
+		if (o && cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o,
+		    "ovf_path"))) {
+			cJSON_Delete(found);
+			found = o;
+		} else
+			cJSON_Delete(o);
+	}
+	h2k_buf_free(&b);
+	return found;
 }
 
 int

@@ -67,6 +67,12 @@ int h2k_spool_claim(struct h2k_spool *sp, struct h2k_claim *c);
 /* Claim one given pending job (0 if it is not pending or is being claimed). */
 int h2k_spool_claim_id(struct h2k_spool *sp, const char *id,
     struct h2k_claim *c);
+/*
+ * The same without the slot, for a job that will not run (cancel of a
+ * pending job): a spool too full for a slot must not stop a cancel.
+ */
+int h2k_spool_claim_id_noslot(struct h2k_spool *sp, const char *id,
+    struct h2k_claim *c);
 /* Rewrite cur/ID from c->rec.  durable: fsync (state changes), else not. */
 int h2k_spool_update(struct h2k_spool *sp, struct h2k_claim *c, int durable);
 /*
@@ -84,6 +90,12 @@ int h2k_spool_finish(struct h2k_spool *sp, struct h2k_claim *c);
  * reserve; -1 (H2K_EX_IO) when it is full.
  */
 int h2k_spool_reserve(int fd, const char *what, size_t n);
+/*
+ * Grow c's slot so that a final record n bytes larger than the claimed one
+ * still fits (a result with many files).  -1 (H2K_EX_IO) when the spool
+ * has no room.
+ */
+int h2k_spool_grow_slot(struct h2k_spool *sp, struct h2k_claim *c, size_t n);
 /*
  * Put the job back in new/ as pending (a graceful stop: the attempt does
  * not count), then release.
@@ -136,6 +148,24 @@ int h2k_spool_each(struct h2k_spool *sp, int done, h2k_spool_fn fn, void *arg);
  */
 int h2k_spool_lost(struct h2k_spool *sp, const char *id, char *name,
     size_t nn, char *why, size_t wn);
+
+/*
+ * Open log/NAME (flags as for open(2); O_NOFOLLOW and O_CLOEXEC are
+ * added).  The file must be a regular file of the effective user with one
+ * link: whoever else wrote it could forge h2k-ovf's proof of completion or
+ * read the job's output.  One that is not is moved to bad/ (with a reason
+ * and a warning) and, with O_CREAT, a fresh one is made.  -1 with
+ * H2K_EX_NOTFOUND when it does not exist (without O_CREAT).
+ */
+int h2k_spool_open_log(struct h2k_spool *sp, const char *name, int flags);
+/*
+ * The last whole line with an "ovf_path" that h2k-ovf wrote to
+ * log/ID.final: the proof that an attempt completed the export.  NULL when
+ * there is none (a torn last line does not count).
+ */
+cJSON *h2k_spool_read_final(struct h2k_spool *sp, const char *id);
+/* Where job id's file is: "new", "cur", "done", or NULL (readable or not). */
+const char *h2k_spool_where(struct h2k_spool *sp, const char *id);
 
 /* Files moved aside into bad/ (not counting .reason files). */
 int h2k_spool_count_bad(struct h2k_spool *sp);

@@ -470,15 +470,25 @@ cmd_wait(int argc, char **argv)
 			/* Already moved aside: reported below, not unknown. */
 			snprintf(ids[i], sizeof ids[i], "%s", argv[i]);
 			char nm[NAME_MAX + 1], why[512];
-			if (h2k_spool_lost(&sp, ids[i], nm, sizeof nm, why,
-			    sizeof why) != 1)
+			/*
+			 * A file that is there but cannot be read (another
+			 * owner, a second link) is reported below, not
+			 * "no job".
+			 */
+			if (!h2k_spool_where(&sp, ids[i]) &&
+			    h2k_spool_lost(&sp, ids[i], nm, sizeof nm, why,
+			    sizeof why) != 1) {
+				h2k_seterr(H2K_EX_NOTFOUND, "no job %.64s in %s",
+				    argv[i], sp.dir);
 				die();
+			}
 		}
 		cJSON_Delete(r);
 	}
 	while (left > 0) {
 		for (int i = 0; i < n; i++) {
 			char nm[NAME_MAX + 1], why[512];
+			const char *sub;
 			if (fin[i])
 				continue;
 			cJSON *r = h2k_spool_read(&sp, "done", ids[i]);
@@ -487,6 +497,22 @@ cmd_wait(int argc, char **argv)
 				fprintf(stderr, "h2k-job: job %s: moved aside "
 				    "to %s/bad/%s: %s\n", ids[i], sp.dir, nm,
 				    why);
+				fin[i] = 1;
+				left--;
+				failed++;
+				continue;
+			}
+			if (!r && h2k_errcode() != H2K_EX_NOTFOUND &&
+			    (sub = h2k_spool_where(&sp, ids[i])) &&
+			    !strcmp(sub, "done")) {
+				/*
+				 * Finished, but its record cannot be trusted
+				 * (not ours, hard-linked, damaged): polling
+				 * would never end.
+				 */
+				fprintf(stderr, "h2k-job: job %s: its record "
+				    "%s/done/%s cannot be read: %s\n", ids[i],
+				    sp.dir, ids[i], h2k_errmsg());
 				fin[i] = 1;
 				left--;
 				failed++;
@@ -649,13 +675,19 @@ cancel_one(struct h2k_spool *sp, const char *arg)
 				cJSON_Delete(r);
 				return rc;
 			}
-			h2k_seterr(H2K_EX_STATE, "job %s already %s", id, st);
+			if (h2k_job_status_final(st))
+				h2k_seterr(H2K_EX_STATE, "job %s already %s", id,
+				    st);
+			else
+				h2k_seterr(H2K_EX_STATE, "job %s ended, but its "
+				    "runner could not record how (status '%s' "
+				    "in done/)", id, st);
 			cJSON_Delete(r);
 			return -1;
 		}
 		if (!strcmp(sub, "new")) {
 			cJSON_Delete(r);
-			if ((got = h2k_spool_claim_id(sp, id, &c)) < 0)
+			if ((got = h2k_spool_claim_id_noslot(sp, id, &c)) < 0)
 				return -1;
 		} else {
 			if (!marked && h2k_spool_mark_cancel(sp, id) < 0) {
@@ -758,6 +790,7 @@ static struct job **jobs;
 static int njobs;
 /* Jobs this runner ended, for run --once's exit status. */
 static int n_completed, n_failed;
+static int claim_failed; /* the last claim failed (spool full...) */
 static char *session_path; /* -s for every stage, or NULL */
 /* The config credential the runner logs in with, to log in again when
  * the session expires; and when it last did. */
@@ -993,45 +1026,6 @@ set_progress(struct job *j, const char *phase)
 	return 0;
 }
 
-/*
- * The last line with an ovf_path that h2k-ovf wrote to log/ID.final, or
- * NULL.  A torn last line (h2k-ovf killed mid-write) does not parse and
- * does not count.
- */
-static cJSON *
-read_final(const char *id)
-{
-	char fp[H2K_SPOOL_IDMAX + 16];
-	struct h2k_buf b = {0};
-	cJSON *found = NULL;
-	char chunk[8192];
-	ssize_t r;
-	int fd;
-
-	snprintf(fp, sizeof fp, "log/%s.final", id);
-	if ((fd = openat(rsp.dfd, fp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-		return NULL;
-	b.max = 16u << 20;
-	while ((r = read(fd, chunk, sizeof chunk)) > 0)
-		if (h2k_buf_append(&b, chunk, (size_t)r) < 0)
-			break;
-	close(fd);
-	for (char *line = b.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-		if ((nl = strchr(line, '\n')))
-			*nl = '\0';
-		else
-			break;  /* no newline: not a whole line */
-		cJSON *o = cJSON_Parse(line);
-		if (o && jstr(o, "ovf_path")) {
-			cJSON_Delete(found);
-			found = o;
-		} else
-			cJSON_Delete(o);
-	}
-	h2k_buf_free(&b);
-	return found;
-}
-
 static int
 start_job(struct job *j)
 {
@@ -1045,13 +1039,10 @@ start_job(struct job *j)
 		p_err[i][0] = p_err[i][1] = -1;
 		j->st[i].in = j->st[i].out = j->st[i].err = -1;
 	}
-	snprintf(lp, sizeof lp, "log/%s.log", j->c.id);
-	j->logfd = openat(rsp.dfd, lp, O_WRONLY | O_CREAT | O_APPEND |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (j->logfd < 0) {
-		h2k_seterr(H2K_EX_IO, "%s/%s: %s", rsp.dir, lp, strerror(errno));
+	snprintf(lp, sizeof lp, "%s.log", j->c.id);
+	if (j->logfd < 0 && (j->logfd = h2k_spool_open_log(&rsp, lp,
+	    O_WRONLY | O_CREAT | O_APPEND)) < 0)
 		return -1;
-	}
 	for (int i = 0; i < NSTAGE; i++)
 		if (!(av[i] = stage_argv(i, j->c.rec)))
 			goto out;
@@ -1068,16 +1059,13 @@ start_job(struct job *j)
 		}
 	}
 	/* The last stage writes its result where a dead runner cannot lose it. */
-	snprintf(lp, sizeof lp, "log/%s.final", j->c.id);
-	p_out[NSTAGE - 1][1] = openat(rsp.dfd, lp, O_WRONLY | O_CREAT |
-	    O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (p_out[NSTAGE - 1][1] < 0) {
-		h2k_seterr(H2K_EX_IO, "%s/%s: %s", rsp.dir, lp, strerror(errno));
+	snprintf(lp, sizeof lp, "%s.final", j->c.id);
+	if ((p_out[NSTAGE - 1][1] = h2k_spool_open_log(&rsp, lp, O_WRONLY |
+	    O_CREAT | O_APPEND)) < 0)
 		goto out;
-	}
 	/* A full spool must not lose that line after the export is done. */
 	char fpath[PATH_MAX];
-	snprintf(fpath, sizeof fpath, "%s/%s", rsp.dir, lp);
+	snprintf(fpath, sizeof fpath, "%s/log/%s", rsp.dir, lp);
 	if (h2k_spool_reserve(p_out[NSTAGE - 1][1], fpath, 64u << 10) < 0)
 		goto out;
 	logjob(j, "attempt %d by runner %d: %s %s | %s ... | %s ...",
@@ -1147,6 +1135,31 @@ out:
 	return rc;
 }
 
+static void signal_job(struct job *j, int sig);
+
+/* Room for a result line of about 2 * len bytes: log/ID.final, the slot. */
+static int
+make_room(struct job *j, size_t len)
+{
+	char name[H2K_SPOOL_IDMAX + 16], path[PATH_MAX];
+	size_t n = 2 * len + (64u << 10);
+	int fd, r;
+
+	if (n <= (64u << 10) + 8192)
+		return 0; /* what start_job reserved will do */
+	snprintf(name, sizeof name, "%s.final", j->c.id);
+	snprintf(path, sizeof path, "%s/log/%s", rsp.dir, name);
+	if ((fd = h2k_spool_open_log(&rsp, name, O_WRONLY | O_APPEND)) < 0)
+		return -1;
+	r = h2k_spool_reserve(fd, path, n);
+	close(fd);
+	if (r < 0)
+		return -1;
+	return h2k_spool_grow_slot(&rsp, &j->c, 2 * len);
+}
+
+static void fail_job(struct job *, const char *);
+
 /* A JSON line from stage i's stdout. */
 static void
 on_line(struct job *j, int i, char *line, size_t len)
@@ -1191,6 +1204,22 @@ on_line(struct job *j, int i, char *line, size_t len)
 		set_progress(j, "download");
 	} else if (i == 1) {
 		set_progress(j, "ovf");
+		/*
+		 * h2k-ovf's result line is this line and a few paths, and the
+		 * final record holds its files: make room for both before
+		 * h2k-ovf completes the lease, or fail the job now (the lease
+		 * is aborted) rather than lose the line of a finished export.
+		 */
+		if (make_room(j, len) < 0) {
+			char why[1024];
+			snprintf(why, sizeof why, "%s; stopping it before h2k-ovf",
+			    h2k_errmsg());
+			fail_job(j, why);
+		}
+		if (j->fail) {
+			cJSON_Delete(o);
+			return;
+		}
 	} else if (i == 2 && o) {
 		cJSON_Delete(j->final);
 		j->final = o;
@@ -1636,7 +1665,7 @@ end_job(struct job *j)
 		return;
 	}
 	if (!j->final)
-		j->final = read_final(j->c.id);
+		j->final = h2k_spool_read_final(&rsp, j->c.id);
 	int bad = -1;
 	for (int i = 0; i < NSTAGE; i++)
 		if (!WIFEXITED(j->st[i].status) ||
@@ -1744,6 +1773,7 @@ claim_more(void)
 				h2k_warn("%s", h2k_errmsg());
 				hold = h2k_monotime() + 5;
 			}
+			claim_failed = r < 0;
 			return started;
 		}
 		h2k_info("job %s (%s): claimed, attempt %d", j->c.id,
@@ -1761,11 +1791,11 @@ claim_more(void)
 			for (;;)
 				pause();
 		}
-		if ((j->final = read_final(j->c.id))) {
+		if ((j->final = h2k_spool_read_final(&rsp, j->c.id))) {
 			char lp[H2K_SPOOL_IDMAX + 16];
-			snprintf(lp, sizeof lp, "log/%s.log", j->c.id);
-			j->logfd = openat(rsp.dfd, lp, O_WRONLY | O_CREAT |
-			    O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+			snprintf(lp, sizeof lp, "%s.log", j->c.id);
+			j->logfd = h2k_spool_open_log(&rsp, lp, O_WRONLY |
+			    O_CREAT | O_APPEND);
 			logjob(j, "an earlier attempt completed the export "
 			    "(log/%s.final); not run again", j->c.id);
 			for (int i = 0; i < NSTAGE; i++) {
@@ -2108,6 +2138,12 @@ cmd_run(int argc, char **argv)
 	int failed = n_failed + rsp.recover_failed, rc = H2K_EX_OK;
 	if (opt.once && !stopping && failed)
 		rc = n_completed ? H2K_EX_PARTIAL : H2K_EX_FAIL;
+	else if (opt.once && !stopping && claim_failed) {
+		/* Jobs left pending that could not be claimed: say so. */
+		h2k_warn("jobs are left pending in %s/new: they could not be "
+		    "claimed (see above)", rsp.dir);
+		rc = H2K_EX_IO;
+	}
 	h2k_info("runner %d: stopped; %d job%s completed, %d failed", (int)getpid(),
 	    n_completed, n_completed == 1 ? "" : "s", failed);
 	char rp[32];
