@@ -21,6 +21,7 @@
 
 export H2K_SPOOL="$TRASH/spool" OUT="$TRASH/out"
 standins_install "$TRASH/bin"
+export H2K_JOB_KEEPENV="$H2K_JOB_KEEPENV FILL FILL_FETCH"   # the stages see only listed variables
 standins_vm vm1 30000
 standins_vm vm2 20000
 standins_vm big 400000
