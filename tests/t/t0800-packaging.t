@@ -65,9 +65,9 @@ test_expect_success 'dpkg-buildpackage -b builds the .deb from the tarball, unit
 
 test_expect_success 'lintian: no error' '
 	lintian deb/h2k_${V}_*.deb >lintian.out 2>&1
-	cat lintian.out | sed "s/^/# /"
 	! grep "^E: " lintian.out
 '
+sed "s/^/# lintian: /" lintian.out
 
 test_expect_success 'the .deb holds the files, the conffile and the user set-up' '
 	deb=$(ls deb/h2k_${V}_*.deb) &&
@@ -135,7 +135,7 @@ test_expect_success 'rpmbuild -bb builds the RPM from the tarball, unit tests ru
 		--define "packager h2k maintainers <maintainers@h2k.example>" \
 		"$SRC_DIR/packaging/h2k.spec" >rpm.log 2>&1 || { tail -40 rpm.log; false; } &&
 	ls rpm/RPMS/*/h2k-$V-*.rpm >rpms &&
-	grep -q "^prove build/obj/tests/unit/test-" rpm.log &&
+	grep -q "^+* *prove build/obj/tests/unit/test-" rpm.log &&
 	grep -q "^All tests successful" rpm.log &&
 	! grep -q "tests/t/t0" rpm.log
 '
@@ -143,9 +143,9 @@ test_expect_success 'rpmbuild -bb builds the RPM from the tarball, unit tests ru
 test_expect_success 'rpmlint: no error' '
 	rpmlint -r "$SRC_DIR/packaging/h2k.rpmlintrc" $(cat rpms) "$SRC_DIR/packaging/h2k.spec" \
 		>rpmlint.out 2>&1
-	sed "s/^/# /" rpmlint.out
 	grep -q " 0 errors," rpmlint.out
 '
+sed "s/^/# rpmlint: /" rpmlint.out
 
 test_expect_success 'the RPM: config 0600 noreplace, spool 0700 h2k, units, scriptlets' '
 	r=$(head -1 rpms) &&
@@ -192,9 +192,10 @@ test_expect_success 'systemd-analyze security: each service below 2.0 (OK)' '
 	for f in $u/h2k-job.service $u/h2k-job-once.service "$TRASH/h2k-job@vc1.service"; do
 		systemd-analyze security --offline=true --threshold=19 "$f" >sec.out 2>&1 ||
 			{ tail -1 sec.out; exit 1; }
-		tail -1 sec.out | sed "s/^/# /"
+		tail -1 sec.out >>scores
 		tail -1 sec.out | grep -q " OK" || exit 1
 	done
 '
+[ -f scores ] && sed "s/^/# /" scores
 
 test_done
