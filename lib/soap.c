@@ -699,7 +699,7 @@ struct h2k_soap *
 h2k_soap_new(const char *url, const struct h2k_tls *tls)
 {
 	struct h2k_soap *s;
-	double timeout;
+	double timeout = 0;  /* set by h2k_soap_timeout; 0 keeps gcc -O2 -flto quiet */
 
 	if (h2k_http_global_init() < 0 || h2k_soap_timeout(&timeout) < 0)
 		return NULL;
