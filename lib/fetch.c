@@ -437,7 +437,9 @@ static int
 meta_read(int dirfd, const char *name, struct meta *m)
 {
 	char buf[META_MAX + 1];
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO under the meta's name must not hang the worker */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	ssize_t n;
 	cJSON *o;
 
@@ -445,6 +447,10 @@ meta_read(int dirfd, const char *name, struct meta *m)
 	m->total = m->synced = -1;
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
 	n = read(fd, buf, META_MAX);
 	close(fd);
 	if (n <= 0)
@@ -493,8 +499,12 @@ meta_write(int dirfd, const char *name, const char *url, const char *ident,
 		cJSON_AddStringToObject(o, "boot_id", boot_id());
 	if (!(txt = cJSON_PrintUnformatted(o)))
 		goto out;
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* O_NONBLOCK and S_ISREG: never block on, or write to, a FIFO */
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0)
+		goto out;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || ftruncate(fd, 0) < 0)
 		goto out;
 	size_t len = strlen(txt);
 	if (write(fd, txt, len) == (ssize_t)len)

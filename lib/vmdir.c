@@ -121,12 +121,19 @@ static int
 marker_read(int dirfd, struct marker *mk)
 {
 	char buf[MARKER_MAX + 1];
-	int fd = openat(dirfd, H2K_VMDIR_MARKER, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted under the marker's name must not hang
+	 * the claim (and every other claimer, behind OUTDIR's flock) */
+	int fd = openat(dirfd, H2K_VMDIR_MARKER, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	ssize_t n;
 
 	memset(mk, 0, sizeof *mk);
 	if (fd < 0)
 		return errno == ENOENT ? 1 : -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
 	n = read(fd, buf, MARKER_MAX);
 	close(fd);
 	if (n <= 0)
@@ -180,6 +187,21 @@ marker_write(int dirfd, const char *dir, const struct h2k_vmid *id)
 		cJSON_AddStringToObject(o, "name", id->name);
 	if (!(txt = cJSON_PrintUnformatted(o))) {
 		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto out;
+	}
+	if (strlen(txt) > MARKER_MAX && nz(id->name)) {
+		/* the name only informs; a marker that cannot be read back
+		 * would make the folder nobody's (and the next run's NAME--ID) */
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "name");
+		free(txt);
+		if (!(txt = cJSON_PrintUnformatted(o))) {
+			h2k_seterr(H2K_EX_FAIL, "out of memory");
+			goto out;
+		}
+	}
+	if (strlen(txt) > MARKER_MAX) {
+		h2k_seterr(H2K_EX_USAGE, "%s/%s: the VM's server, moref and instance UUID "
+		    "are too long (over %u bytes)", dir, H2K_VMDIR_MARKER, MARKER_MAX);
 		goto out;
 	}
 	(void)unlinkat(dirfd, tmp, 0);
@@ -354,10 +376,41 @@ take(struct h2k_vmdir *d, int dfd, const char *path, int marked,
 	return 0;
 }
 
+/*
+ * A candidate folder, opened; -1 (errno ENOENT only when missing) also for
+ * a folder of another user: in a shared OUTDIR (mode 1777) anyone can make
+ * OUTDIR/NAME first, and plant in it a NAME.part of theirs, mode 0666, that
+ * we would fill with the guest's disk.  Such a folder is never free.
+ */
 static int
 open_dir(int outfd, const char *name)
 {
-	return openat(outfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(outfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid())) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+/* id, with the fields it does not know taken from old: a rerun from a line
+ * that lacks one (no instance UUID, no lease) must not make the marker
+ * forget it, or the next VM of that moref would match the folder */
+static void
+merge_id(struct h2k_vmid *m, const struct h2k_vmid *id, const struct h2k_vmid *old)
+{
+	*m = *id;
+	if (!nz(m->server))
+		m->server = old->server;
+	if (!nz(m->moref))
+		m->moref = old->moref;
+	if (!nz(m->instance_uuid))
+		m->instance_uuid = old->instance_uuid;
+	if (!nz(m->name))
+		m->name = old->name;
 }
 
 int
@@ -392,9 +445,11 @@ h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 			close(dfd);
 			continue;
 		}
-		marker_free(&mk);
+		struct h2k_vmid merged;
+		merge_id(&merged, id, &mk.id);
 		d->path = h2k_asprintf("%s/%s", outabs, cand);
-		int t = d->path ? take(d, dfd, d->path, 1, id, flags) : -1;
+		int t = d->path ? take(d, dfd, d->path, 1, &merged, flags) : -1;
+		marker_free(&mk);
 		if (t == 0) {
 			rc = 0;
 			goto out;
@@ -488,13 +543,25 @@ int
 h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d)
 {
 	struct marker mk;
+	struct stat st;
 	char who[512], whose[512];
 	int m;
 
 	d->path = NULL;
 	d->dirfd = d->lockfd = -1;
-	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return h2k_seterr(H2K_EX_IO, "%s: %s", dir, strerror(errno));
+	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(d->dirfd, &st) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", dir, strerror(errno));
+		h2k_vmdir_close(d);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		/* h2k-fetch never writes a VM into another user's folder */
+		h2k_seterr(H2K_EX_EXISTS, "%s: belongs to another user (uid %u), "
+		    "not written by this export", dir, (unsigned)st.st_uid);
+		h2k_vmdir_close(d);
+		return -1;
+	}
 	if ((m = marker_read(d->dirfd, &mk)) == 1) {
 		/* a folder made by hand or by an older h2k: nothing to check */
 		return 0;

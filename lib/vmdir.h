@@ -4,11 +4,13 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
  * The rule.  A VM's folder is OUTDIR/NAME (NAME: the sanitised VM name)
- * when that folder is free or already this VM's; else OUTDIR/NAME--ID,
+ * when that folder is free or already this VM's (and in both cases a
+ * directory owned by the effective user, never a symlink); else OUTDIR/NAME--ID,
  * then NAME--ID-2 ... NAME--ID-9, where ID is the sanitised VM moref (or
  * instance UUID when there is no moref).  Whose a folder is, is said by
  * the marker .h2k-vm in it (JSON: server, moref, instance_uuid, name),
- * written atomically when the folder is claimed.  Two identities are the
+ * written atomically when the folder is claimed (a rerun whose line lacks a
+ * field the marker knows keeps that field).  Two identities are the
  * same VM when every field known on both sides is equal (server, instance
  * UUID, moref) and at least one of moref and instance UUID is known on
  * both; lines with neither ("anonymous", plain URLs) are told apart only
@@ -77,7 +79,8 @@ int h2k_vmdir_share(struct h2k_vmdir *d);
 /*
  * For the stages after h2k-fetch: take the lock of folder dir shared and
  * check its marker, if any, names VM id.  -1 after h2k_seterr
- * (H2K_EX_EXISTS: another VM's folder, or being written by an export).
+ * (H2K_EX_EXISTS: another VM's or another user's folder, or being written
+ * by an export).
  */
 int h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d);
 void h2k_vmdir_close(struct h2k_vmdir *d);
