@@ -2140,6 +2140,7 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 	{
 		struct h2k_vmid id;
 		h2k_vmid_from_json(&id, vm->line);
+		id.job = r->o->job_id;
 		if (h2k_vmdir_claim(r->outabs, &id, r->o->overwrite ? H2K_VMDIR_OVERWRITE : 0,
 		    &vm->vd) < 0)
 			goto fail;

@@ -148,6 +148,7 @@ marker_read(int dirfd, struct marker *mk)
 	mk->id.moref = nz(h2k_json_str(mk->o, "moref"));
 	mk->id.instance_uuid = nz(h2k_json_str(mk->o, "instance_uuid"));
 	mk->id.name = nz(h2k_json_str(mk->o, "name"));
+	mk->id.job = nz(h2k_json_str(mk->o, "job"));
 	return 0;
 }
 
@@ -185,6 +186,8 @@ marker_write(int dirfd, const char *dir, const struct h2k_vmid *id)
 		cJSON_AddStringToObject(o, "instance_uuid", id->instance_uuid);
 	if (nz(id->name))
 		cJSON_AddStringToObject(o, "name", id->name);
+	if (nz(id->job))
+		cJSON_AddStringToObject(o, "job", id->job);
 	if (!(txt = cJSON_PrintUnformatted(o))) {
 		h2k_seterr(H2K_EX_FAIL, "out of memory");
 		goto out;
@@ -447,8 +450,11 @@ h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 		}
 		struct h2k_vmid merged;
 		merge_id(&merged, id, &mk.id);
+		/* the same job's earlier attempt: its export, to be redone */
+		int same_job = nz(id->job) && nz(mk.id.job) && strcmp(id->job, mk.id.job) == 0;
 		d->path = h2k_asprintf("%s/%s", outabs, cand);
-		int t = d->path ? take(d, dfd, d->path, 1, &merged, flags) : -1;
+		int t = d->path ? take(d, dfd, d->path, 1, &merged,
+		    flags | (same_job ? H2K_VMDIR_OVERWRITE : 0)) : -1;
 		marker_free(&mk);
 		if (t == 0) {
 			rc = 0;

@@ -31,7 +31,11 @@
  * folder without a marker, any file that is not h2k's own temporary file)
  * is refused with H2K_EX_EXISTS and left untouched, unless the caller
  * passes H2K_VMDIR_OVERWRITE: then the old .ovf/.mf/.ova are removed first,
- * so no manifest outlives the disks it describes.
+ * so no manifest outlives the disks it describes.  The marker also records
+ * the h2k-job job (id->job) whose attempt claimed the folder: a later
+ * attempt of that same job (its runner died after h2k-ovf wrote the .ovf,
+ * before the job's result was recorded) redoes the export as if given
+ * H2K_VMDIR_OVERWRITE, as h2k-job(1) promises.
  */
 #ifndef H2K_VMDIR_H
 #define H2K_VMDIR_H
@@ -48,6 +52,7 @@ struct h2k_vmid {
 	const char *moref;
 	const char *instance_uuid;
 	const char *name;
+	const char *job;            /* the h2k-job job claiming it (not identity) */
 };
 
 /* Fill id from an h2k-ls/h2k-lease/h2k-fetch line (pointers into line). */
