@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #define MARKER_MAX (8u << 10)
 #define ID_CANDIDATES 10        /* NAME, NAME--ID, NAME--ID-2 .. -9 */
 #define ANON_CANDIDATES 100     /* NAME, NAME-2 .. NAME-100 */
+#define CLAIM_WAIT 20.0         /* seconds to wait for another claimer */
 
 static const char *
 nz(const char *s)
@@ -428,11 +430,32 @@ h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 	d->dirfd = d->lockfd = -1;
 	if ((outfd = open(outabs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return h2k_seterr(H2K_EX_IO, "%s: %s", outabs, strerror(errno));
-	/* claims are short and local: wait for the other claimer */
-	glock = openat(outfd, H2K_VMDIR_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (glock < 0 || flock(glock, LOCK_EX) < 0) {
+	/* claims are short and local: wait for the other claimer, but not
+	 * for ever (a stopped process, or in a shared OUTDIR another user,
+	 * could hold it); the lock file must be ours, or anyone could */
+	glock = openat(outfd, H2K_VMDIR_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0600);
+	struct stat gst;
+	if (glock < 0 || fstat(glock, &gst) < 0) {
 		h2k_seterr(H2K_EX_IO, "%s/%s: %s", outabs, H2K_VMDIR_LOCK, strerror(errno));
 		goto out;
+	}
+	if (!S_ISREG(gst.st_mode) || gst.st_uid != geteuid()) {
+		h2k_seterr(H2K_EX_EXISTS, "%s/%s: not a file of this user (uid %u); "
+		    "refusing the output directory", outabs, H2K_VMDIR_LOCK, (unsigned)gst.st_uid);
+		goto out;
+	}
+	for (double t0 = h2k_monotime(); flock(glock, LOCK_EX | LOCK_NB) < 0; ) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			h2k_seterr(H2K_EX_IO, "%s/%s: %s", outabs, H2K_VMDIR_LOCK, strerror(errno));
+			goto out;
+		}
+		if (h2k_monotime() - t0 > CLAIM_WAIT) {
+			h2k_seterr(H2K_EX_EXISTS, "%s/%s: held by another process for over "
+			    "%.0f s; not waiting longer", outabs, H2K_VMDIR_LOCK, CLAIM_WAIT);
+			goto out;
+		}
+		(void)poll(NULL, 0, 50);
 	}
 	if (!(safe = h2k_pathsafe(nz(id->name) ? id->name : nz(id->moref) ? id->moref : NULL, "vm")))
 		goto oom;

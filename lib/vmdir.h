@@ -19,7 +19,8 @@
  * the folder of the interrupted export again.
  *
  * Claiming (choosing, creating, marking) runs under an flock(2) on
- * OUTDIR/.h2k-lock, so two processes never pick one folder for two VMs.
+ * OUTDIR/.h2k-lock, so two processes never pick one folder for two VMs
+ * (a lock file of another user is refused, and the wait is bounded).
  * Writing runs under an open-file-description lock (F_OFD_SETLK) on
  * FOLDER/.h2k-lock: exclusive while h2k-fetch downloads, downgraded
  * atomically to shared when the VM's files are complete, so h2k-ovf (which

@@ -87,5 +87,26 @@ test_expect_success 'a VM whose marker would be over 8 KiB finds its folder agai
 	test "$(jget "$(jget b1.json dir)/.h2k-vm" moref)" = vm-1
 '
 
+test_expect_success 'shared output dir: an OUTDIR/.h2k-lock of another user is refused (12), not waited on' '
+	mkdir -m 1777 shl &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "umask 0; : >shl/.h2k-lock" &&
+	{ setpriv --reuid=65534 --regid=65534 --clear-groups flock -o shl/.h2k-lock sleep 60 & } &&
+	holder=$! && sleep 0.3 &&
+	expect_code 12 timeout -s KILL 10 $F -o shl <l1.json >h1.json 2>h1.err; rc=$?;
+	kill $holder; wait $holder 2>/dev/null;
+	test $rc = 0 && test_one_line h1.err && grep -q "shl/.h2k-lock: not a file of this user" h1.err &&
+	test ! -e shl/v && test ! -s h1.json
+'
+
+test_expect_success 'a claim lock held for long (a stopped h2k-fetch) fails after a bounded wait (12)' '
+	mkdir -p held && : >held/.h2k-lock &&
+	{ flock -o held/.h2k-lock sleep 60 & } && holder=$! && sleep 0.3 &&
+	start=$(date +%s) &&
+	expect_code 12 timeout -s KILL 50 $F -o held <l1.json >h2.json 2>h2.err; rc=$?;
+	kill $holder; wait $holder 2>/dev/null;
+	test $rc = 0 && grep -q "held/.h2k-lock: held by another process" h2.err &&
+	test $(( $(date +%s) - start )) -lt 45
+'
+
 nfcd_stop
 test_done
