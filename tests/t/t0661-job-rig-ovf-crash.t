@@ -51,6 +51,7 @@ test_expect_success 'another job for the same VM into that folder is still refus
 	{ h2k-job run --once 2>run3.err; true; } &&
 	test "$(field $id2 ".status")" = failed &&
 	grep -q "holds a completed export" "$H2K_SPOOL/log/$id2.log" &&
+	field $id2 ".error" | grep -q "$OUT/$VM: holds a completed export" &&
 	snap >after && test_cmp before after
 '
 
