@@ -1178,6 +1178,19 @@ open_part(struct xfer *x)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", vm->dir, f->part, strerror(errno));
 	if (fstat(x->fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return h2k_seterr(H2K_EX_IO, "%s/%s: not a regular file", vm->dir, f->part);
+	if (st.st_uid != geteuid()) {
+		/* planted by another user (a folder made by hand, writable by
+		 * others): its bytes are not ours to resume, and its mode may
+		 * let that user read the guest's disk: replace it by our own */
+		close(x->fd);
+		x->fd = -1;
+		if (unlinkat(vm->dirfd, f->part, 0) < 0 ||
+		    (x->fd = openat(vm->dirfd, f->part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) < 0 || fstat(x->fd, &st) < 0) {
+			return h2k_seterr(H2K_EX_IO, "%s/%s: another user's file, not replaced: %s",
+			    vm->dir, f->part, strerror(errno));
+		}
+	}
 	x->have = st.st_size;
 	x->total = -1;
 	if (x->have > 0) {

@@ -68,6 +68,20 @@ test_expect_success '... and h2k-ovf refuses another user'"'"'s folder (12)' '
 	grep -q "shared/v: belongs to another user" s2.err && test ! -e shared/v/v.ovf
 '
 
+test_expect_success 'a folder of ours writable by others: a .part another user planted is not filled' '
+	mkdir -p open && mkdir -m 0777 open/v && chmod 0777 open/v &&
+	boot=$(cat /proc/sys/kernel/random/boot_id) &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "umask 0
+		head -c 100000 srv/junk >open/v/disk-0.vmdk.part
+		printf %s '"'"'{\"url\":\"$U\",\"ident\":\"vm-1|u1|k0|disk-0.vmdk\",\"synced\":100000,\"boot_id\":\"$boot\"}'"'"' >open/v/disk-0.vmdk.part.meta" &&
+	test "$(stat -c %U open/v/disk-0.vmdk.part)" = nobody &&
+	expect_code 0 $F -o open <l1.json >p1.json 2>p1.err &&
+	test "$(jget p1.json dir)" = "$TRASH/open/v" &&
+	cmp open/v/disk-0.vmdk srv/d &&
+	test "$(stat -c %u:%a open/v/disk-0.vmdk)" = 0:600 &&
+	! setpriv --reuid=65534 --regid=65534 --clear-groups cat open/v/disk-0.vmdk >/dev/null 2>&1
+'
+
 test_expect_success 'a rerun from a line without the instance UUID keeps it in the marker' '
 	vmline v vm-1 u1 "$U" | $F -o dg >dg1.json &&
 	vmline v vm-1 "" "$U" | $F -o dg >dg2.json &&
