@@ -442,7 +442,9 @@ static int
 meta_read(int dirfd, const char *name, struct meta *m)
 {
 	char buf[META_MAX + 1];
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO under the meta's name must not hang the worker */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	ssize_t n;
 	cJSON *o;
 
@@ -450,6 +452,10 @@ meta_read(int dirfd, const char *name, struct meta *m)
 	m->total = m->synced = -1;
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
 	n = read(fd, buf, META_MAX);
 	close(fd);
 	if (n <= 0)
@@ -498,8 +504,12 @@ meta_write(int dirfd, const char *name, const char *url, const char *ident,
 		cJSON_AddStringToObject(o, "boot_id", boot_id());
 	if (!(txt = cJSON_PrintUnformatted(o)))
 		goto out;
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* O_NONBLOCK and S_ISREG: never block on, or write to, a FIFO */
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0)
+		goto out;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || ftruncate(fd, 0) < 0)
 		goto out;
 	size_t len = strlen(txt);
 	if (write(fd, txt, len) == (ssize_t)len)
@@ -1173,6 +1183,19 @@ open_part(struct xfer *x)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", vm->dir, f->part, strerror(errno));
 	if (fstat(x->fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return h2k_seterr(H2K_EX_IO, "%s/%s: not a regular file", vm->dir, f->part);
+	if (st.st_uid != geteuid()) {
+		/* planted by another user (a folder made by hand, writable by
+		 * others): its bytes are not ours to resume, and its mode may
+		 * let that user read the guest's disk: replace it by our own */
+		close(x->fd);
+		x->fd = -1;
+		if (unlinkat(vm->dirfd, f->part, 0) < 0 ||
+		    (x->fd = openat(vm->dirfd, f->part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) < 0 || fstat(x->fd, &st) < 0) {
+			return h2k_seterr(H2K_EX_IO, "%s/%s: another user's file, not replaced: %s",
+			    vm->dir, f->part, strerror(errno));
+		}
+	}
 	x->have = st.st_size;
 	x->total = -1;
 	if (x->have > 0) {
@@ -2150,6 +2173,7 @@ add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 	{
 		struct h2k_vmid id;
 		h2k_vmid_from_json(&id, vm->line);
+		id.job = r->o->job_id;
 		if (h2k_vmdir_claim(r->outabs, &id, r->o->overwrite ? H2K_VMDIR_OVERWRITE : 0,
 		    &vm->vd) < 0)
 			goto fail;

@@ -44,6 +44,9 @@ struct h2k_fetch_opts {
 	int keep_lease;         /* do not abort leases on failure */
 	int disks_only;         /* skip devices with "disk":false */
 	int overwrite;          /* replace a completed export in the VM's folder */
+	const char *job_id;     /* h2k-job's job (H2K_JOB_ID), NULL outside one:
+	                         * a later attempt of the same job redoes the
+	                         * export its dead runner's attempt completed */
 	enum h2k_progress_mode progress;
 	int progress_fd;        /* usually 2 */
 	const char *progname;   /* prefix of error lines */

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #define MARKER_MAX (8u << 10)
 #define ID_CANDIDATES 10        /* NAME, NAME--ID, NAME--ID-2 .. -9 */
 #define ANON_CANDIDATES 100     /* NAME, NAME-2 .. NAME-100 */
+#define CLAIM_WAIT 20.0         /* seconds to wait for another claimer */
 
 static const char *
 nz(const char *s)
@@ -123,12 +125,19 @@ static int
 marker_read(int dirfd, struct marker *mk)
 {
 	char buf[MARKER_MAX + 1];
-	int fd = openat(dirfd, H2K_VMDIR_MARKER, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted under the marker's name must not hang
+	 * the claim (and every other claimer, behind OUTDIR's flock) */
+	int fd = openat(dirfd, H2K_VMDIR_MARKER, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	ssize_t n;
 
 	memset(mk, 0, sizeof *mk);
 	if (fd < 0)
 		return errno == ENOENT ? 1 : -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
 	n = read(fd, buf, MARKER_MAX);
 	close(fd);
 	if (n <= 0)
@@ -143,6 +152,7 @@ marker_read(int dirfd, struct marker *mk)
 	mk->id.moref = nz(h2k_json_str(mk->o, "moref"));
 	mk->id.instance_uuid = nz(h2k_json_str(mk->o, "instance_uuid"));
 	mk->id.name = nz(h2k_json_str(mk->o, "name"));
+	mk->id.job = nz(h2k_json_str(mk->o, "job"));
 	return 0;
 }
 
@@ -180,8 +190,25 @@ marker_write(int dirfd, const char *dir, const struct h2k_vmid *id)
 		cJSON_AddStringToObject(o, "instance_uuid", id->instance_uuid);
 	if (nz(id->name))
 		cJSON_AddStringToObject(o, "name", id->name);
+	if (nz(id->job))
+		cJSON_AddStringToObject(o, "job", id->job);
 	if (!(txt = cJSON_PrintUnformatted(o))) {
 		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto out;
+	}
+	if (strlen(txt) > MARKER_MAX && nz(id->name)) {
+		/* the name only informs; a marker that cannot be read back
+		 * would make the folder nobody's (and the next run's NAME--ID) */
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "name");
+		free(txt);
+		if (!(txt = cJSON_PrintUnformatted(o))) {
+			h2k_seterr(H2K_EX_FAIL, "out of memory");
+			goto out;
+		}
+	}
+	if (strlen(txt) > MARKER_MAX) {
+		h2k_seterr(H2K_EX_USAGE, "%s/%s: the VM's server, moref and instance UUID "
+		    "are too long (over %u bytes)", dir, H2K_VMDIR_MARKER, MARKER_MAX);
 		goto out;
 	}
 	(void)unlinkat(dirfd, tmp, 0);
@@ -423,10 +450,41 @@ out:
 	return rc;
 }
 
+/*
+ * A candidate folder, opened; -1 (errno ENOENT only when missing) also for
+ * a folder of another user: in a shared OUTDIR (mode 1777) anyone can make
+ * OUTDIR/NAME first, and plant in it a NAME.part of theirs, mode 0666, that
+ * we would fill with the guest's disk.  Such a folder is never free.
+ */
 static int
 open_dir(int outfd, const char *name)
 {
-	return openat(outfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(outfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid())) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+/* id, with the fields it does not know taken from old: a rerun from a line
+ * that lacks one (no instance UUID, no lease) must not make the marker
+ * forget it, or the next VM of that moref would match the folder */
+static void
+merge_id(struct h2k_vmid *m, const struct h2k_vmid *id, const struct h2k_vmid *old)
+{
+	*m = *id;
+	if (!nz(m->server))
+		m->server = old->server;
+	if (!nz(m->moref))
+		m->moref = old->moref;
+	if (!nz(m->instance_uuid))
+		m->instance_uuid = old->instance_uuid;
+	if (!nz(m->name))
+		m->name = old->name;
 }
 
 int
@@ -441,11 +499,32 @@ h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 	d->dirfd = d->lockfd = -1;
 	if ((outfd = open(outabs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return h2k_seterr(H2K_EX_IO, "%s: %s", outabs, strerror(errno));
-	/* claims are short and local: wait for the other claimer */
-	glock = openat(outfd, H2K_VMDIR_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (glock < 0 || flock(glock, LOCK_EX) < 0) {
+	/* claims are short and local: wait for the other claimer, but not
+	 * for ever (a stopped process, or in a shared OUTDIR another user,
+	 * could hold it); the lock file must be ours, or anyone could */
+	glock = openat(outfd, H2K_VMDIR_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0600);
+	struct stat gst;
+	if (glock < 0 || fstat(glock, &gst) < 0) {
 		h2k_seterr(H2K_EX_IO, "%s/%s: %s", outabs, H2K_VMDIR_LOCK, strerror(errno));
 		goto out;
+	}
+	if (!S_ISREG(gst.st_mode) || gst.st_uid != geteuid()) {
+		h2k_seterr(H2K_EX_EXISTS, "%s/%s: not a file of this user (uid %u); "
+		    "refusing the output directory", outabs, H2K_VMDIR_LOCK, (unsigned)gst.st_uid);
+		goto out;
+	}
+	for (double t0 = h2k_monotime(); flock(glock, LOCK_EX | LOCK_NB) < 0; ) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			h2k_seterr(H2K_EX_IO, "%s/%s: %s", outabs, H2K_VMDIR_LOCK, strerror(errno));
+			goto out;
+		}
+		if (h2k_monotime() - t0 > CLAIM_WAIT) {
+			h2k_seterr(H2K_EX_EXISTS, "%s/%s: held by another process for over "
+			    "%.0f s; not waiting longer", outabs, H2K_VMDIR_LOCK, CLAIM_WAIT);
+			goto out;
+		}
+		(void)poll(NULL, 0, 50);
 	}
 	if (!(safe = h2k_pathsafe(nz(id->name) ? id->name : nz(id->moref) ? id->moref : NULL, "vm")))
 		goto oom;
@@ -463,10 +542,15 @@ h2k_vmdir_claim(const char *outabs, const struct h2k_vmid *id, int flags,
 		}
 		/* its old name: a renamed VM's descriptor is still an export */
 		char *oldname = nz(mk.id.name) ? h2k_strdup(mk.id.name) : NULL;
-		marker_free(&mk);
+		struct h2k_vmid merged;
+		merge_id(&merged, id, &mk.id);
+		/* the same job's earlier attempt: its export, to be redone */
+		int same_job = nz(id->job) && nz(mk.id.job) && strcmp(id->job, mk.id.job) == 0;
 		d->path = h2k_asprintf("%s/%s", outabs, cand);
-		int t = d->path ? take(d, dfd, d->path, 1, id, oldname, flags) : -1;
+		int t = d->path ? take(d, dfd, d->path, 1, &merged, oldname,
+		    flags | (same_job ? H2K_VMDIR_OVERWRITE : 0)) : -1;
 		free(oldname);
+		marker_free(&mk);
 		if (t == 0) {
 			rc = 0;
 			goto out;
@@ -560,14 +644,26 @@ int
 h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d)
 {
 	struct marker mk;
+	struct stat st;
 	char who[512], whose[512];
 	int m, busy = 0;
 
 	d->path = NULL;
 	d->dirfd = d->lockfd = -1;
 	d->writer_busy = 0;
-	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return h2k_seterr(H2K_EX_IO, "%s: %s", dir, strerror(errno));
+	if ((d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(d->dirfd, &st) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", dir, strerror(errno));
+		h2k_vmdir_close(d);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		/* h2k-fetch never writes a VM into another user's folder */
+		h2k_seterr(H2K_EX_EXISTS, "%s: belongs to another user (uid %u), "
+		    "not written by this export", dir, (unsigned)st.st_uid);
+		h2k_vmdir_close(d);
+		return -1;
+	}
 	if ((m = marker_read(d->dirfd, &mk)) == 1) {
 		/* a folder made by hand or by an older h2k: nothing to check */
 		return 0;

@@ -4,11 +4,13 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
  * The rule.  A VM's folder is OUTDIR/NAME (NAME: the sanitised VM name)
- * when that folder is free or already this VM's; else OUTDIR/NAME--ID,
+ * when that folder is free or already this VM's (and in both cases a
+ * directory owned by the effective user, never a symlink); else OUTDIR/NAME--ID,
  * then NAME--ID-2 ... NAME--ID-9, where ID is the sanitised VM moref (or
  * instance UUID when there is no moref).  Whose a folder is, is said by
  * the marker .h2k-vm in it (JSON: server, moref, instance_uuid, name),
- * written atomically when the folder is claimed.  Two identities are the
+ * written atomically when the folder is claimed (a rerun whose line lacks a
+ * field the marker knows keeps that field).  Two identities are the
  * same VM when every field known on both sides is equal (server, instance
  * UUID, moref) and at least one of moref and instance UUID is known on
  * both; lines with neither ("anonymous", plain URLs) are told apart only
@@ -17,7 +19,8 @@
  * the folder of the interrupted export again.
  *
  * Claiming (choosing, creating, marking) runs under an flock(2) on
- * OUTDIR/.h2k-lock, so two processes never pick one folder for two VMs.
+ * OUTDIR/.h2k-lock, so two processes never pick one folder for two VMs
+ * (a lock file of another user is refused, and the wait is bounded).
  * Writing runs under an open-file-description lock (F_OFD_SETLK) on
  * FOLDER/.h2k-lock: exclusive while h2k-fetch downloads, downgraded
  * atomically to shared when the VM's files are complete, so h2k-ovf (which
@@ -33,7 +36,11 @@
  * folder without a marker, any file that is not h2k's own temporary file)
  * is refused with H2K_EX_EXISTS and left untouched, unless the caller
  * passes H2K_VMDIR_OVERWRITE: then those NAME.ovf/.mf/.ova are removed first,
- * so no manifest outlives the disks it describes.
+ * so no manifest outlives the disks it describes.  The marker also records
+ * the h2k-job job (id->job) whose attempt claimed the folder: a later
+ * attempt of that same job (its runner died after h2k-ovf wrote the .ovf,
+ * before the job's result was recorded) redoes the export as if given
+ * H2K_VMDIR_OVERWRITE, as h2k-job(1) promises.
  */
 #ifndef H2K_VMDIR_H
 #define H2K_VMDIR_H
@@ -50,6 +57,7 @@ struct h2k_vmid {
 	const char *moref;
 	const char *instance_uuid;
 	const char *name;
+	const char *job;            /* the h2k-job job claiming it (not identity) */
 };
 
 /* Fill id from an h2k-ls/h2k-lease/h2k-fetch line (pointers into line). */
@@ -83,8 +91,9 @@ int h2k_vmdir_share(struct h2k_vmdir *d);
  * For the stages after h2k-fetch: take the lock of folder dir shared, and
  * the writer's exclusively (one h2k-ovf at a time per folder), and check
  * its marker, if any, names VM id.  A folder without a marker is neither
- * checked nor locked.  -1 after h2k_seterr (H2K_EX_EXISTS: another VM's
- * folder, or being written by an export or by another h2k-ovf).
+ * checked nor locked; one owned by another user is refused.  -1 after
+ * h2k_seterr (H2K_EX_EXISTS: another VM's or another user's folder, or
+ * being written by an export or by another h2k-ovf).
  */
 int h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d);
 void h2k_vmdir_close(struct h2k_vmdir *d);

@@ -122,6 +122,10 @@ main(int argc, char **argv)
 	if (h2k_nodump() < 0)
 		errx(h2k_errcode(), "%s", h2k_errmsg());
 	verbose = h2k_log_getlevel();
+	/* set by h2k-job for its pipeline: see h2k_fetch_opts.job_id */
+	o.job_id = getenv("H2K_JOB_ID");
+	if (o.job_id && !*o.job_id)
+		o.job_id = NULL;
 	while ((c = getopt_long(argc, argv, "hj:ko:qs:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':

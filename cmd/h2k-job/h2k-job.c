@@ -1305,7 +1305,15 @@ on_errline(struct job *j, int i, char *line, size_t len)
 		(void)!write(j->logfd, e.data, e.len);
 		e.data[--e.len] = '\0';
 	}
-	if (len > 0) {
+	/* the stages run at H2K_LOG_LEVEL=info: a "PROG: info: ..." line
+	 * said after the error (such as "lease ... aborted") is not the
+	 * reason, and must not hide it in the record */
+	const char *sep = memmem(line, len, ": ", 2);
+	size_t rest = sep ? len - (size_t)(sep + 2 - line) : 0;
+	int chatter = sep && ((rest >= 6 && !memcmp(sep + 2, "info: ", 6)) ||
+	    (rest >= 7 && !memcmp(sep + 2, "debug: ", 7)) ||
+	    (rest >= 7 && !memcmp(sep + 2, "trace: ", 7)));
+	if (len > 0 && (!chatter || !j->st[i].lasterr)) {
 		/* cut on a character boundary */
 		size_t n = e.len > 400 ? 400 : e.len;
 		while (n > 0 && n < e.len && ((unsigned char)e.data[n] & 0xc0) == 0x80)

@@ -23,8 +23,8 @@ name_is(const char *safe, const struct h2k_vmid *id, int n, const char *want)
 int
 main(void)
 {
-	struct h2k_vmid a = { "https://vc/sdk", "vm-54", "iu-1", "web" };
-	struct h2k_vmid b = a, anon = { NULL, NULL, NULL, "web" }, anon2 = anon;
+	struct h2k_vmid a = { "https://vc/sdk", "vm-54", "iu-1", "web", NULL };
+	struct h2k_vmid b = a, anon = { NULL, NULL, NULL, "web", NULL }, anon2 = anon;
 
 	/* the same VM: every field known on both sides equal */
 	ok(h2k_vmid_match(&a, &b), "identical: same VM");
