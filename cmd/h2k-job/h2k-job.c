@@ -1332,9 +1332,13 @@ overlong(struct job *j, int i, struct h2k_buf *b, int isout)
 		    "bytes", stage_cmd[i], OUTLINE_MAX);
 		fail_job(j, why);
 	} else if (j->logfd >= 0) {
+		/* escaped like every other line of the log (on_errline) */
 		static const char cut[] = " [line cut: longer than 64 KiB]\n";
-		(void)!write(j->logfd, b->data, b->len);
-		(void)!write(j->logfd, cut, sizeof cut - 1);
+		struct h2k_buf e = {0};
+		if (h2k_buf_ttyesc(&e, b->data, b->len, H2K_ESC_KEEPTAB) == 0 &&
+		    h2k_buf_append(&e, cut, sizeof cut - 1) == 0)
+			(void)!write(j->logfd, e.data, e.len);
+		h2k_buf_free(&e);
 	}
 	b->len = 0;
 	if (b->data)

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Attacks on the runner's fixes of issue 10 items 5-7 that their own tests
+# missed.
+# - A stderr line longer than 64 KiB is cut in the job's log: the head
+#   that is kept is escaped like every other line (h2k(7) SECURITY), not
+#   written raw, so a stage cannot put terminal escapes in the log.
+# - Runner liveness is the lock on run/PID.  A runner whose pid is taken
+#   by a live runner of another PID namespace on the same spool must not
+#   truncate that runner's run/PID (status would lose it), and says why
+#   it cannot start.
+#
+# Every case that may signal runs in a PID namespace of its own.
+. "$(dirname "$0")/../lib.sh"
+. "$TESTS_DIR/t/t06-standins.sh"
+
+export H2K_SPOOL="$TRASH/spool" OUT="$TRASH/out"
+standins_install "$TRASH/bin"
+standins_vm vm1 30000
+mkdir -p "$TRASH/real"
+for s in h2k-lease h2k-fetch h2k-ovf; do
+	ln -s "$TRASH/bin/h2k-standin" "$TRASH/real/$s"
+done
+
+# stage NAME <SCRIPT: replace stage NAME by the sh SCRIPT.
+stage() {
+	{ echo "#!/bin/sh"; cat; } >"$TRASH/bin/$1.new" &&
+	chmod +x "$TRASH/bin/$1.new" && mv -f "$TRASH/bin/$1.new" "$TRASH/bin/$1"
+}
+restore() {
+	for s in h2k-lease h2k-fetch h2k-ovf; do
+		rm -f "$TRASH/bin/$s" && ln -s h2k-standin "$TRASH/bin/$s" || return 1
+	done
+}
+submit1() {
+	job_yaml j1 vm1 "$OUT" | h2k-job submit - | jq -r .id
+}
+esc=$(printf '\033')
+bel=$(printf '\007')
+
+test_expect_success 'an overlong stderr line: the head kept in the log is escaped' '
+	stage h2k-fetch <<-EOF &&
+	{ printf "\\033]0;owned\\007\\033[2J"; head -c 100000 /dev/zero | tr "\\000" y; echo; } >&2
+	exec "$TRASH/real/h2k-fetch" "\$@"
+	EOF
+	id=$(submit1) &&
+	expect_code 0 h2k-job run --once 2>run.err &&
+	test "$(field $id .status)" = completed &&
+	log=$H2K_SPOOL/log/$id.log &&
+	grep -q "line cut: longer than 64 KiB" "$log" &&
+	grep -q "\\\\e\\]0;owned\\\\x07\\\\e\\[2J" "$log" &&
+	! grep -q "$esc" "$log" && ! grep -q "$bel" "$log"
+'
+
+test_expect_success 'a short stderr line with escapes and NUL: escaped too' '
+	restore && rm -rf "$OUT" &&
+	stage h2k-fetch <<-EOF &&
+	printf "\\033[31mred\\000nul\\n" >&2
+	exec "$TRASH/real/h2k-fetch" "\$@"
+	EOF
+	id=$(submit1) &&
+	expect_code 0 h2k-job run --once 2>run.err &&
+	log=$H2K_SPOOL/log/$id.log &&
+	grep -q "\\\\e\\[31mred\\\\x00nul" "$log" &&
+	! grep -q "$esc" "$log"
+'
+restore
+
+if ! unshare --pid --fork --mount-proc true 2>/dev/null; then
+	test_skip 'runners of two PID namespaces' 'no PID namespaces here (unshare --pid)'
+	job_cleanup
+	test_done
+fi
+
+# ns_runner ERRFILE: `h2k-job run` as pid 1 of a new PID namespace.
+ns_runner() {
+	timeout -s KILL 30 unshare --pid --fork --kill-child --mount-proc \
+	    bash -c 'exec h2k-job run 2>"$1"' ns "$1"
+}
+
+test_expect_success 'the same pid in two PID namespaces: the live runner keeps its run/PID' '
+	rm -rf "$H2K_SPOOL" &&
+	{ timeout -s KILL 30 unshare --pid --fork --kill-child --mount-proc \
+	    bash -c "exec h2k-job run 2>r1.err" & ns1=$!; } &&
+	wait_for -s "$H2K_SPOOL/run/1" &&
+	test "$(jq -r .pid "$H2K_SPOOL/run/1")" = 1 &&
+	expect_code 1 ns_runner r2.err &&
+	test_one_line r2.err &&
+	grep "run/1: held by another runner" r2.err &&
+	test "$(jq -r .pid "$H2K_SPOOL/run/1")" = 1 &&
+	test "$(h2k-job status | jq ".runners | length")" = 1 &&
+	kill $ns1 && { wait $ns1 || true; } &&
+	wait_for ! -e "$H2K_SPOOL/run/1"
+'
+
+job_cleanup
+test_done
