@@ -1365,9 +1365,16 @@ h2k_spool_runners(struct h2k_spool *sp, h2k_spool_fn fn, void *arg)
 		if (strspn(l.v[i], "0123456789") != strlen(l.v[i]))
 			continue;
 		snprintf(p, sizeof p, "run/%s", l.v[i]);
-		fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		/* O_NONBLOCK: a FIFO there must not hang status */
+		fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK);
 		if (fd < 0)
 			continue;
+		struct stat sb;
+		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			close(fd);
+			continue;
+		}
 		/* Readable lock free: the runner is gone; tidy up. */
 		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 			unlinkat(sp->dfd, p, 0);

@@ -564,8 +564,15 @@ runner_alive(struct h2k_spool *sp, const cJSON *rec)
 	if (!cJSON_IsNumber(rp))
 		return 0;
 	snprintf(p, sizeof p, "run/%d", (int)rp->valuedouble);
-	if ((fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	/* O_NONBLOCK: a FIFO there must not hang cancel past --timeout */
+	if ((fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) < 0)
 		return errno != ENOENT; /* unreadable: leave it to its runner */
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 1; /* not a runner's file: leave it alone */
+	}
 	alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 	close(fd);
 	return alive;

@@ -4,6 +4,8 @@
 # - A stderr line longer than 64 KiB is cut in the job's log: the head
 #   that is kept is escaped like every other line (h2k(7) SECURITY), not
 #   written raw, so a stage cannot put terminal escapes in the log.
+# - Runner liveness is the lock on run/PID: a FIFO there (not a runner's
+#   file) must not hang cancel past --timeout, nor status.
 # - Runner liveness is the lock on run/PID.  A runner whose pid is taken
 #   by a live runner of another PID namespace on the same spool must not
 #   truncate that runner's run/PID (status would lose it), and says why
@@ -90,6 +92,46 @@ test_expect_success 'the same pid in two PID namespaces: the live runner keeps i
 	test "$(h2k-job status | jq ".runners | length")" = 1 &&
 	kill $ns1 && { wait $ns1 || true; } &&
 	wait_for ! -e "$H2K_SPOOL/run/1"
+'
+
+# fifo.sh: in the namespace, a job orphaned in cur/ whose record names
+# runner 77777 and a sentinel group with a valid proof; run/77777 is a
+# FIFO.  cancel must neither hang nor signal (the FIFO is no runner's
+# file, so it is left to be: the job is cancelled when its lock is free).
+cat >fifo.sh <<'SH'
+set -u
+setsid sleep 300 &
+s=$!
+sleep 0.2
+id=$(h2k-job submit job.yaml | jq -r .id) || exit 1
+echo "$id" >id
+start=$(sed "s/.*) //" /proc/$s/stat | cut -d" " -f20)
+jq --argjson pg "$s" --argjson st "$start" \
+    --arg b "$(cat /proc/sys/kernel/random/boot_id)" \
+    --arg ns "$(readlink /proc/self/ns/pid)" \
+    '.status = "running" | .attempts = 1 | .runner_pid = 77777 |
+     .pgid = $pg | .boot_id = $b | .pidns = $ns |
+     .procs = [{pid: $pg, start: $st}]' "$H2K_SPOOL/new/$id" >rec.tmp &&
+chmod 600 rec.tmp && mv rec.tmp "$H2K_SPOOL/cur/$id" && rm "$H2K_SPOOL/new/$id" &&
+mkfifo "$H2K_SPOOL/run/77777" || exit 1
+timeout -s KILL 10 h2k-job cancel --timeout 2 "$id" >cancel.out 2>cancel.err
+echo $? >rc
+timeout -s KILL 10 h2k-job status >status.out 2>status.err
+echo $? >src
+kill -0 $s 2>/dev/null && echo alive >alive.out
+kill -9 $s
+exit 0
+SH
+job_yaml j1 vm1 "$OUT" >job.yaml
+
+test_expect_success 'run/PID of the record is a FIFO: cancel and status do not hang' '
+	rm -rf "$H2K_SPOOL" rc src alive.out &&
+	timeout -s KILL 60 unshare --pid --fork --kill-child --mount-proc bash fifo.sh &&
+	test "$(cat rc)" = 0 &&
+	test "$(cat alive.out)" = alive &&
+	test "$(field $(cat id) .status)" = cancelled &&
+	test "$(cat src)" = 0 &&
+	test "$(jq ".runners | length" status.out)" = 0
 '
 
 job_cleanup
