@@ -10,6 +10,12 @@
 #   by a live runner of another PID namespace on the same spool must not
 #   truncate that runner's run/PID (status would lose it), and says why
 #   it cannot start.
+# - A stage that leaves a process behind (a daemon that keeps the stage's
+#   pipes, or ignores SIGTERM): the next stage still gets the end of its
+#   input once the stage exited and its pipe is idle, and nothing of the
+#   job's group outlives the job - also after cancel.  The runner reaps
+#   the group's leader last, so its kill(-pgid) cannot reach a reused
+#   group while it does so.
 #
 # Every case that may signal runs in a PID namespace of its own.
 . "$(dirname "$0")/../lib.sh"
@@ -117,7 +123,7 @@ mkfifo "$H2K_SPOOL/run/77777" || exit 1
 timeout -s KILL 10 h2k-job cancel --timeout 2 "$id" >cancel.out 2>cancel.err
 echo $? >rc
 timeout -s KILL 10 h2k-job status >status.out 2>status.err
-echo $? >src
+echo $? >status.rc
 kill -0 $s 2>/dev/null && echo alive >alive.out
 kill -9 $s
 exit 0
@@ -125,14 +131,72 @@ SH
 job_yaml j1 vm1 "$OUT" >job.yaml
 
 test_expect_success 'run/PID of the record is a FIFO: cancel and status do not hang' '
-	rm -rf "$H2K_SPOOL" rc src alive.out &&
+	rm -rf "$H2K_SPOOL" rc status.rc alive.out &&
 	timeout -s KILL 60 unshare --pid --fork --kill-child --mount-proc bash fifo.sh &&
 	test "$(cat rc)" = 0 &&
 	test "$(cat alive.out)" = alive &&
 	test "$(field $(cat id) .status)" = cancelled &&
-	test "$(cat src)" = 0 &&
+	test "$(cat status.rc)" = 0 &&
 	test "$(jq ".runners | length" status.out)" = 0
 '
+
+# daemon.sh MODE: in the namespace, a job whose h2k-lease leaves a
+# SIGTERM-ignoring `sleep 3001` behind.  MODE pipe: it keeps h2k-lease's
+# stdout and stderr (h2k-fetch waits for the end of its input); the job
+# must still complete.  MODE cancel: it holds nothing, h2k-fetch is slow;
+# the job is cancelled.  daemon.out says whether the sleep outlived the job.
+cat >daemon.sh <<'SH'
+set -u
+mode=$1
+id=$(h2k-job submit job.yaml | jq -r .id) || exit 1
+echo "$id" >id
+if [ "$mode" = pipe ]; then
+	STANDIN_DELAY=0 h2k-job run --once 2>run.err
+	echo $? >rc
+else
+	STANDIN_DELAY=0.2 STANDIN_CHUNK=1024 h2k-job run --once 2>run.err &
+	r=$!
+	i=0
+	until pgrep -f "sleep 3001" >/dev/null && [ -s "$OUT/vm1/disk-0.vmdk.part" ]; do
+		i=$((i + 1)); [ $i -gt 200 ] && { echo "no download" >&2; exit 1; }
+		sleep 0.1
+	done
+	h2k-job cancel --timeout 40 "$id" >cancel.out 2>cancel.err
+	echo $? >crc
+	wait $r
+	echo $? >rc
+fi
+if pgrep -f "sleep 3001" >/dev/null; then echo left >daemon.out; else echo gone >daemon.out; fi
+pkill -9 -f "sleep 3001"
+exit 0
+SH
+
+test_expect_success 'a daemon left by h2k-lease keeps its stdout: the job still ends, the daemon with it' '
+	rm -rf "$H2K_SPOOL" "$OUT" rc daemon.out &&
+	stage h2k-lease <<-EOF &&
+	( trap "" TERM; exec sleep 3001 ) &
+	exec "$TRASH/real/h2k-lease" "\$@"
+	EOF
+	timeout -s KILL 60 unshare --pid --fork --kill-child --mount-proc bash daemon.sh pipe &&
+	test "$(cat rc)" = 0 &&
+	test "$(field $(cat id) .status)" = completed &&
+	test "$(cat daemon.out)" = gone &&
+	grep -q "h2k-lease exited; a process it left holds its output: closed" \
+	    "$H2K_SPOOL/log/$(cat id).log"
+'
+
+test_expect_success 'cancel: a SIGTERM-ignoring daemon of the job does not outlive it' '
+	rm -rf "$H2K_SPOOL" "$OUT" rc crc daemon.out &&
+	stage h2k-lease <<-EOF &&
+	( trap "" TERM; exec sleep 3001 ) </dev/null >/dev/null 2>&1 &
+	exec "$TRASH/real/h2k-lease" "\$@"
+	EOF
+	timeout -s KILL 90 unshare --pid --fork --kill-child --mount-proc bash daemon.sh cancel &&
+	test "$(cat crc)" = 0 &&
+	test "$(field $(cat id) .status)" = cancelled &&
+	test "$(cat daemon.out)" = gone
+'
+restore
 
 job_cleanup
 test_done
