@@ -1316,13 +1316,15 @@ on_errline(struct job *j, int i, char *line, size_t len)
 
 static void signal_job(struct job *j, int sig);
 
-/* Whether stage i's stdout waits: the next stage has not taken a whole
- * line yet, and the runner holds no more than that for it. */
+/* Whether stage i's stdout waits: the next stage has not taken what is
+ * queued for it, and the queue and the line being read together hold a
+ * line's worth (an empty queue never holds: the line must complete). */
 static int
 out_held(const struct job *j, int i)
 {
-	return i + 1 < NSTAGE && j->st[i + 1].in >= 0 &&
-	    j->st[i + 1].qbuf.len >= OUTLINE_MAX;
+	if (i + 1 >= NSTAGE || j->st[i + 1].in < 0 || !j->st[i + 1].qbuf.len)
+		return 0;
+	return j->st[i + 1].qbuf.len + j->st[i].obuf.len >= OUTLINE_MAX;
 }
 
 static void

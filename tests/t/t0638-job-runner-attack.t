@@ -16,6 +16,10 @@
 #   job's group outlives the job - also after cancel.  The runner reaps
 #   the group's leader last, so its kill(-pgid) cannot reach a reused
 #   group while it does so.
+# - Back-pressure: a stage whose next stage does not read gets no more
+#   than about a line's worth held for it (queue plus the line being
+#   read), not a full queue plus another 16 MiB line plus the partial one:
+#   both relays stuffed with 16 MiB lines kept a runner at 108 MB.
 #
 # Every case that may signal runs in a PID namespace of its own.
 . "$(dirname "$0")/../lib.sh"
@@ -42,6 +46,11 @@ restore() {
 submit1() {
 	job_yaml j1 vm1 "$OUT" | h2k-job submit - | jq -r .id
 }
+# the runner's peak RSS bound (KiB); ASan keeps freed blocks a while
+rsslimit=92160
+if ldd "$(command -v h2k-job)" 2>/dev/null | grep -q libasan; then
+	rsslimit=262144
+fi
 esc=$(printf '\033')
 bel=$(printf '\007')
 
@@ -195,6 +204,28 @@ test_expect_success 'cancel: a SIGTERM-ignoring daemon of the job does not outli
 	test "$(cat crc)" = 0 &&
 	test "$(field $(cat id) .status)" = cancelled &&
 	test "$(cat daemon.out)" = gone
+'
+restore
+
+test_expect_success 'both relays stuffed with 16 MiB lines: the runner stays under 90 MB' '
+	rm -rf "$H2K_SPOOL" "$OUT" &&
+	head -c 16777215 /dev/zero | tr "\000" a >l16 &&
+	stage h2k-lease <<-EOF &&
+	for i in 1 2 3 4 5; do cat "$TRASH/l16"; echo; done; sleep 60
+	EOF
+	stage h2k-fetch <<-EOF &&
+	for i in 1 2 3 4 5; do cat "$TRASH/l16"; echo; done; sleep 60
+	EOF
+	stage h2k-ovf <<-EOF &&
+	sleep 60
+	EOF
+	id=$(submit1) &&
+	{ h2k-job run --once 2>run.err & r=$!; } &&
+	sleep 15 &&
+	hwm=$(awk "/^VmHWM:/ {print \$2}" /proc/$r/status) &&
+	kill -9 $r && { wait $r || true; } &&
+	echo "runner peak RSS: $hwm KiB" &&
+	test "$hwm" -lt $rsslimit
 '
 restore
 
