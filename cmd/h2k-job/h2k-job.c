@@ -754,6 +754,7 @@ struct job {
 	struct stage st[NSTAGE];
 	pid_t pgid;
 	int logfd;
+	size_t logged;        /* bytes of the stages' stderr in the log */
 	double t_start, t_update, t_cancel_check, t_kill, t_eof;
 	int cancelling, interrupting, killed;
 	int dirty;            /* record changed since last write */
@@ -1275,6 +1276,30 @@ on_progress(struct job *j, const char *line, size_t len)
 	return 1;
 }
 
+/*
+ * The stages' stderr in the job's log, at most LOG_MAX bytes an attempt:
+ * a stage that never stops talking must not fill the spool's disk (the
+ * runner's own lines, a few per event, still go in).
+ */
+#define LOG_MAX (64u << 20)
+
+static void
+logstage(struct job *j, const char *buf, size_t len)
+{
+	static const char cut[] = "h2k-job: [log cut: the job's commands "
+	    "wrote more than 64 MiB to standard error; the rest is dropped]\n";
+
+	if (j->logfd < 0 || j->logged > LOG_MAX)
+		return;
+	if (j->logged + len > LOG_MAX) {
+		j->logged = LOG_MAX + 1;
+		(void)!write(j->logfd, cut, sizeof cut - 1);
+		return;
+	}
+	j->logged += len;
+	(void)!write(j->logfd, buf, len);
+}
+
 static void
 on_errline(struct job *j, int i, char *line, size_t len)
 {
@@ -1288,7 +1313,7 @@ on_errline(struct job *j, int i, char *line, size_t len)
 	if (h2k_buf_ttyesc(&e, line, len, H2K_ESC_KEEPTAB) < 0)
 		return;
 	if (j->logfd >= 0 && h2k_buf_append(&e, "\n", 1) == 0) {
-		(void)!write(j->logfd, e.data, e.len);
+		logstage(j, e.data, e.len);
 		e.data[--e.len] = '\0';
 	}
 	if (len > 0) {
@@ -1354,7 +1379,7 @@ overlong(struct job *j, int i, struct h2k_buf *b, int isout)
 		struct h2k_buf e = {0};
 		if (h2k_buf_ttyesc(&e, b->data, b->len, H2K_ESC_KEEPTAB) == 0 &&
 		    h2k_buf_append(&e, cut, sizeof cut - 1) == 0)
-			(void)!write(j->logfd, e.data, e.len);
+			logstage(j, e.data, e.len);
 		h2k_buf_free(&e);
 	}
 	b->len = 0;

@@ -20,6 +20,9 @@
 #   than about a line's worth held for it (queue plus the line being
 #   read), not a full queue plus another 16 MiB line plus the partial one:
 #   both relays stuffed with 16 MiB lines kept a runner at 108 MB.
+# - The job's log is bounded: a stage that writes 300 MB of short stderr
+#   lines made a 300 MB log/ID.log; at most 64 MiB of the stages' stderr
+#   goes there an attempt, then one line says the rest was dropped.
 #
 # Every case that may signal runs in a PID namespace of its own.
 . "$(dirname "$0")/../lib.sh"
@@ -226,6 +229,25 @@ test_expect_success 'both relays stuffed with 16 MiB lines: the runner stays und
 	kill -9 $r && { wait $r || true; } &&
 	echo "runner peak RSS: $hwm KiB" &&
 	test "$hwm" -lt $rsslimit
+'
+restore
+
+test_expect_success 'a stage writing 80 MB of short stderr lines: the log stops at 64 MiB' '
+	rm -rf "$H2K_SPOOL" "$OUT" &&
+	stage h2k-fetch <<-EOF &&
+	yes "h2k-fetch: warning: chatty" | head -c 80000000 >&2
+	exec "$TRASH/real/h2k-fetch" "\$@"
+	EOF
+	id=$(submit1) &&
+	expect_code 0 h2k-job run --once 2>run.err &&
+	test "$(field $id .status)" = completed &&
+	log=$H2K_SPOOL/log/$id.log &&
+	sz=$(stat -c %s "$log") &&
+	echo "log: $sz bytes" &&
+	test "$sz" -lt $((64 * 1048576 + 65536)) &&
+	test "$sz" -gt $((60 * 1048576)) &&
+	grep -q "log cut: the job.s commands wrote more than 64 MiB" "$log" &&
+	tail -1 "$log" | grep -q "completed after"
 '
 restore
 
