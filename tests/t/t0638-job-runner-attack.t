@@ -222,11 +222,14 @@ test_expect_success 'both relays stuffed with 16 MiB lines: the runner stays und
 	stage h2k-ovf <<-EOF &&
 	sleep 60
 	EOF
-	id=$(submit1) &&
-	{ h2k-job run --once 2>run.err & r=$!; } &&
-	sleep 15 &&
-	hwm=$(awk "/^VmHWM:/ {print \$2}" /proc/$r/status) &&
-	kill -9 $r && { wait $r || true; } &&
+	submit1 >/dev/null &&
+	rm -f hwm &&
+	timeout -s KILL 60 unshare --pid --fork --kill-child --mount-proc bash -c "
+		h2k-job run --once 2>run.err & r=\$!
+		sleep 15
+		awk \"/^VmHWM:/ {print \\\$2}\" /proc/\$r/status >hwm
+		kill -9 \$r" &&
+	hwm=$(cat hwm) &&
 	echo "runner peak RSS: $hwm KiB" &&
 	test "$hwm" -lt $rsslimit
 '
