@@ -54,12 +54,13 @@ again:
 			size_t cap = r->cap ? r->cap * 2 : 4096;
 			char *p;
 
-			if (n + 1 >= H2K_JSONL_MAX_LINE) {
+			/* up to H2K_JSONL_MAX_LINE bytes, and the NUL */
+			if (n >= H2K_JSONL_MAX_LINE) {
 				toolong = 1;
 				continue;
 			}
-			if (cap > H2K_JSONL_MAX_LINE)
-				cap = H2K_JSONL_MAX_LINE;
+			if (cap > H2K_JSONL_MAX_LINE + 1)
+				cap = H2K_JSONL_MAX_LINE + 1;
 			if (!(p = h2k_realloc(r->line, cap))) {
 				funlockfile(r->fp);
 				return -1;

@@ -1466,14 +1466,28 @@ h2k_spool_register(struct h2k_spool *sp, int workers)
 	int fd;
 
 	snprintf(name, sizeof name, "run/%d", (int)getpid());
-	fd = openat(sp->dfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
+	/*
+	 * Not O_TRUNC: the file may be a live runner's (the same pid in
+	 * another PID namespace); only its lock holder may rewrite it.
+	 */
+	fd = openat(sp->dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
 	if (fd < 0)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", sp->dir, name,
 		    strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
 		close(fd);
+		if (e == EWOULDBLOCK)
+			return h2k_seterr(H2K_EX_FAIL, "%s/%s: held by another "
+			    "runner with pid %d (in another PID namespace)",
+			    sp->dir, name, (int)getpid());
 		return h2k_seterr(H2K_EX_IO, "%s/%s: flock: %s", sp->dir, name,
+		    strerror(e));
+	}
+	if (ftruncate(fd, 0) < 0) {
+		close(fd);
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", sp->dir, name,
 		    strerror(errno));
 	}
 	if (!(text = h2k_asprintf("{\"pid\":%d,\"started_at\":\"%s\","
@@ -1508,9 +1522,16 @@ h2k_spool_runners(struct h2k_spool *sp, h2k_spool_fn fn, void *arg)
 		if (strspn(l.v[i], "0123456789") != strlen(l.v[i]))
 			continue;
 		snprintf(p, sizeof p, "run/%s", l.v[i]);
-		fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		/* O_NONBLOCK: a FIFO there must not hang status */
+		fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK);
 		if (fd < 0)
 			continue;
+		struct stat sb;
+		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			close(fd);
+			continue;
+		}
 		/* Readable lock free: the runner is gone; tidy up. */
 		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 			unlinkat(sp->dfd, p, 0);

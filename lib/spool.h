@@ -176,6 +176,8 @@ char *h2k_spool_path(struct h2k_spool *sp, const char *sub, const char *name);
 /*
  * Runner registration: run/PID holds {pid, started_at, workers} and is
  * flocked for the runner's life.  Returns the fd to keep open (O_CLOEXEC).
+ * A run/PID locked by a live runner (the same pid in another PID
+ * namespace) is left as it is: -1, H2K_EX_FAIL.
  */
 int h2k_spool_register(struct h2k_spool *sp, int workers);
 /* Live runners' records (stale ones are removed); fn as above, sub "run". */

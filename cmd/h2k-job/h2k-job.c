@@ -32,6 +32,11 @@
  * within a tick, sends SIGTERM to the job's process group (h2k-fetch
  * aborts the lease on SIGTERM), SIGKILL after a bound, and marks the job
  * cancelled once every process of the group is reaped.
+ *
+ * The group's leader (the first stage) is reaped only when the job ends:
+ * until then its zombie holds the group id, so the runner's kill(-pgid)
+ * can only reach the job's group - also a grandchild left in it after
+ * every stage exited, which gets SIGKILL when the job ends.
  */
 #include <err.h>
 #include <errno.h>
@@ -47,6 +52,7 @@
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -590,8 +596,15 @@ runner_alive(struct h2k_spool *sp, const cJSON *rec)
 	if (!cJSON_IsNumber(rp))
 		return 0;
 	snprintf(p, sizeof p, "run/%d", (int)rp->valuedouble);
-	if ((fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	/* O_NONBLOCK: a FIFO there must not hang cancel past --timeout */
+	if ((fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) < 0)
 		return errno != ENOENT; /* unreadable: leave it to its runner */
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 1; /* not a runner's file: leave it alone */
+	}
 	alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 	close(fd);
 	return alive;
@@ -751,7 +764,8 @@ cmd_cancel(int argc, char **argv)
 struct stage {
 	pid_t pid;
 	int status;          /* wait status once reaped */
-	int reaped;
+	int exited;          /* it ended (the leader: seen, not yet reaped) */
+	int reaped;          /* its pid is released (the leader: at the end) */
 	int in;              /* runner -> stage stdin (-1: closed/none) */
 	int out, err;        /* stage stdout/stderr -> runner (-1 at EOF) */
 	struct h2k_buf obuf, ebuf, qbuf; /* partial lines; queued for in */
@@ -759,6 +773,7 @@ struct stage {
 	int lines;           /* JSON lines read from stdout */
 	int closing_in;      /* close in once qbuf drains */
 	int oskip, eskip;    /* dropping the rest of an overlong line */
+	double t_eof;        /* exited, pipes still open: when to stop waiting */
 };
 
 struct filep {
@@ -771,6 +786,7 @@ struct job {
 	struct stage st[NSTAGE];
 	pid_t pgid;
 	int logfd;
+	size_t logged;        /* bytes of the stages' stderr in the log */
 	double t_start, t_update, t_cancel_check, t_kill, t_eof;
 	int cancelling, interrupting, killed;
 	int dirty;            /* record changed since last write */
@@ -1289,6 +1305,30 @@ on_progress(struct job *j, const char *line, size_t len)
 	return 1;
 }
 
+/*
+ * The stages' stderr in the job's log, at most LOG_MAX bytes an attempt:
+ * a stage that never stops talking must not fill the spool's disk (the
+ * runner's own lines, a few per event, still go in).
+ */
+#define LOG_MAX (64u << 20)
+
+static void
+logstage(struct job *j, const char *buf, size_t len)
+{
+	static const char cut[] = "h2k-job: [log cut: the job's commands "
+	    "wrote more than 64 MiB to standard error; the rest is dropped]\n";
+
+	if (j->logfd < 0 || j->logged > LOG_MAX)
+		return;
+	if (j->logged + len > LOG_MAX) {
+		j->logged = LOG_MAX + 1;
+		(void)!write(j->logfd, cut, sizeof cut - 1);
+		return;
+	}
+	j->logged += len;
+	(void)!write(j->logfd, buf, len);
+}
+
 static void
 on_errline(struct job *j, int i, char *line, size_t len)
 {
@@ -1302,7 +1342,7 @@ on_errline(struct job *j, int i, char *line, size_t len)
 	if (h2k_buf_ttyesc(&e, line, len, H2K_ESC_KEEPTAB) < 0)
 		return;
 	if (j->logfd >= 0 && h2k_buf_append(&e, "\n", 1) == 0) {
-		(void)!write(j->logfd, e.data, e.len);
+		logstage(j, e.data, e.len);
 		e.data[--e.len] = '\0';
 	}
 	/* the stages run at H2K_LOG_LEVEL=info: a "PROG: info: ..." line
@@ -1338,13 +1378,15 @@ on_errline(struct job *j, int i, char *line, size_t len)
 
 static void signal_job(struct job *j, int sig);
 
-/* Whether stage i's stdout waits: the next stage has not taken a whole
- * line yet, and the runner holds no more than that for it. */
+/* Whether stage i's stdout waits: the next stage has not taken what is
+ * queued for it, and the queue and the line being read together hold a
+ * line's worth (an empty queue never holds: the line must complete). */
 static int
 out_held(const struct job *j, int i)
 {
-	return i + 1 < NSTAGE && j->st[i + 1].in >= 0 &&
-	    j->st[i + 1].qbuf.len >= OUTLINE_MAX;
+	if (i + 1 >= NSTAGE || j->st[i + 1].in < 0 || !j->st[i + 1].qbuf.len)
+		return 0;
+	return j->st[i + 1].qbuf.len + j->st[i].obuf.len >= OUTLINE_MAX;
 }
 
 static void
@@ -1369,9 +1411,13 @@ overlong(struct job *j, int i, struct h2k_buf *b, int isout)
 		    "bytes", stage_cmd[i], OUTLINE_MAX);
 		fail_job(j, why);
 	} else if (j->logfd >= 0) {
+		/* escaped like every other line of the log (on_errline) */
 		static const char cut[] = " [line cut: longer than 64 KiB]\n";
-		(void)!write(j->logfd, b->data, b->len);
-		(void)!write(j->logfd, cut, sizeof cut - 1);
+		struct h2k_buf e = {0};
+		if (h2k_buf_ttyesc(&e, b->data, b->len, H2K_ESC_KEEPTAB) == 0 &&
+		    h2k_buf_append(&e, cut, sizeof cut - 1) == 0)
+			logstage(j, e.data, e.len);
+		h2k_buf_free(&e);
 	}
 	b->len = 0;
 	if (b->data)
@@ -1451,6 +1497,46 @@ drain(struct job *j, int i, int *fd, struct h2k_buf *b, int isout)
 	return 1;
 }
 
+/*
+ * Stage i exited, but a process it left (a daemon) keeps its pipes open:
+ * after 5 s with nothing left to read they count as closed, so the next
+ * stage sees the end of its input instead of waiting for the daemon.
+ */
+static void
+stage_gone(struct job *j, int i, double now)
+{
+	struct stage *s = &j->st[i];
+	int n;
+
+	if (!s->exited || (s->out < 0 && s->err < 0))
+		return;
+	if (s->t_eof == 0)
+		s->t_eof = now + 5;
+	if (now < s->t_eof)
+		return;
+	if (s->out >= 0 && !out_held(j, i) &&
+	    ioctl(s->out, FIONREAD, &n) == 0 && n == 0) {
+		if (s->obuf.len > 0 && !s->oskip)
+			on_line(j, i, s->obuf.data, s->obuf.len);
+		s->obuf.len = 0;
+		s->oskip = 0;
+		close(s->out);
+		s->out = -1;
+		if (i + 1 < NSTAGE)
+			j->st[i + 1].closing_in = 1;
+		logjob(j, "%s exited; a process it left holds its output: "
+		    "closed", stage_cmd[i]);
+	}
+	if (s->err >= 0 && ioctl(s->err, FIONREAD, &n) == 0 && n == 0) {
+		if (s->ebuf.len > 0 && !s->eskip)
+			on_errline(j, i, s->ebuf.data, s->ebuf.len);
+		s->ebuf.len = 0;
+		s->eskip = 0;
+		close(s->err);
+		s->err = -1;
+	}
+}
+
 /* Feed stage i's stdin from its queue; close it when upstream is done. */
 static void
 feed(struct job *j, int i)
@@ -1477,11 +1563,12 @@ feed(struct job *j, int i)
 	}
 }
 
+/* Whether a stage is still running. */
 static int
 group_alive(const struct job *j)
 {
 	for (int i = 0; i < NSTAGE; i++)
-		if (j->st[i].pid > 0 && !j->st[i].reaped)
+		if (j->st[i].pid > 0 && !j->st[i].exited)
 			return 1;
 	return 0;
 }
@@ -1489,9 +1576,31 @@ group_alive(const struct job *j)
 static void
 signal_job(struct job *j, int sig)
 {
-	/* Only while a member is unreaped can the group id not be reused. */
-	if (j->pgid > 1 && group_alive(j))
+	/*
+	 * Only while the leader is unreaped can the group id not be reused;
+	 * the runner reaps it last (reap, end_leader).
+	 */
+	if (j->pgid > 1 && j->st[0].pid == j->pgid && !j->st[0].reaped)
 		kill(-j->pgid, sig);
+}
+
+/*
+ * The job is over: nothing of its group outlives it (a grandchild that
+ * kept a pipe or ignored SIGTERM), then the leader is reaped.
+ */
+static void
+end_leader(struct job *j)
+{
+	struct stage *s = &j->st[0];
+	int status;
+
+	signal_job(j, SIGKILL);
+	if (s->pid > 0 && !s->reaped) {
+		while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+			;
+		s->status = status;
+		s->reaped = 1;
+	}
 }
 
 static void
@@ -1746,17 +1855,36 @@ reap(void)
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (int k = 0; k < ncleaners; k++)
-			if (cleaners[k] == pid)
-				cleaners[k--] = cleaners[--ncleaners];
-		for (int k = 0; k < njobs; k++)
-			for (int i = 0; i < NSTAGE; i++)
-				if (jobs[k]->st[i].pid == pid) {
-					jobs[k]->st[i].reaped = 1;
-					jobs[k]->st[i].status = status;
-				}
-	}
+	/*
+	 * Child by child, not waitpid(-1): a job's leader is only looked at
+	 * (WNOWAIT) and reaped when the job ends (end_leader).
+	 */
+	for (int k = 0; k < ncleaners; k++)
+		if ((pid = waitpid(cleaners[k], &status, WNOHANG)) > 0 ||
+		    (pid < 0 && errno == ECHILD))
+			cleaners[k--] = cleaners[--ncleaners];
+	for (int k = 0; k < njobs; k++)
+		for (int i = 0; i < NSTAGE; i++) {
+			struct stage *s = &jobs[k]->st[i];
+			if (s->pid <= 0 || s->exited)
+				continue;
+			if (i == 0) {
+				siginfo_t si;
+				memset(&si, 0, sizeof si);
+				int w = waitid(P_PID, (id_t)s->pid, &si, WEXITED |
+				    WNOHANG | WNOWAIT);
+				if (w == 0 && si.si_pid == s->pid)
+					s->exited = 1;
+				else if (w < 0 && errno == ECHILD)
+					s->exited = s->reaped = 1;
+				continue;
+			}
+			if ((pid = waitpid(s->pid, &status, WNOHANG)) == s->pid) {
+				s->exited = s->reaped = 1;
+				s->status = status;
+			} else if (pid < 0 && errno == ECHILD)
+				s->exited = s->reaped = 1;
+		}
 }
 
 static int
@@ -1808,7 +1936,7 @@ claim_more(void)
 			    "(log/%s.final); not run again", j->c.id);
 			for (int i = 0; i < NSTAGE; i++) {
 				j->st[i].in = j->st[i].out = j->st[i].err = -1;
-				j->st[i].reaped = 1;
+				j->st[i].exited = j->st[i].reaped = 1;
 				j->st[i].status = 0;
 			}
 			j->t_start = h2k_monotime();
@@ -1826,7 +1954,7 @@ claim_more(void)
 			for (int i = 0; i < NSTAGE; i++) {
 				if (j->st[i].pid > 0)
 					continue;
-				j->st[i].reaped = 1;
+				j->st[i].exited = j->st[i].reaped = 1;
 				j->st[i].status = 127 << 8;
 			}
 			free(j->st[0].lasterr);
@@ -2119,6 +2247,8 @@ cmd_run(int argc, char **argv)
 		for (int k = 0; k < njobs; k++) {
 			struct job *j = jobs[k];
 			int open_fds = 0;
+			for (int i = 0; i < NSTAGE; i++)
+				stage_gone(j, i, now);
 			if (group_alive(j))
 				continue;
 			for (int i = 0; i < NSTAGE; i++)
@@ -2130,8 +2260,8 @@ cmd_run(int argc, char **argv)
 					j->t_eof = now + 5;
 				if (now < j->t_eof)
 					continue;
-				signal_job(j, SIGKILL);
 			}
+			end_leader(j);
 			end_job(j);
 			job_free(j);
 			jobs[k] = jobs[--njobs];

@@ -73,6 +73,42 @@ reader_basics(void)
 	fclose(f);
 }
 
+/*
+ * The bound is inclusive, as the runner (h2k-job) relays it: a line of
+ * exactly H2K_JSONL_MAX_LINE bytes is read, one byte more is refused.
+ */
+static void
+reader_bound(void)
+{
+	size_t len = H2K_JSONL_MAX_LINE;
+	char *s = malloc(2 * (len + 2));
+	struct h2k_jsonl r;
+	cJSON *o = NULL;
+	FILE *f;
+	size_t n = 0;
+
+	for (int k = 0; k < 2; k++) {
+		size_t l = len + (size_t)k;
+		memcpy(s + n, "{\"a\":\"", 6);
+		memset(s + n + 6, 'x', l - 8);
+		memcpy(s + n + l - 2, "\"}\n", 3);
+		n += l + 1;
+	}
+	f = mem(s, n);
+	free(s);
+	h2k_jsonl_init(&r, f, "in.jsonl");
+	is_int(h2k_jsonl_next(&r, &o), 1, "a line of exactly the bound is read");
+	ok(cJSON_IsString(cJSON_GetObjectItem(o, "a")) &&
+	    strlen(cJSON_GetStringValue(cJSON_GetObjectItem(o, "a"))) == len - 8,
+	    "whole");
+	cJSON_Delete(o);
+	is_int(h2k_jsonl_next(&r, &o), -1, "one byte more is refused");
+	ok(strstr(h2k_errmsg(), "in.jsonl:2: line longer than 16777216 bytes")
+	    != NULL, "saying so: %s", h2k_errmsg());
+	h2k_jsonl_free(&r);
+	fclose(f);
+}
+
 static void
 reader_limits(void)
 {
@@ -98,7 +134,7 @@ reader_limits(void)
 	is_int(h2k_jsonl_next(&r, &o), -1, "overlong line refused");
 	ok(strstr(h2k_errmsg(), "in.jsonl:1: line longer than") != NULL,
 	    "overlong line named with the reader's name: %s", h2k_errmsg());
-	ok(r.cap <= H2K_JSONL_MAX_LINE, "buffer stayed bounded (%zu)", r.cap);
+	ok(r.cap <= H2K_JSONL_MAX_LINE + 1, "buffer stayed bounded (%zu)", r.cap);
 	is_int(h2k_jsonl_next(&r, &o), -1, "NUL byte refused");
 	is_str(h2k_errmsg(), "in.jsonl:2: NUL byte in line", "NUL line named");
 	is_int(h2k_jsonl_next(&r, &o), 1, "line after them read");
@@ -323,6 +359,7 @@ main(void)
 	writer_safe();
 	reader_basics();
 	reader_limits();
+	reader_bound();
 	writer();
 	signals();
 	return tap_done();
