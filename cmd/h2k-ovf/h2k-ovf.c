@@ -331,8 +331,8 @@ one(struct h2k_vim *v, cJSON *line, const struct opts *o, int *ended)
 		h2k_seterr(H2K_EX_CANCEL, "%s: interrupted", label);
 		goto out;
 	}
-	if (h2k_atomic_write(ovfp, pd.text, pd.len, 0644) < 0 ||
-	    h2k_atomic_write(mfp, mf.data, mf.len, 0644) < 0) {
+	if (h2k_atomic_write(ovfp, pd.text, pd.len, 0600) < 0 ||
+	    h2k_atomic_write(mfp, mf.data, mf.len, 0600) < 0) {
 		h2k_adderr("%s", label);
 		goto out;
 	}
