@@ -54,6 +54,11 @@ test_expect_success 'the manifest lists descriptor and disks and sha256sum -c ac
 	mfcheck "$(dirname "$mf")" "$(basename "$mf")"
 '
 
+test_expect_success 'descriptor and manifest are private like the disks (0600)' '
+	test "$(file_mode "$(jget out1 ovf_path)")" = 600 &&
+	test "$(file_mode "$(jget out1 mf_path)")" = 600
+'
+
 test_expect_success 'a tampered disk makes the manifest check fail (the check can fail)' '
 	cp -r exp/DC0_H0_VM1 tampered &&
 	printf x | dd of=tampered/disk-1.vmdk bs=1 seek=1000 conv=notrunc 2>/dev/null &&
