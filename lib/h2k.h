@@ -121,6 +121,15 @@ const char *h2k_ttystr(const char *s, char *buf, size_t len);
  */
 int h2k_stderr_escape(void);
 
+/*
+ * The first repeat among keys[0..n) (all non-NULL): *second is the lowest
+ * index whose key came before, *first that earlier index.  1 if found, 0
+ * if all differ, -1 on ENOMEM (error set).  Sorts, O(n log n) whatever the
+ * keys: a hash set with a fixed hash lets crafted keys share one bucket.
+ */
+int h2k_first_dup(const char *const *keys, size_t n, size_t *first,
+    size_t *second);
+
 /* Wipe memory that held a secret, in a way the compiler keeps. */
 void h2k_wipe(void *p, size_t n);
 /* Free a secret string after wiping it. */

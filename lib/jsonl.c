@@ -142,27 +142,18 @@ escaped_nul(const char *s, size_t n)
 	return 0;
 }
 
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
-	return h;
-}
-
 /*
  * The first key that repeats in one object of the tree at v, or NULL
- * (also on ENOMEM, with the error set: *oom = 1).  One hash set per
- * object, sized for its keys: linear in the size of the tree.
+ * (also on ENOMEM, with the error set: *oom = 1).  Each object's keys are
+ * sorted (h2k_first_dup): O(n log n) in the size of the tree, whatever
+ * the keys.
  */
 static const char *
 dup_key(const cJSON *v, int depth, int *oom)
 {
 	const char *found = NULL;
 	const cJSON *c;
-	size_t n = 0;
+	size_t n = 0, i, first, second;
 
 	if (!v || depth > CJSON_NESTING_LIMIT)
 		return NULL;
@@ -176,26 +167,22 @@ dup_key(const cJSON *v, int depth, int *oom)
 	}
 	if (!cJSON_IsObject(v) || n < 2)
 		return NULL;
-	size_t cap = 4;
-	while (cap < 2 * n)
-		cap *= 2;
-	const char **set = h2k_calloc(cap, sizeof *set);
-	if (!set) {
+	const char **keys = h2k_calloc(n, sizeof *keys);
+	if (!keys) {
 		*oom = 1;
 		return NULL;
 	}
-	for (c = v->child; c && !found; c = c->next) {
-		const char *k = c->string ? c->string : "";
-		size_t h = (size_t)fnv1a(k) & (cap - 1);
-
-		while (set[h] && strcmp(set[h], k))
-			h = (h + 1) & (cap - 1);
-		if (set[h])
-			found = k;
-		else
-			set[h] = k;
+	for (c = v->child, i = 0; c; c = c->next, i++)
+		keys[i] = c->string ? c->string : "";
+	switch (h2k_first_dup(keys, n, &first, &second)) {
+	case -1:
+		*oom = 1;
+		break;
+	case 1:
+		found = keys[second];
+		break;
 	}
-	free(set);
+	free(keys);
 	return found;
 }
 

@@ -59,5 +59,21 @@ main(void)
 	    "core limit 0, soft and hard");
 	is_int(h2k_log_parselevel("DEBUG"), H2K_LOG_DEBUG, "level names are case-blind");
 	is_int(h2k_log_parselevel("loud"), -1, "unknown level refused");
+
+	/* h2k_first_dup: the earliest repeat, and where its key came first */
+	const char *k1[] = {"b", "a", "c", "a", "b", "b"};
+	size_t f = 99, sec = 99;
+	is_int(h2k_first_dup(k1, 6, &f, &sec), 1, "first_dup: found");
+	ok(f == 1 && sec == 3, "first_dup: 'a' at 3, first at 1 (got %zu %zu)",
+	    f, sec);
+	const char *k2[] = {"x", "y", "z", "X", "x\t"};
+	is_int(h2k_first_dup(k2, 5, &f, &sec), 0, "first_dup: case matters");
+	is_int(h2k_first_dup(k2, 0, &f, &sec), 0, "first_dup: no keys");
+	const char *k3[] = {"q", "p", "p", "q"};
+	ok(h2k_first_dup(k3, 4, &f, &sec) == 1 && f == 1 && sec == 2,
+	    "first_dup: the lower second index wins (got %zu %zu)", f, sec);
+	const char *k4[] = {"", "", ""};
+	ok(h2k_first_dup(k4, 3, &f, &sec) == 1 && f == 0 && sec == 1,
+	    "first_dup: empty keys");
 	return tap_done();
 }
