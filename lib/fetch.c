@@ -2255,6 +2255,13 @@ h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname, FILE
 		msg(&r, "%s: %s", o->outdir, strerror(errno));
 		return H2K_EX_IO;
 	}
+	/* it goes into every line as "dir": the next stage would refuse it */
+	if (h2k_utf8_bad(r.outabs, strlen(r.outabs))) {
+		msg(&r, "%s: not valid UTF-8, which the JSON lines cannot carry",
+		    r.outabs);
+		free(r.outabs);
+		return H2K_EX_USAGE;
+	}
 	if (o->session && o->session->cookie) {
 		const char *c = o->session->cookie;
 		if (has_ctl(c) || strchr(c, ';')) {

@@ -105,6 +105,10 @@ void h2k_buf_free(struct h2k_buf *b);
 /* Length (1-4) of the valid UTF-8 sequence at s[0..n) and its code point
  * in *cp; 0 if invalid (overlong, surrogate, past U+10FFFF, cut short). */
 size_t h2k_utf8_seq(const unsigned char *s, size_t n, unsigned *cp);
+/* Column (1-based) of the first byte of s[0..n) that is not valid
+ * UTF-8, 0 if none.  JSON strings are UTF-8: a path that is not cannot
+ * go down the pipeline. */
+size_t h2k_utf8_bad(const char *s, size_t n);
 /* 1 if the code point must not reach a terminal raw (list above). */
 int h2k_cp_unsafe(unsigned cp);
 #define H2K_ESC_KEEPNL  1  /* newline passes raw (line-oriented streams) */

@@ -671,6 +671,10 @@ h2k_job_resolve(struct h2k_joblist *l)
 			return h2k_seterr(H2K_EX_IO, "getcwd: %s",
 			    strerror(errno));
 		have = 1;
+		if (h2k_utf8_bad(cwd, strlen(cwd)))
+			return h2k_seterr(H2K_EX_USAGE, "output_path '%s': the "
+			    "current directory %s is not valid UTF-8, which a "
+			    "job record cannot carry", p, cwd);
 		char *a = h2k_asprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", p);
 		if (!a)
 			return -1;

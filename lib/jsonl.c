@@ -103,22 +103,6 @@ again:
 	return 1;
 }
 
-/* Column (1-based) of the first invalid UTF-8 byte, 0 if none. */
-static size_t
-bad_utf8(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	unsigned cp;
-
-	for (size_t i = 0; i < n;) {
-		size_t k = u[i] < 0x80 ? 1 : h2k_utf8_seq(u + i, n - i, &cp);
-		if (!k)
-			return i + 1;
-		i += k;
-	}
-	return 0;
-}
-
 /* Column of a \u0000 escape inside a string, 0 if none. */
 static size_t
 escaped_nul(const char *s, size_t n)
@@ -276,7 +260,7 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 	if (memchr(r->line, '\0', len))
 		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: NUL byte in line",
 		    r->name, r->lineno);
-	if ((i = bad_utf8(r->line, len)))
+	if ((i = h2k_utf8_bad(r->line, len)))
 		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: invalid UTF-8 "
 		    "(column %zu)", r->name, r->lineno, i);
 	if ((i = escaped_nul(r->line, len)))

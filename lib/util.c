@@ -196,6 +196,21 @@ h2k_utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
 	return k;
 }
 
+size_t
+h2k_utf8_bad(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned cp;
+
+	for (size_t i = 0; i < n;) {
+		size_t k = u[i] < 0x80 ? 1 : h2k_utf8_seq(u + i, n - i, &cp);
+		if (!k)
+			return i + 1;
+		i += k;
+	}
+	return 0;
+}
+
 int
 h2k_cp_unsafe(unsigned cp)
 {
