@@ -470,8 +470,17 @@ parse_job(const struct ctx *c, const struct ynode *n, const char *prefix,
 		if (!(j->name = h2k_strdup(b && b[1] ? b + 1 : j->vm_path)))
 			goto fail;
 	}
-	if (!(j->source = h2k_asprintf("%s:%zu", c->name, n->line)))
+	/*
+	 * The file's name is the submitter's, any bytes: escaped (h2k.h), so
+	 * the record stays valid UTF-8 and inert on a terminal.
+	 */
+	struct h2k_buf src = {0};
+	if (h2k_buf_ttyesc(&src, c->name, strlen(c->name), 0) < 0 ||
+	    h2k_buf_printf(&src, ":%zu", n->line) < 0) {
+		h2k_buf_free(&src);
 		goto fail;
+	}
+	j->source = src.data;
 	return 0;
 fail:
 	spec_free(j);

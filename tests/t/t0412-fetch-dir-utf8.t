@@ -52,5 +52,15 @@ test_expect_success 'the same job with an absolute output_path is fine' '
 	test -s out && test ! -s err
 '
 
+test_expect_success 'h2k-job submit LATIN1-NAME.yaml: the record names it escaped, valid UTF-8' '
+	f=$(printf "\233""2J\351.yaml") &&
+	printf "vm_path: /dc/vm/y\noutput_path: /srv/out\n" >"$f" &&
+	h2k-job submit "$f" >out 2>err && test ! -s err &&
+	h2k-job ls >ls 2>err && test ! -s err &&
+	grep -F "\"source\":\"\\\\x9b2J\\\\xe9.yaml:1\"" ls &&
+	python3 -c "import sys, json; [json.loads(l) for l in open(\"ls\", \"rb\")]" &&
+	! grep -a "$(printf "\233")" ls
+'
+
 nfcd_stop
 test_done
