@@ -491,7 +491,7 @@ meta_write(int dirfd, const char *name, const char *url, const char *ident,
 	cJSON_AddNumberToObject(o, "synced", (double)(synced > 0 ? synced : 0));
 	if (*boot_id())
 		cJSON_AddStringToObject(o, "boot_id", boot_id());
-	if (!(txt = cJSON_PrintUnformatted(o)))
+	if (!(txt = h2k_json_print(o)))
 		goto out;
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
