@@ -134,6 +134,13 @@ int h2k_stderr_escape(void);
 int h2k_first_dup(const char *const *keys, size_t n, size_t *first,
     size_t *second);
 
+/*
+ * A hash for tables keyed by strings from outside (a server's morefs):
+ * seeded per process, so nobody can pick keys that share a bucket.
+ * Thread-safe; the same string hashes the same within a process.
+ */
+uint64_t h2k_strhash(const char *s);
+
 /* Wipe memory that held a secret, in a way the compiler keeps. */
 void h2k_wipe(void *p, size_t n);
 /* Free a secret string after wiping it. */

@@ -3,10 +3,12 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -601,6 +603,42 @@ h2k_first_dup(const char *const *keys, size_t n, size_t *first,
 	*first = bfirst;
 	*second = best;
 	return 1;
+}
+
+/*
+ * FNV-1a from a random start per process, then murmur3's finaliser so
+ * the low bits a table uses depend on every bit of the state.  With a
+ * fixed FNV-1a, 100000 morefs a server picked to share one bucket of
+ * h2k-ls's table took 41 s to insert (0.2 s for ordinary ones), and an
+ * inventory may hold 1000000 objects.
+ */
+static _Atomic uint64_t hash_seed;
+
+uint64_t
+h2k_strhash(const char *s)
+{
+	uint64_t h = atomic_load_explicit(&hash_seed, memory_order_relaxed);
+
+	if (!h) {
+		uint64_t r = 0, zero = 0;
+
+		if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+			r = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15u ^
+			    (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&r;
+		r |= 1;  /* 0 means not yet chosen */
+		/* every thread ends up with the first value stored */
+		atomic_compare_exchange_strong(&hash_seed, &zero, r);
+		h = atomic_load(&hash_seed);
+	}
+	h ^= 0xcbf29ce484222325u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdu;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53u;
+	h ^= h >> 33;
+	return h;
 }
 
 void
