@@ -252,7 +252,9 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 		if (rc == 2)
 			return h2k_seterr(H2K_EX_USAGE, "%s:%ld: line longer than "
 			    "%u bytes", r->name, r->lineno, H2K_JSONL_MAX_LINE);
-		for (i = 0; i < len && strchr(" \t\r\f\v", r->line[i]); i++)
+		/* strchr finds the NUL too: a line of NULs is not blank */
+		for (i = 0; i < len && r->line[i] &&
+		    strchr(" \t\r\f\v", r->line[i]); i++)
 			;
 		if (i < len)
 			break;
@@ -278,7 +280,8 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: not valid JSON",
 		    r->name, r->lineno);
 	}
-	for (; end && end < r->line + len && strchr(" \t\r\f\v", *end); end++)
+	for (; end && end < r->line + len && *end &&
+	    strchr(" \t\r\f\v", *end); end++)
 		;
 	if (end && end < r->line + len) {
 		cJSON_Delete(v);
