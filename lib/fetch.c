@@ -502,7 +502,7 @@ meta_write(int dirfd, const char *name, const char *url, const char *ident,
 	cJSON_AddNumberToObject(o, "synced", (double)(synced > 0 ? synced : 0));
 	if (*boot_id())
 		cJSON_AddStringToObject(o, "boot_id", boot_id());
-	if (!(txt = cJSON_PrintUnformatted(o)))
+	if (!(txt = h2k_json_print(o)))
 		goto out;
 	/* O_NONBLOCK and S_ISREG: never block on, or write to, a FIFO */
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
@@ -2298,6 +2298,13 @@ h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname, FILE
 	if (!(r.outabs = realpath(o->outdir, NULL))) {
 		msg(&r, "%s: %s", o->outdir, strerror(errno));
 		return H2K_EX_IO;
+	}
+	/* it goes into every line as "dir": the next stage would refuse it */
+	if (h2k_utf8_bad(r.outabs, strlen(r.outabs))) {
+		msg(&r, "%s: not valid UTF-8, which the JSON lines cannot carry",
+		    r.outabs);
+		free(r.outabs);
+		return H2K_EX_USAGE;
 	}
 	if (o->session && o->session->cookie) {
 		const char *c = o->session->cookie;

@@ -105,6 +105,10 @@ void h2k_buf_free(struct h2k_buf *b);
 /* Length (1-4) of the valid UTF-8 sequence at s[0..n) and its code point
  * in *cp; 0 if invalid (overlong, surrogate, past U+10FFFF, cut short). */
 size_t h2k_utf8_seq(const unsigned char *s, size_t n, unsigned *cp);
+/* Column (1-based) of the first byte of s[0..n) that is not valid
+ * UTF-8, 0 if none.  JSON strings are UTF-8: a path that is not cannot
+ * go down the pipeline. */
+size_t h2k_utf8_bad(const char *s, size_t n);
 /* 1 if the code point must not reach a terminal raw (list above). */
 int h2k_cp_unsafe(unsigned cp);
 #define H2K_ESC_KEEPNL  1  /* newline passes raw (line-oriented streams) */
@@ -120,6 +124,22 @@ const char *h2k_ttystr(const char *s, char *buf, size_t len);
  * itself is untouched (the progress bars draw with write(2)).
  */
 int h2k_stderr_escape(void);
+
+/*
+ * The first repeat among keys[0..n) (all non-NULL): *second is the lowest
+ * index whose key came before, *first that earlier index.  1 if found, 0
+ * if all differ, -1 on ENOMEM (error set).  Sorts, O(n log n) whatever the
+ * keys: a hash set with a fixed hash lets crafted keys share one bucket.
+ */
+int h2k_first_dup(const char *const *keys, size_t n, size_t *first,
+    size_t *second);
+
+/*
+ * A hash for tables keyed by strings from outside (a server's morefs):
+ * seeded per process, so nobody can pick keys that share a bucket.
+ * Thread-safe; the same string hashes the same within a process.
+ */
+uint64_t h2k_strhash(const char *s);
 
 /* Wipe memory that held a secret, in a way the compiler keeps. */
 void h2k_wipe(void *p, size_t n);

@@ -104,22 +104,6 @@ again:
 	return 1;
 }
 
-/* Column (1-based) of the first invalid UTF-8 byte, 0 if none. */
-static size_t
-bad_utf8(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	unsigned cp;
-
-	for (size_t i = 0; i < n;) {
-		size_t k = u[i] < 0x80 ? 1 : h2k_utf8_seq(u + i, n - i, &cp);
-		if (!k)
-			return i + 1;
-		i += k;
-	}
-	return 0;
-}
-
 /* Column of a \u0000 escape inside a string, 0 if none. */
 static size_t
 escaped_nul(const char *s, size_t n)
@@ -143,27 +127,18 @@ escaped_nul(const char *s, size_t n)
 	return 0;
 }
 
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
-	return h;
-}
-
 /*
  * The first key that repeats in one object of the tree at v, or NULL
- * (also on ENOMEM, with the error set: *oom = 1).  One hash set per
- * object, sized for its keys: linear in the size of the tree.
+ * (also on ENOMEM, with the error set: *oom = 1).  Each object's keys are
+ * sorted (h2k_first_dup): O(n log n) in the size of the tree, whatever
+ * the keys.
  */
 static const char *
 dup_key(const cJSON *v, int depth, int *oom)
 {
 	const char *found = NULL;
 	const cJSON *c;
-	size_t n = 0;
+	size_t n = 0, i, first, second;
 
 	if (!v || depth > CJSON_NESTING_LIMIT)
 		return NULL;
@@ -177,26 +152,22 @@ dup_key(const cJSON *v, int depth, int *oom)
 	}
 	if (!cJSON_IsObject(v) || n < 2)
 		return NULL;
-	size_t cap = 4;
-	while (cap < 2 * n)
-		cap *= 2;
-	const char **set = h2k_calloc(cap, sizeof *set);
-	if (!set) {
+	const char **keys = h2k_calloc(n, sizeof *keys);
+	if (!keys) {
 		*oom = 1;
 		return NULL;
 	}
-	for (c = v->child; c && !found; c = c->next) {
-		const char *k = c->string ? c->string : "";
-		size_t h = (size_t)fnv1a(k) & (cap - 1);
-
-		while (set[h] && strcmp(set[h], k))
-			h = (h + 1) & (cap - 1);
-		if (set[h])
-			found = k;
-		else
-			set[h] = k;
+	for (c = v->child, i = 0; c; c = c->next, i++)
+		keys[i] = c->string ? c->string : "";
+	switch (h2k_first_dup(keys, n, &first, &second)) {
+	case -1:
+		*oom = 1;
+		break;
+	case 1:
+		found = keys[second];
+		break;
 	}
-	free(set);
+	free(keys);
 	return found;
 }
 
@@ -282,7 +253,9 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 		if (rc == 2)
 			return h2k_seterr(H2K_EX_USAGE, "%s:%ld: line longer than "
 			    "%u bytes", r->name, r->lineno, H2K_JSONL_MAX_LINE);
-		for (i = 0; i < len && strchr(" \t\r\f\v", r->line[i]); i++)
+		/* strchr finds the NUL too: a line of NULs is not blank */
+		for (i = 0; i < len && r->line[i] &&
+		    strchr(" \t\r\f\v", r->line[i]); i++)
 			;
 		if (i < len)
 			break;
@@ -290,7 +263,7 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 	if (memchr(r->line, '\0', len))
 		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: NUL byte in line",
 		    r->name, r->lineno);
-	if ((i = bad_utf8(r->line, len)))
+	if ((i = h2k_utf8_bad(r->line, len)))
 		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: invalid UTF-8 "
 		    "(column %zu)", r->name, r->lineno, i);
 	if ((i = escaped_nul(r->line, len)))
@@ -308,7 +281,8 @@ h2k_jsonl_next(struct h2k_jsonl *r, cJSON **out)
 		return h2k_seterr(H2K_EX_USAGE, "%s:%ld: not valid JSON",
 		    r->name, r->lineno);
 	}
-	for (; end && end < r->line + len && strchr(" \t\r\f\v", *end); end++)
+	for (; end && end < r->line + len && *end &&
+	    strchr(" \t\r\f\v", *end); end++)
 		;
 	if (end && end < r->line + len) {
 		cJSON_Delete(v);

@@ -34,7 +34,8 @@ void h2k_jsonl_free(struct h2k_jsonl *r);
 
 /*
  * 1 and *key if some object in the tree at v has a key twice (*key is
- * one such key), 0 if none, -1 on ENOMEM.  Linear time.
+ * one such key), 0 if none, -1 on ENOMEM.  O(n log n) in the keys of each
+ * object, whatever they are (h2k_first_dup).
  */
 int h2k_json_dupkey(const cJSON *v, const char **key);
 

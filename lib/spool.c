@@ -92,6 +92,7 @@
 
 #include "h2k.h"
 #include "job.h"
+#include "jsonl.h"
 #include "spool.h"
 
 static const char *const subdirs[] = {"tmp", "new", "cur", "done", "bad",
@@ -319,7 +320,7 @@ static int
 write_record(struct h2k_spool *sp, const char *sub, const char *id,
     const cJSON *rec, int durable)
 {
-	char *s = cJSON_PrintUnformatted(rec);
+	char *s = h2k_json_print(rec);
 	int r;
 
 	if (!s)
@@ -762,7 +763,7 @@ static int
 make_slot(struct h2k_spool *sp, struct h2k_claim *c)
 {
 	char name[H2K_SPOOL_IDMAX + 16];
-	char *text = cJSON_PrintUnformatted(c->rec);
+	char *text = h2k_json_print(c->rec);
 	int e;
 
 	if (!text)
@@ -816,7 +817,7 @@ static int
 write_slot(struct h2k_spool *sp, struct h2k_claim *c)
 {
 	char name[H2K_SPOOL_IDMAX + 16], dst[H2K_SPOOL_IDMAX + 8];
-	char *text = cJSON_PrintUnformatted(c->rec);
+	char *text = h2k_json_print(c->rec);
 	size_t len;
 
 	if (!text)

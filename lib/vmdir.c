@@ -192,7 +192,7 @@ marker_write(int dirfd, const char *dir, const struct h2k_vmid *id)
 		cJSON_AddStringToObject(o, "name", id->name);
 	if (nz(id->job))
 		cJSON_AddStringToObject(o, "job", id->job);
-	if (!(txt = cJSON_PrintUnformatted(o))) {
+	if (!(txt = h2k_json_print(o))) {
 		h2k_seterr(H2K_EX_FAIL, "out of memory");
 		goto out;
 	}

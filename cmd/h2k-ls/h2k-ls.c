@@ -73,15 +73,8 @@ struct table {
 	size_t cap, n;
 };
 
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
+/* Morefs are the server's: a seeded hash (h2k.h), not a fixed one. */
+#define hash(s) h2k_strhash(s)
 
 static struct ent *
 tab_find(struct table *t, const char *moref)

@@ -63,6 +63,16 @@ test_expect_success 'the same key in two objects and an escaped backslash are fi
 	cmp out/vm-ok/disk-0.vmdk srv/d1
 '
 
+test_expect_success 'a line of NUL bytes is not blank: refused by number (attack)' '
+	lease_line good1 "$NFCD_URL/-/d1" >in &&
+	printf "\\000\\000 \\000\\n" >>in &&
+	lease_line good2 "$NFCD_URL/-/d1" >>in &&
+	test "$(sed -n 2p in | wc -c)" = 5 &&
+	expect_code 5 $F -o out <in >actual 2>err && cat err &&
+	test_line_count = 2 actual &&
+	grep "^h2k-fetch: stdin:2: NUL byte in line$" err && test_line_count = 1 err
+'
+
 test_expect_code 2 'only a bad line: exit 2' '
 	printf "{\"name\":\"a\",\"name\":\"b\"}\n" | $F -o out >actual 2>err; rc=$?
 	grep -q "stdin:1: duplicate key" err && exit $rc

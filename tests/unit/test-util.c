@@ -6,6 +6,81 @@
 #include "h2k.h"
 #include "tap.h"
 
+/*
+ * Keys whose plain FNV-1a hashes agree in their low 16 bits: at each of
+ * 11 positions, two 3-byte blocks that lead from the same state to the
+ * same state (low 16 bits; they depend on nothing else), so any choice
+ * of blocks collides: 2048 keys, one bucket of a 65536-slot table.
+ */
+#define NPOS 11
+static uint64_t
+fnv_step(uint64_t h, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)b[i]) * 0x100000001b3u;
+	return h;
+}
+
+static int
+flood_keys(char keys[][3 * NPOS + 2], size_t *nkeys)
+{
+	static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	static uint16_t seen[1 << 16][2];  /* state -> block index + 1 */
+	char blk[NPOS][2][3];
+	uint64_t st = fnv_step(0xcbf29ce484222325u, "x", 1);
+
+	for (int p = 0; p < NPOS; p++) {
+		int found = 0;
+		memset(seen, 0, sizeof seen);
+		for (int a = 0; a < 36 && !found; a++)
+			for (int b = 0; b < 36 && !found; b++)
+				for (int c = 0; c < 36 && !found; c++) {
+					char t[3] = { al[a], al[b], al[c] };
+					uint64_t h = fnv_step(st, t, 3) & 0xffff;
+					int idx = (a * 36 + b) * 36 + c + 1;
+					if (seen[h][0]) {
+						int o = seen[h][0] - 1;
+						blk[p][0][0] = al[o / 1296];
+						blk[p][0][1] = al[o / 36 % 36];
+						blk[p][0][2] = al[o % 36];
+						memcpy(blk[p][1], t, 3);
+						/* only the low 16 bits matter */
+						st = h;
+						found = 1;
+					} else
+						seen[h][0] = (uint16_t)idx;
+				}
+		if (!found)
+			return -1;
+	}
+	*nkeys = 1u << NPOS;
+	for (size_t k = 0; k < *nkeys; k++) {
+		keys[k][0] = 'x';
+		for (int p = 0; p < NPOS; p++)
+			memcpy(keys[k] + 1 + 3 * p, blk[p][(k >> p) & 1], 3);
+		keys[k][1 + 3 * NPOS] = '\0';
+	}
+	return 0;
+}
+
+static size_t
+buckets(char keys[][3 * NPOS + 2], size_t n, int seeded)
+{
+	static unsigned char used[1 << 16];
+	size_t nb = 0;
+
+	memset(used, 0, sizeof used);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t h = seeded ? h2k_strhash(keys[k]) :
+		    fnv_step(0xcbf29ce484222325u, keys[k], strlen(keys[k]));
+		if (!used[h & 0xffff]) {
+			used[h & 0xffff] = 1;
+			nb++;
+		}
+	}
+	return nb;
+}
+
 int
 main(void)
 {
@@ -63,5 +138,31 @@ main(void)
 	    "core limit 0, soft and hard");
 	is_int(h2k_log_parselevel("DEBUG"), H2K_LOG_DEBUG, "level names are case-blind");
 	is_int(h2k_log_parselevel("loud"), -1, "unknown level refused");
+
+	/* h2k_first_dup: the earliest repeat, and where its key came first */
+	const char *k1[] = {"b", "a", "c", "a", "b", "b"};
+	size_t f = 99, sec = 99;
+	is_int(h2k_first_dup(k1, 6, &f, &sec), 1, "first_dup: found");
+	ok(f == 1 && sec == 3, "first_dup: 'a' at 3, first at 1 (got %zu %zu)",
+	    f, sec);
+	const char *k2[] = {"x", "y", "z", "X", "x\t"};
+	is_int(h2k_first_dup(k2, 5, &f, &sec), 0, "first_dup: case matters");
+	is_int(h2k_first_dup(k2, 0, &f, &sec), 0, "first_dup: no keys");
+	const char *k3[] = {"q", "p", "p", "q"};
+	ok(h2k_first_dup(k3, 4, &f, &sec) == 1 && f == 1 && sec == 2,
+	    "first_dup: the lower second index wins (got %zu %zu)", f, sec);
+	const char *k4[] = {"", "", ""};
+	ok(h2k_first_dup(k4, 3, &f, &sec) == 1 && f == 0 && sec == 1,
+	    "first_dup: empty keys");
+
+	/* h2k_strhash: keys made to share a plain FNV-1a bucket spread out */
+	static char fk[1 << NPOS][3 * NPOS + 2];
+	size_t nfk = 0;
+	ok(flood_keys(fk, &nfk) == 0 && nfk == 2048, "flood keys made");
+	is_int((int)buckets(fk, nfk, 0), 1, "plain FNV-1a: all in one bucket");
+	size_t nb = buckets(fk, nfk, 1);
+	ok(nb > 1500, "h2k_strhash: spread over %zu buckets of 65536", nb);
+	ok(h2k_strhash("vm-1") == h2k_strhash("vm-1") &&
+	    h2k_strhash("vm-1") != h2k_strhash("vm-2"), "h2k_strhash: stable");
 	return tap_done();
 }
