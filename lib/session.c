@@ -381,6 +381,42 @@ h2k_secure_read_as(const char *what, const char *path, size_t max,
 	return secure_read_fd(what, path, fd, max, len, allow_root);
 }
 
+/*
+ * Read the want bytes fstat saw into one buffer of that size (+1 for the
+ * NUL): growing it would leave unwiped copies of a secret in freed memory.
+ * A file that shrank meanwhile gives what there is.  NULL after
+ * h2k_seterr, the partial read wiped.
+ */
+static char *
+read_sized(int fd, size_t want, const char *what, const char *path,
+    size_t *gotp)
+{
+	char *buf;
+	size_t got = 0;
+
+	if (!(buf = h2k_malloc(want + 1)))
+		return NULL;
+	while (got < want) {
+		ssize_t n = read(fd, buf + got, want - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			h2k_seterr(H2K_EX_IO, "read %s %s: %s", what, path,
+			    strerror(errno));
+			h2k_wipe(buf, got);
+			free(buf);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*gotp = got;
+	return buf;
+}
+
 /* The checks and the read of h2k_secure_read_as on an open file (closed). */
 static char *
 secure_read_fd(const char *what, const char *path, int fd, size_t max,
@@ -388,7 +424,7 @@ secure_read_fd(const char *what, const char *path, int fd, size_t max,
 {
 	struct stat st;
 	char *buf = NULL, nm[64];
-	size_t got = 0, want;
+	size_t got = 0;
 	int e;
 
 	if (fstat(fd, &st) < 0) {
@@ -418,31 +454,8 @@ secure_read_fd(const char *what, const char *path, int fd, size_t max,
 		    path, max);
 		goto fail;
 	}
-	/*
-	 * One allocation of the size fstat saw: growing the buffer would
-	 * leave unwiped copies of a secret in freed memory.
-	 */
-	want = (size_t)st.st_size;
-	if (!(buf = h2k_malloc(want + 1)))
+	if (!(buf = read_sized(fd, (size_t)st.st_size, what, path, &got)))
 		goto fail;
-	while (got < want) {
-		ssize_t n = read(fd, buf + got, want - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			h2k_seterr(H2K_EX_IO, "read %s %s: %s", what, path,
-			    strerror(errno));
-			h2k_wipe(buf, got);
-			free(buf);
-			buf = NULL;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
 	close(fd);
 	if (len)
 		*len = got;
@@ -795,27 +808,9 @@ h2k_trust_read(const char *what, const char *path, size_t max, size_t *len,
 		    path, max);
 		goto fail;
 	}
-	/* One allocation, as in h2k_secure_read: a config may hold a secret. */
-	if (!(buf = h2k_malloc((size_t)st.st_size + 1)))
+	/* a config may hold a secret: read_sized allocates once */
+	if (!(buf = read_sized(fd, (size_t)st.st_size, what, path, &got)))
 		goto fail;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			h2k_seterr(H2K_EX_IO, "read %s %s: %s", what, path,
-			    strerror(errno));
-			h2k_wipe(buf, got);
-			free(buf);
-			buf = NULL;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
 	close(fd);
 	if (len)
 		*len = got;

@@ -26,6 +26,15 @@ soapd_start() {
 	touch "$TRASH/soapd.log"
 }
 
+# soapd_session: a session file for the running server, pinned to its
+# certificate, as h2k-login would write it (the tests that need a server
+# answering hostile pages from the first call skip the login).
+soapd_session() {
+	mkdir -p "$XDG_STATE_HOME/h2k" && chmod 700 "$XDG_STATE_HOME/h2k" &&
+	(umask 077 && printf '{"url":"%s","cookie":"\\"52f1c0de\\"","thumbprint":"%s","insecure":false,"ca_file":null,"server_type":"VirtualCenter","server_version":"8.0.3","api_version":"8.0.3.0","user":"user","created_at":"2026-11-25T17:00:00Z"}\n' \
+		"$SOAPD_URL" "$SOAPD_THUMBPRINT" >"$XDG_STATE_HOME/h2k/session.json")
+}
+
 soapd_stop() {
 	if [ -n "$SOAPD_PID" ]; then
 		kill "$SOAPD_PID" 2>/dev/null

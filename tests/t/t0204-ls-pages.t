@@ -7,17 +7,12 @@
 
 . "$TESTS_DIR/servers/soapd-lib.sh"
 
-session() {
-	mkdir -p "$XDG_STATE_HOME/h2k" && chmod 700 "$XDG_STATE_HOME/h2k" &&
-	(umask 077 && printf '{"url":"%s","cookie":"\\"52f1c0de\\"","thumbprint":"%s","insecure":false,"ca_file":null,"server_type":"VirtualCenter","server_version":"8.0.3","api_version":"8.0.3.0","user":"user","created_at":"2026-11-25T17:00:00Z"}\n' \
-		"$SOAPD_URL" "$SOAPD_THUMBPRINT" >"$XDG_STATE_HOME/h2k/session.json")
-}
 
 calls() { grep -c "\"method\": \"$1\"" "$TRASH/soapd.log"; }
 
 test_expect_success 'endless fresh tokens on empty pages: exit 9, one line, few calls' '
 	soapd_start --mode endless-token --at RetrievePropertiesEx,ContinueRetrievePropertiesEx &&
-	session &&
+	soapd_session &&
 	expect_code 9 timeout 20 h2k-ls >out 2>err &&
 	test_one_line err &&
 	grep -F "h2k-ls: $SOAPD_HOST: ContinueRetrievePropertiesEx: 9 pages in a row without objects" err &&
@@ -33,7 +28,7 @@ test_expect_success 'the result set is cancelled and the view destroyed' '
 
 test_expect_success 'the same token again: exit 9 naming the token' '
 	soapd_start --mode repeat-token --at RetrievePropertiesEx,ContinueRetrievePropertiesEx &&
-	session &&
+	soapd_session &&
 	expect_code 9 timeout 20 h2k-ls >out 2>err &&
 	test_one_line err &&
 	grep -F "ContinueRetrievePropertiesEx: the server repeats continuation token '"'"'tok-same'"'"' after 2 pages" err &&
@@ -42,7 +37,7 @@ test_expect_success 'the same token again: exit 9 naming the token' '
 '
 
 test_expect_success 'a normal listing still works (no token)' '
-	soapd_start && session &&
+	soapd_start && soapd_session &&
 	timeout 20 h2k-ls >out 2>err &&
 	test_line_count = 0 out && test_line_count = 0 err
 '

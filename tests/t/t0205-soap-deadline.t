@@ -8,11 +8,6 @@
 
 . "$TESTS_DIR/servers/soapd-lib.sh"
 
-session() {
-	mkdir -p "$XDG_STATE_HOME/h2k" && chmod 700 "$XDG_STATE_HOME/h2k" &&
-	(umask 077 && printf '{"url":"%s","cookie":"\\"52f1c0de\\"","thumbprint":"%s","insecure":false,"ca_file":null,"server_type":"VirtualCenter","server_version":"8.0.3","api_version":"8.0.3.0","user":"user","created_at":"2026-11-25T17:00:00Z"}\n' \
-		"$SOAPD_URL" "$SOAPD_THUMBPRINT" >"$XDG_STATE_HOME/h2k/session.json")
-}
 
 # timed WANT_MAX CMD...: run CMD, fail if it took more than WANT_MAX seconds.
 timed() {
@@ -36,7 +31,7 @@ deadline_msg() { # METHOD SECS
 soapd_start --mode drip --at RetrievePropertiesEx || exit 1
 
 test_expect_success '--soap-timeout 2: a dripping answer ends with exit 9 within the deadline' '
-	session &&
+	soapd_session &&
 	timed 6 expect_code 9 timeout 15 h2k-ls --soap-timeout 2 >out 2>err &&
 	test_one_line err && deadline_msg RetrievePropertiesEx 2 &&
 	test_line_count = 0 out
@@ -65,13 +60,13 @@ test_expect_success 'the option wins over the environment, which wins over the f
 
 test_expect_success 'the deadline covers the first call too (RetrieveServiceContent)' '
 	soapd_start --mode drip --at RetrieveServiceContent &&
-	session &&
+	soapd_session &&
 	timed 6 expect_code 9 timeout 15 h2k-ls --soap-timeout 2 >out 2>err &&
 	test_one_line err && deadline_msg RetrieveServiceContent 2
 '
 
 test_expect_success 'a fast server is not affected by a short deadline' '
-	soapd_start && session &&
+	soapd_start && soapd_session &&
 	timeout 15 h2k-ls --soap-timeout 1 >out 2>err &&
 	test_line_count = 0 err
 '

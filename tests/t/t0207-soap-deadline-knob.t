@@ -7,13 +7,8 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/servers/soapd-lib.sh"
 
-session() {
-	mkdir -p "$XDG_STATE_HOME/h2k" && chmod 700 "$XDG_STATE_HOME/h2k" &&
-	(umask 077 && printf '{"url":"%s","cookie":"\\"52f1c0de\\"","thumbprint":"%s","insecure":false,"ca_file":null,"server_type":"VirtualCenter","server_version":"8.0.3","api_version":"8.0.3.0","user":"user","created_at":"2026-11-25T17:00:00Z"}\n' \
-		"$SOAPD_URL" "$SOAPD_THUMBPRINT" >"$XDG_STATE_HOME/h2k/session.json")
-}
 soapd_start --mode drip --at RetrieveServiceContent || exit 1
-session
+soapd_session
 
 test_expect_success 'h2k-lease names H2K_SOAP_TIMEOUT, not an option it does not have' '
 	expect_code 9 env H2K_SOAP_TIMEOUT=2 timeout 15 h2k-lease vm-1 >out 2>err &&

@@ -8,15 +8,10 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/servers/soapd-lib.sh"
 
-session() {
-	mkdir -p "$XDG_STATE_HOME/h2k" && chmod 700 "$XDG_STATE_HOME/h2k" &&
-	(umask 077 && printf '{"url":"%s","cookie":"\\"52f1c0de\\"","thumbprint":"%s","insecure":false,"ca_file":null,"server_type":"VirtualCenter","server_version":"8.0.3","api_version":"8.0.3.0","user":"user","created_at":"2026-11-25T17:00:00Z"}\n' \
-		"$SOAPD_URL" "$SOAPD_THUMBPRINT" >"$XDG_STATE_HOME/h2k/session.json")
-}
 calls() { grep -c "\"method\": \"$1\"" "$TRASH/soapd.log"; }
 
 soapd_start --mode endless-objects --at RetrievePropertiesEx,ContinueRetrievePropertiesEx || exit 1
-session
+soapd_session
 
 test_expect_success 'h2k-lease vm-1, objects and tokens for ever: exit 9 after a few pages' '
 	expect_code 9 timeout 30 h2k-lease vm-1 >out 2>err &&
