@@ -146,6 +146,47 @@ test_expect_success 'a stale cache is refreshed; another session file has its ow
 	test_line_count = 2 caches
 '
 
+# VM names are anyone's with a vCenter account: a name must never run as
+# code, expand a variable or a glob when TAB completes it.
+mkdir -p hostbin
+cat >hostbin/h2k-ls <<'S'
+#!/bin/sh
+printf '%s\n' '{"path":"/H/vm/$(touch pwned1)"}' '{"path":"/H/vm/`touch pwned2`"}' \
+	'{"path":"/H/vm/${PATH}"}' '{"path":"/H/vm/*"}' '{"path":"/H/vm/a;b&c|d"}'
+S
+chmod +x hostbin/h2k-ls
+
+test_expect_success 'hostile VM names in the cache are offered as text, never run' '
+	rm -rf "$HOME/.cache/h2k" &&
+	PATH=$TRASH/hostbin:$PATH complete_line h2k-export -s hostile.json /H/vm/ >got &&
+	test ! -e pwned1 && test ! -e pwned2 &&
+	cat >want <<-\W &&
+	/H/vm/\$\(touch\ pwned1\)
+	/H/vm/\`touch\ pwned2\`
+	/H/vm/\$\{PATH\}
+	/H/vm/\*
+	/H/vm/a\;b\&c\|d
+	W
+	test_cmp want got &&
+	PATH=$TRASH/hostbin:$PATH complete_line h2k-ls -s hostile.json "/H/vm/\$" >got &&
+	test ! -e pwned1 &&
+	test_line_count = 2 got
+'
+
+# An h2k-ls that ignores SIGTERM (a hung mount, a stuck TLS read in a
+# signal-blind library) must not hang the shell: TAB returns.
+mkdir -p hangbin
+printf '#!/bin/sh\ntrap "" TERM\nsleep 60\n' >hangbin/h2k-ls
+chmod +x hangbin/h2k-ls
+
+test_expect_success 'TAB returns within seconds when h2k-ls ignores SIGTERM' '
+	start=$(date +%s) &&
+	PATH=$TRASH/hangbin:$PATH complete_line h2k-export -s hang.json /X >got &&
+	end=$(date +%s) &&
+	test ! -s got &&
+	test $((end - start)) -lt 20
+'
+
 test_expect_success 'options taking files, directories or fixed words complete them' '
 	mkdir -p d1 && : >f1.json &&
 	complete_line h2k-login -s f1 >got && echo f1.json >want && test_cmp want got &&
