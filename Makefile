@@ -221,6 +221,10 @@ dist:
 	@test -n "$(VERSION)" || { echo "dist: no H2K_VERSION in lib/h2k.h" >&2; exit 1; }
 	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "dist: needs a git checkout" >&2; exit 1; }
 	@mkdir -p build
+	@# The work tree is packed, not HEAD (make pkgcheck builds what is being
+	@# worked on): say so when it differs, it is then no commit's tarball.
+	@dirty=$$(git status --porcelain --untracked-files=no | cut -c4- | tr '\n' ' '); \
+	 [ -z "$$dirty" ] || echo "dist: warning: uncommitted changes packed, not HEAD's bytes: $$dirty" >&2
 	git ls-files -z | LC_ALL=C sort -z >build/dist.files
 	tar --sort=name --format=gnu --transform 's,^,$(DISTNAME)/,' \
 	    --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
