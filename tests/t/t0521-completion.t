@@ -187,6 +187,19 @@ test_expect_success 'TAB returns within seconds when h2k-ls ignores SIGTERM' '
 	test $((end - start)) -lt 20
 '
 
+# A large inventory: one TAB over 10000 cached paths stays interactive
+# (a subshell per path took some 17 s).
+test_expect_success 'a 10000-VM cache completes in a few seconds' '
+	key=$(printf "%s" big.json | cksum | cut -d" " -f1) &&
+	mkdir -p "$HOME/.cache/h2k" &&
+	seq -f "/BIG/vm/f/vm-%g" 1 10000 >"$HOME/.cache/h2k/vm-paths.$key" &&
+	start=$(date +%s) &&
+	PATH=$TRASH/hangbin:$PATH complete_line h2k-export -s big.json /BIG/ >got &&
+	end=$(date +%s) &&
+	test_line_count = 10000 got &&
+	test $((end - start)) -lt 8
+'
+
 test_expect_success 'options taking files, directories or fixed words complete them' '
 	mkdir -p d1 && : >f1.json &&
 	complete_line h2k-login -s f1 >got && echo f1.json >want && test_cmp want got &&
