@@ -200,6 +200,21 @@ test_expect_success 'a 10000-VM cache completes in a few seconds' '
 	test $((end - start)) -lt 8
 '
 
+# File names are names: a[1].json is not a pattern (it matched a1.json,
+# and under shopt -s failglob the whole completion failed).
+test_expect_success 'file names with glob characters complete as themselves' '
+	mkdir gl && (cd gl && : >"a[1].json" && : >"a*b.json" && : >a1.json) &&
+	(cd gl && complete_line h2k-login -s "a[" >../got) &&
+	echo "a[1].json" >want && test_cmp want got &&
+	(cd gl && bash --norc --noprofile -c "
+		shopt -s failglob; . \"\$1\" || exit 1
+		COMP_WORDS=(h2k-login -s a); COMP_CWORD=2; _h2k
+		printf \"%s\n\" \"\${COMPREPLY[@]}\"" x "$COMP" >../got 2>../err) &&
+	test ! -s err &&
+	sort got >got.s && printf "%s\n" "a*b.json" a1.json "a[1].json" | sort >want &&
+	test_cmp want got.s
+'
+
 test_expect_success 'options taking files, directories or fixed words complete them' '
 	mkdir -p d1 && : >f1.json &&
 	complete_line h2k-login -s f1 >got && echo f1.json >want && test_cmp want got &&
