@@ -169,39 +169,43 @@ demo: all
 UNITS = $(wildcard etc/*.service etc/*.timer)
 MANS  = $(wildcard man/*.1 man/*.5 man/*.7)
 
+# Every path is quoted: DESTDIR and PREFIX may hold spaces (a staging root
+# under "/tmp/my build"); unquoted, each word went somewhere else.
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	           $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
-	           $(DESTDIR)$(COMPDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
-	install -m 755 $(CMD_BINS) $(DESTDIR)$(BINDIR)/
-	sed '1s|^#!/usr/bin/env bash$$|#!/bin/bash|' $(BIN)/h2k-export >$(DESTDIR)$(BINDIR)/h2k-export
-	chmod 755 $(DESTDIR)$(BINDIR)/h2k-export
-	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
-	for f in $(wildcard man/*.5); do install -m 644 $$f $(DESTDIR)$(MANDIR)/man5/; done
-	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7/
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man5" \
+	           "$(DESTDIR)$(MANDIR)/man7" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DOCDIR)" \
+	           "$(DESTDIR)$(COMPDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(TMPFILESDIR)"
+	install -m 755 $(CMD_BINS) "$(DESTDIR)$(BINDIR)/"
+	sed '1s|^#!/usr/bin/env bash$$|#!/bin/bash|' $(BIN)/h2k-export >"$(DESTDIR)$(BINDIR)/h2k-export"
+	chmod 755 "$(DESTDIR)$(BINDIR)/h2k-export"
+	install -m 644 $(wildcard man/*.1) "$(DESTDIR)$(MANDIR)/man1/"
+	for f in $(wildcard man/*.5); do install -m 644 $$f "$(DESTDIR)$(MANDIR)/man5/" || exit 1; done
+	install -m 644 $(wildcard man/*.7) "$(DESTDIR)$(MANDIR)/man7/"
 	for f in $(UNITS); do \
-		sed 's|/usr/local/bin/|$(BINDIR)/|g' $$f >$(DESTDIR)$(UNITDIR)/$${f#etc/} && \
-		chmod 644 $(DESTDIR)$(UNITDIR)/$${f#etc/} || exit 1; \
+		sed 's|/usr/local/bin/|$(BINDIR)/|g' $$f >"$(DESTDIR)$(UNITDIR)/$${f#etc/}" && \
+		chmod 644 "$(DESTDIR)$(UNITDIR)/$${f#etc/}" || exit 1; \
 	done
-	for f in $(wildcard etc/*.cron etc/*.example); do install -m 644 $$f $(DESTDIR)$(DOCDIR)/; done
-	install -m 644 completion/h2k $(DESTDIR)$(COMPDIR)/h2k
-	for c in $(CMDS) h2k-export; do ln -sf h2k $(DESTDIR)$(COMPDIR)/$$c; done
-	install -m 644 etc/h2k.sysusers $(DESTDIR)$(SYSUSERSDIR)/h2k.conf
-	install -m 644 etc/h2k.tmpfiles $(DESTDIR)$(TMPFILESDIR)/h2k.conf
-	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/hyper2kvm/config.yaml ]; then \
-		install -d -m 755 $(DESTDIR)$(SYSCONFDIR)/hyper2kvm && \
-		install -m 600 etc/config.yaml $(DESTDIR)$(SYSCONFDIR)/hyper2kvm/config.yaml; \
+	for f in $(wildcard etc/*.cron etc/*.example); do install -m 644 $$f "$(DESTDIR)$(DOCDIR)/" || exit 1; done
+	install -m 644 completion/h2k "$(DESTDIR)$(COMPDIR)/h2k"
+	for c in $(CMDS) h2k-export; do ln -sf h2k "$(DESTDIR)$(COMPDIR)/$$c" || exit 1; done
+	install -m 644 etc/h2k.sysusers "$(DESTDIR)$(SYSUSERSDIR)/h2k.conf"
+	install -m 644 etc/h2k.tmpfiles "$(DESTDIR)$(TMPFILESDIR)/h2k.conf"
+	if [ ! -e "$(DESTDIR)$(SYSCONFDIR)/hyper2kvm/config.yaml" ]; then \
+		install -d -m 755 "$(DESTDIR)$(SYSCONFDIR)/hyper2kvm" && \
+		install -m 600 etc/config.yaml "$(DESTDIR)$(SYSCONFDIR)/hyper2kvm/config.yaml"; \
 	fi
 
 # Leaves the system config: it may hold the administrator's settings.
 uninstall:
-	rm -f $(CMDS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(BINDIR)/h2k-export
-	rm -f $(MANS:man/%=$(DESTDIR)$(MANDIR)/man1/%) $(MANS:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
-	      $(MANS:man/%=$(DESTDIR)$(MANDIR)/man7/%)
-	rm -f $(UNITS:etc/%=$(DESTDIR)$(UNITDIR)/%)
-	rm -f $(DESTDIR)$(DOCDIR)/h2k-job.cron
-	rm -f $(DESTDIR)$(COMPDIR)/h2k $(CMDS:%=$(DESTDIR)$(COMPDIR)/%) $(DESTDIR)$(COMPDIR)/h2k-export
-	rm -f $(DESTDIR)$(SYSUSERSDIR)/h2k.conf $(DESTDIR)$(TMPFILESDIR)/h2k.conf
+	for c in $(CMDS) h2k-export; do rm -f "$(DESTDIR)$(BINDIR)/$$c"; done
+	for m in $(MANS:man/%=%); do \
+		rm -f "$(DESTDIR)$(MANDIR)/man1/$$m" "$(DESTDIR)$(MANDIR)/man5/$$m" \
+		      "$(DESTDIR)$(MANDIR)/man7/$$m"; \
+	done
+	for u in $(UNITS:etc/%=%); do rm -f "$(DESTDIR)$(UNITDIR)/$$u"; done
+	rm -f "$(DESTDIR)$(DOCDIR)/h2k-job.cron"
+	for c in h2k $(CMDS) h2k-export; do rm -f "$(DESTDIR)$(COMPDIR)/$$c"; done
+	rm -f "$(DESTDIR)$(SYSUSERSDIR)/h2k.conf" "$(DESTDIR)$(TMPFILESDIR)/h2k.conf"
 
 # --- release tarball ----------------------------------------------------------
 # The files git tracks, in name order, with one mtime (SOURCE_DATE_EPOCH,
@@ -217,6 +221,10 @@ dist:
 	@test -n "$(VERSION)" || { echo "dist: no H2K_VERSION in lib/h2k.h" >&2; exit 1; }
 	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "dist: needs a git checkout" >&2; exit 1; }
 	@mkdir -p build
+	@# The work tree is packed, not HEAD (make pkgcheck builds what is being
+	@# worked on): say so when it differs, it is then no commit's tarball.
+	@dirty=$$(git status --porcelain --untracked-files=no | cut -c4- | tr '\n' ' '); \
+	 [ -z "$$dirty" ] || echo "dist: warning: uncommitted changes packed, not HEAD's bytes: $$dirty" >&2
 	git ls-files -z | LC_ALL=C sort -z >build/dist.files
 	tar --sort=name --format=gnu --transform 's,^,$(DISTNAME)/,' \
 	    --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \

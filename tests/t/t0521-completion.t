@@ -146,6 +146,75 @@ test_expect_success 'a stale cache is refreshed; another session file has its ow
 	test_line_count = 2 caches
 '
 
+# VM names are anyone's with a vCenter account: a name must never run as
+# code, expand a variable or a glob when TAB completes it.
+mkdir -p hostbin
+cat >hostbin/h2k-ls <<'S'
+#!/bin/sh
+printf '%s\n' '{"path":"/H/vm/$(touch pwned1)"}' '{"path":"/H/vm/`touch pwned2`"}' \
+	'{"path":"/H/vm/${PATH}"}' '{"path":"/H/vm/*"}' '{"path":"/H/vm/a;b&c|d"}'
+S
+chmod +x hostbin/h2k-ls
+
+test_expect_success 'hostile VM names in the cache are offered as text, never run' '
+	rm -rf "$HOME/.cache/h2k" &&
+	PATH=$TRASH/hostbin:$PATH complete_line h2k-export -s hostile.json /H/vm/ >got &&
+	test ! -e pwned1 && test ! -e pwned2 &&
+	cat >want <<-\W &&
+	/H/vm/\$\(touch\ pwned1\)
+	/H/vm/\`touch\ pwned2\`
+	/H/vm/\$\{PATH\}
+	/H/vm/\*
+	/H/vm/a\;b\&c\|d
+	W
+	test_cmp want got &&
+	PATH=$TRASH/hostbin:$PATH complete_line h2k-ls -s hostile.json "/H/vm/\$" >got &&
+	test ! -e pwned1 &&
+	test_line_count = 2 got
+'
+
+# An h2k-ls that ignores SIGTERM (a hung mount, a stuck TLS read in a
+# signal-blind library) must not hang the shell: TAB returns.
+mkdir -p hangbin
+printf '#!/bin/sh\ntrap "" TERM\nsleep 60\n' >hangbin/h2k-ls
+chmod +x hangbin/h2k-ls
+
+test_expect_success 'TAB returns within seconds when h2k-ls ignores SIGTERM' '
+	start=$(date +%s) &&
+	PATH=$TRASH/hangbin:$PATH complete_line h2k-export -s hang.json /X >got &&
+	end=$(date +%s) &&
+	test ! -s got &&
+	test $((end - start)) -lt 20
+'
+
+# A large inventory: one TAB over 10000 cached paths stays interactive
+# (a subshell per path took some 17 s).
+test_expect_success 'a 10000-VM cache completes in a few seconds' '
+	key=$(printf "%s" big.json | cksum | cut -d" " -f1) &&
+	mkdir -p "$HOME/.cache/h2k" &&
+	seq -f "/BIG/vm/f/vm-%g" 1 10000 >"$HOME/.cache/h2k/vm-paths.$key" &&
+	start=$(date +%s) &&
+	PATH=$TRASH/hangbin:$PATH complete_line h2k-export -s big.json /BIG/ >got &&
+	end=$(date +%s) &&
+	test_line_count = 10000 got &&
+	test $((end - start)) -lt 8
+'
+
+# File names are names: a[1].json is not a pattern (it matched a1.json,
+# and under shopt -s failglob the whole completion failed).
+test_expect_success 'file names with glob characters complete as themselves' '
+	mkdir gl && (cd gl && : >"a[1].json" && : >"a*b.json" && : >a1.json) &&
+	(cd gl && complete_line h2k-login -s "a[" >../got) &&
+	echo "a[1].json" >want && test_cmp want got &&
+	(cd gl && bash --norc --noprofile -c "
+		shopt -s failglob; . \"\$1\" || exit 1
+		COMP_WORDS=(h2k-login -s a); COMP_CWORD=2; _h2k
+		printf \"%s\n\" \"\${COMPREPLY[@]}\"" x "$COMP" >../got 2>../err) &&
+	test ! -s err &&
+	sort got >got.s && printf "%s\n" "a*b.json" a1.json "a[1].json" | sort >want &&
+	test_cmp want got.s
+'
+
 test_expect_success 'options taking files, directories or fixed words complete them' '
 	mkdir -p d1 && : >f1.json &&
 	complete_line h2k-login -s f1 >got && echo f1.json >want && test_cmp want got &&

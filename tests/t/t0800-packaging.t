@@ -2,7 +2,8 @@
 # Packaging (issue 14): make dist gives the same bytes twice; the .deb
 # (dpkg-buildpackage) and the RPM (rpmbuild -bb) build from that tarball,
 # run the unit tests, and carry the commands, man pages, units, completion,
-# the config (0600, a conffile / %config(noreplace)), the user h2k and the
+# the config (0600; %config(noreplace), on Debian made by postinst when
+# there is none, not a conffile), the user h2k and the
 # spool (0700 h2k); lintian and rpmlint report no error; the installed
 # h2k-login runs and `man -w h2k-ls` finds the page; systemd-analyze
 # verify passes on every unit and rates the services below 2.0 ("OK").
@@ -69,7 +70,7 @@ test_expect_success 'lintian: no error' '
 '
 sed "s/^/# lintian: /" lintian.out
 
-test_expect_success 'the .deb holds the files, the conffile and the user set-up' '
+test_expect_success 'the .deb holds the files, the config template and the user set-up' '
 	deb=$(ls deb/h2k_${V}_*.deb) &&
 	dpkg-deb -c "$deb" >files &&
 	for f in ./usr/bin/h2k-login ./usr/bin/h2k-ls ./usr/bin/h2k-lease ./usr/bin/h2k-fetch \
@@ -82,12 +83,14 @@ test_expect_success 'the .deb holds the files, the conffile and the user set-up'
 		grep -q " $f\( ->.*\)\{0,1\}$" files || grep -q "/$f$" files ||
 			{ echo "missing $f"; exit 1; }
 	done &&
-	grep -q "^-rw------- root/root .* ./etc/hyper2kvm/config.yaml$" files &&
+	grep -q " ./usr/share/h2k/config.yaml$" files &&
+	! grep -q " ./etc/hyper2kvm/config.yaml$" files &&
 	grep -q "^drwx------ .* ./var/spool/h2k/$" files &&
 	grep -q "completions/h2k-export -> h2k$" files &&
-	dpkg-deb -I "$deb" conffiles | grep -qx /etc/hyper2kvm/config.yaml &&
+	! { dpkg-deb -I "$deb" conffiles 2>/dev/null | grep -q /etc/hyper2kvm/config.yaml; } &&
 	dpkg-deb -I "$deb" postinst >postinst &&
 	grep -q "adduser --system --group" postinst &&
+	grep -q "umask 077" postinst &&
 	grep -q "chmod 0700 /var/spool/h2k" postinst &&
 	grep -q "systemd-tmpfiles.* h2k.conf" postinst &&
 	! grep -q "deb-systemd-invoke start" postinst
@@ -122,6 +125,25 @@ if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ -n "${H2K_PKG_INSTALL:-}" ]
 		test ! -e /var/spool/h2k &&
 		test ! -e /etc/hyper2kvm/config.yaml
 	'
+	# An administrator's config from before the package (hyper2kvm's own,
+	# make install's): no conffile prompt stops a non-interactive dpkg -i,
+	# the file keeps its bytes and mode, purge leaves it.
+	if [ ! -e /etc/hyper2kvm ]; then
+		test_expect_success 'dpkg -i </dev/null keeps an existing config; purge leaves it' '
+			mkdir -m 0755 /etc/hyper2kvm &&
+			printf "Username: \"a@vsphere.local\"\nPassword: \"s3cret\"\n" >mine.yaml &&
+			install -m 0640 mine.yaml /etc/hyper2kvm/config.yaml &&
+			dpkg -i deb/h2k_${V}_*.deb </dev/null >dpkg.log 2>&1 || { cat dpkg.log; false; } &&
+			cmp mine.yaml /etc/hyper2kvm/config.yaml &&
+			test "$(stat -c %a /etc/hyper2kvm/config.yaml)" = 640 &&
+			dpkg -i deb/h2k_${V}_*.deb </dev/null >dpkg.log 2>&1 || { cat dpkg.log; false; } &&
+			cmp mine.yaml /etc/hyper2kvm/config.yaml &&
+			dpkg --purge h2k >>dpkg.log 2>&1 || { cat dpkg.log; false; } &&
+			cmp mine.yaml /etc/hyper2kvm/config.yaml &&
+			ls -A /etc/hyper2kvm >left && echo config.yaml >want && test_cmp want left
+		'
+		rm -rf /etc/hyper2kvm
+	fi
 	# The package leaves its user behind (Debian policy); this test
 	# made it, so this test removes it.
 	[ -n "$had_user" ] || { userdel h2k 2>/dev/null; groupdel h2k 2>/dev/null; }
