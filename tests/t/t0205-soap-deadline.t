@@ -32,28 +32,28 @@ soapd_start --mode drip --at RetrievePropertiesEx || exit 1
 
 test_expect_success '--soap-timeout 2: a dripping answer ends with exit 9 within the deadline' '
 	soapd_session &&
-	timed 6 expect_code 9 timeout 15 h2k-ls --soap-timeout 2 >out 2>err &&
+	timed 10 expect_code 9 timeout 15 h2k-ls --soap-timeout 2 >out 2>err &&
 	test_one_line err && deadline_msg RetrievePropertiesEx 2 &&
 	test_line_count = 0 out
 '
 
 test_expect_success 'H2K_SOAP_TIMEOUT=2 does the same' '
-	timed 6 expect_code 9 env H2K_SOAP_TIMEOUT=2 timeout 15 h2k-ls >out 2>err &&
+	timed 10 expect_code 9 env H2K_SOAP_TIMEOUT=2 timeout 15 h2k-ls >out 2>err &&
 	test_one_line err && deadline_msg RetrievePropertiesEx 2
 '
 
 test_expect_success 'SoapTimeout: 2 in the configuration file does the same' '
 	mkdir -p "$XDG_CONFIG_HOME/h2k" &&
 	echo "SoapTimeout: 2" >"$XDG_CONFIG_HOME/h2k/config.yaml" &&
-	timed 6 expect_code 9 timeout 15 h2k-ls >out 2>err &&
+	timed 10 expect_code 9 timeout 15 h2k-ls >out 2>err &&
 	test_one_line err && deadline_msg RetrievePropertiesEx 2
 '
 
 test_expect_success 'the option wins over the environment, which wins over the file' '
 	echo "SoapTimeout: 30" >"$XDG_CONFIG_HOME/h2k/config.yaml" &&
-	timed 6 expect_code 9 env H2K_SOAP_TIMEOUT=30 timeout 15 h2k-ls --soap-timeout 1 >out 2>err &&
+	timed 10 expect_code 9 env H2K_SOAP_TIMEOUT=30 timeout 15 h2k-ls --soap-timeout 1 >out 2>err &&
 	deadline_msg RetrievePropertiesEx 1 &&
-	timed 6 expect_code 9 env H2K_SOAP_TIMEOUT=2 timeout 15 h2k-ls >out 2>err &&
+	timed 10 expect_code 9 env H2K_SOAP_TIMEOUT=2 timeout 15 h2k-ls >out 2>err &&
 	deadline_msg RetrievePropertiesEx 2 &&
 	rm "$XDG_CONFIG_HOME/h2k/config.yaml"
 '
@@ -61,7 +61,7 @@ test_expect_success 'the option wins over the environment, which wins over the f
 test_expect_success 'the deadline covers the first call too (RetrieveServiceContent)' '
 	soapd_start --mode drip --at RetrieveServiceContent &&
 	soapd_session &&
-	timed 6 expect_code 9 timeout 15 h2k-ls --soap-timeout 2 >out 2>err &&
+	timed 10 expect_code 9 timeout 15 h2k-ls --soap-timeout 2 >out 2>err &&
 	test_one_line err && deadline_msg RetrieveServiceContent 2
 '
 
