@@ -16,9 +16,11 @@
 # Cleanups stack, as in git's test-lib: test_when_finished CMD inside a
 # test body runs CMD when that test ends (pass or fail); test_atexit CMD
 # (or test_when_finished outside a body) runs CMD when the file ends, at
-# test_done or on any exit.  Both run last-pushed first.  Helpers (sim_start,
-# nfcd_start, soapd-lib.sh, ...) push their stop onto it: never set the EXIT
-# trap, it is the stack's.  Commands under test come from $H2K_BIN (set by
+# test_done or on any exit.  Both run last-pushed first.  A body is a
+# subshell whose variables die with it, so test_atexit there means the end
+# of that test too.  Helpers (sim_start, nfcd_start, soapd-lib.sh, ...) push
+# their stop onto it once per shell (atexit_once): never set the EXIT trap,
+# it is the stack's.  Commands under test come from $H2K_BIN (set by
 # tests/run-suite, default ../bin); with H2K_VALGRIND=1 each is wrapped in
 # valgrind and any valgrind error fails the command with exit 126.
 
@@ -71,10 +73,18 @@ _atexit=()     # the file's, run by test_done and the EXIT trap
 _twf=()        # the current test body's (it runs in a subshell)
 _in_body=
 
-test_atexit() { _atexit+=("$1"); }
-
 test_when_finished() {
 	if [ -n "$_in_body" ]; then _twf+=("$1"); else _atexit+=("$1"); fi
+}
+test_atexit() { test_when_finished "$1"; }
+
+# atexit_once KEY CMD: test_atexit CMD unless this shell (a body's subshell
+# is another) pushed KEY already; for helpers called again and again.
+declare -A _atexit_keys=()
+atexit_once() {
+	[ "${_atexit_keys[$1]:-}" = "$BASHPID" ] && return 0
+	_atexit_keys[$1]=$BASHPID
+	test_atexit "$2"
 }
 
 # _cleanup_run NAME: eval the stack NAME's commands, newest first, once
@@ -206,7 +216,7 @@ sim_start() {
 		sleep 0.1
 	done
 	. "$TRASH/sim.env"
-	[ -n "${_sim_atexit:-}" ] || { _sim_atexit=1; test_atexit sim_stop; }
+	atexit_once sim sim_stop
 }
 
 sim_stop() {

@@ -24,7 +24,7 @@ nfcd_start() {
 		sleep 0.05
 	done
 	. "$TRASH/nfcd.env"
-	[ -n "${_nfcd_atexit:-}" ] || { _nfcd_atexit=1; test_atexit nfcd_stop; }
+	atexit_once nfcd nfcd_stop
 }
 
 nfcd_stop() {

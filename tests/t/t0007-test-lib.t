@@ -84,4 +84,25 @@ test_expect_success '... its cleanup and both helpers stops ran' '
 	! kill -0 "$(cat nfcd.pid)" 2>/dev/null &&
 	! kill -0 "$(cat soapd.pid)" 2>/dev/null
 '
+# A helper restarted inside a body: its server dies with that test.
+cat head.sh - >t/body.t <<'EOT'
+. "$TESTS_DIR/servers/nfcd-lib.sh"
+nfcd_start
+echo "$NFCD_PID" >"$TRASH/../../outer.pid"
+test_expect_success 'restart inside a body' '
+	nfcd_stop && nfcd_start &&
+	echo "$NFCD_PID" >"$TRASH/../../inner.pid" &&
+	kill -0 "$NFCD_PID"
+'
+test_expect_success 'the next test: the server of that body is gone' '
+	! kill -0 "$(cat "$TRASH/../../inner.pid")" 2>/dev/null
+'
+test_done
+EOT
+
+test_expect_success 'a server started inside a body is stopped when it ends' '
+	sub body >body.out &&
+	grep "^ok 2 - the next test" body.out &&
+	! kill -0 "$(cat outer.pid)" 2>/dev/null
+'
 test_done

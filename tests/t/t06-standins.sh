@@ -288,7 +288,7 @@ job_cleanup() {
 	return 0
 }
 job_trap() {
-	[ -n "${_job_atexit:-}" ] || { _job_atexit=1; test_atexit job_cleanup; }
+	atexit_once job job_cleanup
 }
 
 # runner_up: wait until a runner registered itself in the spool.
