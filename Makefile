@@ -106,7 +106,8 @@ sim:
 
 # --- tests --------------------------------------------------------------------
 # check: deps, build, the whole suite, then the whole suite once more under
-# ASan+UBSan.  prove prints the totals; tests/summary prints "N passed, M failed".
+# ASan+UBSan.  prove prints the totals; tests/summary prints
+# "N passed, M failed, K skipped".
 
 PROVE_JOBS ?= 2
 # t08xx build and lint the packages: run once (pkgcheck), not in each suite.
