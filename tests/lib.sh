@@ -11,7 +11,16 @@
 #   test_done
 #
 # Every test runs in its own trash directory ($TRASH), removed at the end
-# unless H2K_TEST_KEEP=1.  Commands under test come from $H2K_BIN (set by
+# unless H2K_TEST_KEEP=1.
+#
+# Cleanups stack, as in git's test-lib: test_when_finished CMD inside a
+# test body runs CMD when that test ends (pass or fail); test_atexit CMD
+# (or test_when_finished outside a body) runs CMD when the file ends, at
+# test_done or on any exit.  Both run last-pushed first.  A body is a
+# subshell whose variables die with it, so test_atexit there means the end
+# of that test too.  Helpers (sim_start, nfcd_start, soapd-lib.sh, ...) push
+# their stop onto it once per shell (atexit_once): never set the EXIT trap,
+# it is the stack's.  Commands under test come from $H2K_BIN (set by
 # tests/run-suite, default ../bin); with H2K_VALGRIND=1 each is wrapped in
 # valgrind and any valgrind error fails the command with exit 126.
 
@@ -59,9 +68,51 @@ SIM_PID=
 
 say() { printf '# %s\n' "$*"; }
 
+# --- cleanup stacks ----------------------------------------------------------
+_atexit=()     # the file's, run by test_done and the EXIT trap
+_twf=()        # the current test body's (it runs in a subshell)
+_in_body=
+
+test_when_finished() {
+	if [ -n "$_in_body" ]; then _twf+=("$1"); else _atexit+=("$1"); fi
+}
+test_atexit() { test_when_finished "$1"; }
+
+# atexit_once KEY CMD: test_atexit CMD unless this shell (a body's subshell
+# is another) pushed KEY already; for helpers called again and again.
+declare -A _atexit_keys=()
+atexit_once() {
+	[ "${_atexit_keys[$1]:-}" = "$BASHPID" ] && return 0
+	_atexit_keys[$1]=$BASHPID
+	test_atexit "$2"
+}
+
+# _cleanup_run NAME: eval the stack NAME's commands, newest first, once
+# each; returns 1 if any failed.
+_cleanup_run() {
+	local -n _st=$1
+	local i rc=0
+	for ((i = ${#_st[@]} - 1; i >= 0; i--)); do
+		eval "${_st[i]}" || { echo "cleanup failed: ${_st[i]}" >&2; rc=1; }
+		unset "_st[i]"
+	done
+	return $rc
+}
+
+# The EXIT trap of a test body's subshell: its cleanups, then its status; a
+# failed cleanup fails a body that passed (STRICT=1; test_expect_code keeps
+# the body's status, the code is what it tests).
+_body_exit() { # RC STRICT
+	local rc=$1
+	_cleanup_run _twf || { [ "$2" = 1 ] && [ "$rc" = 0 ] && rc=1; }
+	exit "$rc"
+}
+
+trap '_cleanup_run _atexit' EXIT
+
 _run_body() {
 	# Each body runs in a subshell with errexit-like && chains expected.
-	( eval "$1" ) >"$TRASH/.out" 2>&1
+	( _in_body=1; trap '_body_exit $? 1' EXIT; eval "$1" ) >"$TRASH/.out" 2>&1
 }
 
 _report() { # ok? desc
@@ -86,7 +137,7 @@ test_expect_success() {
 # test_expect_code CODE DESC BODY: BODY's last command must exit CODE.
 test_expect_code() {
 	local want=$1 rc
-	( eval "$3" ) >"$TRASH/.out" 2>&1
+	( _in_body=1; trap '_body_exit $? 0' EXIT; eval "$3" ) >"$TRASH/.out" 2>&1
 	rc=$?
 	if [ "$rc" = "$want" ]; then
 		_report 0 "$2"
@@ -165,7 +216,7 @@ sim_start() {
 		sleep 0.1
 	done
 	. "$TRASH/sim.env"
-	trap 'sim_stop' EXIT
+	atexit_once sim sim_stop
 }
 
 sim_stop() {
@@ -222,6 +273,8 @@ print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "
 }
 
 test_done() {
+	# A test file's own EXIT trap replaces the stack's: run it here too.
+	_cleanup_run _atexit
 	sim_stop
 	printf '1..%d\n' "$test_count"
 	if [ "$test_failed" = 0 ] && [ -z "${H2K_TEST_KEEP:-}" ]; then

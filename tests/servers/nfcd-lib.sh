@@ -24,7 +24,7 @@ nfcd_start() {
 		sleep 0.05
 	done
 	. "$TRASH/nfcd.env"
-	trap 'nfcd_stop; sim_stop' EXIT
+	atexit_once nfcd nfcd_stop
 }
 
 nfcd_stop() {

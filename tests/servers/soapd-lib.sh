@@ -43,4 +43,4 @@ soapd_stop() {
 	fi
 	return 0
 }
-trap soapd_stop EXIT
+test_atexit soapd_stop

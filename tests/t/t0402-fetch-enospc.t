@@ -8,7 +8,7 @@ mkdisk big 3000000
 mkdisk small 100000
 mkdir small-fs
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m h2k-test "$TRASH/small-fs" 2>/dev/null; then
-	trap 'umount "$TRASH/small-fs" 2>/dev/null; nfcd_stop; sim_stop' EXIT
+	test_atexit 'umount "$TRASH/small-fs" 2>/dev/null || :'
 
 	test_expect_success 'disk full while writing: exit 8, error names the file, .part stays' '
 		lease_line full "$NFCD_URL/-/big" >in &&

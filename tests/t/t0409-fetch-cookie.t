@@ -8,7 +8,6 @@
 . "$TESTS_DIR/servers/soapd-lib.sh"
 
 nfcd_start
-trap 'nfcd_stop; soapd_stop' EXIT
 mkdisk d1 100000
 mkdisk d2 100000
 # soapd plays the vCenter: its lease lists one device URL, on nfcd (an
@@ -74,7 +73,7 @@ test_expect_success 'a redirect is not followed, so the cookie goes nowhere else
 '
 
 test_expect_success 'http:// never carries the cookie, even to the session host:port' '
-	nfcd_stop && nfcd_start --http && trap "nfcd_stop; soapd_stop" EXIT &&
+	nfcd_stop && nfcd_start --http && test_when_finished "nfcd_stop; soapd_stop" &&
 	(umask 077 && printf "{\"url\":\"https://127.0.0.1:%s/sdk\",\"cookie\":\"c0ffee\",\"insecure\":true,\"user\":\"u\",\"created_at\":\"2026-01-01T00:00:00Z\"}\n" \
 		"$NFCD_PORT" >sess/h.json) &&
 	line vm6 "" "$NFCD_URL/-/d1" >in &&

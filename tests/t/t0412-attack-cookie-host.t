@@ -7,7 +7,6 @@
 . "$TESTS_DIR/servers/nfcd-lib.sh"
 
 nfcd_start
-trap 'nfcd_stop' EXIT
 mkdisk d1 100000
 PORT=${NFCD_URL#https://127.0.0.1:}; PORT=${PORT%%/*}
 TP=$(openssl x509 -in "$NFCD_CERT" -noout -fingerprint -sha256 | sed 's/.*=//')

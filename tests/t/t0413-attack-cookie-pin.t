@@ -12,7 +12,6 @@
 . "$TESTS_DIR/servers/soapd-lib.sh"
 
 nfcd_start
-trap 'nfcd_stop; soapd_stop' EXIT
 mkdisk d1 100000
 PORT=${NFCD_URL#https://127.0.0.1:}; PORT=${PORT%%/*}
 # nfcd plays an impostor with its own certificate; FAKE is the thumbprint

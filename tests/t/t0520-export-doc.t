@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # The pages of h2k-lease, h2k-ovf and h2k-export say what the programs do:
-# SYNOPSIS is usage(), every exit code of lib/h2k.h is listed, every long
-# option a page names is accepted, and every example pipeline names only
-# options the commands take.
+# SYNOPSIS is usage() (checked for every command, from the Makefile's CMDS,
+# and every section 1 page), every exit code of lib/h2k.h is listed, every
+# long option a page names is accepted, and every example pipeline names
+# only options the commands take.
 . "$(dirname "$0")/../lib.sh"
 
 CMDS="h2k-lease h2k-ovf h2k-export"
+ALL_CMDS="$(sed -n 's/^CMDS *= *//p' "$SRC_DIR/Makefile") h2k-export"
+
+test_expect_success 'every command and every section 1 page is checked' '
+	echo $ALL_CMDS | tr " " "\n" | sort >cmds &&
+	test_line_count = 7 cmds &&
+	(cd "$SRC_DIR/man" && ls h2k-*.1) | sed "s/\.1$//" | sort >pages &&
+	test_cmp cmds pages
+'
 
 if command -v groff >/dev/null 2>&1; then
-	for c in $CMDS; do
+	for c in $ALL_CMDS; do
 		test_expect_success "$c: man SYNOPSIS equals usage()" '
 			expect_code 2 '"$c"' --no-such-option 2>usage &&
 			sed -e "/^\(.*\/\)\{0,1\}'"$c"': /d" -e "s/^usage: //" usage | tr -s " \n" "  " |

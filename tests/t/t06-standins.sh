@@ -278,7 +278,7 @@ start_runner() {
 
 # job_cleanup: kill -9 every runner a test started and left behind (a
 # failed test); their jobs' processes die with them (PR_SET_PDEATHSIG).
-# Installed as the EXIT trap by job_trap (after sim_start, which sets its own).
+# Pushed onto the file's cleanup stack by job_trap.
 job_cleanup() {
 	local p
 	[ -f "$TRASH/.runners" ] || return 0
@@ -288,7 +288,7 @@ job_cleanup() {
 	return 0
 }
 job_trap() {
-	trap 'job_cleanup; sim_stop' EXIT
+	atexit_once job job_cleanup
 }
 
 # runner_up: wait until a runner registered itself in the spool.

@@ -40,7 +40,7 @@ while time.time() < end:
         pass
 PY
 python3 stall.py port & STALL=$!
-trap 'kill $STALL 2>/dev/null; sim_stop' EXIT
+test_atexit 'kill $STALL 2>/dev/null'
 n=0; while [ ! -s port ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
 python3 - "$SESS" "$(cat port)" >stall.json <<'PY'
 import json, sys

@@ -50,39 +50,3 @@ for name in "${names[@]}"; do
 done
 test_expect_success 'the fuzz runner exits 0' 'test "$(cat run.rc)" = 0 || { cat run.out; false; }'
 test_done
-fi
-
-secs=${FUZZ_SHORT_SECONDS:-2}
-case $H2K_BIN in
-*/build/san/*)
-	# The harnesses are ASan+UBSan builds already: a second pass adds nothing.
-	test_skip 'fuzz harnesses' 'already run under ASan+UBSan in the plain pass'
-	test_done ;;
-esac
-rc=0
-"$SRC_DIR/tests/fuzz/run" 0 nonexistent-harness >probe.out 2>&1 || rc=$?
-if [ "$rc" = 2 ]; then
-	test_skip 'fuzz harnesses' "$(tail -1 probe.out)"
-	test_done
-fi
-
-for h in "$SRC_DIR"/tests/fuzz/fuzz-*.c; do
-	name=$(basename "$h" .c)
-	need=$(sed -n 's/.*needs: *//p' "$h" | head -1)
-	missing=
-	for f in $need; do [ -f "$SRC_DIR/$f" ] || missing=$f; done
-	if [ -n "$missing" ]; then
-		test_skip "$name" "$missing not on this branch yet"
-		continue
-	fi
-	test_expect_success "$name: ${secs}s from the seed corpus, no finding" '
-		"$SRC_DIR/tests/fuzz/run" "$secs" "$name" >run.out 2>&1; rc=$?
-		cat run.out
-		test $rc = 0 &&
-		line=$(grep "^$name: " run.out) &&
-		execs=$(echo "$line" | sed -n "s/.* s, \([0-9]*\) execs.*/\1/p") &&
-		test "${execs:-0}" -gt 0 &&
-		echo "$line" | grep -q "findings 0$"
-	'
-done
-test_done
