@@ -239,8 +239,11 @@ h2k_inv_path(h2k_inv_up_fn up, void *arg, const char *root,
 
 	if (dc)
 		*dc = NULL;
-	while (cur && (!type || ctype)) {
+	/* cur and ctype are copies: up's strings last until its next call */
+	for (;;) {
 		struct h2k_inv_node nd = { 0 };
+		if (!cur || (type && !ctype))
+			break; /* out of memory */
 		if (root && !strcmp(cur, root)) {
 			ok = 1;
 			break;
