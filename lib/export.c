@@ -512,6 +512,7 @@ struct vm_arg {
 	cJSON *o;         /* the fields h2k_inv_vm_fields gives */
 	char *name;
 	char *parent, *parent_type;
+	int seen;         /* objects the server gave: the first counts */
 };
 
 /* The parent's moref and type, from a "parent"-like property. */
@@ -535,6 +536,8 @@ vm_cb(void *arg, xmlNodePtr obj)
 	struct vm_arg *a = arg;
 	xmlNodePtr p = h2k_vim_prop(obj, "parent");
 
+	if (a->seen++)
+		return 0;
 	a->name = h2k_xml_text(h2k_vim_prop(obj, "name"), NULL);
 	if (h2k_inv_vm_fields(a->o, obj, 1) < 0)
 		return -1;
@@ -558,6 +561,11 @@ up_cb(void *arg, xmlNodePtr obj)
 	 * vApp (its "parent" is a resource pool, not in that tree). */
 	if (!p && !(p = h2k_vim_prop(obj, "parentFolder")))
 		p = h2k_vim_prop(obj, "parentVApp");
+	/* a server repeating the object: the last one counts */
+	free(a->name);
+	free(a->parent);
+	free(a->parent_type);
+	a->parent = a->parent_type = NULL;
 	a->name = h2k_xml_text(h2k_vim_prop(obj, "name"), NULL);
 	return take_parent(p, &a->parent, &a->parent_type);
 }
