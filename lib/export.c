@@ -26,6 +26,7 @@
 
 #include "export.h"
 #include "h2k.h"
+#include "inventory.h"
 #include "lease.h"
 
 #define DEF_READY 300.0
@@ -70,22 +71,6 @@ call_moref(struct h2k_vim *v, const char *method, const char *type,
 		return NULL;
 	}
 	return val;
-}
-
-static char *
-node_text(xmlNodePtr n)
-{
-	xmlChar *s;
-	char *r;
-
-	if (!n)
-		return NULL;
-	s = xmlNodeGetContent(n);
-	if (!s)
-		return NULL;
-	r = h2k_strdup((const char *)s);
-	xmlFree(s);
-	return r;
 }
 
 char *
@@ -524,122 +509,107 @@ h2k_export_power_state(struct h2k_vim *v, const char *vm)
 }
 
 struct vm_arg {
-	cJSON *o;
+	cJSON *o;         /* the fields h2k_inv_vm_fields gives */
+	char *name;
 	char *parent, *parent_type;
+	int seen;         /* objects the server gave: the first counts */
 };
 
-static const char *const vm_props[] = {
-	"name", "parent", "parentVApp", "runtime.powerState", "config.uuid",
-	"config.instanceUuid", "config.template", "config.guestId",
-	"config.guestFullName", "config.hardware.numCPU",
-	"config.hardware.memoryMB", "config.firmware", NULL,
-};
+/* The parent's moref and type, from a "parent"-like property. */
+static int
+take_parent(xmlNodePtr p, char **moref, char **type)
+{
+	xmlChar *t;
+
+	if (!p)
+		return 0;
+	t = xmlGetProp(p, (const xmlChar *)"type");
+	*moref = h2k_xml_text(p, NULL);
+	*type = h2k_strdup(t ? (const char *)t : "Folder");
+	xmlFree(t);
+	return 0;
+}
 
 static int
 vm_cb(void *arg, xmlNodePtr obj)
 {
-	static const struct {
-		const char *prop, *key;
-		int kind; /* 0 string, 1 number, 2 bool */
-	} map[] = {
-		{ "name", "name", 0 },
-		{ "config.uuid", "uuid", 0 },
-		{ "config.instanceUuid", "instance_uuid", 0 },
-		{ "runtime.powerState", "power_state", 0 },
-		{ "config.template", "template", 2 },
-		{ "config.guestId", "guest_id", 0 },
-		{ "config.guestFullName", "guest_os", 0 },
-		{ "config.hardware.numCPU", "num_cpu", 1 },
-		{ "config.hardware.memoryMB", "memory_mb", 1 },
-		{ "config.firmware", "firmware", 0 },
-	};
 	struct vm_arg *a = arg;
-
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-		xmlNodePtr val = h2k_vim_prop(obj, map[i].prop);
-		char *t = node_text(val);
-		if (!t)
-			continue;
-		if (map[i].kind == 0)
-			cJSON_AddStringToObject(a->o, map[i].key, t);
-		else if (map[i].kind == 1)
-			cJSON_AddNumberToObject(a->o, map[i].key, strtod(t, NULL));
-		else
-			cJSON_AddBoolToObject(a->o, map[i].key, !strcmp(t, "true"));
-		free(t);
-	}
 	xmlNodePtr p = h2k_vim_prop(obj, "parent");
-	if (!p)
-		p = h2k_vim_prop(obj, "parentVApp");
-	if (p) {
-		xmlChar *type = xmlGetProp(p, (const xmlChar *)"type");
-		a->parent = node_text(p);
-		a->parent_type = h2k_strdup(type ? (const char *)type : "Folder");
-		xmlFree(type);
-	}
-	return 0;
+
+	if (a->seen++)
+		return 0;
+	a->name = h2k_xml_text(h2k_vim_prop(obj, "name"), NULL);
+	if (h2k_inv_vm_fields(a->o, obj, 1) < 0)
+		return -1;
+	return take_parent(p ? p : h2k_vim_prop(obj, "parentVApp"), &a->parent,
+	    &a->parent_type);
 }
+
+/* One step up, asked of the server: h2k_inv_up_fn for h2k_inv_path. */
+struct up_arg {
+	struct h2k_vim *v;
+	char *name, *parent, *parent_type;
+};
 
 static int
 up_cb(void *arg, xmlNodePtr obj)
 {
-	struct vm_arg *a = arg;
+	struct up_arg *a = arg;
 	xmlNodePtr p = h2k_vim_prop(obj, "parent");
-	char *name = node_text(h2k_vim_prop(obj, "name"));
 
+	/* A vApp sits in the VM tree under its folder, or nested in another
+	 * vApp (its "parent" is a resource pool, not in that tree). */
+	if (!p && !(p = h2k_vim_prop(obj, "parentFolder")))
+		p = h2k_vim_prop(obj, "parentVApp");
+	/* a server repeating the object: the last one counts */
+	free(a->name);
 	free(a->parent);
 	free(a->parent_type);
 	a->parent = a->parent_type = NULL;
-	if (p) {
-		xmlChar *type = xmlGetProp(p, (const xmlChar *)"type");
-		a->parent = node_text(p);
-		a->parent_type = h2k_strdup(type ? (const char *)type : "Folder");
-		xmlFree(type);
-	}
-	/* The name travels in o's scratch slot; the caller consumes it. */
-	cJSON_AddStringToObject(a->o, "\x01", name ? name : "");
-	free(name);
+	a->name = h2k_xml_text(h2k_vim_prop(obj, "name"), NULL);
+	return take_parent(p, &a->parent, &a->parent_type);
+}
+
+static int
+server_up(void *arg, const char *moref, const char *type,
+    struct h2k_inv_node *n)
+{
+	static const char *const p_folder[] = { "name", "parent", NULL };
+	static const char *const p_vapp[] = { "name", "parentFolder",
+		"parentVApp", NULL };
+	struct up_arg *a = arg;
+	int vapp = type && !strcmp(type, "VirtualApp");
+
+	free(a->name);
+	free(a->parent);
+	free(a->parent_type);
+	a->name = a->parent = a->parent_type = NULL;
+	if (h2k_vim_get(a->v, type ? type : "Folder", moref,
+	    vapp ? p_vapp : p_folder, up_cb, a) < 0)
+		return -1;
+	n->name = a->name;
+	n->parent = a->parent;
+	n->parent_type = a->parent_type;
+	n->dc = type && !strcmp(type, "Datacenter");
 	return 0;
 }
 
-/*
- * Inventory path of a VM from its parent chain: every ancestor below the
- * root folder, joined by "/".  Bounded depth: a loop in a hostile
- * inventory must not spin.
- */
+/* The VM's inventory path by the one rule (lib/inventory.h), asking the
+ * server for each ancestor in turn; NULL if the chain is broken. */
 static char *
-vm_path(struct h2k_vim *v, struct vm_arg *a, const char *vmname)
+vm_path(struct h2k_vim *v, const struct vm_arg *a)
 {
-	static const char *const props[] = { "name", "parent", NULL };
-	char *path = h2k_asprintf("/%s", vmname);
-	int depth = 0;
+	struct up_arg u = { v, NULL, NULL, NULL };
+	char *path;
 
-	while (path && a->parent && depth++ < 64) {
-		char *moref = a->parent, *type = a->parent_type;
-		a->parent = a->parent_type = NULL;
-		if (!strcmp(moref, v->root_folder ? v->root_folder : "")) {
-			free(moref);
-			free(type);
-			return path;
-		}
-		int rc = h2k_vim_get(v, type, moref, props, up_cb, a);
-		free(moref);
-		free(type);
-		if (rc < 0)
-			break;
-		cJSON *n = cJSON_DetachItemFromObject(a->o, "\x01");
-		if (!n || !a->parent) {
-			/* The root folder: no parent; its name is not in paths. */
-			cJSON_Delete(n);
-			return path;
-		}
-		char *np = h2k_asprintf("/%s%s", n->valuestring, path);
-		cJSON_Delete(n);
-		free(path);
-		path = np;
-	}
-	free(path);
-	return NULL;
+	if (!a->parent)
+		return h2k_asprintf("/%s", a->name);
+	path = h2k_inv_path(server_up, &u, v->root_folder, a->parent,
+	    a->parent_type, a->name, NULL);
+	free(u.name);
+	free(u.parent);
+	free(u.parent_type);
+	return path;
 }
 
 /* "vm-54" (vCenter) or "54" (ESXi host agent). */
@@ -666,7 +636,7 @@ static int
 name_cb(void *arg, xmlNodePtr obj)
 {
 	struct name_arg *a = arg;
-	char *name = node_text(h2k_vim_prop(obj, "name"));
+	char *name = h2k_xml_text(h2k_vim_prop(obj, "name"), NULL);
 
 	if (name && !strcmp(name, a->want)) {
 		a->n++;
@@ -707,6 +677,7 @@ h2k_export_vm_lookup(struct h2k_vim *v, const char *arg)
 {
 	struct vm_arg a = { 0 };
 	char *moref, *path = NULL;
+	cJSON *o = NULL;
 
 	if (strchr(arg, '/'))
 		moref = h2k_vim_find_vm(v, arg);
@@ -716,50 +687,42 @@ h2k_export_vm_lookup(struct h2k_vim *v, const char *arg)
 		moref = find_by_name(v, arg);
 	if (!moref)
 		return NULL;
-	a.o = cJSON_CreateObject();
-	if (!a.o) {
-		free(moref);
+	if (!(a.o = cJSON_CreateObject())) {
 		h2k_seterr(H2K_EX_FAIL, "out of memory");
-		return NULL;
+		goto out;
 	}
-	if (h2k_vim_get(v, "VirtualMachine", moref, vm_props, vm_cb, &a) < 0) {
+	if (h2k_vim_get(v, "VirtualMachine", moref, h2k_inv_vm_props, vm_cb,
+	    &a) < 0) {
 		if (h2k_errcode() == H2K_EX_NOTFOUND)
 			h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM", arg);
-		goto fail;
+		goto out;
 	}
-	cJSON *nm = cJSON_GetObjectItemCaseSensitive(a.o, "name");
-	const char *name = cJSON_IsString(nm) ? nm->valuestring : NULL;
-	if (!name) {
+	if (!a.name) {
 		h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM", arg);
-		goto fail;
+		goto out;
 	}
 	if (strchr(arg, '/'))
 		path = h2k_strdup(arg);
 	else
-		path = vm_path(v, &a, name);
+		path = vm_path(v, &a);
 	/* Keep h2k-ls's field order: name, path, moref first. */
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		goto fail;
-	cJSON_AddStringToObject(o, "name", name);
-	if (path)
-		cJSON_AddStringToObject(o, "path", path);
-	cJSON_AddStringToObject(o, "moref", moref);
+	if (!(o = cJSON_CreateObject()) ||
+	    !cJSON_AddStringToObject(o, "name", a.name) ||
+	    (path && !cJSON_AddStringToObject(o, "path", path)) ||
+	    !cJSON_AddStringToObject(o, "moref", moref)) {
+		cJSON_Delete(o);
+		o = NULL;
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto out;
+	}
 	for (cJSON *c = a.o->child; c; c = c->next)
-		if (strcmp(c->string, "name") && strcmp(c->string, "\x01"))
-			cJSON_AddItemToObject(o, c->string,
-			    cJSON_Duplicate(c, 1));
+		cJSON_AddItemToObject(o, c->string, cJSON_Duplicate(c, 1));
+out:
 	cJSON_Delete(a.o);
+	free(a.name);
 	free(a.parent);
 	free(a.parent_type);
 	free(moref);
 	free(path);
 	return o;
-fail:
-	cJSON_Delete(a.o);
-	free(a.parent);
-	free(a.parent_type);
-	free(moref);
-	free(path);
-	return NULL;
 }
