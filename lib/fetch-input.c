@@ -164,16 +164,14 @@ out:
 	return rc;
 }
 
-/* Parse one h2k-lease line into a VM and queue its files. */
-int
-fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno)
+/* Check a line before anything is made of it: the number of its devices
+ * to fetch, or -1 (reported, counted as a bad line). */
+static int
+check_line(struct run *r, const cJSON *line, const char *inname, long lineno)
 {
 	const cJSON *devs = cJSON_GetObjectItemCaseSensitive(line, "devices");
 	const cJSON *lease = cJSON_GetObjectItemCaseSensitive(line, "lease");
-	const char *name = h2k_json_str(line, "name");
-	const char *moref = h2k_json_str(line, "moref");
 	char why[512];
-	struct vm *vm;
 	int n = 0, i;
 	const cJSON *d;
 
@@ -213,9 +211,20 @@ fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		n++;
 		i++;
 	}
+	return n;
+}
+
+/* A VM for a checked line, without its files yet; NULL: out of memory. */
+static struct vm *
+vm_new(struct run *r, cJSON *line, long lineno)
+{
+	const cJSON *lease = cJSON_GetObjectItemCaseSensitive(line, "lease");
+	const char *name = h2k_json_str(line, "name");
+	const char *moref = h2k_json_str(line, "moref");
+	struct vm *vm;
 
 	if (!(vm = h2k_calloc(1, sizeof *vm)))
-		return -1;
+		return NULL;
 	vm->run = r;
 	vm->dirfd = -1;
 	vm->vd.dirfd = vm->vd.lockfd = -1;
@@ -229,34 +238,44 @@ fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		vm->snapshot = snap && *snap ? h2k_strdup(snap) : NULL;
 		vm->timeout = h2k_json_num(lease, "timeout_s", 300);
 	}
-	if (!(vm->files = h2k_calloc(n ? (size_t)n : 1, sizeof *vm->files)))
-		goto fail;
+	return vm;
+}
 
-	/*
-	 * The names h2k-ovf writes in this folder (NAME.ovf, NAME.mf,
-	 * NAME.ova) are taken first: a device whose target id is one of them
-	 * gets NAME-2.ovf, or the descriptor would replace the disk.
-	 */
-	{
-		static const char *const ext[] = { "ovf", "mf", "ova" };
-		char *ov = h2k_ovf_safe_name(name ? name : "");
-		for (size_t k = 0; ov && k < sizeof ext / sizeof ext[0]; k++) {
-			char *t = h2k_asprintf("%s.%s", ov, ext[k]);
-			char *c = t ? h2k_pathset_claim(&vm->names, t) : NULL;
-			free(t);
-			if (!c) {
-				free(ov);
-				ov = NULL;
-				break;
-			}
-			free(c);
+/*
+ * The names h2k-ovf writes in this folder (NAME.ovf, NAME.mf,
+ * NAME.ova) are taken first: a device whose target id is one of them
+ * gets NAME-2.ovf, or the descriptor would replace the disk.
+ */
+static int
+claim_ovf_names(struct vm *vm, const char *name)
+{
+	static const char *const ext[] = { "ovf", "mf", "ova" };
+	char *ov = h2k_ovf_safe_name(name ? name : "");
+
+	for (size_t k = 0; ov && k < sizeof ext / sizeof ext[0]; k++) {
+		char *t = h2k_asprintf("%s.%s", ov, ext[k]);
+		char *c = t ? h2k_pathset_claim(&vm->names, t) : NULL;
+		free(t);
+		if (!c) {
+			free(ov);
+			ov = NULL;
+			break;
 		}
-		if (!ov)
-			goto fail;
-		free(ov);
+		free(c);
 	}
+	if (!ov)
+		return -1;
+	free(ov);
+	return 0;
+}
 
-	i = 0;
+/* One struct file per device to fetch, in vm->files (sized by check_line). */
+static int
+add_files(struct run *r, struct vm *vm, const cJSON *devs)
+{
+	const cJSON *d;
+	int i = 0;
+
 	cJSON_ArrayForEach(d, devs) {
 		const cJSON *dk = cJSON_GetObjectItemCaseSensitive(d, "disk");
 		if (r->o->disks_only && cJSON_IsFalse(dk))
@@ -282,7 +301,7 @@ fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 		free(s);
 		free(fb);
 		if (!f->url || !f->key || !f->target_id || !f->name)
-			goto fail;
+			return -1;
 		f->part = h2k_asprintf("%s.part", f->name);
 		f->meta = h2k_asprintf("%s.part.meta", f->name);
 		{
@@ -294,42 +313,55 @@ fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 			    f->target_id) : NULL;
 		}
 		if (!f->part || !f->meta)
-			goto fail;
+			return -1;
 		atomic_store(&f->total, -1);
 		f->prog = h2k_progress_add(r->prog, vm->name, f->name);
 		h2k_progress_set(r->prog, f->prog, 0, f->size_hint);
 		i++;
 	}
+	return 0;
+}
 
-	if (cookie_policy(r, vm) < 0)
-		goto fail;
+/* The folder (vmdir.h): this VM's alone, locked until we exit, opened
+ * once: every file operation is relative to it. */
+static int
+claim_dir(struct run *r, struct vm *vm)
+{
+	struct h2k_vmid id;
 
-	/* the folder (vmdir.h): this VM's alone, locked until we exit, opened
-	 * once: every file operation is relative to it */
-	{
-		struct h2k_vmid id;
-		h2k_vmid_from_json(&id, vm->line);
-		id.job = r->o->job_id;
-		if (h2k_vmdir_claim(r->outabs, &id, r->o->overwrite ? H2K_VMDIR_OVERWRITE : 0,
-		    &vm->vd) < 0)
-			goto fail;
-		vm->dir = vm->vd.path;
-		vm->dirfd = vm->vd.dirfd;
-	}
+	h2k_vmid_from_json(&id, vm->line);
+	id.job = r->o->job_id;
+	if (h2k_vmdir_claim(r->outabs, &id, r->o->overwrite ? H2K_VMDIR_OVERWRITE : 0,
+	    &vm->vd) < 0)
+		return -1;
+	vm->dir = vm->vd.path;
+	vm->dirfd = vm->vd.dirfd;
+	return 0;
+}
 
-	pthread_mutex_lock(&r->mu);
+/* Room for one more VM in the run (caller holds r->mu). */
+static int
+vms_room(struct run *r)
+{
 	if (r->nvms == r->capvms) {
 		size_t nc = r->capvms ? r->capvms * 2 : 16;
 		struct vm **nv = h2k_realloc(r->vms, nc * sizeof *nv);
 		if (!nv)
-			goto fail_locked;
+			return -1;
 		r->vms = nv;
 		r->capvms = nc;
 	}
+	return 0;
+}
+
+/* Register vm and queue its files (caller holds r->mu, made room). */
+static void
+vm_start(struct run *r, struct vm *vm)
+{
 	r->vms[r->nvms++] = vm;
 	vm->pending = vm->nfiles;
 	vm->next_keepalive = 0;  /* first keepalive (and state check) at once */
-	for (i = 0; i < vm->nfiles; i++)
+	for (int i = 0; i < vm->nfiles; i++)
 		if (fetch_enqueue(r, &vm->files[i]) < 0) {
 			/* cannot queue: the rest never run */
 			fetch_vm_fail(vm, H2K_EX_FAIL, "out of memory");
@@ -339,24 +371,18 @@ fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno)
 	if (vm->nfiles == 0 || vm->pending == 0)
 		fetch_vm_settled(vm);
 	pthread_cond_broadcast(&r->lease_cv);
-	pthread_mutex_unlock(&r->mu);
-	return 0;
+}
 
-fail:
-	pthread_mutex_lock(&r->mu);
-fail_locked:
-	/* the VM is registered (so its lease is ended) but fails at once */
-	if (r->nvms == r->capvms) {
-		size_t nc = r->capvms ? r->capvms * 2 : 16;
-		struct vm **nv = h2k_realloc(r->vms, nc * sizeof *nv);
-		if (!nv) {
-			pthread_mutex_unlock(&r->mu);
-			vm->line = NULL;
-			fetch_vm_free(vm);
-			return -1;
-		}
-		r->vms = nv;
-		r->capvms = nc;
+/* The VM is registered (so its lease is ended) but fails at once with the
+ * error set (caller holds r->mu).  -1: not even that (vm freed, the line
+ * left to the caller). */
+static int
+vm_start_failed(struct run *r, struct vm *vm)
+{
+	if (vms_room(r) < 0) {
+		vm->line = NULL;
+		fetch_vm_free(vm);
+		return -1;
 	}
 	r->vms[r->nvms++] = vm;
 	{
@@ -368,6 +394,32 @@ fail_locked:
 		vm->files[k].state = FS_CANCELLED;
 	vm->pending = 0;
 	fetch_vm_settled(vm);
-	pthread_mutex_unlock(&r->mu);
 	return 0;
+}
+
+/* Parse one h2k-lease line into a VM and queue its files. */
+int
+fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno)
+{
+	const cJSON *devs = cJSON_GetObjectItemCaseSensitive(line, "devices");
+	struct vm *vm;
+	int n = check_line(r, line, inname, lineno), rc = 0;
+
+	if (n < 0 || !(vm = vm_new(r, line, lineno)))
+		return -1;
+	if (!(vm->files = h2k_calloc(n ? (size_t)n : 1, sizeof *vm->files)) ||
+	    claim_ovf_names(vm, h2k_json_str(line, "name")) < 0 ||
+	    add_files(r, vm, devs) < 0 || cookie_policy(r, vm) < 0 || claim_dir(r, vm) < 0) {
+		pthread_mutex_lock(&r->mu);
+		rc = vm_start_failed(r, vm);
+		pthread_mutex_unlock(&r->mu);
+		return rc;
+	}
+	pthread_mutex_lock(&r->mu);
+	if (vms_room(r) < 0)
+		rc = vm_start_failed(r, vm);
+	else
+		vm_start(r, vm);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
 }

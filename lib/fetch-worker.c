@@ -639,7 +639,7 @@ finish(struct xfer *x)
 	return 0;
 }
 
-enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2 };
+enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2, DL_RETRY = 1 };
 
 /*
  * May bytes left by an earlier run be offered for resumption?  Never when
@@ -733,6 +733,177 @@ open_part(struct xfer *x)
 	return 0;
 }
 
+/* Forget the last attempt's answer: this one asks from x->have. */
+static void
+xfer_reset(struct xfer *x)
+{
+	x->offset = x->have;
+	x->status = 0;
+	x->cr[0] = x->new_etag[0] = x->retry_after[0] = '\0';
+	x->clen = -1;
+	x->decided = x->discard = x->restart = x->complete = x->io_err = x->cancelled = 0;
+	x->io_op = NULL;
+	x->discarded = 0;
+	x->got = 0;
+}
+
+/* The curl handle for one attempt: a Range from x->offset, with If-Range
+ * when a strong validator is known.  *hdrs and *ifr are the caller's to
+ * free, range[48] outlives the transfer. */
+static int
+setup_attempt(struct worker *w, struct xfer *x, struct curl_slist **hdrs, char **ifr,
+    char *range)
+{
+	struct run *r = w->run;
+	struct file *f = x->f;
+
+	curl_easy_reset(w->h);
+	if (h2k_http_setup(w->h, &w->tls, &w->peer) < 0)
+		return -1;
+	curl_slist_free_all(*hdrs);
+	*hdrs = NULL;
+	free(*ifr);
+	*ifr = NULL;
+	curl_easy_setopt(w->h, CURLOPT_URL, f->url);
+	curl_easy_setopt(w->h, CURLOPT_BUFFERSIZE, (long)RECV_BUF);
+	curl_easy_setopt(w->h, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(w->h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(w->h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(w->h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(w->h, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(w->h, CURLOPT_NOPROGRESS, 0L);
+	/* the stream is a VMDK: compression would only cost CPU */
+	curl_easy_setopt(w->h, CURLOPT_ACCEPT_ENCODING, NULL);
+	if (r->cookie && f->cookie)
+		curl_easy_setopt(w->h, CURLOPT_COOKIE, r->cookie);
+	if (x->offset > 0) {
+		snprintf(range, 48, "%lld-", x->offset);
+		curl_easy_setopt(w->h, CURLOPT_RANGE, range);
+		/* a weak validator must not go in If-Range (RFC 9110 13.1.5) */
+		if (x->etag && strncmp(x->etag, "W/", 2) != 0) {
+			*ifr = h2k_asprintf("If-Range: %s", x->etag);
+			if (!*ifr || !(*hdrs = curl_slist_append(NULL, *ifr)))
+				return -1;
+			curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, *hdrs);
+		}
+	}
+	return 0;
+}
+
+/* Drop the kept bytes and the validator: the next attempt asks from 0. */
+static int
+start_over(struct xfer *x)
+{
+	free(x->etag);
+	x->etag = NULL;
+	x->total = -1;
+	if (truncate_part(x) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", x->f->vm->dir, x->f->part,
+		    strerror(x->io_err));
+	return 0;
+}
+
+/* A body that ended: all of the file, or only a piece?  DL_OK, DL_FAIL,
+ * or DL_RETRY with lasterr said. */
+static int
+body_done(struct xfer *x, char *lasterr, size_t ll)
+{
+	if (x->total >= 0 && x->have < x->total) {
+		snprintf(lasterr, ll, "short body: %lld of %lld bytes", x->have, x->total);
+		return DL_RETRY;
+	}
+	if (x->total < 0 && x->status == 206) {
+		/* unknown length: the end of this piece is not the end of the file */
+		struct h2k_crange cr;
+		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) < 0 ||
+		    x->offset + x->got != (long long)cr.last + 1) {
+			snprintf(lasterr, ll, "short body");
+			return DL_RETRY;
+		}
+	}
+	return finish(x) < 0 ? DL_FAIL : DL_OK;
+}
+
+/* An answer that is not a body: transient (DL_RETRY, *ra the server's
+ * Retry-After or -1) or the end (DL_FAIL, the error set). */
+static int
+bad_status(struct xfer *x, const char *what, char *lasterr, size_t ll, double *ra)
+{
+	const struct h2k_fetch_opts *o = x->w->run->o;
+	struct file *f = x->f;
+	long s = x->status;
+
+	if (transient_status(s)) {
+		snprintf(lasterr, ll, "HTTP %ld", s);
+		if (x->retry_after[0]) {
+			*ra = h2k_retry_after(x->retry_after, time(NULL), o->retry_after_max);
+			if (*ra >= 0)
+				snprintf(lasterr, ll, "HTTP %ld (Retry-After %s)", s, x->retry_after);
+		}
+		return DL_RETRY;
+	}
+	if ((s == 401 || s == 403) && f->nocookie)
+		h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the session cookie "
+		    "was not sent: %s", what, s, f->nocookie);
+	else if (s == 401 || s == 403)
+		h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the server refused the "
+		    "session (expired? run h2k-login and h2k-lease again)", what, s);
+	else if (s == 404)
+		h2k_seterr(H2K_EX_NOTFOUND, "%s: HTTP 404: no such file on the "
+		    "server (lease gone?)", what);
+	else if (s == 416) {
+		snprintf(lasterr, ll, "HTTP 416 for offset %lld", x->offset);
+		return start_over(x) < 0 ? DL_FAIL : DL_RETRY;
+	} else
+		h2k_seterr(H2K_EX_NET, "%s: HTTP %ld from the server", what, s);
+	return DL_FAIL;
+}
+
+/* What one attempt came to: DL_OK, DL_FAIL (error set), DL_CANCEL, or
+ * DL_RETRY with lasterr and *ra said. */
+static int
+judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, double *ra)
+{
+	struct worker *w = x->w;
+	struct file *f = x->f;
+
+	if (x->cancelled || fetch_cancelled || f->vm->failed)
+		return DL_CANCEL;
+	if (x->io_err) {
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", f->vm->dir, f->part,
+		    x->io_op ? x->io_op : "write", strerror(x->io_err));
+		return DL_FAIL;
+	}
+	if (x->restart) {
+		snprintf(lasterr, ll, "answer did not continue the kept bytes");
+		if (start_over(x) < 0)
+			return DL_FAIL;
+		publish(x);
+		return DL_RETRY;
+	}
+	if (cc == CURLE_OK && x->complete) {
+		/* the .part already held the whole stream (killed before rename) */
+		if (rehash(x) < 0) {
+			h2k_seterr(H2K_EX_IO, "%s/%s: read: %s", f->vm->dir, f->part,
+			    strerror(x->io_err));
+			return DL_FAIL;
+		}
+		return finish(x) < 0 ? DL_FAIL : DL_OK;
+	}
+	if (cc == CURLE_OK && (x->status == 200 || x->status == 206))
+		return body_done(x, lasterr, ll);
+	if (cc == CURLE_OK)
+		return bad_status(x, what, lasterr, ll, ra);
+	if (w->peer.pin_mismatch || !transient_curl(cc) ||
+	    (cc == CURLE_SSL_CONNECT_ERROR && strstr(w->peer.errbuf, "certificate"))) {
+		h2k_http_fail(cc, &w->peer, what);
+		return DL_FAIL;
+	}
+	snprintf(lasterr, ll, "%s", w->peer.errbuf[0] ? w->peer.errbuf : curl_easy_strerror(cc));
+	return DL_RETRY;
+}
+
 static int
 download(struct worker *w, struct file *f)
 {
@@ -758,7 +929,6 @@ download(struct worker *w, struct file *f)
 	w->tls = o->tls;
 	w->tls.thumbprint = (char *)pin_for(r, f);
 	for (;;) {
-		CURLcode cc;
 		double ra = -1;
 
 		if (fetch_cancelled || f->vm->failed) {
@@ -766,151 +936,18 @@ download(struct worker *w, struct file *f)
 			goto out;
 		}
 		attempts++;
-		x.offset = x.have;
-		x.status = 0;
-		x.cr[0] = x.new_etag[0] = x.retry_after[0] = '\0';
-		x.clen = -1;
-		x.decided = x.discard = x.restart = x.complete = x.io_err = x.cancelled = 0;
-		x.io_op = NULL;
-		x.discarded = 0;
-		x.got = 0;
+		xfer_reset(&x);
 		fetch_hz_park(w);
 		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
 		publish(&x);
 		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
 		h2k_progress_restart(r->prog, f->prog);
-
-		curl_easy_reset(w->h);
-		if (h2k_http_setup(w->h, &w->tls, &w->peer) < 0)
+		if (setup_attempt(w, &x, &hdrs, &ifr, range) < 0)
 			goto out;
-		curl_slist_free_all(hdrs);
-		hdrs = NULL;
-		free(ifr);
-		ifr = NULL;
-		curl_easy_setopt(w->h, CURLOPT_URL, f->url);
-		curl_easy_setopt(w->h, CURLOPT_BUFFERSIZE, (long)RECV_BUF);
-		curl_easy_setopt(w->h, CURLOPT_HEADERFUNCTION, header_cb);
-		curl_easy_setopt(w->h, CURLOPT_HEADERDATA, &x);
-		curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, write_cb);
-		curl_easy_setopt(w->h, CURLOPT_WRITEDATA, &x);
-		curl_easy_setopt(w->h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-		curl_easy_setopt(w->h, CURLOPT_XFERINFODATA, &x);
-		curl_easy_setopt(w->h, CURLOPT_NOPROGRESS, 0L);
-		/* the stream is a VMDK: compression would only cost CPU */
-		curl_easy_setopt(w->h, CURLOPT_ACCEPT_ENCODING, NULL);
-		if (r->cookie && f->cookie)
-			curl_easy_setopt(w->h, CURLOPT_COOKIE, r->cookie);
-		if (x.offset > 0) {
-			snprintf(range, sizeof range, "%lld-", x.offset);
-			curl_easy_setopt(w->h, CURLOPT_RANGE, range);
-			/* a weak validator must not go in If-Range (RFC 9110 13.1.5) */
-			if (x.etag && strncmp(x.etag, "W/", 2) != 0) {
-				ifr = h2k_asprintf("If-Range: %s", x.etag);
-				if (!ifr || !(hdrs = curl_slist_append(NULL, ifr)))
-					goto out;
-				curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, hdrs);
-			}
-		}
-		cc = curl_easy_perform(w->h);
-
-		if (x.cancelled || fetch_cancelled || f->vm->failed) {
-			rc = DL_CANCEL;
+		CURLcode cc = curl_easy_perform(w->h);
+		if ((rc = judge(&x, cc, what, lasterr, sizeof lasterr, &ra)) != DL_RETRY)
 			goto out;
-		}
-		if (x.io_err) {
-			h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", f->vm->dir, f->part,
-			    x.io_op ? x.io_op : "write", strerror(x.io_err));
-			goto out;
-		}
-		if (x.restart) {
-			snprintf(lasterr, sizeof lasterr, "answer did not continue the kept bytes");
-			free(x.etag);
-			x.etag = NULL;
-			x.total = -1;
-			if (truncate_part(&x) < 0) {
-				h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", f->vm->dir, f->part,
-				    strerror(x.io_err));
-				goto out;
-			}
-			publish(&x);
-			goto retry;
-		}
-		if (cc == CURLE_OK && x.complete) {
-			/* the .part already held the whole stream (killed before rename) */
-			if (rehash(&x) < 0) {
-				h2k_seterr(H2K_EX_IO, "%s/%s: read: %s", f->vm->dir, f->part,
-				    strerror(x.io_err));
-				goto out;
-			}
-			if (finish(&x) < 0)
-				goto out;
-			rc = DL_OK;
-			goto out;
-		}
-		if (cc == CURLE_OK && (x.status == 200 || x.status == 206)) {
-			if (x.total >= 0 && x.have < x.total) {
-				snprintf(lasterr, sizeof lasterr, "short body: %lld of %lld bytes",
-				    x.have, x.total);
-				goto retry;
-			}
-			if (x.total < 0 && x.status == 206) {
-				/* unknown length: the end of this piece is not the end of the file */
-				struct h2k_crange cr;
-				if (h2k_crange_parse(x.cr, strlen(x.cr), &cr) < 0 ||
-				    x.offset + x.got != (long long)cr.last + 1) {
-					snprintf(lasterr, sizeof lasterr, "short body");
-					goto retry;
-				}
-			}
-			if (finish(&x) < 0)
-				goto out;
-			rc = DL_OK;
-			goto out;
-		}
-		if (cc == CURLE_OK) {
-			long s = x.status;
-			if (transient_status(s)) {
-				snprintf(lasterr, sizeof lasterr, "HTTP %ld", s);
-				if (x.retry_after[0]) {
-					ra = h2k_retry_after(x.retry_after, time(NULL), o->retry_after_max);
-					if (ra >= 0)
-						snprintf(lasterr, sizeof lasterr, "HTTP %ld (Retry-After %s)",
-						    s, x.retry_after);
-				}
-				goto retry;
-			}
-			if ((s == 401 || s == 403) && f->nocookie)
-				h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the session cookie "
-				    "was not sent: %s", what, s, f->nocookie);
-			else if (s == 401 || s == 403)
-				h2k_seterr(H2K_EX_SESSION, "%s: HTTP %ld: the server refused the "
-				    "session (expired? run h2k-login and h2k-lease again)", what, s);
-			else if (s == 404)
-				h2k_seterr(H2K_EX_NOTFOUND, "%s: HTTP 404: no such file on the "
-				    "server (lease gone?)", what);
-			else if (s == 416) {
-				snprintf(lasterr, sizeof lasterr, "HTTP 416 for offset %lld", x.offset);
-				free(x.etag);
-				x.etag = NULL;
-				x.total = -1;
-				if (truncate_part(&x) < 0) {
-					h2k_seterr(H2K_EX_IO, "%s/%s: truncate: %s", f->vm->dir,
-					    f->part, strerror(x.io_err));
-					goto out;
-				}
-				goto retry;
-			} else
-				h2k_seterr(H2K_EX_NET, "%s: HTTP %ld from the server", what, s);
-			goto out;
-		}
-		if (w->peer.pin_mismatch || !transient_curl(cc) ||
-		    (cc == CURLE_SSL_CONNECT_ERROR && strstr(w->peer.errbuf, "certificate"))) {
-			h2k_http_fail(cc, &w->peer, what);
-			goto out;
-		}
-		snprintf(lasterr, sizeof lasterr, "%s", w->peer.errbuf[0] ?
-		    w->peer.errbuf : curl_easy_strerror(cc));
-retry:
+		rc = DL_FAIL;
 		if (x.have > hwm) {
 			/* this attempt brought new bytes: the server is not dead */
 			hwm = x.have;

@@ -45,18 +45,14 @@
 
 /* set by the signal handler, read by every thread: lock-free atomic */
 atomic_int fetch_cancelled;
-static int g_devnull = -1;
 
 void
 h2k_fetch_cancel(void)
 {
-	int e = errno;
-
+	/* the reader checks it after every line, and after a read the
+	 * signal interrupted: the caller owns its input and makes that read
+	 * return (h2k-fetch gives its stdin an EOF) */
 	fetch_cancelled = 1;
-	/* The main thread may sit in a read of stdin: give it an EOF. */
-	if (g_devnull >= 0)
-		(void)dup2(g_devnull, STDIN_FILENO);
-	errno = e;
 }
 
 /* --- messages ------------------------------------------------------------ */
@@ -74,7 +70,14 @@ fetch_msg(struct run *r, const char *fmt, ...)
 	/* one line, nothing a terminal obeys: server strings (h2k.h) */
 	h2k_ttystr(raw, line + n, sizeof line - (size_t)n - 1);
 	strcat(line, "\n");
-	h2k_progress_msg(r->prog, line);
+	/* with bars or JSON progress on the same terminal, through the
+	 * display: it clears the bars first and keeps the lines whole */
+	if (r->prog && r->o->progress != H2K_PROGRESS_NONE)
+		h2k_progress_msg(r->prog, line);
+	else if (r->o->errors) {
+		fputs(line, r->o->errors);
+		fflush(r->o->errors);
+	}
 }
 
 /* --- small helpers ------------------------------------------------------- */
@@ -295,72 +298,96 @@ all_done(struct run *r)
 	return 1;
 }
 
-int
-h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname, FILE *out)
+/* The threads of a run beside the main one. */
+struct pool {
+	struct worker *ws;
+	pthread_t *wt, pt;
+	int nw, started, prog_started;
+};
+
+/* The run's shared state, before any thread.  -1: *code says why (the
+ * message printed). */
+static int
+run_init(struct run *r, const struct h2k_fetch_opts *o, FILE *out, int *code)
 {
-	struct run r;
-	struct worker *ws = NULL;
-	pthread_t *wt = NULL, pt;
-	int nw = o->jobs > 0 ? o->jobs : 4, started = 0, prog_started = 0, code;
-	struct h2k_jsonl rd;
-	sigset_t all, old;
+	memset(r, 0, sizeof *r);
+	r->o = o;
+	r->out = out;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	pthread_cond_init(&r->lease_cv, NULL);
 
-	memset(&r, 0, sizeof r);
-	r.o = o;
-	r.out = out;
-	pthread_mutex_init(&r.mu, NULL);
-	pthread_cond_init(&r.cv, NULL);
-	pthread_cond_init(&r.lease_cv, NULL);
-	if (g_devnull < 0)
-		g_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	if (h2k_http_global_init() < 0)
-		return h2k_errcode();
-	if (h2k_mkdirs(o->outdir, 0700) < 0) {
-		fetch_msg(&r, "%s", h2k_errmsg());
-		return h2k_errcode();
+	if (h2k_http_global_init() < 0) {
+		*code = h2k_errcode();
+		return -1;
 	}
-	if (!(r.outabs = realpath(o->outdir, NULL))) {
-		fetch_msg(&r, "%s: %s", o->outdir, strerror(errno));
-		return H2K_EX_IO;
+	if (h2k_mkdirs(o->outdir, 0700) < 0) {
+		fetch_msg(r, "%s", h2k_errmsg());
+		*code = h2k_errcode();
+		return -1;
+	}
+	if (!(r->outabs = realpath(o->outdir, NULL))) {
+		fetch_msg(r, "%s: %s", o->outdir, strerror(errno));
+		*code = H2K_EX_IO;
+		return -1;
 	}
 	if (o->session && o->session->cookie) {
 		const char *c = o->session->cookie;
 		if (fetch_has_ctl(c) || strchr(c, ';')) {
-			fetch_msg(&r, "session cookie has characters a cookie cannot have");
-			free(r.outabs);
-			return H2K_EX_SESSION;
+			fetch_msg(r, "session cookie has characters a cookie cannot have");
+			free(r->outabs);
+			*code = H2K_EX_SESSION;
+			return -1;
 		}
-		r.cookie = strncmp(c, "vmware_soap_session=", 20) == 0 ?
+		r->cookie = strncmp(c, "vmware_soap_session=", 20) == 0 ?
 		    h2k_strdup(c) : h2k_asprintf("vmware_soap_session=%s", c);
 		if (o->session->url)
-			r.session_host = fetch_url_hostport(o->session->url);
+			r->session_host = fetch_url_hostport(o->session->url);
 	}
-	r.prog = h2k_progress_new(o->progress_fd, o->progress);
+	r->prog = h2k_progress_new(o->progress_fd, o->progress);
+	return 0;
+}
 
-	/* only the main thread takes signals: its read of stdin is interrupted */
+/*
+ * Start the workers, the lease thread and the progress thread.  Only the
+ * main thread takes signals (its read of the input is interrupted): they
+ * are blocked while the threads are made, and *old restored on success.
+ * -1: no memory for the pool, nothing started, signals still blocked.
+ */
+static int
+run_start(struct run *r, struct pool *p, sigset_t *old)
+{
+	sigset_t all;
+
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (!(ws = h2k_calloc((size_t)nw, sizeof *ws)) || !(wt = h2k_calloc((size_t)nw, sizeof *wt)))
-		goto early;
-	for (int i = 0; i < nw; i++) {
-		ws[i].run = &r;
-		if (!(ws[i].h = curl_easy_init()) || !(ws[i].rbuf = h2k_malloc(REHASH_BUF)) ||
-		    !(ws[i].sha = EVP_MD_CTX_new()))
-			goto early;
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	if (!(p->ws = h2k_calloc((size_t)p->nw, sizeof *p->ws)) ||
+	    !(p->wt = h2k_calloc((size_t)p->nw, sizeof *p->wt)))
+		return -1;
+	for (int i = 0; i < p->nw; i++) {
+		p->ws[i].run = r;
+		if (!(p->ws[i].h = curl_easy_init()) || !(p->ws[i].rbuf = h2k_malloc(REHASH_BUF)) ||
+		    !(p->ws[i].sha = EVP_MD_CTX_new()))
+			return -1;
 	}
-	for (int i = 0; i < nw; i++, started++)
-		if (pthread_create(&wt[i], NULL, fetch_worker_main, &ws[i]) != 0)
+	for (int i = 0; i < p->nw; i++, p->started++)
+		if (pthread_create(&p->wt[i], NULL, fetch_worker_main, &p->ws[i]) != 0)
 			break;
-	if (pthread_create(&r.lease_thr, NULL, fetch_lease_main, &r) == 0)
-		r.lease_started = 1;
-	if (o->progress != H2K_PROGRESS_NONE && pthread_create(&pt, NULL, progress_main, &r) == 0)
-		prog_started = 1;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (started == 0 || !r.lease_started) {
-		fetch_msg(&r, "cannot start threads");
-		fetch_cancelled = 1;
-	}
+	if (pthread_create(&r->lease_thr, NULL, fetch_lease_main, r) == 0)
+		r->lease_started = 1;
+	if (r->o->progress != H2K_PROGRESS_NONE &&
+	    pthread_create(&p->pt, NULL, progress_main, r) == 0)
+		p->prog_started = 1;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	return 0;
+}
+
+/* The main thread's job: every input line, until EOF, a read error or a
+ * cancel. */
+static void
+read_input(struct run *r, FILE *in, const char *inname)
+{
+	struct h2k_jsonl rd;
 
 	h2k_jsonl_init(&rd, in, inname);
 	while (!fetch_cancelled) {
@@ -374,83 +401,123 @@ h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname, FILE
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			fetch_msg(&r, "%s", h2k_errmsg());
+			fetch_msg(r, "%s", h2k_errmsg());
 			if (h2k_errcode() != H2K_EX_USAGE) {
-				if (!r.first_code)
-					r.first_code = h2k_errcode();
-				r.bad_lines++;
+				if (!r->first_code)
+					r->first_code = h2k_errcode();
+				r->bad_lines++;
 				break;  /* read error: nothing more will come */
 			}
-			r.bad_lines++;
+			r->bad_lines++;
 			continue;
 		}
-		if (fetch_add_line(&r, obj, inname, rd.lineno) < 0)
+		if (fetch_add_line(r, obj, inname, rd.lineno) < 0)
 			cJSON_Delete(obj);
 	}
 	h2k_jsonl_free(&rd);
+}
 
-	/* wait for every VM; on cancel the workers notice within a second */
-	pthread_mutex_lock(&r.mu);
-	r.eof = 1;
-	while (!all_done(&r) || r.qlen > 0) {
+/* Wait for every VM; on cancel the workers notice within a second. */
+static void
+wait_all(struct run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->eof = 1;
+	while (!all_done(r) || r->qlen > 0) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
-		pthread_cond_timedwait(&r.cv, &r.mu, &ts);
+		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 	}
-	r.stop = 1;
-	r.lease_stop = 1;
-	pthread_cond_broadcast(&r.cv);
-	pthread_cond_broadcast(&r.lease_cv);
-	pthread_mutex_unlock(&r.mu);
+	r->stop = 1;
+	r->lease_stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_cond_broadcast(&r->lease_cv);
+	pthread_mutex_unlock(&r->mu);
+}
 
-early:
-	pthread_mutex_lock(&r.mu);
-	r.stop = 1;
-	r.lease_stop = 1;
-	pthread_cond_broadcast(&r.cv);
-	pthread_cond_broadcast(&r.lease_cv);
-	pthread_mutex_unlock(&r.mu);
-	for (int i = 0; i < started; i++)
-		pthread_join(wt[i], NULL);
-	if (r.lease_started)
-		pthread_join(r.lease_thr, NULL);
-	if (prog_started)
-		pthread_join(pt, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	h2k_progress_free(r.prog);
-	r.prog = NULL;
-	for (int i = 0; ws && i < nw; i++) {
-		if (ws[i].h)
-			curl_easy_cleanup(ws[i].h);
-		free(ws[i].rbuf);
-		EVP_MD_CTX_free(ws[i].sha);
+/* Stop and join every thread, restore the signal mask, free the pool. */
+static void
+run_stop(struct run *r, struct pool *p, const sigset_t *old)
+{
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	r->lease_stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_cond_broadcast(&r->lease_cv);
+	pthread_mutex_unlock(&r->mu);
+	for (int i = 0; i < p->started; i++)
+		pthread_join(p->wt[i], NULL);
+	if (r->lease_started)
+		pthread_join(r->lease_thr, NULL);
+	if (p->prog_started)
+		pthread_join(p->pt, NULL);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	h2k_progress_free(r->prog);
+	r->prog = NULL;
+	for (int i = 0; p->ws && i < p->nw; i++) {
+		if (p->ws[i].h)
+			curl_easy_cleanup(p->ws[i].h);
+		free(p->ws[i].rbuf);
+		EVP_MD_CTX_free(p->ws[i].sha);
 	}
-	free(ws);
-	free(wt);
+	free(p->ws);
+	free(p->wt);
+}
 
+/* The exit status: see h2k_fetch_run in fetch.h. */
+static int
+run_code(const struct run *r, int started)
+{
 	if (fetch_cancelled)
-		code = H2K_EX_CANCEL;
-	else if (r.failed_vms == 0 && r.bad_lines == 0)
-		code = started ? H2K_EX_OK : H2K_EX_FAIL;
-	else if (r.good_vms > 0)
-		code = H2K_EX_PARTIAL;
-	else if (r.failed_vms == 0)
-		code = r.first_code ? r.first_code : H2K_EX_USAGE;
-	else
-		code = r.first_code ? r.first_code : H2K_EX_FAIL;
-	for (size_t i = 0; i < r.nvms; i++)
-		fetch_vm_free(r.vms[i]);
-	free(r.vms);
-	free(r.queue);
-	free(r.outabs);
-	if (r.cookie)
-		h2k_freesecret(r.cookie);
-	free(r.session_host);
-	h2k_vim_free(r.pv);
-	free(r.pv_err);
-	pthread_mutex_destroy(&r.mu);
-	pthread_cond_destroy(&r.cv);
-	pthread_cond_destroy(&r.lease_cv);
+		return H2K_EX_CANCEL;
+	if (r->failed_vms == 0 && r->bad_lines == 0)
+		return started ? H2K_EX_OK : H2K_EX_FAIL;
+	if (r->good_vms > 0)
+		return H2K_EX_PARTIAL;
+	if (r->failed_vms == 0)
+		return r->first_code ? r->first_code : H2K_EX_USAGE;
+	return r->first_code ? r->first_code : H2K_EX_FAIL;
+}
+
+static void
+run_free(struct run *r)
+{
+	for (size_t i = 0; i < r->nvms; i++)
+		fetch_vm_free(r->vms[i]);
+	free(r->vms);
+	free(r->queue);
+	free(r->outabs);
+	if (r->cookie)
+		h2k_freesecret(r->cookie);
+	free(r->session_host);
+	h2k_vim_free(r->pv);
+	free(r->pv_err);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	pthread_cond_destroy(&r->lease_cv);
+}
+
+int
+h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname, FILE *out)
+{
+	struct run r;
+	struct pool p = { .nw = o->jobs > 0 ? o->jobs : 4 };
+	sigset_t old;
+	int code;
+
+	if (run_init(&r, o, out, &code) < 0)
+		return code;
+	if (run_start(&r, &p, &old) == 0) {
+		if (p.started == 0 || !r.lease_started) {
+			fetch_msg(&r, "cannot start threads");
+			fetch_cancelled = 1;
+		}
+		read_input(&r, in, inname);
+		wait_all(&r);
+	}
+	run_stop(&r, &p, &old);
+	code = run_code(&r, p.started);
+	run_free(&r);
 	return code;
 }
