@@ -3,7 +3,6 @@
  * checkpoints.
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
- *
  * Hashing.  SHA-256 costs about as much CPU as TLS does, so it does not
  * run in the thread that reads the socket: each worker has a hasher thread
  * that follows the writes, reading the bytes back from the .part (from the
@@ -43,7 +42,7 @@
 
 /* --- durability: the hasher's, or inline without one --------------------- */
 
-/* With `have` bytes written, a checkpoint is due: see "The resume rule". */
+/* With `have` bytes written, a checkpoint is due: see "The resume rule" in fetch-worker.c. */
 int
 fetch_ckpt_due(long long have, long long synced, double last_sync)
 {

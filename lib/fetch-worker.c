@@ -26,7 +26,7 @@
  *    rebooted since (same boot id: a killed process loses nothing the
  *    kernel has), else only up to "synced" (bytes past the last fsync may
  *    be garbage after a power cut).  Checkpoints (fdatasync, then the meta
- *    file) are every 10 s or 512 MiB, made by the hasher (below) so the
+ *    file) are every 10 s or 512 MiB, made by the hasher (fetch-hash.c) so the
  *    socket is read on meanwhile; only a power cut costs up to that much;
  *  - the server answers the Range request 206 with a Content-Range that
  *    starts exactly at the requested offset, whose complete length matches
