@@ -42,7 +42,8 @@
 
 /* --- durability: the hasher's, or inline without one --------------------- */
 
-/* With `have` bytes written, a checkpoint is due: see "The resume rule" in fetch-worker.c. */
+/* With `have` bytes written, a checkpoint is due: see "The resume rule"
+ * in fetch-worker.c. */
 int
 fetch_ckpt_due(long long have, long long synced, double last_sync)
 {
