@@ -7,7 +7,8 @@
  * is the VM's alone and locked while in use, see vmdir.h), keeps the leases
  * alive while it does, and writes one JSON line per VM whose files are all
  * complete.  The algorithms (threads, the resume rule, the keepalive) are
- * described at the top of fetch.c.
+ * described at the top of fetch.c and of the files beside it
+ * (fetch-int.h lists them).
  */
 #ifndef H2K_FETCH_H
 #define H2K_FETCH_H
@@ -50,6 +51,11 @@ struct h2k_fetch_opts {
 	enum h2k_progress_mode progress;
 	int progress_fd;        /* usually 2 */
 	const char *progname;   /* prefix of error lines */
+	/* where the error lines go, each whole ("PROG: VM: why\n"), from any
+	 * thread; with progress (bar or json) they go through the progress
+	 * display on progress_fd instead, so the bars are cleared first.
+	 * NULL: not written (the exit status still tells) */
+	FILE *errors;
 };
 
 /*
@@ -57,12 +63,17 @@ struct h2k_fetch_opts {
  * good and every VM complete; H2K_EX_PARTIAL when some VMs (or lines)
  * failed and others succeeded; when nothing succeeded, the class of the
  * first failure (H2K_EX_USAGE for bad lines only).  Errors are printed as
- * they happen, one line each, "PROG: VM: why" or "PROG: stdin:N: why".
+ * they happen, one line each, "PROG: VM: why" or "PROG: stdin:N: why",
+ * to o->errors (see there).
  */
 int h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname,
     FILE *out);
 
-/* Async-signal-safe: stop everything, keep .part files, exit 10. */
+/*
+ * Async-signal-safe: stop everything, keep .part files, exit 10.  It sets
+ * a flag only: a read of IN the signal interrupted is the caller's to end
+ * (h2k-fetch dup2s /dev/null over its stdin in the handler).
+ */
 void h2k_fetch_cancel(void);
 
 /*

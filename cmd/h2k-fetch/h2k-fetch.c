@@ -1,11 +1,12 @@
 /*
  * h2k-fetch - download the disks of NFC export leases, in parallel,
  * resumable, verified.  Reads h2k-lease JSON lines on stdin, writes one
- * line per VM whose files are all complete.  The engine is lib/fetch.c.
+ * line per VM whose files are all complete.  The engine is lib/fetch*.c.
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,11 +36,19 @@ usage(void)
 	exit(H2K_EX_USAGE);
 }
 
+static int devnull = -1;
+
 static void
 on_signal(int sig)
 {
+	int e = errno;
+
 	(void)sig;
 	h2k_fetch_cancel();
+	/* the run may sit in a read of stdin: give it an EOF */
+	if (devnull >= 0)
+		(void)dup2(devnull, STDIN_FILENO);
+	errno = e;
 }
 
 static long
@@ -116,6 +125,7 @@ main(int argc, char **argv)
 	o.tls.low_speed_time = 60;
 	o.progress_fd = STDERR_FILENO;
 	o.progname = "h2k-fetch";
+	o.errors = stderr;
 	o.pins = pins;
 	h2k_log_init(argv[0]);
 	/* it will hold a password or a session cookie */
@@ -267,6 +277,7 @@ main(int argc, char **argv)
 		o.progress = H2K_PROGRESS_NONE;
 
 	/* no SA_RESTART: a read of stdin must return so the run can stop */
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);

@@ -1,0 +1,286 @@
+/*
+ * fetch-hash.c - the hasher threads: read-back SHA-256, write-behind,
+ * checkpoints.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * Hashing.  SHA-256 costs about as much CPU as TLS does, so it does not
+ * run in the thread that reads the socket: each worker has a hasher thread
+ * that follows the writes, reading the bytes back from the .part (from the
+ * page cache, in REHASH_BUF pieces) and hashing them, on the other core.
+ * The worker publishes how far it wrote (hz_target); the hasher only ever
+ * touches bytes below it, and the worker parks the hasher (waits until it
+ * is idle and detached) before it truncates, rehashes or closes the file,
+ * or reads the digest: between park and attach the digest belongs to the
+ * worker alone.  The digest so is that of the bytes in the file, read
+ * back, and finish() waits for it to catch up before the rename.  Memory
+ * stays flat: the hasher reads into the worker's one rehash buffer.  The
+ * hasher also does the blocking disk work the stream must not wait for:
+ * it starts writeback of each 8 MiB behind the writes (sync_file_range),
+ * and makes the checkpoints, fdatasync of the bytes below hz_target, then
+ * the meta file; a failure there fails the file at the next write.  (A
+ * checkpoint in the socket's thread stalled the stream half a second per
+ * 512 MiB on a disk that writes about as fast as the network delivers.)
+ *
+ * Shared with the worker, under worker.hz_mu: hz_fd, hz_target (written
+ * so far), hz_hashed, the sync state (copied back to the xfer on park) and
+ * hz_err.  The checkpoints write the .part.meta file (fetch-worker.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch-int.h"
+
+/* --- durability: the hasher's, or inline without one --------------------- */
+
+/* With `have` bytes written, a checkpoint is due: see "The resume rule"
+ * in fetch-worker.c. */
+int
+fetch_ckpt_due(long long have, long long synced, double last_sync)
+{
+	return have > synced && (have - synced >= (long long)SYNC_BYTES ||
+	    h2k_monotime() - last_sync >= SYNC_SECS);
+}
+
+/*
+ * Start writeback of each finished WRITEBEHIND chunk below `upto` without
+ * waiting for it: the kernel writes while the socket is read on, and the
+ * checkpoints and the final fsync find little left to do.  The new mark.
+ */
+long long
+fetch_write_behind(int fd, long long mark, long long upto)
+{
+	while (upto - mark >= (long long)WRITEBEHIND) {
+		(void)sync_file_range(fd, mark, WRITEBEHIND, SYNC_FILE_RANGE_WRITE);
+		mark += WRITEBEHIND;
+	}
+	return mark;
+}
+
+/* Make the first `upto` bytes of x's .part durable and say so in the meta
+ * file: 0, or the errno of the fdatasync. */
+int
+fetch_make_durable(const struct xfer *x, long long upto)
+{
+	if (fdatasync(x->fd) < 0)
+		return errno;
+	(void)fetch_meta_write(x->f->vm->dirfd, x->f->meta, x->f->url, x->f->ident,
+	    x->etag, x->total, upto);
+	return 0;
+}
+
+/* --- the hasher ---------------------------------------------------------- */
+
+/* A checkpoint is due (hz_mu held). */
+static int
+hz_ckpt_due(const struct worker *w)
+{
+	return fetch_ckpt_due(w->hz_target, w->hz_synced, w->hz_last_sync);
+}
+
+static void *
+hasher_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&w->hz_mu);
+	for (;;) {
+		while (!w->hz_stop && (w->hz_fd < 0 || w->hz_err ||
+		    (w->hz_hashed >= w->hz_target && !hz_ckpt_due(w)))) {
+			w->hz_idle = 1;
+			pthread_cond_broadcast(&w->hz_done);
+			pthread_cond_wait(&w->hz_work, &w->hz_mu);
+		}
+		w->hz_idle = 0;
+		if (w->hz_stop)
+			break;
+		int fd = w->hz_fd;
+		if (hz_ckpt_due(w)) {
+			/*
+			 * Bytes below hz_target are written (in the page cache):
+			 * after the fdatasync they are on disk, and the meta file
+			 * may say so.  The socket keeps being read meanwhile.
+			 */
+			long long upto = w->hz_target;
+			struct xfer *x = w->hz_x;
+			w->hz_busy = 1;
+			pthread_mutex_unlock(&w->hz_mu);
+			int e = fetch_make_durable(x, upto);
+			pthread_mutex_lock(&w->hz_mu);
+			w->hz_busy = 0;
+			if (e) {
+				w->hz_err = e;
+				w->hz_errop = "fsync";
+			} else {
+				w->hz_synced = upto;
+				w->hz_last_sync = h2k_monotime();
+			}
+			continue;
+		}
+		long long from = w->hz_hashed, left = w->hz_target - w->hz_hashed;
+		size_t want = left < (long long)REHASH_BUF ? (size_t)left : REHASH_BUF;
+		long long wb = w->hz_wb;
+		w->hz_busy = 1;
+		pthread_mutex_unlock(&w->hz_mu);
+		ssize_t n;
+		do
+			n = pread(fd, w->rbuf, want, from);
+		while (n < 0 && errno == EINTR);
+		int e = n < 0 ? errno : EIO;
+		if (n > 0)
+			EVP_DigestUpdate(w->sha, w->rbuf, (size_t)n);
+		/* here, not in the socket's thread: a busy disk's queue can
+		 * block even sync_file_range */
+		if (n > 0)
+			wb = fetch_write_behind(fd, wb, from + n);
+		pthread_mutex_lock(&w->hz_mu);
+		w->hz_busy = 0;
+		w->hz_wb = wb;
+		if (n > 0)
+			w->hz_hashed += n;
+		else {
+			w->hz_err = e;  /* the file is shorter than we wrote: say so */
+			w->hz_errop = "read back for SHA-256";
+		}
+	}
+	pthread_mutex_unlock(&w->hz_mu);
+	return NULL;
+}
+
+/* Start w's hasher; without one (no thread to be had) hashing is inline. */
+void
+fetch_hz_start(struct worker *w)
+{
+	w->hz_fd = -1;
+	if (pthread_mutex_init(&w->hz_mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&w->hz_work, NULL) != 0)
+		goto mu;
+	if (pthread_cond_init(&w->hz_done, NULL) != 0)
+		goto work;
+	if (pthread_create(&w->hz_thr, NULL, hasher_main, w) == 0) {
+		w->hz_on = 1;
+		return;
+	}
+	pthread_cond_destroy(&w->hz_done);
+work:
+	pthread_cond_destroy(&w->hz_work);
+mu:
+	pthread_mutex_destroy(&w->hz_mu);
+}
+
+void
+fetch_hz_stop(struct worker *w)
+{
+	if (!w->hz_on)
+		return;
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_stop = 1;
+	pthread_cond_signal(&w->hz_work);
+	pthread_mutex_unlock(&w->hz_mu);
+	pthread_join(w->hz_thr, NULL);
+	pthread_cond_destroy(&w->hz_work);
+	pthread_cond_destroy(&w->hz_done);
+	pthread_mutex_destroy(&w->hz_mu);
+	w->hz_on = 0;
+}
+
+/* The hasher is idle (hz_mu held): hand its durability state back. */
+static void
+hz_detach(struct worker *w)
+{
+	struct xfer *x = w->hz_x;
+
+	if (x) {
+		x->synced = w->hz_synced;
+		x->wb_mark = w->hz_wb;
+		x->last_sync = w->hz_last_sync;
+	}
+	w->hz_x = NULL;
+}
+
+/* Detach the hasher and wait until it is idle: sha and rbuf are ours. */
+void
+fetch_hz_park(struct worker *w)
+{
+	if (!w->hz_on)
+		return;
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_fd = -1;
+	while (w->hz_busy)
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	hz_detach(w);
+	pthread_mutex_unlock(&w->hz_mu);
+}
+
+/* sha holds the first x->have bytes of x->fd: hash the rest as it is
+ * written, and make it durable.  Until the park, x's etag, total and
+ * sync state are the hasher's. */
+void
+fetch_hz_attach(struct worker *w, struct xfer *x)
+{
+	if (!w->hz_on)
+		return;
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_fd = x->fd;
+	w->hz_x = x;
+	w->hz_hashed = w->hz_target = x->have;
+	w->hz_synced = x->synced;
+	w->hz_wb = x->wb_mark;
+	w->hz_last_sync = x->last_sync;
+	w->hz_err = 0;
+	w->hz_errop = NULL;
+	pthread_mutex_unlock(&w->hz_mu);
+}
+
+/* Bytes below `upto` are written.  Wake the hasher only for a batch of
+ * them, or a checkpoint: a wakeup per TLS record would cost more than the
+ * hash.  0, or the errno the hasher failed with (*op says at what). */
+int
+fetch_hz_feed(struct worker *w, long long upto, const char **op)
+{
+	int e;
+
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_target = upto;
+	if (w->hz_idle && (upto - w->hz_hashed >= (long long)(4 * REHASH_BUF) ||
+	    hz_ckpt_due(w)))
+		pthread_cond_signal(&w->hz_work);
+	e = w->hz_err;
+	*op = w->hz_errop;
+	pthread_mutex_unlock(&w->hz_mu);
+	return e;
+}
+
+/* Wait until every written byte is hashed, then park.  0, or an errno
+ * and in *op what failed. */
+int
+fetch_hz_drain(struct worker *w, const char **op)
+{
+	int e;
+
+	if (!w->hz_on)
+		return 0;
+	pthread_mutex_lock(&w->hz_mu);
+	pthread_cond_signal(&w->hz_work);
+	while (w->hz_fd >= 0 && !w->hz_err && (w->hz_busy || w->hz_hashed < w->hz_target))
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	e = w->hz_err;
+	if (e)
+		*op = w->hz_errop;
+	w->hz_fd = -1;
+	while (w->hz_busy)
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	hz_detach(w);
+	pthread_mutex_unlock(&w->hz_mu);
+	return e;
+}
