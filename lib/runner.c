@@ -1417,6 +1417,173 @@ relogin(struct job *j)
 	return 1;
 }
 
+/* --- cancel ------------------------------------------------------------ */
+
+static void
+nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Whether the job's runner lives.  Not kill(pid, 0): the pid may be
+ * anybody's by now.  A live runner holds the lock on its run/PID.
+ */
+static int
+runner_alive(struct h2k_spool *sp, const cJSON *rec)
+{
+	const cJSON *rp = cJSON_GetObjectItemCaseSensitive(rec, "runner_pid");
+	char p[32];
+	int fd, alive;
+
+	if (!cJSON_IsNumber(rp))
+		return 0;
+	snprintf(p, sizeof p, "run/%d", (int)rp->valuedouble);
+	/* O_NONBLOCK: a FIFO there must not hang cancel past --timeout */
+	if ((fd = openat(sp->dfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) < 0)
+		return errno != ENOENT; /* unreadable: leave it to its runner */
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 1; /* not a runner's file: leave it alone */
+	}
+	alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return alive;
+}
+
+static int
+kill_orphans(struct h2k_spool *sp, cJSON *rec)
+{
+	pid_t pg;
+
+	if (!cJSON_GetObjectItemCaseSensitive(rec, "pgid"))
+		return 0;
+	/* The runner lives: it does the killing itself. */
+	if (runner_alive(sp, rec))
+		return 0;
+	if ((pg = h2k_job_group(rec)) < 0)
+		return -1;
+	if (kill(-pg, SIGTERM) < 0)
+		return 0;
+	for (int i = 0; i < 50; i++) {
+		nap(0.1);
+		if (h2k_job_group(rec) < 0)
+			return 0; /* every process of the job is gone */
+	}
+	if (h2k_job_group(rec) == pg)
+		kill(-pg, SIGKILL);
+	return 0;
+}
+
+/*
+ * find said "no job": when the file is there but its record was refused
+ * (a field of the wrong type or range), say that instead.
+ */
+static void
+why_not_found(struct h2k_spool *sp, const char *arg)
+{
+	static const char *const subs[] = {"new", "cur", "done"};
+	char p[H2K_SPOOL_IDMAX + 8], m[512];
+
+	if (h2k_errcode() != H2K_EX_NOTFOUND || !h2k_spool_idok(arg))
+		return;
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", subs[i], arg);
+		if (faccessat(sp->dfd, p, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		cJSON *r = h2k_spool_read(sp, subs[i], arg);
+		if (r) {
+			cJSON_Delete(r);
+			continue;
+		}
+		snprintf(m, sizeof m, "%s", h2k_errmsg());
+		h2k_seterr(H2K_EX_FAIL, "job %.64s: %s/%s: %s", arg, sp->dir, p,
+		    m);
+		return;
+	}
+}
+
+int
+h2k_runner_cancel(struct h2k_spool *sp, const char *arg, double limit,
+    int (*emit)(const cJSON *rec))
+{
+	char id[H2K_SPOOL_IDMAX];
+	double t0 = h2k_monotime();
+	int marked = 0;
+	char why[256] = "";
+
+	for (;;) {
+		struct h2k_claim c;
+		const char *sub;
+		cJSON *r = h2k_spool_find(sp, arg, &sub, id);
+		int got;
+
+		if (!r) {
+			why_not_found(sp, arg);
+			return -1;
+		}
+		if (!strcmp(sub, "done")) {
+			const char *st = jstr(r, "status");
+			if (!strcmp(st, "cancelled")) {
+				int rc = emit(r);
+				cJSON_Delete(r);
+				return rc;
+			}
+			if (h2k_job_status_final(st))
+				h2k_seterr(H2K_EX_STATE, "job %s already %s", id,
+				    st);
+			else
+				h2k_seterr(H2K_EX_STATE, "job %s ended, but its "
+				    "runner could not record how (status '%s' "
+				    "in done/)", id, st);
+			cJSON_Delete(r);
+			return -1;
+		}
+		if (!strcmp(sub, "new")) {
+			cJSON_Delete(r);
+			if ((got = h2k_spool_claim_id_noslot(sp, id, &c)) < 0)
+				return -1;
+		} else {
+			if (!marked && h2k_spool_mark_cancel(sp, id) < 0) {
+				cJSON_Delete(r);
+				return -1;
+			}
+			marked = 1;
+			/* Its runner may be gone while its processes live on. */
+			if (kill_orphans(sp, r) < 0)
+				snprintf(why, sizeof why, "; %s, not signalled",
+				    h2k_errmsg());
+			else
+				why[0] = '\0';
+			cJSON_Delete(r);
+			if ((got = h2k_spool_adopt(sp, id, &c)) < 0)
+				return -1;
+		}
+		if (got == 1) {
+			/* Nobody runs it: cancel it ourselves. */
+			if (h2k_job_set_status(c.rec, "cancelled") < 0 ||
+			    h2k_job_set_str(c.rec, "error", "cancelled") < 0 ||
+			    h2k_spool_finish(sp, &c) < 0) {
+				h2k_spool_release(&c);
+				return -1;
+			}
+			int rc = emit(c.rec);
+			h2k_spool_release(&c);
+			return rc;
+		}
+		if (h2k_monotime() - t0 > limit)
+			return h2k_seterr(H2K_EX_FAIL, "job %s: cancel "
+			    "requested, still running after %g s%s", id, limit,
+			    why);
+		nap(0.1);
+	}
+}
+
+/* --- the loop ---------------------------------------------------------- */
+
 /* Signals are blocked except inside ppoll (see the top). */
 static void
 catch_signals(void)

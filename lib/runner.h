@@ -41,4 +41,15 @@ struct h2k_runner_result {
 int h2k_runner_run(const struct h2k_runner_opts *o,
     struct h2k_runner_result *res);
 
+/*
+ * `h2k-job cancel ID`: a pending job is cancelled here; a running one gets
+ * cancel/ID and its runner stops it (or, when that runner is dead, its
+ * left-over process group gets SIGTERM, then SIGKILL); waits up to limit
+ * seconds for the job to be final.  emit gets the cancelled record (a job
+ * already cancelled: its record); its -1 is returned.  -1 with the error
+ * set: no such job, already final, or still running after limit.
+ */
+int h2k_runner_cancel(struct h2k_spool *sp, const char *arg, double limit,
+    int (*emit)(const cJSON *rec));
+
 #endif
