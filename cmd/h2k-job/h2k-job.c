@@ -8,20 +8,13 @@
  */
 #include <err.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/inotify.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/ioctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,11 +22,8 @@
 #include "h2k.h"
 #include "job.h"
 #include "jsonl.h"
-#include "lease.h"
 #include "runner.h"
-#include "session.h"
 #include "spool.h"
-#include "vim.h"
 
 static void
 usage(void)
