@@ -43,7 +43,9 @@
  * the pipeline starts, so a full spool cannot lose it (spool.c says how
  * the final record survives a full spool too).
  *
- * Cancel: `h2k-job cancel` drops cancel/ID; the owning runner sees it
+ * Cancel: `h2k-job cancel` (h2k_runner_cancel, below) drops cancel/ID,
+ * and when the job's runner is dead signals its left-over process group
+ * itself (the /proc proof is h2k_job_group's).  The owning runner sees it
  * within a tick, sends SIGTERM to the job's process group (h2k-fetch
  * aborts the lease on SIGTERM), SIGKILL after a bound, and marks the job
  * cancelled once every process of the group is reaped.
