@@ -40,17 +40,6 @@ cancelled(const struct h2k_export_opts *o)
 	return o->cancel && *o->cancel;
 }
 
-/* Sleep seconds, waking early (EINTR) when a signal arrives. */
-static void
-nap(double s)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
 /* Call a method whose returnval is a moref; its value, caller frees. */
 static char *
 call_moref(struct h2k_vim *v, const char *method, const char *type,
@@ -247,7 +236,7 @@ wait_ready(struct h2k_vim *v, struct h2k_export *e, const char *label,
 			return h2k_seterr(H2K_EX_STATE,
 			    "%s: export lease still initializing after %.0f s "
 			    "(raise --timeout)", label, limit);
-		nap(delay);
+		h2k_sleep(delay);
 		delay = delay * 1.5 > 2.0 ? 2.0 : delay * 1.5;
 	}
 }
@@ -333,7 +322,7 @@ shutdown_guest(struct h2k_vim *v, const char *vm, const char *label,
 			return h2k_seterr(H2K_EX_STATE,
 			    "%s: guest did not shut down within %.0f s "
 			    "(raise --timeout, or use --power-off)", label, limit);
-		nap(delay);
+		h2k_sleep(delay);
 		delay = delay * 1.5 > 3.0 ? 3.0 : delay * 1.5;
 	}
 }

@@ -156,5 +156,7 @@ int h2k_nodump(void);
 const char *h2k_now_rfc3339(char buf[32]);
 /* Monotonic clock in seconds. */
 double h2k_monotime(void);
+/* Sleep s seconds; a signal ends it early (EINTR), which the callers want. */
+void h2k_sleep(double s);
 
 #endif

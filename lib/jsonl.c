@@ -344,5 +344,6 @@ h2k_json_num(const cJSON *o, const char *key, double def)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-	return cJSON_IsNumber(v) ? v->valuedouble : def;
+	return cJSON_IsNumber(v) && v->valuedouble == v->valuedouble ?
+	    v->valuedouble : def;
 }

@@ -105,21 +105,6 @@ on_signal(int sig)
 		got_hup = 1;
 }
 
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
-static double
-jnum(const cJSON *o, const char *k, double def)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) && v->valuedouble == v->valuedouble ?
-	    v->valuedouble : def;
-}
-
 struct stage {
 	pid_t pid;
 	int status;          /* wait status once reaped */
@@ -254,7 +239,7 @@ stage_argv(int i, const cJSON *rec)
 			goto fail;
 		/* "--" so a VM path can never be taken for an option. */
 		if (!(v[n++] = h2k_strdup("--")) ||
-		    !(v[n++] = h2k_strdup(jstr(rec, "vm_path"))))
+		    !(v[n++] = h2k_strdup(h2k_json_str(rec, "vm_path"))))
 			goto fail;
 	} else if (i == 1) {
 		double pd = cJSON_GetNumberValue(
@@ -262,7 +247,7 @@ stage_argv(int i, const cJSON *rec)
 		if (!(v[n++] = h2k_strdup("--progress")) ||
 		    !(v[n++] = h2k_strdup("json")) ||
 		    !(v[n++] = h2k_strdup("-o")) ||
-		    !(v[n++] = h2k_strdup(jstr(rec, "output_path"))))
+		    !(v[n++] = h2k_strdup(h2k_json_str(rec, "output_path"))))
 			goto fail;
 		if (!(pd == pd && pd >= 1) && download_workers > 0)
 			pd = download_workers;
@@ -371,7 +356,7 @@ set_progress(struct job *j, const char *phase)
 		if (!(p = cJSON_AddObjectToObject(j->c.rec, "progress")))
 			return -1;
 	}
-	if (phase && (!jstr(p, "phase") || strcmp(jstr(p, "phase"), phase)))
+	if (phase && (!h2k_json_str(p, "phase") || strcmp(h2k_json_str(p, "phase"), phase)))
 		j->t_update = 0; /* a new phase is written at once */
 	if (phase && h2k_job_set_str(p, "phase", phase) < 0)
 		return -1;
@@ -444,7 +429,7 @@ start_job(struct job *j)
 		goto out;
 	logjob(j, "attempt %d by runner %d: %s %s | %s ... | %s ...",
 	    (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j->c.rec,
-	    "attempts")), (int)getpid(), av[0][0], jstr(j->c.rec, "vm_path"),
+	    "attempts")), (int)getpid(), av[0][0], h2k_json_str(j->c.rec, "vm_path"),
 	    av[1][0], av[2][0]);
 	j->pgid = 0;
 	for (int i = 0; i < NSTAGE; i++) {
@@ -547,19 +532,19 @@ on_line(struct job *j, int i, char *line, size_t len)
 	j->st[i].lines++;
 	if (i == 0 && o) {
 		const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "lease");
-		const char *m = jstr(l, "moref");
+		const char *m = h2k_json_str(l, "moref");
 		if (m) {
 			free(j->lease_moref);
 			j->lease_moref = h2k_strdup(m);
 			logjob(j, "lease %s%s%s", m,
-			    jstr(l, "snapshot") ? " snapshot " : "",
-			    jstr(l, "snapshot") ? jstr(l, "snapshot") : "");
+			    h2k_json_str(l, "snapshot") ? " snapshot " : "",
+			    h2k_json_str(l, "snapshot") ? h2k_json_str(l, "snapshot") : "");
 			cJSON *rl = cJSON_CreateObject();
 			if (rl) {
 				cJSON_AddStringToObject(rl, "moref", m);
-				if (jstr(l, "snapshot"))
+				if (h2k_json_str(l, "snapshot"))
 					cJSON_AddStringToObject(rl, "snapshot",
-					    jstr(l, "snapshot"));
+					    h2k_json_str(l, "snapshot"));
 				cJSON_DeleteItemFromObjectCaseSensitive(j->c.rec,
 				    "lease");
 				cJSON_AddItemToObject(j->c.rec, "lease", rl);
@@ -572,7 +557,7 @@ on_line(struct job *j, int i, char *line, size_t len)
 		    "devices"))
 			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d,
 			    "disk")))
-				tot += jnum(d, "size", 0);
+				tot += h2k_json_num(d, "size", 0);
 		if (tot > j->tot_total)
 			j->tot_total = tot;
 		set_progress(j, "download");
@@ -620,9 +605,9 @@ on_progress(struct job *j, const char *line, size_t len)
 		cJSON_Delete(o);
 		return 0;
 	}
-	done = jnum(o, "bytes_done", 0);
-	total = jnum(o, "bytes_total", 0);
-	file = jstr(o, "file");
+	done = h2k_json_num(o, "bytes_done", 0);
+	total = h2k_json_num(o, "bytes_total", 0);
+	file = h2k_json_str(o, "file");
 	if (!file) {
 		j->tot_done = done;
 		if (total > 0)
@@ -657,7 +642,7 @@ on_progress(struct job *j, const char *line, size_t len)
 			j->tot_total = t;
 	}
 	/* h2k-fetch's own "done" is not the job's: h2k-ovf is still to run. */
-	const char *ph = jstr(o, "phase");
+	const char *ph = h2k_json_str(o, "phase");
 	set_progress(j, ph && !strcmp(ph, "verify") ? "verify" : "download");
 	cJSON_Delete(o);
 	return 1;
@@ -983,24 +968,24 @@ make_result(const cJSON *f)
 	if (!r)
 		return NULL;
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-		if (jstr(f, keys[k]))
-			cJSON_AddStringToObject(r, keys[k], jstr(f, keys[k]));
+		if (h2k_json_str(f, keys[k]))
+			cJSON_AddStringToObject(r, keys[k], h2k_json_str(f, keys[k]));
 	if ((files = cJSON_AddArrayToObject(r, "files"))) {
 		cJSON_ArrayForEach(fl, cJSON_GetObjectItemCaseSensitive(f,
 		    "files")) {
 			cJSON *e = cJSON_CreateObject();
 			if (!e)
 				break;
-			if (jstr(fl, "path"))
+			if (h2k_json_str(fl, "path"))
 				cJSON_AddStringToObject(e, "path",
-				    jstr(fl, "path"));
+				    h2k_json_str(fl, "path"));
 			if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(fl,
 			    "size")))
 				cJSON_AddNumberToObject(e, "size",
-				    jnum(fl, "size", 0));
-			if (jstr(fl, "sha256"))
+				    h2k_json_num(fl, "size", 0));
+			if (h2k_json_str(fl, "sha256"))
 				cJSON_AddStringToObject(e, "sha256",
-				    jstr(fl, "sha256"));
+				    h2k_json_str(fl, "sha256"));
 			cJSON_AddItemToArray(files, e);
 		}
 	}
@@ -1048,15 +1033,15 @@ static void
 cleanup_lease(struct job *j)
 {
 	const cJSON *l = cJSON_GetObjectItemCaseSensitive(j->c.rec, "lease");
-	const char *snap = jstr(l, "snapshot");
+	const char *snap = h2k_json_str(l, "snapshot");
 	struct h2k_session s;
 	char *path;
 	pid_t pid;
 
 	if (!j->lease_moref)
 		return;
-	if (j->final && jstr(cJSON_GetObjectItemCaseSensitive(j->final,
-	    "lease"), "state") && !strcmp(jstr(
+	if (j->final && h2k_json_str(cJSON_GetObjectItemCaseSensitive(j->final,
+	    "lease"), "state") && !strcmp(h2k_json_str(
 	    cJSON_GetObjectItemCaseSensitive(j->final, "lease"), "state"),
 	    "completed"))
 		return;
@@ -1171,7 +1156,7 @@ end_job(struct job *j)
 			snprintf(why, sizeof why, "%s", j->st[bad].lasterr);
 		else
 			describe_exit(why, sizeof why, bad, j->st[bad].status);
-	} else if (!j->final || !jstr(j->final, "ovf_path")) {
+	} else if (!j->final || !h2k_json_str(j->final, "ovf_path")) {
 		st = "failed";
 		snprintf(why, sizeof why, "h2k-ovf ended without an ovf_path");
 	} else {
@@ -1200,10 +1185,10 @@ end_job(struct job *j)
 		h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
 	if (!strcmp(st, "completed"))
 		h2k_info("job %s (%s): completed in %.1f s: %s", j->c.id,
-		    jstr(j->c.rec, "name"), secs, jstr(j->final, "ovf_path"));
+		    h2k_json_str(j->c.rec, "name"), secs, h2k_json_str(j->final, "ovf_path"));
 	else
 		h2k_log(!strcmp(st, "failed") ? H2K_LOG_WARN : H2K_LOG_INFO,
-		    "job %s (%s): %s: %s", j->c.id, jstr(j->c.rec, "name"), st,
+		    "job %s (%s): %s: %s", j->c.id, h2k_json_str(j->c.rec, "name"), st,
 		    why);
 }
 
@@ -1271,7 +1256,7 @@ claim_more(void)
 			return started;
 		}
 		h2k_info("job %s (%s): claimed, attempt %d", j->c.id,
-		    jstr(j->c.rec, "name"), (int)jnum(j->c.rec, "attempts", 0));
+		    h2k_json_str(j->c.rec, "name"), (int)h2k_json_num(j->c.rec, "attempts", 0));
 		/*
 		 * Test hook for the crash tests: stop dead right after a
 		 * durable claim, before any process is started, so a kill -9
@@ -1421,13 +1406,6 @@ relogin(struct job *j)
 
 /* --- cancel ------------------------------------------------------------ */
 
-static void
-nap(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	nanosleep(&ts, NULL);
-}
-
 /*
  * Whether the job's runner lives.  Not kill(pid, 0): the pid may be
  * anybody's by now.  A live runner holds the lock on its run/PID.
@@ -1471,7 +1449,7 @@ kill_orphans(struct h2k_spool *sp, cJSON *rec)
 	if (kill(-pg, SIGTERM) < 0)
 		return 0;
 	for (int i = 0; i < 50; i++) {
-		nap(0.1);
+		h2k_sleep(0.1);
 		if (h2k_job_group(rec) < 0)
 			return 0; /* every process of the job is gone */
 	}
@@ -1528,7 +1506,7 @@ h2k_runner_cancel(struct h2k_spool *sp, const char *arg, double limit,
 			return -1;
 		}
 		if (!strcmp(sub, "done")) {
-			const char *st = jstr(r, "status");
+			const char *st = h2k_json_str(r, "status");
 			if (!strcmp(st, "cancelled")) {
 				int rc = emit(r);
 				cJSON_Delete(r);
@@ -1580,7 +1558,7 @@ h2k_runner_cancel(struct h2k_spool *sp, const char *arg, double limit,
 			return h2k_seterr(H2K_EX_FAIL, "job %s: cancel "
 			    "requested, still running after %g s%s", id, limit,
 			    why);
-		nap(0.1);
+		h2k_sleep(0.1);
 	}
 }
 

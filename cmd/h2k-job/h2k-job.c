@@ -99,12 +99,6 @@ json_out(const cJSON *o)
 	return r ? h2k_seterr(H2K_EX_IO, "stdout: %s", strerror(errno)) : 0;
 }
 
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
 /*
  * Open the spool.  Only submit and run create it: a mistyped --spool given
  * to ls must not leave directories behind.  Returns 0, or 1 when the spool
@@ -245,7 +239,7 @@ cmd_submit(int argc, char **argv)
 static int
 ls_cb(void *arg, const char *sub, cJSON *rec)
 {
-	const char *st = jstr(rec, "status");
+	const char *st = h2k_json_str(rec, "status");
 
 	(void)arg;
 	(void)sub;
@@ -307,7 +301,7 @@ static int
 count_cb(void *arg, const char *sub, cJSON *rec)
 {
 	struct counts *c = arg;
-	const char *st = jstr(rec, "status");
+	const char *st = h2k_json_str(rec, "status");
 
 	(void)sub;
 	for (int i = 0; i < 5; i++)
@@ -379,13 +373,6 @@ on_signal(int sig)
 		got_int++;
 	else if (sig == SIGHUP)
 		got_hup = 1;
-}
-
-static void
-nap(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	nanosleep(&ts, NULL);
 }
 
 /*
@@ -472,19 +459,19 @@ cmd_wait(int argc, char **argv)
 			}
 			if (!r)
 				continue;
-			if (!h2k_job_status_final(jstr(r, "status"))) {
+			if (!h2k_job_status_final(h2k_json_str(r, "status"))) {
 				/* Its runner could not write the outcome. */
 				fprintf(stderr, "h2k-job: job %s: ended, but its "
 				    "runner could not record how (status '%s' "
 				    "in done/); see log/%s.log\n", ids[i],
-				    jstr(r, "status"), ids[i]);
+				    h2k_json_str(r, "status"), ids[i]);
 				fin[i] = 1;
 				left--;
 				failed++;
 				cJSON_Delete(r);
 				continue;
 			}
-			const char *st = jstr(r, "status");
+			const char *st = h2k_json_str(r, "status");
 			fin[i] = 1;
 			left--;
 			completed += !strcmp(st, "completed");
@@ -506,7 +493,7 @@ cmd_wait(int argc, char **argv)
 			rc = H2K_EX_FAIL;
 			goto out;
 		}
-		nap(0.2);
+		h2k_sleep(0.2);
 	}
 out:
 	free(ids);
