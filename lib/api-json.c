@@ -241,7 +241,8 @@ h2k_api_job(const cJSON *rec, time_t mtime)
 	if (!o)
 		return NULL;
 	if (!(d = cJSON_AddObjectToObject(o, "definition")) ||
-	    add_str(d, "id", h2k_json_str(rec, "id")) < 0 ||
+	    add_str(d, "id", h2k_json_str(rec, "api_id") ?
+	    h2k_json_str(rec, "api_id") : h2k_json_str(rec, "id")) < 0 ||
 	    add_str(d, "name", h2k_json_str(rec, "name")) < 0 ||
 	    add_str(d, "vm_path", h2k_json_str(rec, "vm_path")) < 0 ||
 	    add_str(d, "output_path", h2k_json_str(rec, "output_path")) < 0 ||

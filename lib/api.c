@@ -63,6 +63,7 @@ struct blob {
 
 struct ent {
 	char id[H2K_SPOOL_IDMAX];
+	char api_id[H2K_SPOOL_IDMAX]; /* the client's id, or "" */
 	char created[32];
 	char status[12];
 	int sub;                 /* 0 new, 1 cur, 2 done */
@@ -132,8 +133,24 @@ cache_find(const char *id)
 	for (size_t i = hash_id(id) % c->nidx;; i = (i + 1) % c->nidx) {
 		if (!c->idx[i])
 			return NULL;
-		if (!strcmp(c->v[c->idx[i] - 1].id, id))
+		const struct ent *e = &c->v[c->idx[i] - 1];
+		if (!strcmp(e->id, id) || !strcmp(e->api_id, id))
 			return &c->v[c->idx[i] - 1];
+	}
+}
+
+/* Entry k under its id and, when it has one, its client's id. */
+static void
+index_add(size_t *idx, size_t n, size_t k)
+{
+	for (int a = 0; a < 2; a++) {
+		const char *key = a ? S.c.v[k].api_id : S.c.v[k].id;
+		if (!*key)
+			continue;
+		size_t i = hash_id(key) % n;
+		while (idx[i])
+			i = (i + 1) % n;
+		idx[i] = k + 1;
 	}
 }
 
@@ -141,17 +158,13 @@ static int
 reindex(void)
 {
 	struct cache *c = &S.c;
-	size_t n = c->n * 2 + 16;
+	size_t n = c->n * 4 + 16;
 	size_t *idx = h2k_calloc(n, sizeof *idx);
 
 	if (!idx)
 		return -1;
-	for (size_t k = 0; k < c->n; k++) {
-		size_t i = hash_id(c->v[k].id) % n;
-		while (idx[i])
-			i = (i + 1) % n;
-		idx[i] = k + 1;
-	}
+	for (size_t k = 0; k < c->n; k++)
+		index_add(idx, n, k);
 	free(c->idx);
 	c->idx = idx;
 	c->nidx = n;
@@ -180,6 +193,8 @@ render(struct ent *e, const struct stat *st)
 	job = h2k_api_job(rec, st->st_mtim.tv_sec);
 	snprintf(e->status, sizeof e->status, "%s",
 	    h2k_json_str(rec, "status") ? h2k_json_str(rec, "status") : "");
+	snprintf(e->api_id, sizeof e->api_id, "%.95s",
+	    h2k_json_str(rec, "api_id") ? h2k_json_str(rec, "api_id") : "");
 	snprintf(e->created, sizeof e->created, "%s",
 	    h2k_json_str(rec, "created_at") ? h2k_json_str(rec, "created_at") :
 	    "");
@@ -259,10 +274,13 @@ scan_sub(int sub)
 				continue;
 			e->gen = c->gen;
 			c->n++;
-			if (c->n * 2 > c->nidx && reindex() < 0) {
-				closedir(d);
-				return -1;
-			}
+			if (c->n * 4 > c->nidx) {
+				if (reindex() < 0) {
+					closedir(d);
+					return -1;
+				}
+			} else
+				index_add(c->idx, c->nidx, c->n - 1);
 			continue;
 		}
 		e->sub = sub;
@@ -748,9 +766,12 @@ ep_query_get(struct MHD_Connection *con)
 	return r;
 }
 
-/* The cached JOB of an exact id, parsed (caller deletes); NULL: unknown. */
+/*
+ * The cached JOB of an exact id or client id, parsed (caller deletes);
+ * NULL: unknown.  sid (may be NULL) gets the spool's id.
+ */
 static cJSON *
-job_of(const char *id)
+job_of(const char *id, char sid[H2K_SPOOL_IDMAX])
 {
 	struct blob *b = NULL;
 	cJSON *j;
@@ -760,8 +781,11 @@ job_of(const char *id)
 	pthread_mutex_lock(&S.lock);
 	if (scan() == 0) {
 		struct ent *e = cache_find(id);
-		if (e)
+		if (e) {
 			b = blob_get(e->job);
+			if (sid)
+				snprintf(sid, H2K_SPOOL_IDMAX, "%s", e->id);
+		}
 	}
 	pthread_mutex_unlock(&S.lock);
 	if (!b)
@@ -774,7 +798,7 @@ job_of(const char *id)
 static enum MHD_Result
 ep_job(struct MHD_Connection *con, const char *id, int progress)
 {
-	cJSON *j = job_of(id);
+	cJSON *j = job_of(id, NULL);
 
 	if (!j)
 		return send_err(con, 404, "no job %.64s", id);
@@ -793,12 +817,13 @@ ep_logs(struct MHD_Connection *con, const char *id)
 	struct stat st;
 	struct MHD_Response *r;
 	int fd;
-	cJSON *j = job_of(id);
+	char sid[H2K_SPOOL_IDMAX];
+	cJSON *j = job_of(id, sid);
 
 	if (!j)
 		return send_err(con, 404, "no job %.64s", id);
 	cJSON_Delete(j);
-	snprintf(p, sizeof p, "log/%s.log", id);
+	snprintf(p, sizeof p, "log/%s.log", sid);
 	fd = openat(S.sp->dfd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
@@ -837,6 +862,15 @@ session_server(char *out, size_t n)
 	return rc;
 }
 
+/* The id a client knows a record by. */
+static const char *
+api_id(const cJSON *rec)
+{
+	const char *a = h2k_json_str(rec, "api_id");
+
+	return a ? a : h2k_json_str(rec, "id");
+}
+
 static int
 reject(cJSON *errs, size_t i, const char *fmt, ...)
 {
@@ -873,6 +907,16 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 		return send_err(con, 500, "out of memory");
 	}
 	pthread_mutex_lock(&S.lock);
+	/* a client's id must be new: the cache knows every id and client id */
+	S.c.dirty = 1;
+	if (scan() < 0) {
+		pthread_mutex_unlock(&S.lock);
+		cJSON_Delete(o);
+		cJSON_Delete(errs);
+		free(recs);
+		h2k_apijobs_free(&l);
+		return send_err(con, 500, "%s", h2k_errmsg());
+	}
 	for (size_t i = 0; i < l.n; i++) {
 		struct h2k_apijob *a = &l.v[i];
 		char id[H2K_SPOOL_IDMAX], want[300];
@@ -916,20 +960,29 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 			continue;
 		}
 		if (a->id) {
-			int dup = h2k_spool_where(S.sp, a->id) != NULL;
+			int dup = cache_find(a->id) ||
+			    h2k_spool_where(S.sp, a->id) != NULL;
 			for (size_t k = 0; k < nrec && !dup; k++)
-				dup = !strcmp(h2k_json_str(recs[k], "id"), a->id);
+				dup = !strcmp(api_id(recs[k]), a->id);
 			if (dup) {
 				reject(errs, i, "id '%s' is already taken",
 				    a->id);
 				rejected++;
 				continue;
 			}
-			snprintf(id, sizeof id, "%s", a->id);
-		} else
-			h2k_spool_newid(id, sizeof id);
+		}
+		/*
+		 * The spool names jobs itself (a runner moves any other name
+		 * aside); the client's id rides in the record as api_id.
+		 */
+		h2k_spool_newid(id, sizeof id);
 		if (!(recs[nrec] = h2k_job_record_new(&a->spec, id)))
 			break;
+		if (a->id && !cJSON_AddStringToObject(recs[nrec], "api_id",
+		    a->id)) {
+			cJSON_Delete(recs[nrec]);
+			break;
+		}
 		nrec++;
 	}
 	int ok = nrec + rejected == l.n;
@@ -946,7 +999,7 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 	} else {
 		for (size_t i = 0; i < nrec; i++)
 			cJSON_AddItemToArray(ids, cJSON_CreateString(
-			    h2k_json_str(recs[i], "id")));
+			    api_id(recs[i])));
 		cJSON_AddNumberToObject(o, "accepted", (double)nrec);
 		cJSON_AddNumberToObject(o, "rejected", (double)rejected);
 		cJSON_AddItemToObject(o, "errors", errs);
@@ -997,12 +1050,16 @@ ep_cancel(struct MHD_Connection *con, const char *body, size_t len)
 		char esc[1024], idesc[256];
 		int r;
 
+		char sid[H2K_SPOOL_IDMAX];
+		cJSON *j;
+
 		/* exact ids only: h2k-job cancel's prefixes are for people */
-		if (!h2k_spool_idok(id) || !h2k_spool_where(S.sp, id))
+		if (!(j = job_of(id, sid)))
 			r = h2k_seterr(H2K_EX_NOTFOUND, "no job %.64s", id);
 		else
-			r = h2k_runner_cancel(S.sp, id, S.o->cancel_wait,
+			r = h2k_runner_cancel(S.sp, sid, S.o->cancel_wait,
 			    emit_none);
+		cJSON_Delete(j);
 		h2k_ttystr(id, idesc, sizeof idesc);
 		if (r == 0) {
 			cJSON_AddItemToArray(done, cJSON_CreateString(idesc));
@@ -1216,7 +1273,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
 	}
 	errno = 0;
 	p = strtol(port, &end, 10);
-	if (!*port || *end || errno || p < 1 || p > 65535)
+	if (!*port || *end || errno || p < 0 || p > 65535)
 		goto bad;
 	if (!strcmp(host, "localhost"))
 		snprintf(host, sizeof host, "127.0.0.1");
@@ -1420,6 +1477,21 @@ h2k_api_serve(const struct h2k_api_opts *o)
 		    listen_on, cert ? " (is the certificate and key a pair?)" :
 		    "");
 		goto out;
+	}
+	/* the real port (":0" asks for any free one) */
+	char where[80];
+	sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+		char a[INET6_ADDRSTRLEN];
+		const struct sockaddr_in *a4 = (const void *)&ss;
+		const struct sockaddr_in6 *a6 = (const void *)&ss;
+		int v6 = ss.ss_family == AF_INET6;
+		inet_ntop(ss.ss_family, v6 ? (const void *)&a6->sin6_addr :
+		    (const void *)&a4->sin_addr, a, sizeof a);
+		snprintf(where, sizeof where, "%s%s%s:%u", v6 ? "[" : "", a,
+		    v6 ? "]" : "", ntohs(v6 ? a6->sin6_port : a4->sin_port));
+		listen_on = where;
 	}
 	h2k_info("serving %s on %s%s%s", S.sp->dir, listen_on,
 	    cert ? " (TLS)" : "", S.have_key ? " (API key required)" : "");

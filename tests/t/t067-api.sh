@@ -54,3 +54,9 @@ runner_ready() {
 		sleep 0.1
 	done
 }
+
+# api_sid CLIENT-ID: the spool's id of the job a client named CLIENT-ID
+# (the record's api_id).
+api_sid() {
+	h2k-job ls --all | jq -r "select(.api_id == \"$1\") | .id"
+}

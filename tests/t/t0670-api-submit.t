@@ -38,7 +38,8 @@ test_expect_success 'submit: one JSON job, one YAML job, a batch, a list' '
 	test "$(queued)" = 6 &&
 	h2k-job show "$(jq -r ".job_ids[0]" r2)" >rec2 &&
 	jq_ok rec2 ".name == \"j2\" and .options.remove_cdrom == true and .options.parallel_downloads == 3 and .status == \"pending\"" &&
-	h2k-job show client-id-1 >rec3 && jq_ok rec3 ".vm_path == \"/dc/vm/d\"" &&
+	h2k-job show "$(api_sid client-id-1)" >rec3 &&
+	jq_ok rec3 ".vm_path == \"/dc/vm/d\" and .api_id == \"client-id-1\"" &&
 	h2k-job show "$(jq -r ".job_ids[0]" r3)" >rec4 && jq_ok rec4 ".output_path == \"$OUT\" and .name == \"c\""
 '
 
@@ -178,7 +179,7 @@ test_expect_success 'cancel of a pending job; an unknown id fails with its reaso
 	hcurl POST /jobs/cancel -d "{\"job_ids\":[\"client-id-1\",\"no-such\"]}" >c &&
 	test "$(cat code)" = 200 &&
 	jq_ok c ".cancelled == [\"client-id-1\"] and .failed == [\"no-such\"] and .errors[\"no-such\"] == \"no job no-such\" and (.timestamp | $rfc3339)" &&
-	test "$(h2k-job show client-id-1 | jq -r .status)" = cancelled &&
+	test "$(h2k-job show "$(api_sid client-id-1)" | jq -r .status)" = cancelled &&
 	hcurl GET /jobs/client-id-1 >j && jq_ok j ".status == \"cancelled\" and (.completed_at | $rfc3339)" &&
 	hcurl POST /jobs/cancel -d "{\"job_ids\":\"client-id-1\"}" >c2 && test "$(cat code)" = 400 &&
 	hcurl GET /status >s && jq_ok s ".cancelled_jobs == 1 and .total_jobs == 7 and .pending_jobs == 6"
