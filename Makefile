@@ -168,7 +168,7 @@ demo:
 # $(BINDIR).  The system config is installed (0600) only when there is none:
 # it is the administrator's from then on.  The packages call this target.
 
-UNITS = $(wildcard etc/*.service etc/*.timer)
+UNITS = $(wildcard etc/*.service etc/*.socket etc/*.timer)
 MANS  = $(wildcard man/*.1 man/*.5 man/*.7)
 
 # Every path is quoted: DESTDIR and PREFIX may hold spaces (a staging root
