@@ -605,7 +605,7 @@ cmd_serve(int argc, char **argv)
 	ao.cert = opt.cert;
 	ao.key = opt.key;
 	ao.session = opt.session;
-	ao.cancel_wait = opt.timeout >= 0 ? opt.timeout : 10;
+	ao.cancel_wait = 10;
 	if (h2k_api_serve(&ao) < 0)
 		die();
 	h2k_spool_close(&sp);
@@ -746,8 +746,8 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if ((run_only && strcmp(cmd, "run")) || (ls_only && strcmp(cmd, "ls")) ||
-	    (wait_only && strcmp(cmd, "wait") && strcmp(cmd, "cancel") &&
-	    strcmp(cmd, "serve")) || (serve_only && strcmp(cmd, "serve"))) {
+	    (wait_only && strcmp(cmd, "wait") && strcmp(cmd, "cancel")) ||
+	    (serve_only && strcmp(cmd, "serve"))) {
 		fprintf(stderr, "h2k-job: option not valid for '%s'\n", cmd);
 		return H2K_EX_USAGE;
 	}
