@@ -82,6 +82,8 @@ struct cache {
 	unsigned gen;
 	double last;             /* monotonic time of the last scan */
 	int dirty;
+	struct timespec dmtime[3]; /* new/, cur/, done/ when last listed */
+	int dstable[3];          /* that mtime was a second old: trust it */
 };
 
 static struct {
@@ -302,9 +304,34 @@ scan(void)
 	if (!c->dirty && c->last && now - c->last < SCAN_EVERY)
 		return 0;
 	c->gen++;
-	for (int sub = 0; sub < 3; sub++)
+	for (int sub = 0; sub < 3; sub++) {
+		struct stat st;
+		struct timespec wall;
+		/*
+		 * Every change to a record is a rename into its directory,
+		 * which changes the directory's mtime: a directory unchanged
+		 * since it was listed (done/, mostly) need not be listed and
+		 * its records not stat'ed again.  Timestamps are coarse (a
+		 * clock tick), so only an mtime already a second old when it
+		 * was seen is trusted.
+		 */
+		if (fstatat(S.sp->dfd, subs[sub], &st, 0) < 0)
+			return h2k_seterr(H2K_EX_IO, "%s/%s: %s", S.sp->dir,
+			    subs[sub], strerror(errno));
+		if (c->dstable[sub] &&
+		    st.st_mtim.tv_sec == c->dmtime[sub].tv_sec &&
+		    st.st_mtim.tv_nsec == c->dmtime[sub].tv_nsec) {
+			for (size_t i = 0; i < c->n; i++)
+				if (c->v[i].sub == sub && c->v[i].gen == c->gen - 1)
+					c->v[i].gen = c->gen;
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &wall);
 		if (scan_sub(sub) < 0)
 			return -1;
+		c->dmtime[sub] = st.st_mtim;
+		c->dstable[sub] = difftime(wall.tv_sec, st.st_mtim.tv_sec) > 1;
+	}
 	/* drop what is gone, keep the rest in order */
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->v[i].gen != c->gen) {
@@ -1450,6 +1477,11 @@ h2k_api_serve(const struct h2k_api_opts *o)
 			goto out;
 		}
 	}
+	/* The first client should not wait for every record to be read. */
+	pthread_mutex_lock(&S.lock);
+	if (scan() < 0)
+		h2k_warn("%s", h2k_errmsg());
+	pthread_mutex_unlock(&S.lock);
 	/* Connection threads inherit this mask: only sigwait takes these. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
