@@ -341,7 +341,8 @@ scan(void)
 		c->v[k++] = c->v[i];
 	}
 	c->n = k;
-	qsort(c->v, c->n, sizeof *c->v, ent_cmp);
+	if (c->n)
+		qsort(c->v, c->n, sizeof *c->v, ent_cmp);
 	if (reindex() < 0)
 		return -1;
 	c->last = h2k_monotime();

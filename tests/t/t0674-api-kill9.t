@@ -72,7 +72,7 @@ test_expect_success 'a restarted server sees them all and takes new submits' '
 # activate ADDR CMD...: bind ADDR, then run CMD with the socket as fd 3
 # and LISTEN_FDS=1, LISTEN_PID=its pid, as systemd does.
 activate() {
-	python3 - "$@" <<-\PY
+	exec python3 - "$@" <<-\PY
 	import os, socket, sys
 	host, port = sys.argv[1].rsplit(":", 1)
 	s = socket.socket()
@@ -108,14 +108,13 @@ if command -v systemd-socket-activate >/dev/null; then
 	test_expect_success 'systemd-socket-activate starts it on the first connection' '
 		port=$(python3 -c "import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])") &&
 		{ systemd-socket-activate -l 127.0.0.1:$port h2k-job serve 2>ssa.err & } &&
-		pid=$! &&
-		# it forks the server on the first connection: stop both
-		test_when_finished "kill \$(pgrep -P $pid) $pid" &&
+		pid=$! && test_when_finished "kill $pid" &&
 		i=0 && until curl -sS -m 10 http://127.0.0.1:$port/health >h 2>/dev/null; do
 			i=$((i + 1)); test $i -lt 100 || return 1; sleep 0.1
 		done &&
 		jq_ok h ".status == \"healthy\"" &&
-		test -n "$(pgrep -P $pid)"
+		# it execs the server in its place on the first connection
+		tr "\0" " " </proc/$pid/cmdline | grep "^h2k-job serve"
 	'
 else
 	test_skip 'systemd-socket-activate starts it on the first connection' 'systemd-socket-activate not installed'
