@@ -75,6 +75,9 @@ void *h2k_calloc(size_t n, size_t m);
 void *h2k_realloc(void *p, size_t n);
 char *h2k_strdup(const char *s);
 char *h2k_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s[0..n) percent-decoded into a new string; a '%' without two hex digits
+ * after it stays as it is.  "%00" becomes a NUL: callers that care check. */
+char *h2k_pct_decode(const char *s, size_t n);
 
 /* Growable byte buffer, always NUL-terminated. */
 struct h2k_buf {

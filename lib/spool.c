@@ -93,6 +93,7 @@
 #include "h2k.h"
 #include "job.h"
 #include "jsonl.h"
+#include "session.h"
 #include "spool.h"
 
 static const char *const subdirs[] = {"tmp", "new", "cur", "done", "bad",
@@ -360,30 +361,6 @@ h2k_spool_default(void)
 	return h2k_asprintf("%s/.local/state/h2k/spool", home);
 }
 
-static int
-mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof buf)
-		return h2k_seterr(H2K_EX_USAGE, "%s: path too long", path);
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-			*p = '\0';
-			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-				return h2k_seterr(H2K_EX_IO, "%s: %s", buf,
-				    strerror(errno));
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
-}
-
 int
 h2k_spool_open(struct h2k_spool *sp, const char *dir, int create)
 {
@@ -394,7 +371,11 @@ h2k_spool_open(struct h2k_spool *sp, const char *dir, int create)
 	sp->max_attempts = H2K_SPOOL_MAX_ATTEMPTS;
 	if (!dir || !dir[0])
 		return h2k_seterr(H2K_EX_USAGE, "empty spool directory name");
-	if (create && mkdirs(dir) < 0)
+	if (strlen(dir) >= PATH_MAX)
+		return h2k_seterr(H2K_EX_USAGE, "%s: path too long", dir);
+	/* h2k_mkdirs: a symlink swapped in for a directory it just made is
+	 * refused; the checks below are on what was opened */
+	if (create && h2k_mkdirs(dir, 0700) < 0)
 		return -1;
 	sp->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dfd < 0)

@@ -1,4 +1,5 @@
 /* Unit tests for lib/util.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -111,6 +112,19 @@ main(void)
 		h2k_buf_ttyesc(&b, "a\tb\nc\033", 6, H2K_ESC_KEEPNL | H2K_ESC_KEEPTAB);
 		is_str(b.data, "a\tb\nc\\e", "stream mode keeps tab and newline");
 		h2k_buf_free(&b);
+	}
+	{
+		/* one percent-decoder for config.c and http.c */
+		char *d = h2k_pct_decode("a%41%6a%2F%zz%4", 15);
+		is_str(d, "aAj/%zz%4", "pct_decode: both cases, bad escapes kept");
+		free(d);
+		d = h2k_pct_decode("%41%42", 5);
+		is_str(d, "A%4", "pct_decode reads no byte past n");
+		free(d);
+		d = h2k_pct_decode("x%00y", 5);
+		ok(d && d[0] == 'x' && d[1] == '\0' && d[2] == 'y',
+		    "pct_decode: %%00 is a NUL byte (the callers refuse it)");
+		free(d);
 	}
 	h2k_buf_xmlesc(&b, "a<b>&\"'c");
 	is_str(b.data, "a&lt;b&gt;&amp;&quot;&apos;c", "xml escape");
