@@ -535,6 +535,31 @@ h2k_buf_append(struct h2k_buf *b, const void *p, size_t n)
 }
 
 int
+h2k_buf_readfd(struct h2k_buf *b, int fd)
+{
+	char chunk[65536];
+
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof chunk);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+		if (b->max && b->len + (size_t)r > b->max) {
+			errno = EFBIG;
+			return -1;
+		}
+		if (h2k_buf_append(b, chunk, (size_t)r) < 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+}
+
+int
 h2k_buf_printf(struct h2k_buf *b, const char *fmt, ...)
 {
 	va_list ap;
