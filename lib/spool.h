@@ -7,6 +7,7 @@
 #ifndef H2K_SPOOL_H
 #define H2K_SPOOL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -166,6 +167,27 @@ int h2k_spool_open_log(struct h2k_spool *sp, const char *name, int flags);
 cJSON *h2k_spool_read_final(struct h2k_spool *sp, const char *id);
 /* Where job id's file is: "new", "cur", "done", or NULL (readable or not). */
 const char *h2k_spool_where(struct h2k_spool *sp, const char *id);
+
+/*
+ * Wait until every job named (ids, or unique prefixes) has ended: the
+ * loop of lib/spool-wait.c.  ended is called once per job as it ends,
+ * with its final record, or with rec NULL and why (moved to bad/, its
+ * record unreadable, its outcome not recorded: it counts as failed); it
+ * returns -1 (error set) to stop.  Returns the exit status: 0 all
+ * completed, 10 any cancelled and none failed, 5 failed beside
+ * completed, 1 all failed; 10 as soon as *stop is set.  -1 with the
+ * error: H2K_EX_NOTFOUND for a job that is nowhere, H2K_EX_FAIL when
+ * timeout (seconds, < 0 for none) passes first.
+ */
+struct h2k_spool_waitopts {
+	double timeout;
+	volatile sig_atomic_t *stop;
+	int (*ended)(void *arg, const char *id, const cJSON *rec,
+	    const char *why);
+	void *arg;
+};
+int h2k_spool_wait(struct h2k_spool *sp, char *const *names, int n,
+    const struct h2k_spool_waitopts *o);
 
 /* Files moved aside into bad/ (not counting .reason files). */
 int h2k_spool_count_bad(struct h2k_spool *sp);

@@ -9,11 +9,9 @@
  * session file written; if writing it fails, the new server session is
  * ended again rather than left orphaned.
  */
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../cmd.h"
 #include "config.h"
 #include "h2k.h"
 #include "http.h"
@@ -29,38 +28,15 @@
 #include "session.h"
 #include "vim.h"
 
-static const char *progname = "h2k-login";
-
 static void
 usage(void)
 {
-	fprintf(stderr,
+	h2k_usage(
 	    "usage: h2k-login [-kqv] [-c config] [-s session] [-U user] [-u url]\n"
 	    "                 [--ca-file file] [--password-file file | --password-stdin]\n"
 	    "                 [--thumbprint hex]\n"
 	    "       h2k-login [-qv] [-s session] --status\n"
 	    "       h2k-login [-qv] [-s session] --logout\n");
-	exit(H2K_EX_USAGE);
-}
-
-static void __attribute__((noreturn))
-fail(void)
-{
-	fprintf(stderr, "%s: %s\n", progname, h2k_errmsg());
-	exit(h2k_errcode());
-}
-
-static void __attribute__((noreturn, format(printf, 2, 3)))
-die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
 }
 
 /* The one JSON line describing a session (never the cookie). */
@@ -80,12 +56,12 @@ print_session(const struct h2k_session *s, const char *path, int valid)
 	    !STR("created_at", s->created_at) ||
 	    (valid >= 0 && !cJSON_AddBoolToObject(o, "valid", valid))) {
 		cJSON_Delete(o);
-		die(H2K_EX_FAIL, "out of memory");
+		h2k_diex(H2K_EX_FAIL, "out of memory");
 	}
 #undef STR
 	if (h2k_json_write(stdout, o) < 0) {
 		cJSON_Delete(o);
-		fail();
+		h2k_die();
 	}
 	cJSON_Delete(o);
 }
@@ -98,17 +74,17 @@ do_status(const char *path)
 	int alive;
 
 	if (h2k_session_load(path, &s) < 0)
-		fail();
+		h2k_die();
 	if (!(v = h2k_vim_from_session(&s)))
-		fail();
+		h2k_die();
 	alive = h2k_vim_session_alive(v, NULL);
 	h2k_vim_free(v);
 	if (alive < 0)
-		fail();
+		h2k_die();
 	print_session(&s, path, alive);
 	if (!alive) {
-		fprintf(stderr, "%s: session %s for %s has expired or was ended "
-		    "on the server; run h2k-login\n", progname, path, s.url);
+		h2k_say("session %s for %s has expired or was ended on the "
+		    "server; run h2k-login", path, s.url);
 		h2k_session_free(&s);
 		return H2K_EX_SESSION;
 	}
@@ -130,7 +106,7 @@ do_logout(const char *path)
 	int code = 0;
 
 	if (h2k_session_load(path, &s) < 0)
-		fail();
+		h2k_die();
 	if (!(v = h2k_vim_from_session(&s)) || h2k_vim_logout(v) < 0) {
 		if (h2k_errcode() == H2K_EX_SESSION) {
 			h2k_info("session on %s had already ended", s.url);
@@ -143,12 +119,12 @@ do_logout(const char *path)
 	h2k_vim_free(v);
 	if (h2k_session_remove(path) < 0) {
 		h2k_session_free(&s);
-		fail();
+		h2k_die();
 	}
 	h2k_session_free(&s);
 	if (code) {
-		fprintf(stderr, "%s: could not end the session on the server "
-		    "(%s); removed %s anyway\n", progname, msg, path);
+		h2k_say("could not end the session on the server (%s); "
+		    "removed %s anyway", msg, path);
 		return code;
 	}
 	return 0;
@@ -164,8 +140,8 @@ enum {
 };
 
 /*
- * What main and the helpers own lives in static storage: fail() and die()
- * exit without unwinding, and LeakSanitizer would count memory reachable
+ * What main and the helpers own lives in static storage: h2k_die() and
+ * h2k_diex() exit without unwinding, and LeakSanitizer would count memory reachable
  * only from locals the compiler considers dead on that path as leaked,
  * turning a documented exit status into 125 under ASan.
  */
@@ -201,17 +177,14 @@ main(int argc, char *argv[])
 	int ch, verbose = 0, quiet = 0, pwstdin = 0, status = 0, logout = 0;
 	int login_opts = 0;
 
-	h2k_log_init(argv[0]);
-	/* it will hold a password or a session cookie */
-	if (h2k_nodump() < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
+	h2k_cmd_init("h2k-login");
 	h2k_config_init(&c);
 	while ((ch = getopt_long(argc, argv, "U:c:hkqs:u:v", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'U':
 			free(c.username);
 			if (!(c.username = h2k_strdup(optarg)))
-				fail();
+				h2k_die();
 			login_opts = 1;
 			break;
 		case 'c':
@@ -232,14 +205,14 @@ main(int argc, char *argv[])
 
 			if (h2k_url_userinfo(optarg, &u, &user, &p) < 0) {
 				h2k_adderr("-u");
-				fail();
+				h2k_die();
 			}
 			if (p) {
 				/* Too late to keep it out of ps, but not out of
 				 * /proc/PID/cmdline for the rest of our life. */
 				h2k_freesecret(p);
 				h2k_wipe(optarg, strlen(optarg));
-				die(H2K_EX_USAGE, "password in the server URL refused "
+				h2k_diex(H2K_EX_USAGE, "password in the server URL refused "
 				    "(command lines are visible to other users); use "
 				    "--password-file, --password-stdin or H2K_PASSWORD");
 			}
@@ -258,7 +231,7 @@ main(int argc, char *argv[])
 		case OPT_CA_FILE:
 			free(c.ca_file);
 			if (!(c.ca_file = h2k_strdup(optarg)))
-				fail();
+				h2k_die();
 			login_opts = 1;
 			break;
 		case OPT_PASSWORD_FILE:
@@ -278,7 +251,7 @@ main(int argc, char *argv[])
 		case OPT_THUMBPRINT:
 			free(c.thumbprint);
 			if (!(c.thumbprint = h2k_strdup(optarg)))
-				fail();
+				h2k_die();
 			login_opts = 1;
 			break;
 		default:
@@ -290,17 +263,17 @@ main(int argc, char *argv[])
 	if (status + logout > 1 || ((status || logout) && (login_opts || cfile)))
 		usage();
 	if (pwfile && pwstdin)
-		die(H2K_EX_USAGE, "--password-file and --password-stdin exclude "
+		h2k_diex(H2K_EX_USAGE, "--password-file and --password-stdin exclude "
 		    "each other");
 	if (quiet)
 		h2k_log_setlevel(H2K_LOG_ERROR);
 	else if (verbose)
 		h2k_log_setlevel(H2K_LOG_WARN + verbose);
 	if (h2k_http_global_init() < 0)
-		fail();
+		h2k_die();
 
 	if (!(path = h2k_session_path(sflag)))
-		fail();
+		h2k_die();
 	if (status || logout) {
 		int rc = status ? do_status(path) : do_logout(path);
 
@@ -309,21 +282,21 @@ main(int argc, char *argv[])
 	}
 
 	if (h2k_config_load(&c, cfile) < 0)
-		fail();
+		h2k_die();
 	if (c.soap_timeout > 0 && h2k_soap_set_timeout_config(c.soap_timeout) < 0)
-		fail();
+		h2k_die();
 	if (!quiet && !verbose && c.log_level >= 0)
 		h2k_log_setlevel(c.log_level);
 	if (!c.url)
-		die(H2K_EX_USAGE, "no server URL: use -u, H2K_URL, GOVC_URL or "
+		h2k_diex(H2K_EX_USAGE, "no server URL: use -u, H2K_URL, GOVC_URL or "
 		    "VCenterURL in the config file");
 	if (!(url = h2k_url_normalize(c.url, 0, NULL)))
-		fail();
+		h2k_die();
 	if (!c.username)
-		die(H2K_EX_USAGE, "no user name: use -U, H2K_USERNAME, "
+		h2k_diex(H2K_EX_USAGE, "no user name: use -U, H2K_USERNAME, "
 		    "GOVC_USERNAME or Username in the config file");
 	if (c.thumbprint && !(pin = h2k_thumbprint_norm(c.thumbprint)))
-		die(H2K_EX_USAGE, "bad thumbprint '%s': want SHA-256 (64 hex "
+		h2k_diex(H2K_EX_USAGE, "bad thumbprint '%s': want SHA-256 (64 hex "
 		    "digits) or SHA-1 (40), colons optional", c.thumbprint);
 	if (c.ca_file) {
 		char *named;
@@ -331,7 +304,7 @@ main(int argc, char *argv[])
 		/* Stored for later commands, which may run elsewhere. */
 		if (!(cafile = realpath(c.ca_file, NULL)) ||
 		    access(cafile, R_OK) < 0)
-			die(H2K_EX_USAGE, "CA file %s: %s", c.ca_file,
+			h2k_diex(H2K_EX_USAGE, "CA file %s: %s", c.ca_file,
 			    strerror(errno));
 		/*
 		 * Whoever can replace the CA file can read the session cookie:
@@ -350,20 +323,20 @@ main(int argc, char *argv[])
 			named = t;
 		}
 		if (!named)
-			die(H2K_EX_IO, "CA file %s: %s", c.ca_file, strerror(errno));
+			h2k_diex(H2K_EX_IO, "CA file %s: %s", c.ca_file, strerror(errno));
 		capem = h2k_trust_read("CA file", named, H2K_CA_MAX, NULL, NULL);
 		free(named);
 		if (!capem)
-			fail();
+			h2k_die();
 	}
 	if (h2k_session_check_dir(path) < 0)
-		fail();
+		h2k_die();
 	/* Nowhere to get a password from: say so before contacting anyone. */
 	if (!pwfile && !pwstdin && !c.password) {
 		int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 
 		if (fd < 0)
-			die(H2K_EX_USAGE, "no password: use --password-file, "
+			h2k_diex(H2K_EX_USAGE, "no password: use --password-file, "
 			    "--password-stdin or H2K_PASSWORD");
 		close(fd);
 	}
@@ -375,7 +348,7 @@ main(int argc, char *argv[])
 	    c.url_from ? c.url_from : "?", c.username_from ? c.username_from : "?");
 
 	if (!(v = h2k_vim_connect(url, &tls, NULL)))
-		fail();
+		h2k_die();
 
 	if (pwfile)
 		pw = h2k_password_file(pwfile);
@@ -391,10 +364,10 @@ main(int argc, char *argv[])
 		pw = h2k_password_prompt(prompt);
 	}
 	if (!pw)
-		fail();
+		h2k_die();
 	if (h2k_vim_login(v, c.username, pw) < 0) {
 		h2k_freesecret(pw);
-		fail();
+		h2k_die();
 	}
 	h2k_freesecret(pw);
 
@@ -427,7 +400,7 @@ main(int argc, char *argv[])
 		(void)h2k_vim_logout(v);
 		/* LeakSanitizer sees what main no longer references at exit. */
 		free(path);
-		die(code, "%s (logged out again)", msg);
+		h2k_diex(code, "%s (logged out again)", msg);
 	}
 	if (old.url && !strcmp(old.url, url) && strcmp(old.cookie, s.cookie)) {
 		struct h2k_vim *ov = h2k_vim_from_session(&old);
