@@ -6,9 +6,11 @@
  * the terminal escaping (h2k.h): a server's string in h2k_errmsg() or in
  * a command's own message cannot reach the terminal raw.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
 #include "num.h"
@@ -22,6 +24,20 @@ h2k_cmd_init(const char *name)
 	h2k_log_init(name);
 	if (h2k_nodump() < 0)
 		h2k_die();
+}
+
+void
+h2k_cmd_signals(void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static void

@@ -24,6 +24,13 @@ extern const char *h2k_progname;
  */
 void h2k_cmd_init(const char *name);
 
+/*
+ * fn for SIGINT, SIGTERM and SIGHUP, without SA_RESTART (a blocked read or
+ * sleep returns, so the work notices and stops), and SIGPIPE ignored (a
+ * closed stdout is EPIPE on the write, handled there).
+ */
+void h2k_cmd_signals(void (*fn)(int));
+
 /* "NAME: <h2k_errmsg()>" on stderr, then exit(h2k_errcode()). */
 _Noreturn void h2k_die(void);
 /* "NAME: <fmt>" on stderr, then exit(code). */

@@ -189,6 +189,13 @@ struct h2k_spool_waitopts {
 int h2k_spool_wait(struct h2k_spool *sp, char *const *names, int n,
     const struct h2k_spool_waitopts *o);
 
+/*
+ * `h2k-job status`'s line: {"spool", "runners": live runners' run/PID
+ * records with uptime_s, "counts": jobs per status, "bad": files moved
+ * aside}.  A spool not opened (dfd < 0: it does not exist) has none.
+ */
+cJSON *h2k_spool_status(struct h2k_spool *sp);
+
 /* Files moved aside into bad/ (not counting .reason files). */
 int h2k_spool_count_bad(struct h2k_spool *sp);
 

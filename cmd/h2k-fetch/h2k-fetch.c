@@ -87,7 +87,6 @@ main(int argc, char **argv)
 	const char *sflag = NULL, *progress = "auto";
 	char *spath = NULL, *pinstore[MAXPINS];
 	int c, verbose, jobs = 0, insecure = 0, have_session = 0, rc;
-	struct sigaction sa;
 
 	memset(&o, 0, sizeof o);
 	o.retries = 8;
@@ -256,13 +255,7 @@ main(int argc, char **argv)
 
 	/* no SA_RESTART: a read of stdin must return so the run can stop */
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	h2k_cmd_signals(on_signal);
 
 	rc = h2k_fetch_run(&o, stdin, "stdin", stdout);
 

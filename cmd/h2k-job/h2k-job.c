@@ -8,13 +8,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../cmd.h"
@@ -263,68 +260,17 @@ cmd_show(int argc, char **argv)
 	return 0;
 }
 
-struct counts {
-	int n[5];
-	cJSON *runners;
-};
-
-static int
-count_cb(void *arg, const char *sub, cJSON *rec)
-{
-	struct counts *c = arg;
-	const char *st = h2k_json_str(rec, "status");
-
-	(void)sub;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(st, h2k_job_statuses[i]))
-			c->n[i]++;
-	return 0;
-}
-
-static int
-runner_cb(void *arg, const char *sub, cJSON *rec)
-{
-	struct counts *c = arg;
-	double t = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec,
-	    "started_epoch"));
-	cJSON *r = cJSON_Duplicate(rec, 1);
-
-	(void)sub;
-	if (!r)
-		return h2k_seterr(H2K_EX_FAIL, "out of memory");
-	cJSON_DeleteItemFromObjectCaseSensitive(r, "started_epoch");
-	if (t == t)
-		cJSON_AddNumberToObject(r, "uptime_s",
-		    (double)(time(NULL) - (time_t)t));
-	cJSON_AddItemToArray(c->runners, r);
-	return 0;
-}
-
 static int
 cmd_status(int argc, char **argv)
 {
 	struct h2k_spool sp;
-	struct counts c = {{0}, NULL};
-	cJSON *o, *cn;
+	cJSON *o;
 
 	(void)argv;
 	if (argc)
 		usage();
-	int missing = open_spool_opt(&sp, 0) == 1;
-	if (!(o = cJSON_CreateObject()) ||
-	    !cJSON_AddStringToObject(o, "spool", sp.dir) ||
-	    !(c.runners = cJSON_AddArrayToObject(o, "runners")))
-		h2k_die();
-	if (!missing && (h2k_spool_runners(&sp, runner_cb, &c) < 0 ||
-	    h2k_spool_each(&sp, 1, count_cb, &c) < 0))
-		h2k_die();
-	if (!(cn = cJSON_AddObjectToObject(o, "counts")))
-		h2k_die();
-	for (int i = 0; i < 5; i++)
-		cJSON_AddNumberToObject(cn, h2k_job_statuses[i], c.n[i]);
-	cJSON_AddNumberToObject(o, "bad", missing ? 0 :
-	    h2k_spool_count_bad(&sp));
-	if (json_out(o) < 0)
+	(void)open_spool_opt(&sp, 0);
+	if (!(o = h2k_spool_status(&sp)) || json_out(o) < 0)
 		h2k_die();
 	cJSON_Delete(o);
 	h2k_spool_close(&sp);
@@ -353,7 +299,7 @@ wait_ended(void *arg, const char *id, const cJSON *rec, const char *why)
 	return 0;
 }
 
-/* The loop and the exit codes are h2k_spool_wait's (lib/spool-wait.c). */
+/* The loop and the exit codes are h2k_spool_wait's (lib/spool-query.c). */
 static int
 cmd_wait(int argc, char **argv)
 {

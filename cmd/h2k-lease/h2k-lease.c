@@ -152,7 +152,6 @@ main(int argc, char **argv)
 	struct run r = { 0 };
 	const char *spath = NULL;
 	struct h2k_session sess = { 0 };
-	struct sigaction sa;
 	char *path;
 	int ch, level = H2K_LOG_WARN, modes = 0;
 
@@ -214,13 +213,7 @@ main(int argc, char **argv)
 	 * ends early.  SIGPIPE becomes EPIPE on the write, handled as a
 	 * failure of that VM (and its lease is given back).
 	 */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	h2k_cmd_signals(on_signal);
 	r.opts.cancel = &got_signal;
 
 	path = h2k_session_path(spath);

@@ -1,10 +1,10 @@
 /*
- * spool-wait.c - `h2k-job wait`'s loop: poll the spool until every job
- * named has ended.
+ * spool-query.c - the spool seen by its readers: `h2k-job wait`'s loop
+ * (poll until every job named has ended) and `h2k-job status`'s summary.
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
- * The loop reads done/ID every 0.2 s for each job not yet ended; it holds
- * no lock and writes nothing, so any number of waiters may watch a runner.
+ * Neither holds a lock or writes anything: any number of them may watch
+ * a runner.  The wait loop reads done/ID every 0.2 s for each job not yet ended.
  * A job ends with its final record in done/, or without one: moved to
  * bad/ (by a runner, or by recovery), left in done/ with a record that
  * cannot be trusted (not the user's, hard-linked, damaged), or with a
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "h2k.h"
 #include "job.h"
@@ -155,4 +156,74 @@ h2k_spool_wait(struct h2k_spool *sp, char *const *names, int n,
 out:
 	free(j);
 	return rc;
+}
+
+/* --- status -------------------------------------------------------------- */
+
+struct counts {
+	int n[5];
+	cJSON *runners;
+};
+
+static int
+count_cb(void *arg, const char *sub, cJSON *rec)
+{
+	struct counts *c = arg;
+	const char *st = h2k_json_str(rec, "status");
+
+	(void)sub;
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(st, h2k_job_statuses[i]))
+			c->n[i]++;
+	return 0;
+}
+
+/* A live runner's run/PID record, with its uptime for the reader. */
+static int
+runner_cb(void *arg, const char *sub, cJSON *rec)
+{
+	struct counts *c = arg;
+	double t = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec,
+	    "started_epoch"));
+	cJSON *r = cJSON_Duplicate(rec, 1);
+
+	(void)sub;
+	if (!r)
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	cJSON_DeleteItemFromObjectCaseSensitive(r, "started_epoch");
+	if (t == t)
+		cJSON_AddNumberToObject(r, "uptime_s",
+		    (double)(time(NULL) - (time_t)t));
+	cJSON_AddItemToArray(c->runners, r);
+	return 0;
+}
+
+cJSON *
+h2k_spool_status(struct h2k_spool *sp)
+{
+	struct counts c = {{0}, NULL};
+	int missing = sp->dfd < 0;
+	cJSON *o, *cn;
+
+	if (!(o = cJSON_CreateObject()) ||
+	    !cJSON_AddStringToObject(o, "spool", sp->dir) ||
+	    !(c.runners = cJSON_AddArrayToObject(o, "runners"))) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto fail;
+	}
+	if (!missing && (h2k_spool_runners(sp, runner_cb, &c) < 0 ||
+	    h2k_spool_each(sp, 1, count_cb, &c) < 0))
+		goto fail;
+	if (!(cn = cJSON_AddObjectToObject(o, "counts"))) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < 5; i++)
+		cJSON_AddNumberToObject(cn, h2k_job_statuses[i], c.n[i]);
+	cJSON_AddNumberToObject(o, "bad", missing ? 0 :
+	    h2k_spool_count_bad(sp));
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
 }
