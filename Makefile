@@ -55,7 +55,8 @@ LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o)
 LIBA       = $(O)/libh2k.a
 CMDS       = h2k-login h2k-ls h2k-lease h2k-fetch h2k-ovf h2k-job
 CMD_BINS   = $(CMDS:%=$(BIN)/%)
-# cmd/cmd.c: the prologue and error reporting every command links (cmd.h).
+# cmd/cmd.c: the prologue and error reporting every command links (cmd.h);
+# only the commands see cmd/ (the library never exits).
 CMD_OBJ    = $(O)/cmd/cmd.o
 UNIT_SRC   = $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS  = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%)
@@ -69,6 +70,7 @@ all: $(CMD_BINS) $(BIN)/h2k-export $(LIBA)
 
 lib: $(LIBA)
 
+$(O)/cmd/%.o: ALL_CFLAGS += -Icmd
 $(O)/%.o: %.c
 	$(need_pkgs)@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cmd.h"
+#include "cmd.h"
 #include "config.h"
 #include "fetch.h"
 #include "h2k.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cmd.h"
+#include "cmd.h"
 #include "config.h"
 #include "h2k.h"
 #include "job.h"

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../cmd.h"
+#include "cmd.h"
 #include "export.h"
 #include "h2k.h"
 #include "jsonl.h"

@@ -20,7 +20,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../cmd.h"
+#include "cmd.h"
 #include "config.h"
 #include "h2k.h"
 #include "http.h"

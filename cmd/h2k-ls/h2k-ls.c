@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cmd.h"
+#include "cmd.h"
 #include "config.h"
 #include "h2k.h"
 #include "inventory.h"
