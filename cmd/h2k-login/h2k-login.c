@@ -2,21 +2,13 @@
  * h2k-login - log in to vCenter/ESXi and keep the session in a file.
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
- * Order matters for safety: the server is contacted (RetrieveServiceContent,
- * which carries no credential) before the password is even read, so a
- * certificate that fails verification or the pin costs nothing secret and
- * no prompt is shown to an impostor.  Only after a successful Login is the
- * session file written; if writing it fails, the new server session is
- * ended again rather than left orphaned.
+ * Options, then one call: the login sequence (and why its order matters)
+ * is lib/login.c; --status and --logout are a few calls each.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -25,6 +17,7 @@
 #include "h2k.h"
 #include "http.h"
 #include "jsonl.h"
+#include "login.h"
 #include "session.h"
 #include "vim.h"
 
@@ -166,14 +159,10 @@ main(int argc, char *argv[])
 		{NULL, 0, NULL, 0},
 	};
 	static struct h2k_config c;
-	static struct h2k_session old;
-	static struct h2k_vim *v;
-	static char *path, *url, *pin, *cafile, *capem;
-	struct h2k_tls tls = {0};
-	struct h2k_session s = {0};
+	static struct h2k_session s;
+	static char *path;
+	struct h2k_login_opts lo = {0};
 	const char *cfile = NULL, *sflag = NULL, *pwfile = NULL;
-	char *pw = NULL;
-	char created[32], prompt[512];
 	int ch, verbose = 0, quiet = 0, pwstdin = 0, status = 0, logout = 0;
 	int login_opts = 0;
 
@@ -287,142 +276,15 @@ main(int argc, char *argv[])
 		h2k_die();
 	if (!quiet && !verbose && c.log_level >= 0)
 		h2k_log_setlevel(c.log_level);
-	if (!c.url)
-		h2k_diex(H2K_EX_USAGE, "no server URL: use -u, H2K_URL, GOVC_URL or "
-		    "VCenterURL in the config file");
-	if (!(url = h2k_url_normalize(c.url, 0, NULL)))
+	lo.cfg = &c;
+	lo.session_path = path;
+	lo.password_file = pwfile;
+	lo.password_stdin = pwstdin;
+	if (h2k_login(&lo, &s) < 0)
 		h2k_die();
-	if (!c.username)
-		h2k_diex(H2K_EX_USAGE, "no user name: use -U, H2K_USERNAME, "
-		    "GOVC_USERNAME or Username in the config file");
-	if (c.thumbprint && !(pin = h2k_thumbprint_norm(c.thumbprint)))
-		h2k_diex(H2K_EX_USAGE, "bad thumbprint '%s': want SHA-256 (64 hex "
-		    "digits) or SHA-1 (40), colons optional", c.thumbprint);
-	if (c.ca_file) {
-		char *named;
-
-		/* Stored for later commands, which may run elsewhere. */
-		if (!(cafile = realpath(c.ca_file, NULL)) ||
-		    access(cafile, R_OK) < 0)
-			h2k_diex(H2K_EX_USAGE, "CA file %s: %s", c.ca_file,
-			    strerror(errno));
-		/*
-		 * Whoever can replace the CA file can read the session cookie:
-		 * check it as a trust file, and keep what was checked in the
-		 * session so later commands never read the file again.  The
-		 * name as given (made absolute, not resolved) is what is
-		 * checked: a symlink on the way is followed only if the
-		 * directories it sits in pass as well as those it leads to.
-		 */
-		if (*c.ca_file == '/')
-			named = h2k_strdup(c.ca_file);
-		else if ((named = getcwd(NULL, 0))) {
-			char *t = h2k_asprintf("%s/%s", named, c.ca_file);
-
-			free(named);
-			named = t;
-		}
-		if (!named)
-			h2k_diex(H2K_EX_IO, "CA file %s: %s", c.ca_file, strerror(errno));
-		capem = h2k_trust_read("CA file", named, H2K_CA_MAX, NULL, NULL);
-		free(named);
-		if (!capem)
-			h2k_die();
-	}
-	if (h2k_session_check_dir(path) < 0)
-		h2k_die();
-	/* Nowhere to get a password from: say so before contacting anyone. */
-	if (!pwfile && !pwstdin && !c.password) {
-		int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-
-		if (fd < 0)
-			h2k_diex(H2K_EX_USAGE, "no password: use --password-file, "
-			    "--password-stdin or H2K_PASSWORD");
-		close(fd);
-	}
-	tls.insecure = c.insecure > 0;
-	tls.thumbprint = pin;
-	tls.ca_file = cafile;
-	tls.ca_pem = capem;
-	h2k_debug("connecting to %s (URL from %s, user from %s)", url,
-	    c.url_from ? c.url_from : "?", c.username_from ? c.username_from : "?");
-
-	if (!(v = h2k_vim_connect(url, &tls, NULL)))
-		h2k_die();
-
-	if (pwfile)
-		pw = h2k_password_file(pwfile);
-	else if (pwstdin)
-		pw = h2k_password_stdin();
-	else if (c.password) {
-		h2k_debug("password from %s", c.password_from ? c.password_from : "?");
-		pw = c.password;
-		c.password = NULL;
-	} else {
-		snprintf(prompt, sizeof prompt, "Password for %s@%s: ", c.username,
-		    h2k_soap_host(v->soap));
-		pw = h2k_password_prompt(prompt);
-	}
-	if (!pw)
-		h2k_die();
-	if (h2k_vim_login(v, c.username, pw) < 0) {
-		h2k_freesecret(pw);
-		h2k_die();
-	}
-	h2k_freesecret(pw);
-
-	s.url = url;
-	s.cookie = (char *)h2k_soap_cookie(v->soap);
-	s.thumbprint = pin;
-	s.insecure = tls.insecure;
-	s.ca_file = cafile;
-	s.ca_pem = capem;
-	s.server_type = v->about_type;
-	s.server_version = v->about_version;
-	s.api_version = v->about_api_version;
-	s.user = c.username;
-	s.created_at = (char *)h2k_now_rfc3339(created);
-	/*
-	 * The session this login replaces: once the file is overwritten nobody
-	 * holds its cookie any more, and vCenter limits concurrent sessions,
-	 * so end it.  Only for the same server (just reached, so no long
-	 * timeout) and only as a courtesy: failures are ignored.
-	 */
-	if (h2k_session_load(path, &old) < 0) {
-		h2k_clearerr();
-		memset(&old, 0, sizeof old);
-	}
-	if (h2k_session_save(path, &s) < 0) {
-		char msg[1024];
-		int code = h2k_errcode();
-
-		snprintf(msg, sizeof msg, "%s", h2k_errmsg());
-		(void)h2k_vim_logout(v);
-		/* LeakSanitizer sees what main no longer references at exit. */
-		free(path);
-		h2k_diex(code, "%s (logged out again)", msg);
-	}
-	if (old.url && !strcmp(old.url, url) && strcmp(old.cookie, s.cookie)) {
-		struct h2k_vim *ov = h2k_vim_from_session(&old);
-
-		if (ov && h2k_vim_logout(ov) == 0)
-			h2k_debug("ended the session this login replaced");
-		else
-			h2k_debug("previous session not ended: %s", h2k_errmsg());
-		h2k_vim_free(ov);
-		h2k_clearerr();
-	}
-	h2k_session_free(&old);
-	h2k_info("logged in to %s as %s (%s %s); session in %s", url, c.username,
-	    v->about_type ? v->about_type : "?",
-	    v->about_version ? v->about_version : "?", path);
 	print_session(&s, path, -1);
-	h2k_vim_free(v);
+	h2k_session_free(&s);
 	h2k_config_free(&c);
-	free(url);
-	free(pin);
-	free(cafile);
-	free(capem);
 	free(path);
 	return 0;
 }
