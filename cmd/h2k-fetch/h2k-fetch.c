@@ -50,6 +50,94 @@ on_signal(int sig)
 	errno = e;
 }
 
+/* --progress: auto draws bars when stderr is a terminal, else nothing. */
+static int
+progress_mode(const char *s)
+{
+	if (!strcmp(s, "auto"))
+		return isatty(STDERR_FILENO) ? H2K_PROGRESS_BAR :
+		    H2K_PROGRESS_NONE;
+	if (!strcmp(s, "bar"))
+		return H2K_PROGRESS_BAR;
+	if (!strcmp(s, "json"))
+		return H2K_PROGRESS_JSON;
+	if (!strcmp(s, "none"))
+		return H2K_PROGRESS_NONE;
+	h2k_diex(H2K_EX_USAGE, "--progress %s: want auto, bar, json or none", s);
+}
+
+/* --thumbprint [host[:port]=]hex: pins[o->npins], o->pins (MAXPINS). */
+static void
+add_pin(struct h2k_fetch_opts *o, struct h2k_fetch_pin *pins, char **store,
+    const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *tp = h2k_thumbprint_norm(eq ? eq + 1 : arg);
+
+	if (!tp)
+		h2k_diex(H2K_EX_USAGE, "--thumbprint %s: want [host[:port]=]SHA-256 "
+		    "(64 hex digits) or SHA-1 (40), colons optional", arg);
+	if (o->npins == MAXPINS)
+		h2k_diex(H2K_EX_USAGE, "--thumbprint: at most %d", MAXPINS);
+	pins[o->npins].host = eq ? strndup(arg, (size_t)(eq - arg)) : NULL;
+	pins[o->npins].thumbprint = tp;
+	store[o->npins] = tp;
+	o->npins++;
+}
+
+/*
+ * The configuration files count for DownloadWorkers (the -j default),
+ * SoapTimeout and LogLevel.  Returns the number of download workers.
+ */
+static int
+config_jobs(int jobs)
+{
+	struct h2k_config cfg;
+
+	h2k_config_init(&cfg);
+	if (h2k_config_load(&cfg, NULL) < 0)
+		h2k_die();
+	if (cfg.soap_timeout > 0 &&
+	    h2k_soap_set_timeout_config(cfg.soap_timeout) < 0)
+		h2k_die();
+	if (!jobs)
+		jobs = cfg.download_workers > 0 ? cfg.download_workers : 4;
+	h2k_config_free(&cfg);
+	return jobs > 64 ? 64 : jobs;
+}
+
+/*
+ * The session: required with -s or $H2K_SESSION; the default one is used
+ * when it exists.  Without any, plain device URLs still work (no cookie)
+ * and lines carrying a lease fail (nothing to keep it alive).  Returns 1
+ * when the session was made with -k (insecure), else 0.
+ */
+static int
+use_session(struct h2k_fetch_opts *o, const char *sflag,
+    struct h2k_session *sess)
+{
+	char *spath;
+
+	if (!(spath = h2k_session_path(sflag)))
+		h2k_die();
+	if (h2k_session_load(spath, sess) < 0) {
+		if (sflag || getenv("H2K_SESSION") || errno != ENOENT ||
+		    h2k_errcode() != H2K_EX_SESSION) {
+			free(spath);  /* valgrind counts it lost at exit otherwise */
+			h2k_die();
+		}
+		free(spath);
+		return 0;
+	}
+	free(spath);
+	o->session = sess;
+	if (!o->tls.ca_file && sess->ca_pem) {
+		o->tls.ca_file = sess->ca_file;
+		o->tls.ca_pem = sess->ca_pem;
+	}
+	return sess->insecure != 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -83,10 +171,9 @@ main(int argc, char **argv)
 	struct h2k_fetch_pin pins[MAXPINS];
 	struct h2k_session sess = { 0 };
 	static char *capem;	/* static: h2k_die paths, see LeakSanitizer */
-	struct h2k_config cfg;
-	const char *sflag = NULL, *progress = "auto";
-	char *spath = NULL, *pinstore[MAXPINS];
-	int c, verbose, jobs = 0, insecure = 0, have_session = 0, rc;
+	const char *sflag = NULL;
+	char *pinstore[MAXPINS];
+	int c, verbose, jobs = 0, insecure = 0, rc;
 
 	memset(&o, 0, sizeof o);
 	o.retries = 8;
@@ -96,6 +183,7 @@ main(int argc, char **argv)
 	o.tls.low_speed_limit = 1024;
 	o.tls.low_speed_time = 60;
 	o.progress_fd = STDERR_FILENO;
+	o.progress = progress_mode("auto");
 	o.progname = "h2k-fetch";
 	o.errors = stderr;
 	o.pins = pins;
@@ -147,11 +235,7 @@ main(int argc, char **argv)
 			o.keepalive = h2k_opt_secs("--keepalive", optarg, 1, 3600);
 			break;
 		case O_PROGRESS:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "bar") &&
-			    strcmp(optarg, "json") && strcmp(optarg, "none"))
-				h2k_diex(H2K_EX_USAGE, "--progress %s: want auto, "
-				    "bar, json or none", optarg);
-			progress = optarg;
+			o.progress = progress_mode(optarg);
 			break;
 		case O_RETRIES:
 			o.retries = (int)h2k_opt_int("--retries", optarg, 0, 1000);
@@ -170,22 +254,9 @@ main(int argc, char **argv)
 			o.tls.low_speed_time = h2k_opt_int("--speed-time", optarg,
 			    1, 86400);
 			break;
-		case O_THUMBPRINT: {
-			char *eq = strchr(optarg, '=');
-			char *tp = h2k_thumbprint_norm(eq ? eq + 1 : optarg);
-			if (!tp)
-				h2k_diex(H2K_EX_USAGE, "--thumbprint %s: want "
-				    "[host[:port]=]SHA-256 (64 hex digits) or SHA-1 "
-				    "(40), colons optional", optarg);
-			if (o.npins == MAXPINS)
-				h2k_diex(H2K_EX_USAGE, "--thumbprint: at most %d",
-				    MAXPINS);
-			pins[o.npins].host = eq ? strndup(optarg, (size_t)(eq - optarg)) : NULL;
-			pins[o.npins].thumbprint = tp;
-			pinstore[o.npins] = tp;
-			o.npins++;
+		case O_THUMBPRINT:
+			add_pin(&o, pins, pinstore, optarg);
 			break;
-		}
 		case O_VERSION:
 			printf("h2k-fetch %s\n", H2K_VERSION);
 			return 0;
@@ -200,58 +271,14 @@ main(int argc, char **argv)
 		    "go");
 	h2k_log_setlevel(verbose);
 
-	/* DownloadWorkers and LogLevel from the config files */
-	h2k_config_init(&cfg);
-	if (h2k_config_load(&cfg, NULL) < 0)
-		h2k_die();
-	if (cfg.soap_timeout > 0 &&
-	    h2k_soap_set_timeout_config(cfg.soap_timeout) < 0)
-		h2k_die();
-	if (!jobs)
-		jobs = cfg.download_workers > 0 ? cfg.download_workers : 4;
-	if (jobs > 64)
-		jobs = 64;
-	o.jobs = jobs;
-	h2k_config_free(&cfg);
+	o.jobs = config_jobs(jobs);
 	/* A CA file is a trust file: checked, then used as read. */
 	if (o.tls.ca_file && !(o.tls.ca_pem = capem = h2k_trust_read("CA file",
 	    o.tls.ca_file, H2K_CA_MAX, NULL, NULL)))
 		h2k_die();
-
-	/*
-	 * The session: required with -s or $H2K_SESSION; the default one is
-	 * used when it exists.  Without any, plain device URLs still work (no
-	 * cookie) and lines carrying a lease fail (nothing to keep it alive).
-	 */
-	if (!(spath = h2k_session_path(sflag)))
-		h2k_die();
-	if (h2k_session_load(spath, &sess) == 0)
-		have_session = 1;
-	else if (sflag || getenv("H2K_SESSION") || errno != ENOENT ||
-	    h2k_errcode() != H2K_EX_SESSION) {
-		free(spath);  /* valgrind counts it lost at exit otherwise */
-		h2k_die();
-	}
-	free(spath);
-	if (have_session) {
-		o.session = &sess;
-		if (sess.insecure)
-			insecure = 1;
-		if (!o.tls.ca_file && sess.ca_pem) {
-			o.tls.ca_file = sess.ca_file;
-			o.tls.ca_pem = sess.ca_pem;
-		}
-	}
+	if (use_session(&o, sflag, &sess))
+		insecure = 1;
 	o.tls.insecure = insecure;
-
-	if (!strcmp(progress, "auto"))
-		o.progress = isatty(STDERR_FILENO) ? H2K_PROGRESS_BAR : H2K_PROGRESS_NONE;
-	else if (!strcmp(progress, "bar"))
-		o.progress = H2K_PROGRESS_BAR;
-	else if (!strcmp(progress, "json"))
-		o.progress = H2K_PROGRESS_JSON;
-	else
-		o.progress = H2K_PROGRESS_NONE;
 
 	/* no SA_RESTART: a read of stdin must return so the run can stop */
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
