@@ -48,6 +48,15 @@ int h2k_spool_idok(const char *s);
  * If any write fails, none is enqueued.
  */
 int h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n);
+/*
+ * `h2k-job submit`: a fresh id and pending record for each job of l (all
+ * validated and resolved), enqueued all or none.  Returns the records,
+ * NULL-terminated (free with h2k_spool_recs_free), or NULL with the error
+ * (after enqueue failed: "...; nothing submitted").
+ */
+struct h2k_joblist;
+cJSON **h2k_spool_submit(struct h2k_spool *sp, const struct h2k_joblist *l);
+void h2k_spool_recs_free(cJSON **recs);
 
 /* A claimed job: its id, the held lock and the record (owned). */
 struct h2k_claim {

@@ -152,7 +152,8 @@ cmd_submit(int argc, char **argv)
 {
 	struct h2k_joblist l = {0};
 	struct h2k_spool sp;
-	int bad = 0, stdin_seen = 0;
+	cJSON **recs;
+	int bad = 0, stdin_seen = 0, rc = H2K_EX_OK;
 
 	if (argc < 1)
 		usage();
@@ -173,32 +174,16 @@ cmd_submit(int argc, char **argv)
 	if (h2k_job_resolve(&l) < 0)
 		h2k_die();
 	open_spool(&sp);
-	cJSON **recs = h2k_calloc(l.n, sizeof *recs);
-	if (!recs)
+	if (!(recs = h2k_spool_submit(&sp, &l)))
 		h2k_die();
-	for (size_t i = 0; i < l.n; i++) {
-		char id[H2K_SPOOL_IDMAX];
-		h2k_spool_newid(id, sizeof id);
-		if (!(recs[i] = h2k_job_record_new(&l.v[i], id)))
-			h2k_die();
-	}
-	int rc = H2K_EX_OK;
-	if (h2k_spool_enqueue(&sp, recs, l.n) < 0) {
-		h2k_say("%s; nothing submitted", h2k_errmsg());
-		rc = h2k_errcode();
-	} else {
-		for (size_t i = 0; i < l.n; i++)
-			if (json_out(recs[i]) < 0) {
-				/* Queued all the same: say so, not "failed". */
-				h2k_say("%s (the jobs were queued)",
-				    h2k_errmsg());
-				rc = h2k_errcode();
-				break;
-			}
-	}
-	for (size_t i = 0; i < l.n; i++)
-		cJSON_Delete(recs[i]);
-	free(recs);
+	for (size_t i = 0; recs[i]; i++)
+		if (json_out(recs[i]) < 0) {
+			/* Queued all the same: say so, not "failed". */
+			h2k_say("%s (the jobs were queued)", h2k_errmsg());
+			rc = h2k_errcode();
+			break;
+		}
+	h2k_spool_recs_free(recs);
 	h2k_joblist_free(&l);
 	h2k_spool_close(&sp);
 	return rc;
@@ -318,11 +303,8 @@ cmd_wait(int argc, char **argv)
 }
 
 /*
- * Kill a process group that outlived its runner.  The record only names
- * numbers; the group is signalled only while h2k_job_group proves one of
- * the job's own processes is still in it, before every signal.  Returns
- * 0 when nothing is (still) to be done, -1 with why (the group is not
- * provably the job's) when it left the group alone.
+ * Each job in turn: h2k_runner_cancel (lib/runner.c) does the cancel and
+ * its checks and prints the final record; exit 5 when some failed.
  */
 static int
 cmd_cancel(int argc, char **argv)
