@@ -13,6 +13,7 @@
 #ifndef H2K_H
 #define H2K_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +76,9 @@ void *h2k_calloc(size_t n, size_t m);
 void *h2k_realloc(void *p, size_t n);
 char *h2k_strdup(const char *s);
 char *h2k_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s[0..n) percent-decoded into a new string; a '%' without two hex digits
+ * after it stays as it is.  "%00" becomes a NUL: callers that care check. */
+char *h2k_pct_decode(const char *s, size_t n);
 
 /* Growable byte buffer, always NUL-terminated. */
 struct h2k_buf {
@@ -90,6 +94,12 @@ int h2k_buf_printf(struct h2k_buf *b, const char *fmt, ...)
 /* Append s with XML special characters escaped. */
 int h2k_buf_xmlesc(struct h2k_buf *b, const char *s);
 void h2k_buf_free(struct h2k_buf *b);
+/*
+ * Append what fd holds, up to its end, to b (EINTR retried; b->max bounds
+ * it).  0 at the end; -1 with errno EFBIG past b->max, ENOMEM, or read(2)'s
+ * errno: the caller names the file in its message.  What was read stays.
+ */
+int h2k_buf_readfd(struct h2k_buf *b, int fd);
 
 /*
  * Strings from outside (server names and faults, JSON input, job files,
@@ -158,5 +168,8 @@ const char *h2k_now_rfc3339(char buf[32]);
 double h2k_monotime(void);
 /* Sleep s seconds; a signal ends it early (EINTR), which the callers want. */
 void h2k_sleep(double s);
+/* pthread_cond_timedwait on cv (mu held) for at most s seconds from now;
+ * its result (0: woken, ETIMEDOUT). */
+int h2k_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double s);
 
 #endif

@@ -867,8 +867,6 @@ h2k_job_load(const char *path, struct h2k_joblist *out)
 {
 	struct h2k_buf b = {.max = H2K_JOB_MAX_FILE + 1};
 	const char *name = strcmp(path, "-") ? path : "stdin";
-	char chunk[65536];
-	ssize_t r;
 	int fd, rc;
 
 	if (!strcmp(path, "-"))
@@ -881,26 +879,16 @@ h2k_job_load(const char *path, struct h2k_joblist *out)
 		close(fd);
 		return h2k_seterr(H2K_EX_USAGE, "%s: is a directory", path);
 	}
-	for (;;) {
-		r = read(fd, chunk, sizeof chunk);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			if (fd != STDIN_FILENO)
-				close(fd);
-			h2k_buf_free(&b);
-			return h2k_seterr(H2K_EX_IO, "%s: %s", name, strerror(e));
-		}
-		if (r == 0)
-			break;
-		if (h2k_buf_append(&b, chunk, (size_t)r) < 0) {
-			if (fd != STDIN_FILENO)
-				close(fd);
-			h2k_buf_free(&b);
+	if (h2k_buf_readfd(&b, fd) < 0) {
+		int e = errno;
+		if (fd != STDIN_FILENO)
+			close(fd);
+		h2k_buf_free(&b);
+		/* ENOMEM was reported as the size too: the file is the cause */
+		if (e == EFBIG || e == ENOMEM)
 			return h2k_seterr(H2K_EX_USAGE, "%s: larger than %u "
 			    "bytes", name, H2K_JOB_MAX_FILE);
-		}
+		return h2k_seterr(H2K_EX_IO, "%s: %s", name, strerror(e));
 	}
 	if (fd != STDIN_FILENO)
 		close(fd);
@@ -967,11 +955,10 @@ h2k_job_status_final(const char *s)
 	    !strcmp(s, "cancelled"));
 }
 
-int
-h2k_job_set_str(cJSON *rec, const char *key, const char *val)
+/* rec[key] = v, in place when the key is there (its order kept). */
+static int
+set_item(cJSON *rec, const char *key, cJSON *v)
 {
-	cJSON *v = val ? cJSON_CreateString(val) : cJSON_CreateNull();
-
 	if (!v)
 		return h2k_seterr(H2K_EX_FAIL, "out of memory");
 	if (cJSON_GetObjectItemCaseSensitive(rec, key))
@@ -982,17 +969,16 @@ h2k_job_set_str(cJSON *rec, const char *key, const char *val)
 }
 
 int
+h2k_job_set_str(cJSON *rec, const char *key, const char *val)
+{
+	return set_item(rec, key, val ? cJSON_CreateString(val) :
+	    cJSON_CreateNull());
+}
+
+int
 h2k_job_set_num(cJSON *rec, const char *key, double val)
 {
-	cJSON *v = cJSON_CreateNumber(val);
-
-	if (!v)
-		return h2k_seterr(H2K_EX_FAIL, "out of memory");
-	if (cJSON_GetObjectItemCaseSensitive(rec, key))
-		cJSON_ReplaceItemInObjectCaseSensitive(rec, key, v);
-	else
-		cJSON_AddItemToObject(rec, key, v);
-	return 0;
+	return set_item(rec, key, cJSON_CreateNumber(val));
 }
 
 int
