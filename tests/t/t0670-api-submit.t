@@ -194,6 +194,35 @@ test_expect_success 'bad queries: 400 with a JSON error' '
 	jq_ok b2 ".error | test(\"not one of pending\")"
 '
 
+test_expect_success 'a 100 KB header: refused (431), the server goes on' '
+	code=$(curl -s -o /dev/null -w "%{http_code}" -H "X-Big: $(head -c 100000 /dev/zero | tr "\0" a)" "$API/health") &&
+	test "$code" = 431 &&
+	hcurl GET /health >h && jq_ok h ".status == \"healthy\""
+'
+
+test_expect_success '50 silent and 50 trickling clients do not stall another one' '
+	python3 - "$API_PORT" <<-\PY
+	import socket, sys, time, urllib.request
+	port = int(sys.argv[1])
+	idle = []
+	for i in range(100):
+	    s = socket.create_connection(("127.0.0.1", port))
+	    if i % 2:
+	        s.sendall(b"POST /jobs/submit HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+	    else:
+	        s.sendall(b"GET /stat")
+	    idle.append(s)
+	t0 = time.monotonic()
+	for _ in range(5):
+	    r = urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=10)
+	    assert r.status == 200
+	took = time.monotonic() - t0
+	assert took < 5, took
+	for s in idle:
+	    s.close()
+	PY
+'
+
 test_expect_success 'the server lived through all of it' '
 	kill -0 $API_PID &&
 	hcurl GET /health >h && jq_ok h ".status == \"healthy\""
