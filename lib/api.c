@@ -92,10 +92,12 @@ static struct {
 	unsigned char key[SHA256_DIGEST_LENGTH];
 	int have_key;
 	double t0;
-	pthread_mutex_t lock;    /* cache; submits (id checks + enqueue) */
+	pthread_mutex_t lock;    /* the cache */
+	pthread_mutex_t submit;  /* one submit at a time: id checks + enqueue */
 	struct cache c;
 	atomic_size_t inflight;  /* body bytes held by all connections */
-} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER,
+    .submit = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *const subs[] = {"new", "cur", "done"};
 
@@ -934,11 +936,18 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 		h2k_apijobs_free(&l);
 		return send_err(con, 500, "out of memory");
 	}
+	/*
+	 * Submits one at a time, so that a client's id is checked and queued
+	 * before the next submit checks its own; the cache's lock is not held
+	 * over the enqueue's fsyncs, so queries go on meanwhile.
+	 */
+	pthread_mutex_lock(&S.submit);
 	pthread_mutex_lock(&S.lock);
 	/* a client's id must be new: the cache knows every id and client id */
 	S.c.dirty = 1;
 	if (scan() < 0) {
 		pthread_mutex_unlock(&S.lock);
+		pthread_mutex_unlock(&S.submit);
 		cJSON_Delete(o);
 		cJSON_Delete(errs);
 		free(recs);
@@ -1013,12 +1022,14 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 		}
 		nrec++;
 	}
+	pthread_mutex_unlock(&S.lock);
 	int ok = nrec + rejected == l.n;
 	if (ok && nrec > 0 && h2k_spool_enqueue(S.sp, recs, nrec) < 0)
 		ok = 0;
-	if (nrec)
-		S.c.dirty = 1;
+	pthread_mutex_lock(&S.lock);
+	S.c.dirty = 1;
 	pthread_mutex_unlock(&S.lock);
+	pthread_mutex_unlock(&S.submit);
 	enum MHD_Result ret;
 	if (!ok) {
 		ret = send_err(con, 500, "%s; nothing queued", h2k_errmsg());
