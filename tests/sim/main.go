@@ -138,7 +138,7 @@ func main() {
 		diskSizeS    = fs.String("disk-size", "0", "bytes written to every VM disk file (suffix K/M/G; 0: leave vcsim's files as they are)")
 		diskCapS     = fs.String("disk-capacity", "", "capacity of every VM disk (default: -disk-size, else vcsim's 10G)")
 		diskFill     = fs.String("disk-fill", "random", "disk contents with -disk-size: zero|random|pattern|mix[:R:P:Z] (mix: extents of 4 KiB..2 MiB, random, repeated or holes in weights R:P:Z, default 2:1:1)")
-		seed         = fs.Int64("seed", 1, "seed of -disk-fill random (contents depend on seed, VM name, disk index)")
+		seed         = fs.Int64("seed", 1, "seed of -disk-fill random and mix (contents depend on seed, VM name, disk index) and of -nfc-cut-random")
 		power        = fs.String("power", "on", "VM power state at start: on|off|mixed (mixed: VMs named *_VM<even> on, others off)")
 		sessTimeout  = fs.Duration("session-timeout", 30*time.Minute, "idle time after which vcsim drops a session (checked every timeout, so drop happens within 2x)")
 		leaseTimeout = fs.Int("lease-timeout", 300, "export lease timeout in `seconds`: no HttpNfcLeaseProgress for that long puts the lease in error")
