@@ -128,6 +128,7 @@ type rig struct {
 	nfcBPS       int64
 	nfcStream    bool
 	streamVMDK   bool
+	streamCache  string // -stream-cache: directory of encoded streams ("": encode per request)
 	sha1Thumb    string
 	cuts         *cutter
 
@@ -709,8 +710,28 @@ func (r *rig) serveStreamVMDK(w *nfcWriter, req *http.Request, rec *leaseRec, id
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	var cached *os.File
+	if r.streamCache != "" {
+		c, err := r.cachedStream(file, capacity)
+		if err != nil {
+			log.Printf("stream %s: %v", name, err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if cached, err = os.Open(c); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer cached.Close()
+	}
 	w.cutAt = r.cuts.next(name, func() int64 { return streamLength(file, capacity) })
 	w.WriteHeader(http.StatusOK)
+	if cached != nil {
+		if _, err := io.Copy(w, cached); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
 	if _, err := encodeStreamVMDK(w, file, capacity); err != nil {
 		// Headers are out: the only way to say it failed is to cut.
 		log.Printf("stream %s: %v", name, err)
@@ -766,6 +787,13 @@ func streamLength(file string, capacity int64) int64 {
 	if err != nil {
 		return 0
 	}
+	if v, ok := streamFiles.Load(fmt.Sprintf("%s\x00%d\x00%d\x00%d", file, capacity, st.Size(), st.ModTime().UnixNano())); ok {
+		if e := v.(*cacheEntry); e.err == nil && e.path != "" {
+			if cs, err := os.Stat(e.path); err == nil {
+				return cs.Size()
+			}
+		}
+	}
 	key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", file, capacity, st.Size(), st.ModTime().UnixNano())
 	if v, ok := streamLengths.Load(key); ok {
 		return v.(int64)
@@ -776,4 +804,85 @@ func streamLength(file string, capacity int64) int64 {
 	}
 	streamLengths.Store(key, n)
 	return n
+}
+
+// cachedStream returns a file holding the stream of a disk (-stream-cache),
+// encoding it on first use.  Concurrent first uses wait for one encoding.
+// The cache is keyed like streamLength, so a disk changed under the rig is
+// encoded again.
+type cacheEntry struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var streamFiles sync.Map
+
+func (r *rig) cachedStream(file string, capacity int64) (string, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return "", err
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", file, capacity, st.Size(), st.ModTime().UnixNano())
+	v, _ := streamFiles.LoadOrStore(key, &cacheEntry{})
+	e := v.(*cacheEntry)
+	e.once.Do(func() {
+		sum := sha1.Sum([]byte(key))
+		e.path = path.Join(r.streamCache, hex.EncodeToString(sum[:])+".vmdk")
+		tmp := e.path + ".part"
+		f, err := os.Create(tmp)
+		if err != nil {
+			e.err = err
+			return
+		}
+		_, err = encodeStreamVMDK(f, file, capacity)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, e.path)
+		}
+		e.err = err
+	})
+	return e.path, e.err
+}
+
+// warmStreams encodes the stream of every disk of every VM into the cache
+// before the rig reports ready, two at a time.
+func (r *rig) warmStreams(ctx *simulator.Context, vms []*simulator.VirtualMachine) error {
+	type disk struct {
+		file     string
+		capacity int64
+	}
+	var disks []disk
+	for _, vm := range vms {
+		devices := vm.Config.Hardware.Device
+		caps := leaseCaps(ctx, vm, devices)
+		for name, f := range leaseFiles(ctx, vm, devices) {
+			if c, ok := caps[name]; ok {
+				disks = append(disks, disk{f, c})
+			}
+		}
+	}
+	work := make(chan disk)
+	errs := make(chan error, len(disks))
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				if _, err := r.cachedStream(d.file, d.capacity); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for _, d := range disks {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

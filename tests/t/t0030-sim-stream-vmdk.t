@@ -170,11 +170,13 @@ test_expect_success '... in one line naming the flag; so are bad mixes, cuts, mo
 	expect_code 2 "$SIM_BIN" -disk-fill mix:1:1 2>err && grep -q -- "-disk-fill" err &&
 	expect_code 2 "$SIM_BIN" -stream-vmdk -nfc-stream 2>err && test_one_line err &&
 	grep -q -- "-stream-vmdk" err &&
+	expect_code 2 "$SIM_BIN" -stream-cache 2>err && test_one_line err &&
+	grep -q -- "-stream-cache" err &&
 	expect_code 2 "$SIM_BIN" -nfc-cut 1x 2>err && grep -q -- "-nfc-cut" err &&
 	expect_code 2 "$SIM_BIN" -nfc-cut 10:0 2>err && grep -q -- "-nfc-cut" err &&
 	expect_code 2 "$SIM_BIN" -nfc-cut-random -1 2>err && grep -q -- "-nfc-cut-random" err &&
 	"$SIM_BIN" -h >usage &&
-	for f in stream-vmdk nfc-cut nfc-cut-random; do
+	for f in stream-vmdk stream-cache nfc-cut nfc-cut-random; do
 		grep -q "^  -$f\b" usage || { echo "-$f missing"; exit 1; }
 	done
 '

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The rig's cuts for trials: -nfc-cut BYTES[:COUNT] and -nfc-cut-random N
 # drop the connection in the middle of an NFC download (no end of the chunked
-# body), in the -stream-vmdk mode and in the plain one.
+# body), in the -stream-vmdk mode (with and without -stream-cache) and in the
+# plain one.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 . "$(dirname "$0")/../lib.sh"
 
@@ -66,6 +67,19 @@ test_expect_success '-nfc-cut 70000:2: the first two downloads end after exactly
 	test "$(get "$u" c)" = 0 &&
 	test "$(stat -c %s a)" = 70000 && cmp a b && cmp -n 70000 a c &&
 	qemu-img convert -f vmdk -O raw c c.raw && cmp c.raw "$(disk)"
+'
+sim_stop
+
+sim_start -power off -vm 1 -cluster 0 -disk-size 3M -disk-fill random -seed 5 \
+	-stream-vmdk -stream-cache -nfc-cut-random 1
+
+test_expect_success '-stream-cache serves the same stream (encoded at start), cuts included' '
+	test -n "$(ls "$(dirname "$SIM_DSDIR")"/streams/*.vmdk)" &&
+	u=$(lease_url) && test -n "$u" &&
+	test "$(get "$u" cached-cut)" = 18 && test "$(get "$u" cached)" = 0 &&
+	cmp cached full &&
+	k=$(stat -c %s cached-cut) && test "$k" -lt "$(stat -c %s full)" &&
+	cmp -n "$k" cached-cut full
 '
 sim_stop
 
