@@ -640,7 +640,7 @@ func (r *rig) serveNFCGet(w http.ResponseWriter, req *http.Request) {
 		rec = v.(*leaseRec)
 	}
 	nw := &nfcWriter{ResponseWriter: w, rec: rec, bps: r.nfcBPS, start: time.Now(), cutAt: -1}
-	if rec != nil && r.streamVMDK {
+	if rec != nil && r.streamVMDK && rec.caps[name] > 0 {
 		r.serveStreamVMDK(nw, req, rec, id, name)
 		return
 	}
@@ -687,17 +687,18 @@ func (r *rig) serveNFCGet(w http.ResponseWriter, req *http.Request) {
 	http.ServeContent(nw, req, name, st.ModTime(), f)
 }
 
-// serveStreamVMDK answers a download in -stream-vmdk mode: 200 to every
-// request (Range ignored, as ESXi does), chunked, no Content-Length, the
-// disk encoded as it is sent.
+// serveStreamVMDK answers the download of a disk in -stream-vmdk mode: 200
+// to every request (Range ignored, as ESXi does), chunked, no
+// Content-Length, the disk encoded as it is sent.  Other files (NVRAM) are
+// served as they are.
 func (r *rig) serveStreamVMDK(w *nfcWriter, req *http.Request, rec *leaseRec, id, name string) {
 	if !rec.active() {
 		http.Error(w, "lease is no longer active: "+id, http.StatusNotFound)
 		return
 	}
 	file, ok := rec.files[name]
-	capacity, isDisk := rec.caps[name]
-	if !ok || !isDisk {
+	capacity := rec.caps[name]
+	if !ok {
 		http.NotFound(w, req)
 		return
 	}
