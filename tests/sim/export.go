@@ -292,8 +292,11 @@ func (l *manifestLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *typ
 				f.Close()
 			}
 		}
-		if err != nil {
+		if os.IsNotExist(err) {
 			body.Fault_ = simulator.Fault(err.Error(), &types.FileNotFound{FileFault: types.FileFault{File: file}})
+			return body
+		} else if err != nil {
+			body.Fault_ = simulator.Fault(err.Error(), &types.FileFault{File: file})
 			return body
 		}
 		entries = append(entries, types.HttpNfcLeaseManifestEntry{
