@@ -694,3 +694,79 @@ h2k_deliver(int dfd, const char *dir, const char *src, const char *name)
 		    strerror(errno));
 	return 0;
 }
+
+/* --- the hand-off, as h2k-ovf does it ------------------------------------ */
+
+static char *
+deliver_name(const struct h2k_handoff *h, const char *safe)
+{
+	return h2k_asprintf("%s%s", safe, h->ova ? ".ova" : H2K_H2KVM_SUFFIX);
+}
+
+static int
+set_str(cJSON *line, const char *k, const char *v)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(line, k);
+	return cJSON_AddStringToObject(line, k, v) ? 0 :
+	    h2k_seterr(H2K_EX_FAIL, "out of memory");
+}
+
+int
+h2k_handoff_precheck(const struct h2k_handoff *h, const char *safe)
+{
+	char *n;
+	int rc;
+
+	if (h->deliver_fd < 0)
+		return 0;
+	if (!(n = deliver_name(h, safe)))
+		return -1;
+	rc = h2k_deliver_check(h->deliver_fd, h->deliver_dir, n);
+	free(n);
+	return rc;
+}
+
+int
+h2k_handoff_manifest(const struct h2k_handoff *h, cJSON *line,
+    const char *dir, const char *safe, const char *const *names, size_t n)
+{
+	cJSON *m;
+	char *path;
+	int rc = -1;
+
+	if (!h->manifest && !(h->deliver_fd >= 0 && !h->ova))
+		return 0;
+	if (!(m = h2k_h2kvm_manifest(line, dir, names, n, &h->mo)))
+		return h2k_adderr("hyper2kvm manifest");
+	if ((path = h2k_asprintf("%s/%s%s", dir, safe, H2K_H2KVM_SUFFIX)) &&
+	    h2k_h2kvm_write(path, m) == 0 &&
+	    set_str(line, "hyper2kvm_manifest_path", path) == 0)
+		rc = 0;
+	free(path);
+	cJSON_Delete(m);
+	return rc;
+}
+
+int
+h2k_handoff_deliver(const struct h2k_handoff *h, cJSON *line,
+    const char *safe, const char *ova_path)
+{
+	const char *src = h->ova ? ova_path : h2k_json_str(line,
+	    "hyper2kvm_manifest_path");
+	char *n, *dst = NULL;
+	int rc = -1;
+
+	if (h->deliver_fd < 0)
+		return 0;
+	if (!src)
+		return h2k_seterr(H2K_EX_FAIL, "nothing to deliver");
+	if (!(n = deliver_name(h, safe)))
+		return -1;
+	if (h2k_deliver(h->deliver_fd, h->deliver_dir, src, n) == 0 &&
+	    (dst = h2k_asprintf("%s/%s", h->deliver_dir, n)) &&
+	    set_str(line, "delivered_path", dst) == 0)
+		rc = 0;
+	free(dst);
+	free(n);
+	return rc;
+}

@@ -62,4 +62,33 @@ int h2k_deliver_check(int dfd, const char *dir, const char *name);
  */
 int h2k_deliver(int dfd, const char *dir, const char *src, const char *name);
 
+/*
+ * The hand-off as h2k-ovf does it for one VM.  deliver_fd is the watched
+ * directory (h2k_deliver_open) or -1.  Delivery puts NAME.ova there with
+ * ova, else NAME.hyper2kvm.json (so deliver implies the manifest).
+ */
+struct h2k_handoff {
+	int manifest;            /* write NAME.hyper2kvm.json */
+	int ova;                 /* the export is packed as NAME.ova */
+	struct h2k_h2kvm_opts mo;
+	int deliver_fd;
+	const char *deliver_dir; /* for messages and delivered_path */
+};
+
+/* Before any work: H2K_EX_EXISTS when the name to deliver is taken. */
+int h2k_handoff_precheck(const struct h2k_handoff *h, const char *safe);
+/*
+ * Write dir/NAME.hyper2kvm.json (when asked or delivering) for the files
+ * named names[0..n); sets "hyper2kvm_manifest_path" in line.
+ */
+int h2k_handoff_manifest(const struct h2k_handoff *h, cJSON *line,
+    const char *dir, const char *safe, const char *const *names, size_t n);
+/*
+ * Once the export is complete: deliver ova_path (with ova) or the
+ * manifest; sets "delivered_path" in line.  Nothing to do without a
+ * directory.
+ */
+int h2k_handoff_deliver(const struct h2k_handoff *h, cJSON *line,
+    const char *safe, const char *ova_path);
+
 #endif
