@@ -46,6 +46,7 @@ mkdir -p daemon-out h2kvm-home
 HOME=$TRASH/h2kvm-home "$H2KVM" --cmd daemon --watch-dir "$W" --output-dir daemon-out \
 	>daemon.log 2>&1 &
 DPID=$!
+disown "$DPID"  # its end, by daemon_stop, is no job for bash to report
 test_atexit daemon_stop
 
 test_expect_success 'a hyper2kvm daemon watches the directory' '
