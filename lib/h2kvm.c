@@ -42,6 +42,19 @@
 #define MAX_DISKS 256
 #define MAX_NICS 64
 #define ID_MAX 64
+/* sizes from a line: whole numbers a long long holds, with room */
+#define SIZE_MAX_OK 4611686018427387904.0 /* 2^62 */
+
+/* A size field of o: a whole number 0..2^62, else -1 (a cast of a
+ * bigger double would be undefined). */
+static long long
+size_of(const cJSON *o, const char *k)
+{
+	double d = h2k_json_num(o, k, -1);
+
+	return d >= 0 && d <= SIZE_MAX_OK && d == (double)(long long)d ?
+	    (long long)d : -1;
+}
 
 static int
 rd_sector(const char *path, unsigned char *b, size_t n, size_t *got)
@@ -327,7 +340,7 @@ collect(const cJSON *line, const char *outdir_abs, const char *dir_abs,
 		sha = h2k_json_str(f, "sha256");
 		x->f = f;
 		x->path = p;
-		x->size = (long long)h2k_json_num(f, "size", -1);
+		x->size = size_of(f, "size");
 		if (!is_hex64(sha) || x->size < 0)
 			return h2k_seterr(H2K_EX_USAGE, "%s: files[] entry lacks "
 			    "size or sha256", p);
@@ -351,8 +364,8 @@ collect(const cJSON *line, const char *outdir_abs, const char *dir_abs,
 		}
 		memcpy(x->id, id, sizeof id);
 		x->slot = slot_of(h2k_json_str(f, "key"));
-		if (h2k_json_num(f, "capacity_bytes", -1) > 0)
-			x->capacity = (long long)h2k_json_num(f, "capacity_bytes", 0);
+		if (size_of(f, "capacity_bytes") > 0)
+			x->capacity = size_of(f, "capacity_bytes");
 		nd++;
 		*nout = nd;
 	}
@@ -366,10 +379,8 @@ collect(const cJSON *line, const char *outdir_abs, const char *dir_abs,
 	if (cJSON_IsArray(lsd) && (size_t)cJSON_GetArraySize(lsd) == nd)
 		for (size_t i = 0; i < nd; i++) {
 			const cJSON *e = cJSON_GetArrayItem(lsd, (int)i);
-			if (!d[i].capacity && h2k_json_num(e, "capacity_bytes",
-			    -1) > 0)
-				d[i].capacity = (long long)h2k_json_num(e,
-				    "capacity_bytes", 0);
+			if (!d[i].capacity && size_of(e, "capacity_bytes") > 0)
+				d[i].capacity = size_of(e, "capacity_bytes");
 		}
 	/* boot order: controller bus, then unit number, then files[] order */
 	for (size_t i = 0; i < nd; i++) {

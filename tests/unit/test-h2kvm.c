@@ -195,6 +195,27 @@ main(void)
 		cJSON_Delete(m);
 		cJSON_Delete(l2);
 	}
+	{
+		/* sizes from a hostile line: a double no long long holds */
+		char l5[1024];
+		cJSON *x;
+		const char *n5[] = { "disk-1.vmdk" };
+		snprintf(l5, sizeof l5, "{\"name\":\"v\",\"files\":[{\"key\":\"k:0\","
+		    "\"disk\":true,\"path\":\"%s/disk-1.vmdk\",\"size\":1e300,"
+		    "\"capacity_bytes\":1e300,\"sha256\":\"" SHA_B "\"}]}", dir);
+		x = cJSON_Parse(l5);
+		o.outfmt = NULL;
+		m = h2k_h2kvm_manifest(x, dir, n5, 1, &o);
+		ok(!m && h2k_errcode() == H2K_EX_USAGE, "size 1e300 refused: %s", h2k_errmsg());
+		cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(
+		    cJSON_GetObjectItemCaseSensitive(x, "files"), 0), "size",
+		    cJSON_CreateNumber(3));
+		m = h2k_h2kvm_manifest(x, dir, n5, 1, &o);
+		ok(m && dnum(m, 0, "capacity_bytes") == -1, "capacity 1e300 ignored");
+		cJSON_Delete(m);
+		cJSON_Delete(x);
+		o.outfmt = "raw";
+	}
 	m = h2k_h2kvm_manifest(l, dir, names + 2, 1, &o);
 	ok(!m && h2k_errcode() == H2K_EX_USAGE, "no disk among the names: %s", h2k_errmsg());
 	o.outfmt = "vmdk";
