@@ -131,4 +131,14 @@ test_expect_success 'hyper2kvm converts into the --hyper2kvm-output directory' '
 	while read -r q src; do qemu-img compare -q -f qcow2 -F raw "$q" "$src" || exit 1; done <pairs3
 '
 
+test_expect_success 'a files[].format the bytes contradict: exit 8, one line, no manifest' '
+	m=$(jget line hyper2kvm_manifest_path) && rm -f "$m" &&
+	jq -c ".files[0].format = \"qcow2\"" line >badline &&
+	expect_code 8 h2k-ovf --hyper2kvm-manifest <badline >out 2>err &&
+	test_line_count = 0 out &&
+	grep -v "^h2k-ovf: warning: .* has already ended" err >errs && test_one_line errs &&
+	grep -q "disk-0.vmdk: files\[\] says format qcow2, the bytes are raw" errs &&
+	test ! -e "$m"
+'
+
 test_done
