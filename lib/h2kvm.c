@@ -382,6 +382,10 @@ collect(const cJSON *line, const char *outdir_abs, const char *dir_abs,
 			if (!d[i].capacity && size_of(e, "capacity_bytes") > 0)
 				d[i].capacity = size_of(e, "capacity_bytes");
 		}
+	/* a raw image is as big as the disk it holds */
+	for (size_t i = 0; i < nd; i++)
+		if (!d[i].capacity && !strcmp(d[i].fmt, "raw"))
+			d[i].capacity = d[i].size;
 	/* boot order: controller bus, then unit number, then files[] order */
 	for (size_t i = 0; i < nd; i++) {
 		int r = 0;
