@@ -417,21 +417,30 @@ abs_dir(const char *dir)
 	return r;
 }
 
-/* An output directory that may not exist yet: absolute, made so by cwd. */
+/*
+ * The output directory p, which may not exist yet, made absolute (by cwd),
+ * and in it the VM folder's own name: every VM's disks are disk-0, disk-1,
+ * ..., and hyper2kvm writes ID.FORMAT, so VMs sharing p would overwrite
+ * each other's; folder names are unique among the VMs of an export.
+ */
 static char *
-abs_out(const char *p)
+abs_out(const char *p, const char *dabs)
 {
 	char *r, cwd[PATH_MAX];
+	const char *vm = base_of(dabs);
 
-	if ((r = realpath(p, NULL)))
-		return r;
+	if ((r = realpath(p, NULL))) {
+		char *s = h2k_asprintf("%s/%s", strcmp(r, "/") ? r : "", vm);
+		free(r);
+		return s;
+	}
 	if (p[0] == '/')
-		return h2k_strdup(p);
+		return h2k_asprintf("%s/%s", p, vm);
 	if (!getcwd(cwd, sizeof cwd)) {
 		h2k_seterr(H2K_EX_IO, "getcwd: %s", strerror(errno));
 		return NULL;
 	}
-	return h2k_asprintf("%s/%s", cwd, p);
+	return h2k_asprintf("%s/%s/%s", cwd, p, vm);
 }
 
 cJSON *
@@ -460,7 +469,8 @@ h2k_h2kvm_manifest(const cJSON *line, const char *dir,
 		return NULL;
 	}
 	if (!(dabs = abs_dir(dir)) ||
-	    !(oabs = o && o->outdir ? abs_out(o->outdir) : h2k_strdup(dabs)))
+	    !(oabs = o && o->outdir ? abs_out(o->outdir, dabs) :
+	    h2k_strdup(dabs)))
 		goto fail;
 	if (utf8_ok("the output directory", oabs) < 0 ||
 	    collect(line, oabs, dabs, names, nn, outfmt, &d, &nd) < 0)

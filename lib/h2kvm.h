@@ -14,7 +14,8 @@
 
 struct h2k_h2kvm_opts {
 	int fix;             /* pipeline inspect and fix enabled too */
-	const char *outdir;  /* output.directory; NULL: the export folder */
+	const char *outdir;  /* output.directory is outdir/FOLDER, FOLDER the
+	                      * export folder's name; NULL: the export folder */
 	const char *outfmt;  /* output.format; NULL: qcow2 */
 };
 

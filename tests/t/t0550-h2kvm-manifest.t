@@ -52,7 +52,8 @@ for d, f in zip(disks, line["files"]):
 st = m["pipeline"]
 need(st["convert"]["enabled"] and st["validate"]["enabled"], "convert, validate")
 need(st["inspect"]["enabled"] == fix and st["fix"]["enabled"] == fix, "inspect, fix")
-out = os.path.realpath(sys.argv[4]) if fix else os.path.realpath(line["dir"])
+folder = os.path.basename(os.path.realpath(line["dir"]))
+out = os.path.join(os.path.realpath(sys.argv[4]), folder) if fix else os.path.realpath(line["dir"])
 need(m["output"]["directory"] == out, "output.directory " + m["output"]["directory"])
 need(m["output"]["format"] == "qcow2", "output.format")
 PY
@@ -127,7 +128,7 @@ test_expect_success 'hyper2kvm converts into the --hyper2kvm-output directory' '
 	h2k-ovf --hyper2kvm-manifest --hyper2kvm-output "$TRASH/kvm2" <line >line3 2>err3 &&
 	h2kvm --manifest "$(jget line3 hyper2kvm_manifest_path)" >h3.log 2>&1 &&
 	pairs "$(jget line3 hyper2kvm_manifest_path)" >pairs3 &&
-	test "$(cut -d" " -f1 pairs3 | xargs -n1 dirname | sort -u)" = "$TRASH/kvm2" &&
+	test "$(cut -d" " -f1 pairs3 | xargs -n1 dirname | sort -u)" = "$TRASH/kvm2/DC0_H0_VM1" &&
 	while read -r q src; do qemu-img compare -q -f qcow2 -F raw "$q" "$src" || exit 1; done <pairs3
 '
 

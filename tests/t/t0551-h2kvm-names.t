@@ -53,7 +53,7 @@ test_expect_success 'exported with --hyper2kvm-manifest, the manifest loads and 
 	m=$(jget line hyper2kvm_manifest_path) && test -f "$m" &&
 	test_line_count = 1 "$m" &&
 	load "$m" line "$ODD" >outdir &&
-	test "$(cat outdir)" = "$OUTDIR"
+	test "$(cat outdir)" = "$OUTDIR/$(basename "$(jget line dir)")"
 '
 
 test_expect_success 'the JSON escapes what it must: one line, no raw tab or U+2028' '
@@ -70,7 +70,7 @@ test_expect_success 'hyper2kvm --manifest converts it: exit 0, disks identical' 
 	jq -r ".disks[] | .id + \" \" + .local_path" "$(jget line hyper2kvm_manifest_path)" >ids &&
 	test_line_count = 2 ids &&
 	while read -r id src; do
-		qemu-img compare -q -f qcow2 -F raw "$OUTDIR/$id.qcow2" "$src" || exit 1
+		qemu-img compare -q -f qcow2 -F raw "$(cat outdir)/$id.qcow2" "$src" || exit 1
 	done <ids
 '
 

@@ -162,7 +162,13 @@ main(void)
 	o.outfmt = "raw";
 	m = h2k_h2kvm_manifest(l, dir, names, 1, &o);
 	ok(m && enabled(m, "inspect") && enabled(m, "fix"), "fix: inspect and fix on");
-	ok(m && path2(m, "output", "directory")[0] == '/', "a relative output directory made absolute");
+	{
+		const char *od = m ? path2(m, "output", "directory") : "";
+		size_t lo = strlen(od), lb = strlen(strrchr(real, '/'));
+		ok(od[0] == '/' && strstr(od, "/relative/out/") &&
+		    lo > lb && !strcmp(od + lo - lb, strrchr(real, '/')),
+		    "a relative output directory made absolute, the VM folder's name in it: %s", od);
+	}
 	is_int(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "disks")), 1,
 	    "only the files the descriptor names");
 	is_int(dnum(m, 0, "boot_order_hint"), 0, "a lone disk boots");
