@@ -273,7 +273,7 @@ add_nics(cJSON *m, const cJSON *line)
 		return h2k_seterr(H2K_EX_USAGE, "\"nics\": more than %d",
 		    MAX_NICS);
 	if (!(a = cJSON_AddArrayToObject(m, "nics")))
-		return -1;
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
 	cJSON_ArrayForEach(e, nics) {
 		const char *net = h2k_json_str(e, "network"),
 		    *mac = h2k_json_str(e, "mac"),
@@ -281,8 +281,10 @@ add_nics(cJSON *m, const cJSON *line)
 		cJSON *o = cJSON_CreateObject();
 		char id[32];
 
-		if (!o || !cJSON_AddItemToArray(a, o))
-			return cJSON_Delete(o), -1;
+		if (!o || !cJSON_AddItemToArray(a, o)) {
+			cJSON_Delete(o);
+			return h2k_seterr(H2K_EX_FAIL, "out of memory");
+		}
 		if (!model)
 			model = h2k_json_str(e, "type");
 		if (utf8_ok("nics[].network", net) < 0)
@@ -294,7 +296,7 @@ add_nics(cJSON *m, const cJSON *line)
 		    (model && !cJSON_AddStringToObject(o, "model", model)) ||
 		    (h2k_json_str(e, "label") && !cJSON_AddStringToObject(o,
 		    "label", h2k_json_str(e, "label"))))
-			return -1;
+			return h2k_seterr(H2K_EX_FAIL, "out of memory");
 	}
 	return 0;
 }
