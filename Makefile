@@ -48,7 +48,10 @@ PKG_MISSING:= $(shell for p in $(PKGS); do $(PKG_CONFIG) --exists $$p 2>/dev/nul
 need_pkgs  = $(if $(PKG_MISSING),$(error pkg-config ($(PKG_CONFIG)) finds no $(PKG_MISSING): run scripts/deps (make deps) or set PKG_CONFIG_PATH))
 PKG_LIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS     = $(PKG_LIBS) -lpthread -lm
+# --as-needed: every command links libh2k.a, but only h2k-job's serve uses
+# libmicrohttpd (and only some use libarchive); a command records only the
+# libraries it calls.
+LDLIBS     = -Wl,--as-needed $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o)
