@@ -50,12 +50,11 @@ main(int argc, char **argv)
 	const char *spath = NULL;
 	struct h2k_session sess = { 0 };
 	char *path;
-	int ch, level = H2K_LOG_WARN, rc;
+	int ch, level, rc;
 
 	h2k_cmd_init("h2k-ovf");
-	if (getenv("H2K_LOG_LEVEL") &&
-	    (ch = h2k_log_parselevel(getenv("H2K_LOG_LEVEL"))) >= 0)
-		level = ch;
+	/* H2K_LOG_LEVEL, else LOG_LEVEL, else warn (h2k_log_init) */
+	level = h2k_log_getlevel();
 	while ((ch = getopt_long(argc, argv, "hqs:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
