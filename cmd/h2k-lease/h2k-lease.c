@@ -162,18 +162,14 @@ main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "hqs:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
-			level = H2K_LOG_ERROR;
+		case 'v':
+			h2k_cmd_loglevel(ch, &level);
 			break;
 		case 's':
 			spath = optarg;
 			break;
 		case 'V':
-			printf("h2k-lease %s\n", H2K_VERSION);
-			return 0;
-		case 'v':
-			if (level < H2K_LOG_TRACE)
-				level++;
-			break;
+			h2k_version();
 		case OPT_SNAPSHOT:
 			r.opts.power = H2K_POWER_SNAPSHOT;
 			modes++;
