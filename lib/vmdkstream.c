@@ -14,7 +14,11 @@
  *             header whose gdOffset is true)
  * The grain and directory tables only repeat what the grain markers said
  * (where each grain is): a reader of the stream in order does not need
- * them, so they are skipped, bounded.  Grains come in increasing LBA
+ * them, so they are skipped, bounded.  ESXi writes them after the grains
+ * (header gdOffset = GD_AT_END) and ends with the end-of-stream marker,
+ * which is then required; qemu-img writes them inside the overhead, before
+ * the grains, and no end marker: such a stream may end after any whole
+ * grain (a cut there shows only against a known length).  Grains come in increasing LBA
  * order (the writer emits the disk front to back; qemu's and ESXi's do):
  * a grain at or below the last one's LBA is refused, so no byte of the
  * disk is written twice and a sink may append.
@@ -72,6 +76,7 @@ struct h2k_vmdks {
 	unsigned gtes;
 	long long glba;         /* the grain being read */
 	int is_vmdk;
+	int gd_at_end;          /* tables after the grains (ESXi): EOS required */
 	int failcode;
 	char failmsg[256];
 	z_stream z;
@@ -240,6 +245,7 @@ parse_header(struct h2k_vmdks *d)
 		    "before the grains", (unsigned long long)doff, (unsigned long long)dsz,
 		    (unsigned long long)over);
 	d->is_vmdk = 1;
+	d->gd_at_end = le64(h + 56) == ~0ull;
 	d->cap = (long long)cap * SECTOR;
 	d->overhead = (long long)over;
 	d->gtes = gtes;
@@ -566,6 +572,13 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 		in = "metadata or padding";
 		break;
 	case ST_MHEAD:
+		if (!d->alen && !d->gd_at_end) {
+			/* qemu-img writes its tables up front and no end marker:
+			 * a stream that ends between markers is whole */
+			d->pos = d->cap;
+			d->st = ST_END;
+			return 0;
+		}
 		in = d->alen ? "a marker" : NULL;
 		break;
 	case ST_META:
