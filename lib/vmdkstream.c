@@ -48,7 +48,7 @@
 #define FL_COMPRESS     (1u << 16)
 #define FL_MARKER       (1u << 17)
 #define GRAIN_SECTORS   (H2K_VMDK_GRAIN / SECTOR)
-#define MAX_CAP_SECTORS (1ull << 41)    /* 1 PiB; VMFS stops at 62 TiB */
+#define MAX_CAP_SECTORS (1ull << 37)    /* 64 TiB: VMFS stops at 62 TiB */
 #define MAX_OVERHEAD    65536ull        /* sectors before the first marker */
 #define MAX_CSIZE       (2u * H2K_VMDK_GRAIN)
 #define MT_EOS          0

@@ -352,6 +352,8 @@ malformed(const unsigned char *s0, size_t n, const struct layout *l)
 	bad(s, n, 12, "capacity of 0 sectors", "capacity 0");
 	FRESH(); wr64(s + 12, 1ull << 60);
 	bad(s, n, 12, "absurd", "absurd capacity");
+	FRESH(); wr64(s + 12, (1ull << 37) + 128);
+	bad(s, n, 12, "absurd", "capacity beyond 64 TiB");
 	FRESH(); wr64(s + 20, 64);
 	bad(s, n, 20, "grain size of 64", "grain size 64");
 	FRESH(); wr64(s + 64, 1ull << 40);
