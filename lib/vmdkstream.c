@@ -270,9 +270,10 @@ parse_header(struct h2k_vmdks *d)
 		d->gd_len = (long long)gts * 4;
 		d->gt_len = (long long)gts * d->gt_sec * SECTOR;
 		d->gt_at = -1;
+		/* gd < over bounds the products: over is at most MAX_OVERHEAD */
 		d->count_on = !d->gd_at_end && gd > 1 && gd < over &&
 		    (long long)gd * SECTOR + d->gd_len <= (long long)over * SECTOR;
-		d->gd_at = (long long)gd * SECTOR;
+		d->gd_at = d->count_on ? (long long)gd * SECTOR : 0;
 	}
 	d->skip = (long long)over * SECTOR - SECTOR;
 	d->after_skip = ST_MHEAD;
