@@ -121,6 +121,7 @@ TESTS      ?= $(filter-out $(PKG_TESTS),$(sort $(wildcard tests/t/t*.t)))
 check: deps
 	$(MAKE) all unit
 	scripts/build-sim
+	scripts/h2kvm-venv || [ $$? = 77 ]
 	tests/run-suite normal "$(CURDIR)/$(BIN)" "$(CURDIR)/$(O)/tests/unit" $(TESTS)
 	$(MAKE) san
 	tests/run-suite asan "$(CURDIR)/build/san/bin" "$(CURDIR)/build/san/obj/tests/unit" $(TESTS)
@@ -134,6 +135,7 @@ pkgcheck: all
 
 test: all unit
 	scripts/build-sim
+	scripts/h2kvm-venv || [ $$? = 77 ]
 	tests/run-suite normal "$(CURDIR)/$(BIN)" "$(CURDIR)/$(O)/tests/unit" $(TESTS)
 	tests/summary
 

@@ -392,10 +392,15 @@ parse_options(const struct ctx *c, const struct ynode *n, const char *prefix,
 			r = get_bool(c, v, key, &j->ova);
 		else if (!strcmp(k, "overwrite"))
 			r = get_bool(c, v, key, &j->overwrite);
+		else if (!strcmp(k, "hyper2kvm_manifest"))
+			r = get_bool(c, v, key, &j->hyper2kvm_manifest);
+		else if (!strcmp(k, "hyper2kvm_watch_dir"))
+			r = get_string(c, v, key, &j->hyper2kvm_watch_dir);
 		else
 			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown "
 			    "option (known: parallel_downloads, remove_cdrom, "
-			    "snapshot, shutdown, power_off, ova, overwrite)", c->name,
+			    "snapshot, shutdown, power_off, ova, overwrite, "
+			    "hyper2kvm_manifest, hyper2kvm_watch_dir)", c->name,
 			    n->kids[i]->line, key);
 		if (r < 0)
 			return -1;
@@ -413,6 +418,7 @@ spec_free(struct h2k_jobspec *j)
 	free(j->name);
 	free(j->vm_path);
 	free(j->output_path);
+	free(j->hyper2kvm_watch_dir);
 	free(j->source);
 	memset(j, 0, sizeof *j);
 }
@@ -660,23 +666,25 @@ h2k_job_resolve(struct h2k_joblist *l)
 	char cwd[PATH_MAX];
 	int have = 0;
 
-	for (size_t i = 0; i < l->n; i++) {
-		char *p = l->v[i].output_path;
-		if (p[0] == '/')
+	for (size_t i = 0; i < 2 * l->n; i++) {
+		char **pp = i % 2 ? &l->v[i / 2].hyper2kvm_watch_dir :
+		    &l->v[i / 2].output_path, *p = *pp;
+		if (!p || p[0] == '/')
 			continue;
 		if (!have && !getcwd(cwd, sizeof cwd))
 			return h2k_seterr(H2K_EX_IO, "getcwd: %s",
 			    strerror(errno));
 		have = 1;
 		if (h2k_utf8_bad(cwd, strlen(cwd)))
-			return h2k_seterr(H2K_EX_USAGE, "output_path '%s': the "
+			return h2k_seterr(H2K_EX_USAGE, "%s '%s': the "
 			    "current directory %s is not valid UTF-8, which a "
-			    "job record cannot carry", p, cwd);
+			    "job record cannot carry", i % 2 ?
+			    "hyper2kvm_watch_dir" : "output_path", p, cwd);
 		char *a = h2k_asprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", p);
 		if (!a)
 			return -1;
 		free(p);
-		l->v[i].output_path = a;
+		*pp = a;
 	}
 	return 0;
 }
@@ -712,11 +720,10 @@ h2k_job_status_final(const char *s)
 	    !strcmp(s, "cancelled"));
 }
 
-int
-h2k_job_set_str(cJSON *rec, const char *key, const char *val)
+/* rec[key] = v, in place when the key is there (its order kept). */
+static int
+set_item(cJSON *rec, const char *key, cJSON *v)
 {
-	cJSON *v = val ? cJSON_CreateString(val) : cJSON_CreateNull();
-
 	if (!v)
 		return h2k_seterr(H2K_EX_FAIL, "out of memory");
 	if (cJSON_GetObjectItemCaseSensitive(rec, key))
@@ -727,17 +734,16 @@ h2k_job_set_str(cJSON *rec, const char *key, const char *val)
 }
 
 int
+h2k_job_set_str(cJSON *rec, const char *key, const char *val)
+{
+	return set_item(rec, key, val ? cJSON_CreateString(val) :
+	    cJSON_CreateNull());
+}
+
+int
 h2k_job_set_num(cJSON *rec, const char *key, double val)
 {
-	cJSON *v = cJSON_CreateNumber(val);
-
-	if (!v)
-		return h2k_seterr(H2K_EX_FAIL, "out of memory");
-	if (cJSON_GetObjectItemCaseSensitive(rec, key))
-		cJSON_ReplaceItemInObjectCaseSensitive(rec, key, v);
-	else
-		cJSON_AddItemToObject(rec, key, v);
-	return 0;
+	return set_item(rec, key, cJSON_CreateNumber(val));
 }
 
 int
@@ -778,6 +784,10 @@ h2k_job_record_new(const struct h2k_jobspec *s, const char *id)
 	    !cJSON_AddBoolToObject(o, "power_off", s->power_off) ||
 	    !cJSON_AddBoolToObject(o, "ova", s->ova) ||
 	    (s->overwrite && !cJSON_AddBoolToObject(o, "overwrite", 1)) ||
+	    (s->hyper2kvm_manifest && !cJSON_AddBoolToObject(o,
+	    "hyper2kvm_manifest", 1)) ||
+	    (s->hyper2kvm_watch_dir && !cJSON_AddStringToObject(o,
+	    "hyper2kvm_watch_dir", s->hyper2kvm_watch_dir)) ||
 	    !(p = cJSON_AddObjectToObject(r, "progress")) ||
 	    !cJSON_AddStringToObject(p, "phase", "queued") ||
 	    !cJSON_AddNumberToObject(p, "percent_complete", 0) ||
@@ -904,7 +914,7 @@ h2k_job_record_check(const cJSON *rec, const char *id)
 	static const char *strs[] = {"id", "status", "vm_path", "output_path",
 	    "name", "created_at"};
 	static const char *bools[] = {"remove_cdrom", "snapshot", "shutdown",
-	    "power_off", "ova"};
+	    "power_off", "ova", "hyper2kvm_manifest"};
 	static const char *nums[] = {"bytes_done", "bytes_total"};
 	const cJSON *a, *o;
 
@@ -940,6 +950,11 @@ h2k_job_record_check(const cJSON *rec, const char *id)
 		if (!OPT(o, bools[i], is_bool))
 			return h2k_seterr(H2K_EX_FAIL, "record field "
 			    "'options.%s' is not true or false", bools[i]);
+	/* the runner passes it to h2k-ovf --deliver: an absolute path */
+	a = cJSON_GetObjectItemCaseSensitive(o, "hyper2kvm_watch_dir");
+	if (a && (!cJSON_IsString(a) || a->valuestring[0] != '/'))
+		return h2k_seterr(H2K_EX_FAIL, "record field "
+		    "'options.hyper2kvm_watch_dir' is not an absolute path");
 	a = cJSON_GetObjectItemCaseSensitive(rec, "attempts");
 	if (!is_int(a, 0, 1e6))
 		return h2k_seterr(H2K_EX_FAIL, "record field 'attempts' missing "

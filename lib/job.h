@@ -4,7 +4,8 @@
  *
  * Job files are those of hyper2kvm-providers, YAML or JSON, single
  *   {name, vm_path, output_path, options: {parallel_downloads, remove_cdrom,
- *    snapshot, shutdown, power_off, ova, overwrite}}
+ *    snapshot, shutdown, power_off, ova, overwrite, hyper2kvm_manifest,
+ *    hyper2kvm_watch_dir}}
  * or batch {jobs: [JOB, ...]}.  Every error names FILE:LINE and the key
  * ("jobs[2].options.snapshot") with H2K_EX_USAGE.  A job that carries
  * credentials (Password, Username, credentials, ...) is refused: jobs run
@@ -34,6 +35,8 @@ struct h2k_jobspec {
 	int parallel_downloads;  /* 0: the runner's default (DownloadWorkers) */
 	int remove_cdrom, snapshot, shutdown, power_off, ova;
 	int overwrite;           /* h2k-fetch --overwrite */
+	int hyper2kvm_manifest;  /* h2k-ovf --hyper2kvm-manifest */
+	char *hyper2kvm_watch_dir; /* h2k-ovf --deliver; absolute once resolved */
 	char *source;            /* "FILE:LINE" of the job, for messages */
 };
 
@@ -52,7 +55,7 @@ int h2k_job_parse(const char *name, const char *buf, size_t len,
     struct h2k_joblist *out);
 /* Read path ("-" is stdin, named "stdin") and parse it. */
 int h2k_job_load(const char *path, struct h2k_joblist *out);
-/* Make every relative output_path absolute against cwd. */
+/* Make every relative output_path and hyper2kvm_watch_dir absolute against cwd. */
 int h2k_job_resolve(struct h2k_joblist *l);
 void h2k_joblist_free(struct h2k_joblist *l);
 
