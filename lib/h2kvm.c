@@ -60,7 +60,8 @@ static int
 rd_sector(const char *path, unsigned char *b, size_t n, size_t *got)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	ssize_t r;
+	ssize_t r = 0;
+	size_t have = 0;
 	struct stat st;
 
 	if (fd < 0)
@@ -70,13 +71,18 @@ rd_sector(const char *path, unsigned char *b, size_t n, size_t *got)
 		close(fd);
 		return h2k_seterr(H2K_EX_IO, "%s: not a regular file", path);
 	}
-	do
-		r = pread(fd, b, n, 0);
-	while (r < 0 && errno == EINTR);
+	while (have < n) {
+		r = pread(fd, b + have, n - have, (off_t)have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
 	close(fd);
 	if (r < 0)
 		return h2k_seterr(H2K_EX_IO, "%s: %s", path, strerror(errno));
-	*got = (size_t)r;
+	*got = have;
 	return 0;
 }
 
@@ -103,19 +109,45 @@ be64(const unsigned char *p)
 	return v;
 }
 
-/* Format, sub-format and virtual size (0: unknown) from the first sector. */
+/*
+ * qemu reads a sparse VMDK's descriptor from byte 512, DESC_SIZE (10 KiB)
+ * of it, and takes a parentFileNameHint there for a backing file.
+ */
+#define VMDK_DESC_AT 512
+#define VMDK_DESC_SIZE (20 * 512)
+
+/*
+ * Format, sub-format and virtual size (0: unknown) from the first bytes.
+ * hyper2kvm runs qemu-img convert without -f: qemu probes the format and
+ * opens any file the image names (a backing file, an external data file,
+ * a parent VMDK), so an image naming one is refused, or /etc/shadow would
+ * be read into the converted disk.
+ */
 static int
 sniff(const char *path, const char **fmt, const char **sub,
     long long *capacity)
 {
-	unsigned char b[512];
+	unsigned char b[VMDK_DESC_AT + VMDK_DESC_SIZE];
+	const unsigned char *p;
 	size_t n = 0;
 	static const char desc[] = "# Disk DescriptorFile";
+	static const char hint[] = "parentFileNameHint";
 
 	*sub = NULL;
 	*capacity = 0;
 	if (rd_sector(path, b, sizeof b, &n) < 0)
 		return -1;
+	if (n >= 4 && (!memcmp(b, "KDMV", 4) || !memcmp(b, "COWD", 4)) &&
+	    n > VMDK_DESC_AT && (p = memmem(b + VMDK_DESC_AT, n -
+	    VMDK_DESC_AT, hint, sizeof hint - 1)) &&
+	    /* qemu skips 'parentFileNameHint="': an empty name is none */
+	    !((size_t)(p - b) + sizeof hint + 1 < n &&
+	    p[sizeof hint + 1] == '"'))
+		return h2k_seterr(H2K_EX_USAGE, "%s: a VMDK with a parent "
+		    "(%s): qemu-img would read that file; refused", path, hint);
+	if (n >= 4 && !memcmp(b, "COWD", 4))
+		return h2k_seterr(H2K_EX_USAGE, "%s: a VMDK3 (COWD) image, not "
+		    "a format h2k hands to hyper2kvm; refused", path);
 	if (n >= 80 && !memcmp(b, "KDMV", 4)) {
 		uint64_t sectors = le64(b + 12);
 		*fmt = "vmdk";
@@ -126,13 +158,35 @@ sniff(const char *path, const char **fmt, const char **sub,
 			*capacity = (long long)(sectors * 512);
 		return 0;
 	}
-	if (n >= 32 && !memcmp(b, "QFI\xfb", 4)) {
-		uint64_t size = be64(b + 24);
+	if (n >= 4 && !memcmp(b, "QFI\xfb", 4)) {
+		uint64_t size, version;
+		if (n < 72)
+			return h2k_seterr(H2K_EX_USAGE, "%s: a truncated qcow2 "
+			    "header; refused", path);
+		size = be64(b + 24);
+		version = be64(b) & 0xffffffffu;
+		/* version 1 (qcow) and 2, 3 (qcow2): backing_file_offset at 8 */
+		if (be64(b + 8))
+			return h2k_seterr(H2K_EX_USAGE, "%s: a qcow2 with a "
+			    "backing file: qemu-img would read that file; "
+			    "refused", path);
+		/* version 3 incompatible feature bit 2: an external data file */
+		if (version >= 3 && (n < 80 || (be64(b + 72) & 4)))
+			return h2k_seterr(H2K_EX_USAGE, "%s: a qcow2 with an "
+			    "external data file: qemu-img would read that file; "
+			    "refused", path);
+		if (version < 2)
+			return h2k_seterr(H2K_EX_USAGE, "%s: a qcow version 1 "
+			    "image, not a format h2k hands to hyper2kvm; refused",
+			    path);
 		*fmt = "qcow2";
 		if (size <= (uint64_t)LLONG_MAX)
 			*capacity = (long long)size;
 		return 0;
 	}
+	if (n >= 4 && !memcmp(b, "QED\0", 4))
+		return h2k_seterr(H2K_EX_USAGE, "%s: a QED image (it may name a "
+		    "backing file qemu-img would read); refused", path);
 	if (n >= sizeof desc - 1 && !memcmp(b, desc, sizeof desc - 1))
 		return h2k_seterr(H2K_EX_USAGE, "%s: a VMDK text descriptor "
 		    "(it names other files), not a disk image", path);

@@ -83,10 +83,29 @@ main(void)
 	    sub && !strcmp(sub, "monolithicSparse"), "KDMV without: monolithicSparse");
 	qfi[31] = 0x10;                    /* size 0x100000 at offset 24, BE */
 	qfi[29] = 0x10; qfi[31] = 0;
+	qfi[7] = 3;                        /* version 3 */
 	snprintf(p, sizeof p, "%s/q.img", dir);
 	put(p, qfi, sizeof qfi);
 	ok(h2k_h2kvm_sniff(p, &fmt, &sub) == 0 && !strcmp(fmt, "qcow2") && !sub,
 	    "QFI\\xfb: qcow2");
+	qfi[15] = 0x80;                    /* backing_file_offset */
+	put(p, qfi, sizeof qfi);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE &&
+	    strstr(h2k_errmsg(), "backing file"), "qcow2 with a backing file: refused");
+	qfi[15] = 0;
+	qfi[79] = 4;                       /* incompatible: external data file */
+	put(p, qfi, sizeof qfi);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE &&
+	    strstr(h2k_errmsg(), "data file"), "qcow2 with a data file: refused");
+	qfi[79] = 0;
+	qfi[7] = 1;
+	put(p, qfi, sizeof qfi);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE,
+	    "qcow version 1: refused");
+	qfi[7] = 3;
+	put(p, "QED", 4);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE,
+	    "QED: refused");
 	snprintf(p, sizeof p, "%s/r.vmdk", dir);
 	put(p, "random bytes", 12);
 	ok(h2k_h2kvm_sniff(p, &fmt, &sub) == 0 && !strcmp(fmt, "raw"),
