@@ -20,8 +20,9 @@
  *
  * Delivery is a hard link (same file system) or a copy linked in under
  * its final name: linkat never replaces a name, so a file already in the
- * watched directory stays as it was, and the watcher (it ignores .part)
- * sees the name only once the bytes are complete.
+ * watched directory stays as it was, and the watcher sees the name only
+ * once the bytes are complete.  The copy is an unnamed O_TMPFILE, or a
+ * .part (ignored by the watcher) of this run's own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -683,29 +684,68 @@ h2k_deliver_check(int dfd, const char *dir, const char *name)
 	return 0;
 }
 
+/*
+ * The file a copy is written to before it is linked in under its final
+ * name: an unnamed O_TMPFILE in dir when the file system and /proc allow
+ * (a run killed mid-copy leaves nothing), else NAME.PID.N.part made with
+ * O_EXCL, a name of this run alone (the watcher ignores .part; a
+ * same-named VM delivered at the same time has a .part of its own, which
+ * this run never touches).  *tmp is NULL for the unnamed file.
+ */
+static int
+tmp_open(int dfd, const char *dir, const char *name, char **tmp)
+{
+	static unsigned seq;
+	int fd;
+
+	*tmp = NULL;
+#ifdef O_TMPFILE
+	if (access("/proc/self/fd", X_OK) == 0) {
+		fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL &&
+		    errno != ENOENT)
+			return h2k_seterr(H2K_EX_IO, "%s: %s", dir,
+			    strerror(errno));
+	}
+#endif
+	for (int i = 0; i < 100; i++) {
+		free(*tmp);
+		if (!(*tmp = h2k_asprintf("%s.%ld.%u.part", name,
+		    (long)getpid(), __atomic_add_fetch(&seq, 1,
+		    __ATOMIC_RELAXED))))
+			return -1;
+		fd = openat(dfd, *tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			break;
+	}
+	h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, *tmp, strerror(errno));
+	free(*tmp);
+	*tmp = NULL;
+	return -1;
+}
+
 static int
 copy_in(int dfd, const char *dir, const char *src, const char *name)
 {
-	char *part = h2k_asprintf("%s.part", name), buf[1 << 16];
+	char *part = NULL, buf[1 << 16], proc[64];
+	const char *shown;
 	int in = -1, out = -1, rc = -1;
 	ssize_t r;
 	struct stat st;
 
-	if (!part)
-		return -1;
 	if ((in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    fstat(in, &st) < 0) {
 		h2k_seterr(H2K_EX_IO, "%s: %s", src, strerror(errno));
 		goto out;
 	}
-	/* a .part left by a run that died is ours to replace */
-	(void)unlinkat(dfd, part, 0);
-	out = openat(dfd, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (out < 0) {
-		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, part, strerror(errno));
+	if ((out = tmp_open(dfd, dir, name, &part)) < 0)
 		goto out;
-	}
+	shown = part ? part : name;
 	for (;;) {
 		r = read(in, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
@@ -721,33 +761,40 @@ copy_in(int dfd, const char *dir, const char *src, const char *name)
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0) {
-				h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, part,
+				h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, shown,
 				    strerror(errno));
 				goto out;
 			}
 			o += w;
 		}
 	}
-	if (fchmod(out, st.st_mode & 0777) < 0 || fsync(out) < 0 ||
-	    close(out) < 0) {
-		out = -1;
-		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, part, strerror(errno));
+	if (fchmod(out, st.st_mode & 0777) < 0 || fsync(out) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, shown, strerror(errno));
 		goto out;
 	}
-	out = -1;
-	if (linkat(dfd, part, dfd, name, 0) < 0) {
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", out);
+	if (part ? linkat(dfd, part, dfd, name, 0) :
+	    linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW)) {
 		h2k_seterr(errno == EEXIST ? H2K_EX_EXISTS : H2K_EX_IO,
 		    "%s/%s: %s", dir, name, errno == EEXIST ? "already exists; "
 		    "not replaced" : strerror(errno));
 		goto out;
 	}
+	if (close(out) < 0) {
+		out = -1;
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, name, strerror(errno));
+		(void)unlinkat(dfd, name, 0);
+		goto out;
+	}
+	out = -1;
 	rc = 0;
 out:
 	if (in >= 0)
 		close(in);
 	if (out >= 0)
 		close(out);
-	(void)unlinkat(dfd, part, 0);
+	if (part)
+		(void)unlinkat(dfd, part, 0);
 	free(part);
 	return rc;
 }
