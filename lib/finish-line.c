@@ -227,7 +227,7 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 	}
 	if (check_files(files, dir, safe, label, o, &f, &nf) < 0)
 		goto out;
-	if (h2k_handoff_precheck(h, safe) < 0) {
+	if (h2k_handoff_precheck(h, vd.dirfd, safe) < 0) {
 		h2k_adderr("%s", label);
 		goto out;
 	}

@@ -840,13 +840,23 @@ set_str(cJSON *line, const char *k, const char *v)
 }
 
 int
-h2k_handoff_precheck(const struct h2k_handoff *h, const char *safe)
+h2k_handoff_precheck(const struct h2k_handoff *h, int dirfd, const char *safe)
 {
+	struct stat a, b;
 	char *n;
 	int rc;
 
 	if (h->deliver_fd < 0)
 		return 0;
+	/*
+	 * The export folder itself: the watcher would see its loose disks
+	 * beside the OVA, and the name to deliver is the one this run writes.
+	 */
+	if (dirfd >= 0 && fstat(h->deliver_fd, &a) == 0 &&
+	    fstat(dirfd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return h2k_seterr(H2K_EX_USAGE, "%s: --deliver into the VM's own "
+		    "export folder (its disks would lie loose beside what is "
+		    "delivered); refused", h->deliver_dir);
 	if (!(n = deliver_name(h, safe)))
 		return -1;
 	rc = h2k_deliver_check(h->deliver_fd, h->deliver_dir, n);

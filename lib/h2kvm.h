@@ -76,8 +76,13 @@ struct h2k_handoff {
 	const char *deliver_dir; /* for messages and delivered_path */
 };
 
-/* Before any work: H2K_EX_EXISTS when the name to deliver is taken. */
-int h2k_handoff_precheck(const struct h2k_handoff *h, const char *safe);
+/*
+ * Before any work: H2K_EX_USAGE when the directory to deliver into is the
+ * export folder (dirfd, -1: not known), H2K_EX_EXISTS when the name to
+ * deliver is taken.
+ */
+int h2k_handoff_precheck(const struct h2k_handoff *h, int dirfd,
+    const char *safe);
 /*
  * Write dir/NAME.hyper2kvm.json (when asked or delivering) for the files
  * named names[0..n); sets "hyper2kvm_manifest_path" in line.
