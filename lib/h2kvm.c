@@ -730,7 +730,8 @@ tmp_open(int dfd, const char *dir, const char *name, char **tmp)
 }
 
 static int
-copy_in(int dfd, const char *dir, const char *src, const char *name)
+copy_in(int dfd, const char *dir, const char *src, const char *name,
+    const volatile sig_atomic_t *cancel)
 {
 	char *part = NULL, buf[1 << 16], proc[64];
 	const char *shown;
@@ -747,6 +748,10 @@ copy_in(int dfd, const char *dir, const char *src, const char *name)
 		goto out;
 	shown = part ? part : name;
 	for (;;) {
+		if (cancel && *cancel) {
+			h2k_seterr(H2K_EX_CANCEL, "%s/%s: interrupted", dir, name);
+			goto out;
+		}
 		r = read(in, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -800,7 +805,8 @@ out:
 }
 
 int
-h2k_deliver(int dfd, const char *dir, const char *src, const char *name)
+h2k_deliver(int dfd, const char *dir, const char *src, const char *name,
+    const volatile sig_atomic_t *cancel)
 {
 	if (!*name || strchr(name, '/') || !strcmp(name, ".") ||
 	    !strcmp(name, ".."))
@@ -814,7 +820,7 @@ h2k_deliver(int dfd, const char *dir, const char *src, const char *name)
 		    errno != ENOTSUP)
 			return h2k_seterr(H2K_EX_IO, "link %s into %s: %s", src,
 			    dir, strerror(errno));
-		if (copy_in(dfd, dir, src, name) < 0)
+		if (copy_in(dfd, dir, src, name, cancel) < 0)
 			return -1;
 	}
 	if (fsync(dfd) < 0)
@@ -900,7 +906,7 @@ h2k_handoff_deliver(const struct h2k_handoff *h, cJSON *line,
 		return h2k_seterr(H2K_EX_FAIL, "nothing to deliver");
 	if (!(n = deliver_name(h, safe)))
 		return -1;
-	if (h2k_deliver(h->deliver_fd, h->deliver_dir, src, n) == 0 &&
+	if (h2k_deliver(h->deliver_fd, h->deliver_dir, src, n, h->cancel) == 0 &&
 	    (dst = h2k_asprintf("%s/%s", h->deliver_dir, n)) &&
 	    set_str(line, "delivered_path", dst) == 0)
 		rc = 0;
