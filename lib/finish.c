@@ -181,7 +181,7 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 	    o->hyper2kvm_fix || o->hyper2kvm_output,
 	    .ova = o->ova, .mo = { .fix = o->hyper2kvm_fix,
 	    .outdir = o->hyper2kvm_output }, .deliver_fd = -1,
-	    .deliver_dir = o->deliver };
+	    .deliver_dir = o->deliver, .cancel = &finish_signal };
 
 	/* opened once: a directory swapped for a symlink later is not followed */
 	if (o->deliver && (h.deliver_fd = h2k_deliver_open(o->deliver)) < 0) {
