@@ -105,9 +105,9 @@ main(int argc, char **argv)
 		usage();
 	/* "" would be the working directory without saying so */
 	if (o.deliver && !*o.deliver)
-		errx(H2K_EX_USAGE, "--deliver: an empty directory name");
+		h2k_diex(H2K_EX_USAGE, "--deliver: an empty directory name");
 	if (o.hyper2kvm_output && !*o.hyper2kvm_output)
-		errx(H2K_EX_USAGE, "--hyper2kvm-output: an empty directory name");
+		h2k_diex(H2K_EX_USAGE, "--hyper2kvm-output: an empty directory name");
 	if (isatty(STDIN_FILENO))
 		h2k_diex(H2K_EX_USAGE, "standard input is a terminal: h2k-ovf "
 		    "reads the lines of h2k-fetch");
