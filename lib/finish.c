@@ -109,6 +109,9 @@ reader(void *arg)
 			it->msg = strdup(h2k_errmsg());
 		} else
 			it->line = line;
+		/* a read error (not a bad line) ends the input: reading again
+		 * would fail again, forever (stdin a directory: EISDIR) */
+		int last = rc < 0 && it->code != H2K_EX_USAGE;
 		pthread_mutex_lock(&q->mu);
 		if (line)
 			ka_add(line);
@@ -119,6 +122,8 @@ reader(void *arg)
 		q->tail = it;
 		pthread_cond_broadcast(&q->cv);
 		pthread_mutex_unlock(&q->mu);
+		if (last)
+			break;
 	}
 	pthread_mutex_lock(&q->mu);
 	q->eof = 1;
