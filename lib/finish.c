@@ -235,6 +235,11 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 	pthread_cond_broadcast(&q->cv);
 	while (finish_signal && (it = q->head)) {
 		q->head = it->next;
+		/* the reader may add a line while this one is ended: it must
+		 * not be linked behind `it` (freed below, its next already
+		 * taken) but become the head, ended in its turn */
+		if (!q->head)
+			q->tail = NULL;
 		pthread_mutex_unlock(&q->mu);
 		if (it->line && !o->keep_lease) {
 			finish_end_export(v, it->line, 0, "export cancelled by h2k-ovf");
