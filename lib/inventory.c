@@ -488,13 +488,6 @@ out:
 }
 
 
-const char *const h2k_inv_vm_props[] = {
-	"name", "parent", "parentVApp", "runtime.powerState", "config.uuid",
-	"config.instanceUuid", "config.template", "config.guestId",
-	"config.guestFullName", "config.hardware.numCPU",
-	"config.hardware.memoryMB", "config.firmware", NULL,
-};
-
 int
 h2k_inv_vm_fields(cJSON *o, xmlNodePtr obj, int sparse)
 {

@@ -71,12 +71,11 @@ cJSON *h2k_inv_vm_one(struct h2k_vim *v, const char *moref);
 /*
  * The fields of a VM that come straight from its own properties, added to o
  * in h2k-ls's order: uuid, instance_uuid, power_state, template, guest_id,
- * guest_os, num_cpu, memory_mb, firmware.  obj is an ObjectContent with
- * (some of) the properties h2k_inv_vm_props names.  An unset property is
+ * guest_os, num_cpu, memory_mb, firmware.  obj is a VirtualMachine's
+ * ObjectContent with (some of) those properties.  An unset property is
  * null, template false (sparse: both left out); a number the server
  * garbled is null.  -1 on out of memory.
  */
-extern const char *const h2k_inv_vm_props[];
 int h2k_inv_vm_fields(cJSON *o, xmlNodePtr obj, int sparse);
 
 /*
