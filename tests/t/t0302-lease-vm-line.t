@@ -6,6 +6,7 @@
 # one of them two folders deeper and with a second NIC on a standard
 # network beside its portgroup.  The lookup's round trips do not grow with
 # the depth of the VM's folder.
+# SPDX-License-Identifier: LGPL-3.0-or-later
 . "$(dirname "$0")/../lib.sh"
 
 sim_start -vm 2 -disks 1 -disk-size 64K -power off -folder 1

@@ -4,6 +4,7 @@
 # whole: its NICs with their network names, datacenter, host, CPU, memory
 # and firmware are h2k-ls's, and hyper2kvm 0.2.1's own loader takes the
 # manifest with those NICs (issue 15 follow-up).
+# SPDX-License-Identifier: LGPL-3.0-or-later
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/h2kvm-lib.sh"
 
