@@ -59,6 +59,7 @@ struct file {
 	char *nocookie;         /* why it is withheld, for a 401/403 message */
 	int disk;
 	long long size_hint;    /* device size from the lease, -1 unknown */
+	long long capacity;     /* the disk's capacity (fetch-input.c disk_capacity), -1 unknown */
 	char *name;             /* sanitised final name in the VM folder */
 	char *part, *meta;
 	char *ident;            /* "VM moref|device key|target id": same device across leases */
@@ -67,8 +68,9 @@ struct file {
 	/* result */
 	long long bytes;
 	char sha256[65];
-	/* live, read by the lease thread for the percent */
-	_Atomic long long done, total;
+	/* live, read by the lease thread for the percent; pos: the disk
+	 * position a stream decoder has covered, -1 none (fetch_set_pos) */
+	_Atomic long long done, total, pos;
 };
 
 enum vstate { V_ACTIVE, V_FAILED_PENDING, V_DONE };
@@ -182,6 +184,9 @@ int fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno);
 
 /* fetch-worker.c */
 void *fetch_worker_main(void *arg);
+/* A stream decoder's disk position (-1: forget it): progress and keepalive
+ * measure a stream of unknown length by it against the capacity. */
+void fetch_set_pos(struct xfer *x, long long pos);
 int fetch_meta_write(int dirfd, const char *name, const char *url, const char *ident,
     const char *etag, long long total, long long synced);
 

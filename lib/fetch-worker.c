@@ -382,6 +382,13 @@ publish(struct xfer *x)
 	h2k_progress_set(x->w->run->prog, f->prog, x->have, tot >= 0 ? tot : -1);
 }
 
+void
+fetch_set_pos(struct xfer *x, long long pos)
+{
+	atomic_store(&x->f->pos, pos >= 0 ? pos : -1);
+	h2k_progress_pos(x->w->run->prog, x->f->prog, pos);
+}
+
 /* The answer's headers are all in: decide what its body means. */
 static int
 decide(struct xfer *x)
@@ -942,6 +949,7 @@ download(struct worker *w, struct file *f)
 		publish(&x);
 		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
 		h2k_progress_restart(r->prog, f->prog);
+		atomic_store(&f->pos, -1);
 		if (setup_attempt(w, &x, &hdrs, &ifr, range) < 0)
 			goto out;
 		CURLcode cc = curl_easy_perform(w->h);
