@@ -29,7 +29,7 @@ test_expect_success 'kill -9 mid-stream, rerun: the stream is taken again from 0
 	import json, sys
 	for line in open(sys.argv[1]):
 	    o = json.loads(line)
-	    # no length, no device size: the percent is of the lease's capacity
+	    # no length, no device size: the percent is of the lease capacity
 	    assert o["bytes_total"] is None or o["phase"] == "done", o
 	    assert o["capacity_bytes"] == 2097152, o
 	    if o["phase"] != "done":
