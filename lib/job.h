@@ -4,7 +4,7 @@
  *
  * Job files are those of hyper2kvm-providers, YAML or JSON, single
  *   {name, vm_path, output_path, options: {parallel_downloads, remove_cdrom,
- *    snapshot, shutdown, power_off, ova, overwrite}}
+ *    snapshot, shutdown, power_off, ova, overwrite, format}}
  * or batch {jobs: [JOB, ...]}.  Every error names FILE:LINE and the key
  * ("jobs[2].options.snapshot") with H2K_EX_USAGE.  A job that carries
  * credentials (Password, Username, credentials, ...) is refused: jobs run
@@ -34,6 +34,8 @@ struct h2k_jobspec {
 	int parallel_downloads;  /* 0: the runner's default (DownloadWorkers) */
 	int remove_cdrom, snapshot, shutdown, power_off, ova;
 	int overwrite;           /* h2k-fetch --overwrite */
+	const char *format;      /* "raw", "qcow2", "vmdk" (h2k-fetch --format),
+	                          * "ova" (VMDKs in an OVA: the record's ova), NULL */
 	char *source;            /* "FILE:LINE" of the job, for messages */
 };
 
