@@ -93,41 +93,6 @@ parse_bool(const char *s)
 	return -1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode n bytes of s into a new string. */
-static char *
-pct_decode(const char *s, size_t n)
-{
-	char *out = h2k_malloc(n + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		int h, l;
-
-		if (s[i] == '%' && i + 2 < n &&
-		    (h = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (l = hexval((unsigned char)s[i + 2])) >= 0) {
-			*o++ = (char)(h << 4 | l);
-			i += 2;
-		} else
-			*o++ = s[i];
-	}
-	*o = '\0';
-	return out;
-}
-
 /* Does [s, end) hold "%00"? */
 static int
 has_pct00(const char *s, const char *end)
@@ -159,9 +124,9 @@ h2k_url_userinfo(const char *in, char **url, char **user, char **password)
 			at = q;
 	if (at) {
 		colon = memchr(auth, ':', (size_t)(at - auth));
-		if (!(u = pct_decode(auth, (size_t)((colon ? colon : at) - auth))))
+		if (!(u = h2k_pct_decode(auth, (size_t)((colon ? colon : at) - auth))))
 			goto fail;
-		if (colon && !(p = pct_decode(colon + 1, (size_t)(at - colon - 1))))
+		if (colon && !(p = h2k_pct_decode(colon + 1, (size_t)(at - colon - 1))))
 			goto fail;
 		/* %00 would end the string early: another user, a wrong password */
 		if (has_pct00(auth, at)) {

@@ -5,9 +5,10 @@
  * The lease keepalive.  vSphere drops an NFC lease that hears nothing for
  * its timeout (lease.timeout_s, 300 s by default).  The lease thread calls
  * HttpNfcLeaseProgress for every lease every min(timeout/3, 60) seconds (or
- * --keepalive), with the real percent of that VM's bytes done (never 100
- * before every file is complete), and reads the lease state in the same
- * round: a lease in error fails that VM with the server's message, a lease
+ * --keepalive; the rule and the call are lease.c's, shared with h2k-ovf's
+ * keeper in finish-keep.c), with the real percent of that VM's bytes done
+ * (never 100 before every file is complete), and reads the lease state in
+ * the same round: a lease in error fails that VM with the server's message, a lease
  * that is gone fails it too.  Only this thread talks SOAP, so a slow call
  * never delays a download.  When a VM fails (its files settled), this
  * thread aborts its lease (HttpNfcLeaseAbort, unless --keep-lease) and
@@ -74,19 +75,6 @@ vm_percent(struct vm *vm)
 	int pct = unknown ? (vm->nfiles ? 100 * complete / vm->nfiles : 0) :
 	    total > 0 ? (int)(100.0 * (double)done / (double)total) : 0;
 	return pct > 99 ? 99 : pct < 0 ? 0 : pct;
-}
-
-static double
-keepalive_interval(const struct run *r, const struct vm *vm)
-{
-	double iv = r->o->keepalive;
-
-	if (iv <= 0) {
-		iv = vm->timeout > 0 ? vm->timeout / 3 : 60;
-		if (iv > 60)
-			iv = 60;
-	}
-	return iv < 1 ? 1 : iv;
 }
 
 struct lease_job {
@@ -240,23 +228,14 @@ static int
 lease_keep(struct keeper *k, struct vm *vm, const struct lease_job *job, char **failmsg)
 {
 	struct h2k_vim *v = k->v;
-	char *lmsg = NULL, *perr = NULL;
+	char *lmsg = NULL;
 	int st, failcode = 0;
 
 	if (k->vim_failed) {
 		*failmsg = h2k_asprintf("%s: lease %s: %s", vm->name, job->lease, k->vim_err);
 		return k->vim_code;
 	}
-	h2k_clearerr();
-	/* a failed Progress is only worth a warning when the lease's
-	 * state, asked next, does not explain it */
-	if (h2k_lease_progress(v, job->lease, job->percent) < 0 &&
-	    h2k_errcode() != H2K_EX_NOTFOUND)
-		perr = h2k_strdup(h2k_errmsg());
-	st = h2k_lease_state(v, job->lease, &lmsg);
-	if (perr && st != H2K_LEASE_ERROR && st != H2K_LEASE_GONE)
-		h2k_warn("%s: %s", vm->name, perr);
-	free(perr);
+	st = h2k_lease_keep(v, job->lease, job->percent, vm->name, &lmsg);
 	if (st == H2K_LEASE_ERROR) {
 		failcode = H2K_EX_STATE;
 		*failmsg = h2k_asprintf("%s: lease %s is in error: %s", vm->name,
@@ -298,7 +277,8 @@ fetch_lease_main(void *arg)
 		job.why = h2k_strdup(vm->errmsg ? vm->errmsg : "h2k-fetch failed");
 		job.deferred = job.end && vm->deferred;
 		if (!job.end)
-			vm->next_keepalive = now + keepalive_interval(r, vm);
+			vm->next_keepalive = now +
+			    h2k_lease_keepalive_interval(vm->timeout, r->o->keepalive);
 		pthread_mutex_unlock(&r->mu);
 
 		/* SOAP, without the lock */

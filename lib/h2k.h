@@ -75,6 +75,9 @@ void *h2k_calloc(size_t n, size_t m);
 void *h2k_realloc(void *p, size_t n);
 char *h2k_strdup(const char *s);
 char *h2k_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s[0..n) percent-decoded into a new string; a '%' without two hex digits
+ * after it stays as it is.  "%00" becomes a NUL: callers that care check. */
+char *h2k_pct_decode(const char *s, size_t n);
 
 /* Growable byte buffer, always NUL-terminated. */
 struct h2k_buf {
@@ -90,6 +93,12 @@ int h2k_buf_printf(struct h2k_buf *b, const char *fmt, ...)
 /* Append s with XML special characters escaped. */
 int h2k_buf_xmlesc(struct h2k_buf *b, const char *s);
 void h2k_buf_free(struct h2k_buf *b);
+/*
+ * Append what fd holds, up to its end, to b (EINTR retried; b->max bounds
+ * it).  0 at the end; -1 with errno EFBIG past b->max, ENOMEM, or read(2)'s
+ * errno: the caller names the file in its message.  What was read stays.
+ */
+int h2k_buf_readfd(struct h2k_buf *b, int fd);
 
 /*
  * Strings from outside (server names and faults, JSON input, job files,

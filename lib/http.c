@@ -286,28 +286,6 @@ h2k_thumbprint_norm(const char *s)
 	return out;
 }
 
-/* %XX decoding of a URL user part. */
-static char *
-pct_decode(const char *s, size_t n)
-{
-	char *out = h2k_malloc(n + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n &&
-		    isxdigit((unsigned char)s[i + 1]) &&
-		    isxdigit((unsigned char)s[i + 2])) {
-			char h[3] = { s[i + 1], s[i + 2], 0 };
-			*o++ = (char)strtol(h, NULL, 16);
-			i += 2;
-		} else
-			*o++ = s[i];
-	}
-	*o = '\0';
-	return out;
-}
-
 static int
 valid_host(const char *h, size_t n)
 {
@@ -385,7 +363,7 @@ h2k_url_normalize(const char *in, int allow_http, char **user)
 		if (at == auth)
 			return h2k_seterr(H2K_EX_USAGE,
 			    "empty user name in the server URL"), NULL;
-		if (!(u = pct_decode(auth, (size_t)(at - auth))))
+		if (!(u = h2k_pct_decode(auth, (size_t)(at - auth))))
 			return NULL;
 		host = at + 1;
 	}

@@ -649,8 +649,6 @@ h2k_job_load(const char *path, struct h2k_joblist *out)
 {
 	struct h2k_buf b = {.max = H2K_JOB_MAX_FILE + 1};
 	const char *name = strcmp(path, "-") ? path : "stdin";
-	char chunk[65536];
-	ssize_t r;
 	int fd, rc;
 
 	if (!strcmp(path, "-"))
@@ -663,26 +661,16 @@ h2k_job_load(const char *path, struct h2k_joblist *out)
 		close(fd);
 		return h2k_seterr(H2K_EX_USAGE, "%s: is a directory", path);
 	}
-	for (;;) {
-		r = read(fd, chunk, sizeof chunk);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			if (fd != STDIN_FILENO)
-				close(fd);
-			h2k_buf_free(&b);
-			return h2k_seterr(H2K_EX_IO, "%s: %s", name, strerror(e));
-		}
-		if (r == 0)
-			break;
-		if (h2k_buf_append(&b, chunk, (size_t)r) < 0) {
-			if (fd != STDIN_FILENO)
-				close(fd);
-			h2k_buf_free(&b);
+	if (h2k_buf_readfd(&b, fd) < 0) {
+		int e = errno;
+		if (fd != STDIN_FILENO)
+			close(fd);
+		h2k_buf_free(&b);
+		/* ENOMEM was reported as the size too: the file is the cause */
+		if (e == EFBIG || e == ENOMEM)
 			return h2k_seterr(H2K_EX_USAGE, "%s: larger than %u "
 			    "bytes", name, H2K_JOB_MAX_FILE);
-		}
+		return h2k_seterr(H2K_EX_IO, "%s: %s", name, strerror(e));
 	}
 	if (fd != STDIN_FILENO)
 		close(fd);

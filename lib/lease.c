@@ -140,6 +140,51 @@ h2k_lease_progress(struct h2k_vim *v, const char *lease, int percent)
 	return 0;
 }
 
+/*
+ * The keepalive rule.  vSphere drops a lease that hears nothing for its
+ * timeout (lease.timeout_s, 300 s by default).  Each lease is kept on its
+ * own clock, every third of its timeout: a call lost or slowed by a busy
+ * server leaves two more before the lease is dropped.  At most 60 s, so a
+ * lease in error or gone is noticed within a minute whatever its timeout;
+ * at least 1 s, so a tiny timeout cannot turn it into a busy loop.  This
+ * is the rule h2k-fetch(1) documents (--keepalive replaces it); h2k-ovf
+ * used to apply the shortest lease's third to every lease at once, which
+ * only added calls, and now follows it too.
+ */
+double
+h2k_lease_keepalive_interval(double timeout_s, double every)
+{
+	double iv = every;
+
+	if (!(iv > 0)) {
+		iv = timeout_s > 0 ? timeout_s / 3 : 60;
+		if (iv > 60)
+			iv = 60;
+	}
+	return iv < 1 ? 1 : iv;
+}
+
+int
+h2k_lease_keep(struct h2k_vim *v, const char *lease, int percent,
+    const char *label, char **msg)
+{
+	char *perr = NULL;
+	int st;
+
+	*msg = NULL;
+	h2k_clearerr();
+	/* a failed Progress is only worth a warning when the lease's
+	 * state, asked next, does not explain it */
+	if (h2k_lease_progress(v, lease, percent) < 0 &&
+	    h2k_errcode() != H2K_EX_NOTFOUND)
+		perr = h2k_strdup(h2k_errmsg());
+	st = h2k_lease_state(v, lease, msg);
+	if (perr && st != H2K_LEASE_ERROR && st != H2K_LEASE_GONE)
+		h2k_warn("%s: %s", label, perr);
+	free(perr);
+	return st;
+}
+
 int
 h2k_lease_abort(struct h2k_vim *v, const char *lease, const char *msg)
 {

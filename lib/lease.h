@@ -19,6 +19,18 @@ enum h2k_lease_state {
 int h2k_lease_state(struct h2k_vim *v, const char *lease, char **msg);
 /* HttpNfcLeaseProgress(percent 0..100): also what keeps the lease alive. */
 int h2k_lease_progress(struct h2k_vim *v, const char *lease, int percent);
+/*
+ * The lease keepalive, one rule and one call for h2k-fetch and h2k-ovf
+ * (lease.c says why this rule).  h2k_lease_keepalive_interval: seconds
+ * between two keepalives of a lease whose timeout is timeout_s (<= 0:
+ * unknown), or `every` when it is > 0 (h2k-fetch --keepalive); at least 1.
+ * h2k_lease_keep: HttpNfcLeaseProgress(percent), then the lease's state
+ * (returned as h2k_lease_state does, *msg likewise); a failed Progress the
+ * state does not explain is a warning naming label.
+ */
+double h2k_lease_keepalive_interval(double timeout_s, double every);
+int h2k_lease_keep(struct h2k_vim *v, const char *lease, int percent,
+    const char *label, char **msg);
 /* HttpNfcLeaseAbort with a LocalizedMethodFault carrying msg (may be NULL). */
 int h2k_lease_abort(struct h2k_vim *v, const char *lease, const char *msg);
 int h2k_lease_complete(struct h2k_vim *v, const char *lease);

@@ -93,6 +93,7 @@
 #include "h2k.h"
 #include "job.h"
 #include "jsonl.h"
+#include "session.h"
 #include "spool.h"
 
 static const char *const subdirs[] = {"tmp", "new", "cur", "done", "bad",
@@ -360,30 +361,6 @@ h2k_spool_default(void)
 	return h2k_asprintf("%s/.local/state/h2k/spool", home);
 }
 
-static int
-mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof buf)
-		return h2k_seterr(H2K_EX_USAGE, "%s: path too long", path);
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-			*p = '\0';
-			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-				return h2k_seterr(H2K_EX_IO, "%s: %s", buf,
-				    strerror(errno));
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
-}
-
 int
 h2k_spool_open(struct h2k_spool *sp, const char *dir, int create)
 {
@@ -394,7 +371,11 @@ h2k_spool_open(struct h2k_spool *sp, const char *dir, int create)
 	sp->max_attempts = H2K_SPOOL_MAX_ATTEMPTS;
 	if (!dir || !dir[0])
 		return h2k_seterr(H2K_EX_USAGE, "empty spool directory name");
-	if (create && mkdirs(dir) < 0)
+	if (strlen(dir) >= PATH_MAX)
+		return h2k_seterr(H2K_EX_USAGE, "%s: path too long", dir);
+	/* h2k_mkdirs: a symlink swapped in for a directory it just made is
+	 * refused; the checks below are on what was opened */
+	if (create && h2k_mkdirs(dir, 0700) < 0)
 		return -1;
 	sp->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dfd < 0)
@@ -541,7 +522,6 @@ h2k_spool_read(struct h2k_spool *sp, const char *sub, const char *id)
 	char path[H2K_SPOOL_IDMAX + 8];
 	struct h2k_buf b = {.max = H2K_SPOOL_MAX_RECORD};
 	struct stat st;
-	char chunk[16384];
 	cJSON *rec;
 	int fd;
 
@@ -582,21 +562,13 @@ h2k_spool_read(struct h2k_spool *sp, const char *sub, const char *id)
 		    "one)", (unsigned long)st.st_nlink);
 		return NULL;
 	}
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof chunk);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			h2k_seterr(H2K_EX_FAIL, "read: %s", strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		if (h2k_buf_append(&b, chunk, (size_t)r) < 0) {
+	if (h2k_buf_readfd(&b, fd) < 0) {
+		if (errno == EFBIG || errno == ENOMEM)
 			h2k_seterr(H2K_EX_FAIL, "larger than %u bytes",
 			    H2K_SPOOL_MAX_RECORD);
-			goto fail;
-		}
+		else
+			h2k_seterr(H2K_EX_FAIL, "read: %s", strerror(errno));
+		goto fail;
 	}
 	close(fd);
 	if (!b.len) {
@@ -1415,16 +1387,13 @@ h2k_spool_read_final(struct h2k_spool *sp, const char *id)
 	char name[H2K_SPOOL_IDMAX + 16];
 	struct h2k_buf b = {.max = 16u << 20};
 	cJSON *found = NULL;
-	char chunk[8192];
-	ssize_t r;
 	int fd;
 
 	snprintf(name, sizeof name, "%s.final", id);
 	if ((fd = h2k_spool_open_log(sp, name, O_RDONLY)) < 0)
 		return NULL;
-	while ((r = read(fd, chunk, sizeof chunk)) > 0)
-		if (h2k_buf_append(&b, chunk, (size_t)r) < 0)
-			break;
+	/* what could be read is searched: a cut log still names its lines */
+	(void)h2k_buf_readfd(&b, fd);
 	close(fd);
 	for (char *line = b.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
 		if ((nl = strchr(line, '\n')))

@@ -448,6 +448,40 @@ h2k_strdup(const char *s)
 	return p;
 }
 
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *
+h2k_pct_decode(const char *s, size_t n)
+{
+	char *out = h2k_malloc(n + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int h, l;
+
+		if (s[i] == '%' && i + 2 < n &&
+		    (h = hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (l = hexval((unsigned char)s[i + 2])) >= 0) {
+			*o++ = (char)(h << 4 | l);
+			i += 2;
+		} else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	return out;
+}
+
 char *
 h2k_asprintf(const char *fmt, ...)
 {
@@ -498,6 +532,31 @@ h2k_buf_append(struct h2k_buf *b, const void *p, size_t n)
 	b->len += n;
 	b->data[b->len] = '\0';
 	return 0;
+}
+
+int
+h2k_buf_readfd(struct h2k_buf *b, int fd)
+{
+	char chunk[65536];
+
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof chunk);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+		if (b->max && b->len + (size_t)r > b->max) {
+			errno = EFBIG;
+			return -1;
+		}
+		if (h2k_buf_append(b, chunk, (size_t)r) < 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
 }
 
 int

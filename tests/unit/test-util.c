@@ -1,7 +1,11 @@
 /* Unit tests for lib/util.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "h2k.h"
 #include "tap.h"
@@ -112,6 +116,19 @@ main(void)
 		is_str(b.data, "a\tb\nc\\e", "stream mode keeps tab and newline");
 		h2k_buf_free(&b);
 	}
+	{
+		/* one percent-decoder for config.c and http.c */
+		char *d = h2k_pct_decode("a%41%6a%2F%zz%4", 15);
+		is_str(d, "aAj/%zz%4", "pct_decode: both cases, bad escapes kept");
+		free(d);
+		d = h2k_pct_decode("%41%42", 5);
+		is_str(d, "A%4", "pct_decode reads no byte past n");
+		free(d);
+		d = h2k_pct_decode("x%00y", 5);
+		ok(d && d[0] == 'x' && d[1] == '\0' && d[2] == 'y',
+		    "pct_decode: %%00 is a NUL byte (the callers refuse it)");
+		free(d);
+	}
 	h2k_buf_xmlesc(&b, "a<b>&\"'c");
 	is_str(b.data, "a&lt;b&gt;&amp;&quot;&apos;c", "xml escape");
 	h2k_buf_free(&b);
@@ -123,6 +140,45 @@ main(void)
 	is_int(h2k_buf_append(&b, "12345", 5), -1, "bounded buffer refuses overflow");
 	is_int(h2k_errcode(), H2K_EX_NET, "overflow is a network error");
 	h2k_buf_free(&b);
+	{
+		/* h2k_buf_readfd: a pipe of 200000 bytes (more than one read),
+		 * whole; then the same past a bound: EFBIG, what fit kept */
+		int pfd[2];
+		struct h2k_buf rb = {0}, small = {.max = 100000};
+		static char big[200000];
+		memset(big, 'z', sizeof big);
+		big[sizeof big - 1] = 'E';
+		for (int pass = 0; pass < 2; pass++) {
+			struct h2k_buf *t = pass ? &small : &rb;
+			int rc;
+			if (pipe(pfd) < 0)
+				break;
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(pfd[0]);
+				(void)!write(pfd[1], big, sizeof big);
+				_exit(0);
+			}
+			close(pfd[1]);
+			errno = 0;
+			rc = h2k_buf_readfd(t, pfd[0]);
+			if (pass == 0)
+				ok(rc == 0 && rb.len == sizeof big &&
+				    rb.data[sizeof big - 1] == 'E' &&
+				    rb.data[sizeof big] == '\0',
+				    "buf_readfd: a pipe read to its end (%zu bytes)", rb.len);
+			else
+				ok(rc == -1 && errno == EFBIG && small.len <= 100000 &&
+				    small.len > 0, "buf_readfd: past max is EFBIG "
+				    "(%zu kept)", small.len);
+			close(pfd[0]);
+			waitpid(pid, NULL, 0);
+		}
+		h2k_buf_free(&rb);
+		h2k_buf_free(&small);
+		is_int(h2k_buf_readfd(&rb, -1), -1, "buf_readfd: a bad fd fails");
+		is_int(errno, EBADF, "with read's errno");
+	}
 	/* A secret buffer keeps its content across growth. */
 	struct h2k_buf sb = {.secret = 1};
 	for (int i = 0; i < 100; i++)
