@@ -57,11 +57,12 @@ vm_percent(struct vm *vm)
 			complete++;
 		if (t < 0)
 			t = f->size_hint;
-		if (t <= 0 && f->capacity > 0) {
+		long long cap = atomic_load(&f->cap_hint);
+		if (t <= 0 && cap > 0) {
 			/* a stream: how far into the disk it has come */
 			long long p = atomic_load(&f->pos);
 			d = p >= 0 ? p : d;
-			t = f->capacity;
+			t = cap;
 		}
 		if (t <= 0 || d > t) {
 			unknown = 1;

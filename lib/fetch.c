@@ -197,6 +197,14 @@ fetch_vm_settled(struct vm *vm)
 				cJSON_AddStringToObject(e, "path", p);
 				cJSON_AddNumberToObject(e, "size", (double)f->bytes);
 				cJSON_AddStringToObject(e, "sha256", f->sha256);
+				if (f->disk) {
+					/* the bytes as written: h2k-ovf and hyper2kvm read them */
+					cJSON_AddStringToObject(e, "format", h2k_disk_format_name(f->conv));
+					if (f->subformat)
+						cJSON_AddStringToObject(e, "vmdk_subformat", f->subformat);
+					if (f->capacity >= 0)
+						cJSON_AddNumberToObject(e, "capacity_bytes", (double)f->capacity);
+				}
 				cJSON_AddItemToArray(files, e);
 				free(p);
 			}

@@ -28,8 +28,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: h2k-fetch [-kqv] [-j jobs] -o dir [-s session] [--allow-http]\n"
-	    "                 [--ca-file file] [--disks-only] [--keep-lease]\n"
-	    "                 [--keepalive seconds] [--overwrite]\n"
+	    "                 [--ca-file file] [--disks-only] [--format vmdk|raw|qcow2]\n"
+	    "                 [--keep-lease] [--keepalive seconds] [--overwrite]\n"
 	    "                 [--progress auto|bar|json|none]\n"
 	    "                 [--retries n] [--retry-delay seconds] [--speed-limit bytes]\n"
 	    "                 [--speed-time seconds] [--thumbprint [host=]sha256]\n");
@@ -80,13 +80,14 @@ secs(const char *opt, const char *s, double lo, double hi)
 int
 main(int argc, char **argv)
 {
-	enum { O_ALLOWHTTP = 256, O_CAFILE, O_DISKSONLY, O_KEEPLEASE, O_KEEPALIVE,
+	enum { O_ALLOWHTTP = 256, O_CAFILE, O_DISKSONLY, O_FORMAT, O_KEEPLEASE, O_KEEPALIVE,
 	    O_OVERWRITE, O_PROGRESS, O_RETRIES, O_RETRYDELAY, O_SPEEDLIMIT, O_SPEEDTIME,
 	    O_THUMBPRINT, O_VERSION };
 	static const struct option longopts[] = {
 		{ "allow-http", no_argument, NULL, O_ALLOWHTTP },
 		{ "ca-file", required_argument, NULL, O_CAFILE },
 		{ "disks-only", no_argument, NULL, O_DISKSONLY },
+		{ "format", required_argument, NULL, O_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "insecure", no_argument, NULL, 'k' },
 		{ "jobs", required_argument, NULL, 'j' },
@@ -166,6 +167,16 @@ main(int argc, char **argv)
 			break;
 		case O_DISKSONLY:
 			o.disks_only = 1;
+			break;
+		case O_FORMAT:
+			if (!strcmp(optarg, "vmdk"))
+				o.format = H2K_FMT_VMDK;
+			else if (!strcmp(optarg, "raw"))
+				o.format = H2K_FMT_RAW;
+			else if (!strcmp(optarg, "qcow2"))
+				o.format = H2K_FMT_QCOW2;
+			else
+				errx(H2K_EX_USAGE, "--format %s: want vmdk, raw or qcow2", optarg);
 			break;
 		case O_OVERWRITE:
 			o.overwrite = 1;
