@@ -28,17 +28,18 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: h2k-ovf [-hqVv] [-s session] [--keep-lease] [--ova] [--remove-cdrom]\n"
-	    "               [--verify]\n");
+	    "usage: h2k-ovf [-hqVv] [-s session] [--keep-files] [--keep-lease] [--ova]\n"
+	    "               [--remove-cdrom] [--verify]\n");
 	exit(H2K_EX_USAGE);
 }
 
 int
 main(int argc, char **argv)
 {
-	enum { OPT_OVA = 256, OPT_CDROM, OPT_KEEP, OPT_VERIFY };
+	enum { OPT_OVA = 256, OPT_CDROM, OPT_KEEP, OPT_VERIFY, OPT_KEEPFILES };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "keep-files", no_argument, NULL, OPT_KEEPFILES },
 		{ "keep-lease", no_argument, NULL, OPT_KEEP },
 		{ "ova", no_argument, NULL, OPT_OVA },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -89,6 +90,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_VERIFY:
 			o.verify = 1;
+			break;
+		case OPT_KEEPFILES:
+			o.keep_files = 1;
 			break;
 		case 'h':
 		default:
