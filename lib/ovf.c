@@ -1004,9 +1004,16 @@ static int
 set_attr(xmlNodePtr n, const char *name, const char *val)
 {
 	xmlAttrPtr a = attr_named(n, name);
-	xmlNsPtr ns = a ? a->ns : xmlSearchNsByHref(n->doc, n,
-	    (const xmlChar *)OVF_NS);
+	xmlNsPtr ns = a ? a->ns : NULL, *all;
 
+	/* a prefixed one: the default namespace is no attribute's */
+	if (!a && (all = xmlGetNsList(n->doc, n))) {
+		for (size_t i = 0; all[i] && !ns; i++)
+			if (all[i]->prefix && all[i]->href &&
+			    !strcmp((const char *)all[i]->href, OVF_NS))
+				ns = all[i];
+		xmlFree(all);
+	}
 	return xmlSetNsProp(n, ns, (const xmlChar *)name,
 	    (const xmlChar *)val) ? 0 : h2k_seterr(H2K_EX_FAIL, "out of memory");
 }
