@@ -55,6 +55,9 @@ LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o)
 LIBA       = $(O)/libh2k.a
 CMDS       = h2k-login h2k-ls h2k-lease h2k-fetch h2k-ovf h2k-job
 CMD_BINS   = $(CMDS:%=$(BIN)/%)
+# cmd/cmd.c: the prologue and error reporting every command links (cmd.h);
+# only the commands see cmd/ (the library never exits).
+CMD_OBJ    = $(O)/cmd/cmd.o
 UNIT_SRC   = $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS  = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%)
 SCRIPTS    = h2k-export
@@ -67,6 +70,7 @@ all: $(CMD_BINS) $(BIN)/h2k-export $(LIBA)
 
 lib: $(LIBA)
 
+$(O)/cmd/%.o: ALL_CFLAGS += -Icmd
 $(O)/%.o: %.c
 	$(need_pkgs)@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -77,9 +81,9 @@ $(LIBA): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 define cmd_rule
-$(BIN)/$(1): $(O)/cmd/$(1)/$(1).o $(LIBA)
+$(BIN)/$(1): $(O)/cmd/$(1)/$(1).o $(CMD_OBJ) $(LIBA)
 	$$(need_pkgs)@mkdir -p $(BIN)
-	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$< $(LIBA) $$(LDLIBS)
+	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$< $(CMD_OBJ) $(LIBA) $$(LDLIBS)
 endef
 $(foreach c,$(CMDS),$(eval $(call cmd_rule,$(c))))
 
@@ -94,7 +98,7 @@ $(O)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIBA)
 
 unit: $(UNIT_BINS)
 
--include $(LIB_OBJ:.o=.d) $(foreach c,$(CMDS),$(O)/cmd/$(c)/$(c).d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(foreach c,$(CMDS),$(O)/cmd/$(c)/$(c).d)
 
 # --- dependencies and the simulator rig --------------------------------------
 

@@ -39,6 +39,7 @@
 
 #include "config.h"
 #include "h2k.h"
+#include "num.h"
 #include "session.h"
 
 #define CONFIG_MAX (1u << 20)
@@ -217,7 +218,7 @@ set_key(struct h2k_config *c, const struct key *k, const yaml_node_t *val,
 {
 	const char *v;
 	char *s;
-	long n;
+	long long n;
 	int b;
 
 	if (k->type == K_IGNORE)
@@ -259,30 +260,21 @@ set_key(struct h2k_config *c, const struct key *k, const yaml_node_t *val,
 			    path, line, k->name, v);
 		*(int *)((char *)c + k->off) = b;
 		break;
-	case K_INT: {
-		char *end;
-
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || end == v || *end || n < 1 || n > 256)
+	case K_INT:
+		/* num.h's syntax; the message names the file, line and key. */
+		if (h2k_parse_int(k->name, v, 1, 256, &n) < 0)
 			return h2k_seterr(H2K_EX_USAGE, "config file %s:%lu: %s must "
 			    "be a number from 1 to 256, not \"%.40s\"", path, line,
 			    k->name, v);
 		*(int *)((char *)c + k->off) = (int)n;
 		break;
-	}
-	case K_SECS: {
-		char *end;
-
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || end == v || *end || n < 1 || n > 86400)
+	case K_SECS:
+		if (h2k_parse_int(k->name, v, 1, 86400, &n) < 0)
 			return h2k_seterr(H2K_EX_USAGE, "config file %s:%lu: %s must "
 			    "be a number of seconds from 1 to 86400, not \"%.40s\"",
 			    path, line, k->name, v);
 		*(int *)((char *)c + k->off) = (int)n;
 		break;
-	}
 	case K_IGNORE:
 		break;
 	}

@@ -40,6 +40,7 @@
 #include <libxml/xmlerror.h>
 
 #include "h2k.h"
+#include "num.h"
 #include "http.h"
 #include "soap.h"
 
@@ -645,17 +646,11 @@ host_of(const char *url)
 int
 h2k_soap_parse_timeout(const char *str, const char *what, double *out)
 {
-	char *e;
-	double d;
-
-	errno = 0;
-	d = str ? strtod(str, &e) : 0;
-	if (!str || !*str || e == str || *e || errno || !(d >= 1) ||
-	    d > H2K_SOAP_TIMEOUT_MAX)
+	/* num.h's syntax and bounds; the message the tests and docs know. */
+	if (!str || h2k_parse_secs(what, str, 1, H2K_SOAP_TIMEOUT_MAX, out) < 0)
 		return h2k_seterr(H2K_EX_USAGE, "%s '%.40s': want a number of "
 		    "seconds from 1 to %d", what, str ? str : "",
 		    H2K_SOAP_TIMEOUT_MAX);
-	*out = d;
 	return 0;
 }
 

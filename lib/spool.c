@@ -657,6 +657,37 @@ aside_if_not_id(struct h2k_spool *sp, const char *sub, const char *name)
 
 /* --- enqueue -------------------------------------------------------------- */
 
+cJSON **
+h2k_spool_submit(struct h2k_spool *sp, const struct h2k_joblist *l)
+{
+	cJSON **recs = h2k_calloc(l->n + 1, sizeof *recs);
+
+	if (!recs)
+		return NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		char id[H2K_SPOOL_IDMAX];
+		h2k_spool_newid(id, sizeof id);
+		if (!(recs[i] = h2k_job_record_new(&l->v[i], id)))
+			goto fail;
+	}
+	if (h2k_spool_enqueue(sp, recs, l->n) == 0)
+		return recs;
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", h2k_errmsg());
+	h2k_seterr(h2k_errcode(), "%s; nothing submitted", msg);
+fail:
+	h2k_spool_recs_free(recs);
+	return NULL;
+}
+
+void
+h2k_spool_recs_free(cJSON **recs)
+{
+	for (size_t i = 0; recs && recs[i]; i++)
+		cJSON_Delete(recs[i]);
+	free(recs);
+}
+
 int
 h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n)
 {

@@ -7,6 +7,7 @@
 #ifndef H2K_SPOOL_H
 #define H2K_SPOOL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -47,6 +48,15 @@ int h2k_spool_idok(const char *s);
  * If any write fails, none is enqueued.
  */
 int h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n);
+/*
+ * `h2k-job submit`: a fresh id and pending record for each job of l (all
+ * validated and resolved), enqueued all or none.  Returns the records,
+ * NULL-terminated (free with h2k_spool_recs_free), or NULL with the error
+ * (after enqueue failed: "...; nothing submitted").
+ */
+struct h2k_joblist;
+cJSON **h2k_spool_submit(struct h2k_spool *sp, const struct h2k_joblist *l);
+void h2k_spool_recs_free(cJSON **recs);
 
 /* A claimed job: its id, the held lock and the record (owned). */
 struct h2k_claim {
@@ -166,6 +176,34 @@ int h2k_spool_open_log(struct h2k_spool *sp, const char *name, int flags);
 cJSON *h2k_spool_read_final(struct h2k_spool *sp, const char *id);
 /* Where job id's file is: "new", "cur", "done", or NULL (readable or not). */
 const char *h2k_spool_where(struct h2k_spool *sp, const char *id);
+
+/*
+ * Wait until every job named (ids, or unique prefixes) has ended: the
+ * loop of lib/spool-wait.c.  ended is called once per job as it ends,
+ * with its final record, or with rec NULL and why (moved to bad/, its
+ * record unreadable, its outcome not recorded: it counts as failed); it
+ * returns -1 (error set) to stop.  Returns the exit status: 0 all
+ * completed, 10 any cancelled and none failed, 5 failed beside
+ * completed, 1 all failed; 10 as soon as *stop is set.  -1 with the
+ * error: H2K_EX_NOTFOUND for a job that is nowhere, H2K_EX_FAIL when
+ * timeout (seconds, < 0 for none) passes first.
+ */
+struct h2k_spool_waitopts {
+	double timeout;
+	volatile sig_atomic_t *stop;
+	int (*ended)(void *arg, const char *id, const cJSON *rec,
+	    const char *why);
+	void *arg;
+};
+int h2k_spool_wait(struct h2k_spool *sp, char *const *names, int n,
+    const struct h2k_spool_waitopts *o);
+
+/*
+ * `h2k-job status`'s line: {"spool", "runners": live runners' run/PID
+ * records with uptime_s, "counts": jobs per status, "bad": files moved
+ * aside}.  A spool not opened (dfd < 0: it does not exist) has none.
+ */
+cJSON *h2k_spool_status(struct h2k_spool *sp);
 
 /* Files moved aside into bad/ (not counting .reason files). */
 int h2k_spool_count_bad(struct h2k_spool *sp);

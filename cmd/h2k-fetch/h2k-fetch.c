@@ -4,7 +4,6 @@
  * line per VM whose files are all complete.  The engine is lib/fetch*.c.
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "config.h"
 #include "fetch.h"
 #include "h2k.h"
@@ -26,14 +26,13 @@
 static void
 usage(void)
 {
-	fprintf(stderr,
+	h2k_usage(
 	    "usage: h2k-fetch [-kqv] [-j jobs] -o dir [-s session] [--allow-http]\n"
 	    "                 [--ca-file file] [--disks-only] [--format vmdk|raw|qcow2]\n"
 	    "                 [--keep-lease] [--keepalive seconds] [--overwrite]\n"
 	    "                 [--progress auto|bar|json|none]\n"
 	    "                 [--retries n] [--retry-delay seconds] [--speed-limit bytes]\n"
 	    "                 [--speed-time seconds] [--thumbprint [host=]sha256]\n");
-	exit(H2K_EX_USAGE);
 }
 
 static int devnull = -1;
@@ -51,30 +50,92 @@ on_signal(int sig)
 	errno = e;
 }
 
-static long
-num(const char *opt, const char *s, long lo, long hi)
+/* --progress: auto draws bars when stderr is a terminal, else nothing. */
+static int
+progress_mode(const char *s)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		errx(H2K_EX_USAGE, "%s %s: want a whole number from %ld to %ld", opt, s, lo, hi);
-	return v;
+	if (!strcmp(s, "auto"))
+		return isatty(STDERR_FILENO) ? H2K_PROGRESS_BAR :
+		    H2K_PROGRESS_NONE;
+	if (!strcmp(s, "bar"))
+		return H2K_PROGRESS_BAR;
+	if (!strcmp(s, "json"))
+		return H2K_PROGRESS_JSON;
+	if (!strcmp(s, "none"))
+		return H2K_PROGRESS_NONE;
+	h2k_diex(H2K_EX_USAGE, "--progress %s: want auto, bar, json or none", s);
 }
 
-static double
-secs(const char *opt, const char *s, double lo, double hi)
+/* --thumbprint [host[:port]=]hex: pins[o->npins], o->pins (MAXPINS). */
+static void
+add_pin(struct h2k_fetch_opts *o, struct h2k_fetch_pin *pins, char **store,
+    const char *arg)
 {
-	char *end;
-	double v;
+	const char *eq = strchr(arg, '=');
+	char *tp = h2k_thumbprint_norm(eq ? eq + 1 : arg);
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
-		errx(H2K_EX_USAGE, "%s %s: want seconds from %g to %g", opt, s, lo, hi);
-	return v;
+	if (!tp)
+		h2k_diex(H2K_EX_USAGE, "--thumbprint %s: want [host[:port]=]SHA-256 "
+		    "(64 hex digits) or SHA-1 (40), colons optional", arg);
+	if (o->npins == MAXPINS)
+		h2k_diex(H2K_EX_USAGE, "--thumbprint: at most %d", MAXPINS);
+	pins[o->npins].host = eq ? strndup(arg, (size_t)(eq - arg)) : NULL;
+	pins[o->npins].thumbprint = tp;
+	store[o->npins] = tp;
+	o->npins++;
+}
+
+/*
+ * The configuration files count for DownloadWorkers (the -j default),
+ * SoapTimeout and LogLevel.  Returns the number of download workers.
+ */
+static int
+config_jobs(int jobs)
+{
+	struct h2k_config cfg;
+
+	h2k_config_init(&cfg);
+	if (h2k_config_load(&cfg, NULL) < 0)
+		h2k_die();
+	if (cfg.soap_timeout > 0 &&
+	    h2k_soap_set_timeout_config(cfg.soap_timeout) < 0)
+		h2k_die();
+	if (!jobs)
+		jobs = cfg.download_workers > 0 ? cfg.download_workers : 4;
+	h2k_config_free(&cfg);
+	return jobs > 64 ? 64 : jobs;
+}
+
+/*
+ * The session: required with -s or $H2K_SESSION; the default one is used
+ * when it exists.  Without any, plain device URLs still work (no cookie)
+ * and lines carrying a lease fail (nothing to keep it alive).  Returns 1
+ * when the session was made with -k (insecure), else 0.
+ */
+static int
+use_session(struct h2k_fetch_opts *o, const char *sflag,
+    struct h2k_session *sess)
+{
+	char *spath;
+
+	if (!(spath = h2k_session_path(sflag)))
+		h2k_die();
+	if (h2k_session_load(spath, sess) < 0) {
+		if (sflag || getenv("H2K_SESSION") || errno != ENOENT ||
+		    h2k_errcode() != H2K_EX_SESSION) {
+			free(spath);  /* valgrind counts it lost at exit otherwise */
+			h2k_die();
+		}
+		free(spath);
+		return 0;
+	}
+	free(spath);
+	o->session = sess;
+	if (!o->tls.ca_file && sess->ca_pem) {
+		o->tls.ca_file = sess->ca_file;
+		o->tls.ca_pem = sess->ca_pem;
+	}
+	return sess->insecure != 0;
 }
 
 int
@@ -110,12 +171,10 @@ main(int argc, char **argv)
 	struct h2k_fetch_opts o;
 	struct h2k_fetch_pin pins[MAXPINS];
 	struct h2k_session sess = { 0 };
-	static char *capem;	/* static: errx paths, see LeakSanitizer */
-	struct h2k_config cfg;
-	const char *sflag = NULL, *progress = "auto";
-	char *spath = NULL, *pinstore[MAXPINS];
-	int c, verbose, jobs = 0, insecure = 0, have_session = 0, rc;
-	struct sigaction sa;
+	static char *capem;	/* static: h2k_die paths, see LeakSanitizer */
+	const char *sflag = NULL;
+	char *pinstore[MAXPINS];
+	int c, verbose, jobs = 0, insecure = 0, rc;
 
 	memset(&o, 0, sizeof o);
 	o.retries = 8;
@@ -125,13 +184,11 @@ main(int argc, char **argv)
 	o.tls.low_speed_limit = 1024;
 	o.tls.low_speed_time = 60;
 	o.progress_fd = STDERR_FILENO;
+	o.progress = progress_mode("auto");
 	o.progname = "h2k-fetch";
 	o.errors = stderr;
 	o.pins = pins;
-	h2k_log_init(argv[0]);
-	/* it will hold a password or a session cookie */
-	if (h2k_nodump() < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
+	h2k_cmd_init("h2k-fetch");
 	verbose = h2k_log_getlevel();
 	/* set by h2k-job for its pipeline: see h2k_fetch_opts.job_id */
 	o.job_id = getenv("H2K_JOB_ID");
@@ -140,7 +197,7 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hj:ko:qs:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			jobs = (int)num("-j", optarg, 1, 64);
+			jobs = (int)h2k_opt_int("-j", optarg, 1, 64);
 			break;
 		case 'k':
 			insecure = 1;
@@ -162,7 +219,8 @@ main(int argc, char **argv)
 			break;
 		case O_CAFILE:
 			if (access(optarg, R_OK) < 0)
-				err(H2K_EX_USAGE, "--ca-file %s", optarg);
+				h2k_diex(H2K_EX_USAGE, "--ca-file %s: %s", optarg,
+				    strerror(errno));
 			o.tls.ca_file = optarg;
 			break;
 		case O_DISKSONLY:
@@ -185,42 +243,31 @@ main(int argc, char **argv)
 			o.keep_lease = 1;
 			break;
 		case O_KEEPALIVE:
-			o.keepalive = secs("--keepalive", optarg, 1, 3600);
+			o.keepalive = h2k_opt_secs("--keepalive", optarg, 1, 3600);
 			break;
 		case O_PROGRESS:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "bar") &&
-			    strcmp(optarg, "json") && strcmp(optarg, "none"))
-				errx(H2K_EX_USAGE, "--progress %s: want auto, bar, json or none", optarg);
-			progress = optarg;
+			o.progress = progress_mode(optarg);
 			break;
 		case O_RETRIES:
-			o.retries = (int)num("--retries", optarg, 0, 1000);
+			o.retries = (int)h2k_opt_int("--retries", optarg, 0, 1000);
 			break;
 		case O_RETRYDELAY:
-			o.retry_delay = secs("--retry-delay", optarg, 0.001, 600);
+			o.retry_delay = h2k_opt_secs("--retry-delay", optarg,
+			    0.001, 600);
 			if (o.retry_max_delay < o.retry_delay)
 				o.retry_max_delay = o.retry_delay;
 			break;
 		case O_SPEEDLIMIT:
-			o.tls.low_speed_limit = num("--speed-limit", optarg, 1, 1L << 40);
+			o.tls.low_speed_limit = h2k_opt_bytes("--speed-limit",
+			    optarg, 1, 1LL << 40);
 			break;
 		case O_SPEEDTIME:
-			o.tls.low_speed_time = num("--speed-time", optarg, 1, 86400);
+			o.tls.low_speed_time = h2k_opt_int("--speed-time", optarg,
+			    1, 86400);
 			break;
-		case O_THUMBPRINT: {
-			char *eq = strchr(optarg, '=');
-			char *tp = h2k_thumbprint_norm(eq ? eq + 1 : optarg);
-			if (!tp)
-				errx(H2K_EX_USAGE, "--thumbprint %s: want [host[:port]=]SHA-256 "
-				    "(64 hex digits) or SHA-1 (40), colons optional", optarg);
-			if (o.npins == MAXPINS)
-				errx(H2K_EX_USAGE, "--thumbprint: at most %d", MAXPINS);
-			pins[o.npins].host = eq ? strndup(optarg, (size_t)(eq - optarg)) : NULL;
-			pins[o.npins].thumbprint = tp;
-			pinstore[o.npins] = tp;
-			o.npins++;
+		case O_THUMBPRINT:
+			add_pin(&o, pins, pinstore, optarg);
 			break;
-		}
 		case O_VERSION:
 			printf("h2k-fetch %s\n", H2K_VERSION);
 			return 0;
@@ -231,71 +278,22 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	if (!o.outdir)
-		errx(H2K_EX_USAGE, "-o DIR is required: where the VM folders go");
+		h2k_diex(H2K_EX_USAGE, "-o DIR is required: where the VM folders "
+		    "go");
 	h2k_log_setlevel(verbose);
 
-	/* DownloadWorkers and LogLevel from the config files */
-	h2k_config_init(&cfg);
-	if (h2k_config_load(&cfg, NULL) < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
-	if (cfg.soap_timeout > 0 &&
-	    h2k_soap_set_timeout_config(cfg.soap_timeout) < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
-	if (!jobs)
-		jobs = cfg.download_workers > 0 ? cfg.download_workers : 4;
-	if (jobs > 64)
-		jobs = 64;
-	o.jobs = jobs;
-	h2k_config_free(&cfg);
+	o.jobs = config_jobs(jobs);
 	/* A CA file is a trust file: checked, then used as read. */
 	if (o.tls.ca_file && !(o.tls.ca_pem = capem = h2k_trust_read("CA file",
 	    o.tls.ca_file, H2K_CA_MAX, NULL, NULL)))
-		errx(h2k_errcode(), "%s", h2k_errmsg());
-
-	/*
-	 * The session: required with -s or $H2K_SESSION; the default one is
-	 * used when it exists.  Without any, plain device URLs still work (no
-	 * cookie) and lines carrying a lease fail (nothing to keep it alive).
-	 */
-	if (!(spath = h2k_session_path(sflag)))
-		errx(h2k_errcode(), "%s", h2k_errmsg());
-	if (h2k_session_load(spath, &sess) == 0)
-		have_session = 1;
-	else if (sflag || getenv("H2K_SESSION") || errno != ENOENT ||
-	    h2k_errcode() != H2K_EX_SESSION) {
-		free(spath);  /* valgrind counts it lost at exit otherwise */
-		errx(h2k_errcode(), "%s", h2k_errmsg());
-	}
-	free(spath);
-	if (have_session) {
-		o.session = &sess;
-		if (sess.insecure)
-			insecure = 1;
-		if (!o.tls.ca_file && sess.ca_pem) {
-			o.tls.ca_file = sess.ca_file;
-			o.tls.ca_pem = sess.ca_pem;
-		}
-	}
+		h2k_die();
+	if (use_session(&o, sflag, &sess))
+		insecure = 1;
 	o.tls.insecure = insecure;
-
-	if (!strcmp(progress, "auto"))
-		o.progress = isatty(STDERR_FILENO) ? H2K_PROGRESS_BAR : H2K_PROGRESS_NONE;
-	else if (!strcmp(progress, "bar"))
-		o.progress = H2K_PROGRESS_BAR;
-	else if (!strcmp(progress, "json"))
-		o.progress = H2K_PROGRESS_JSON;
-	else
-		o.progress = H2K_PROGRESS_NONE;
 
 	/* no SA_RESTART: a read of stdin must return so the run can stop */
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	h2k_cmd_signals(on_signal);
 
 	rc = h2k_fetch_run(&o, stdin, "stdin", stdout);
 

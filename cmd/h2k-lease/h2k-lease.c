@@ -10,8 +10,6 @@
  * including a signal; once the line is written, the stages downstream own
  * the lease and the snapshot.
  */
-#include <err.h>
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,10 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "export.h"
 #include "h2k.h"
 #include "jsonl.h"
 #include "lease.h"
+#include "num.h"
 #include "session.h"
 #include "vim.h"
 
@@ -37,10 +37,9 @@ on_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr,
+	h2k_usage(
 	    "usage: h2k-lease [-hqVv] [-s session] [--snapshot | --shutdown | --power-off]\n"
 	    "                 [--timeout seconds] [vm ...]\n");
-	exit(H2K_EX_USAGE);
 }
 
 struct run {
@@ -54,9 +53,9 @@ static void
 fail(struct run *r, const char *where)
 {
 	if (where)
-		fprintf(stderr, "h2k-lease: %s: %s\n", where, h2k_errmsg());
+		h2k_say("%s: %s", where, h2k_errmsg());
 	else
-		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
+		h2k_report();
 	if (!r->failed++)
 		r->first_code = h2k_errcode();
 	if (h2k_errcode() == H2K_EX_CANCEL)
@@ -153,15 +152,10 @@ main(int argc, char **argv)
 	struct run r = { 0 };
 	const char *spath = NULL;
 	struct h2k_session sess = { 0 };
-	struct sigaction sa;
-	char *path, *end;
+	char *path;
 	int ch, level = H2K_LOG_WARN, modes = 0;
-	double t;
 
-	h2k_log_init("h2k-lease");
-	/* it will hold a password or a session cookie */
-	if (h2k_nodump() < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
+	h2k_cmd_init("h2k-lease");
 	if (getenv("H2K_LOG_LEVEL") &&
 	    (ch = h2k_log_parselevel(getenv("H2K_LOG_LEVEL"))) >= 0)
 		level = ch;
@@ -194,13 +188,9 @@ main(int argc, char **argv)
 			modes++;
 			break;
 		case OPT_TIMEOUT:
-			errno = 0;
-			t = strtod(optarg, &end);
-			if (errno || end == optarg || *end || t <= 0 || t > 86400)
-				errx(H2K_EX_USAGE, "--timeout: '%s' is not a "
-				    "number of seconds between 1 and 86400",
-				    optarg);
-			r.opts.ready_timeout = r.opts.shutdown_timeout = t;
+			r.opts.ready_timeout = r.opts.shutdown_timeout =
+			    h2k_opt_secs("--timeout", optarg, H2K_NUM_ABOVE0,
+			    86400);
 			break;
 		case 'h':
 		default:
@@ -210,11 +200,11 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (modes > 1)
-		errx(H2K_EX_USAGE, "--snapshot, --shutdown and --power-off "
+		h2k_diex(H2K_EX_USAGE, "--snapshot, --shutdown and --power-off "
 		    "exclude each other");
 	if (argc == 0 && isatty(STDIN_FILENO))
-		errx(H2K_EX_USAGE, "no VM named and standard input is a terminal: "
-		    "name VMs, or pipe h2k-ls into h2k-lease");
+		h2k_diex(H2K_EX_USAGE, "no VM named and standard input is a "
+		    "terminal: name VMs, or pipe h2k-ls into h2k-lease");
 	h2k_log_setlevel(level);
 
 	/*
@@ -223,28 +213,19 @@ main(int argc, char **argv)
 	 * ends early.  SIGPIPE becomes EPIPE on the write, handled as a
 	 * failure of that VM (and its lease is given back).
 	 */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	h2k_cmd_signals(on_signal);
 	r.opts.cancel = &got_signal;
 
 	path = h2k_session_path(spath);
 	if (!path || h2k_session_load(path, &sess) < 0) {
 		free(path);
-		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
-		return h2k_errcode();
+		return h2k_report();
 	}
 	free(path);
 	r.v = h2k_vim_from_session(&sess);
 	h2k_session_free(&sess);
-	if (!r.v) {
-		fprintf(stderr, "h2k-lease: %s\n", h2k_errmsg());
-		return h2k_errcode();
-	}
+	if (!r.v)
+		return h2k_report();
 
 	if (argc > 0) {
 		for (int i = 0; i < argc && !got_signal; i++) {
@@ -281,8 +262,7 @@ main(int argc, char **argv)
 	h2k_vim_free(r.v);
 	if (got_signal) {
 		if (!r.said_cancel)
-			fprintf(stderr, "h2k-lease: interrupted by signal %d\n",
-			    (int)got_signal);
+			h2k_say("interrupted by signal %d", (int)got_signal);
 		return H2K_EX_CANCEL;
 	}
 	if (!r.failed)

@@ -2,65 +2,34 @@
  * h2k-login - log in to vCenter/ESXi and keep the session in a file.
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
- * Order matters for safety: the server is contacted (RetrieveServiceContent,
- * which carries no credential) before the password is even read, so a
- * certificate that fails verification or the pin costs nothing secret and
- * no prompt is shown to an impostor.  Only after a successful Login is the
- * session file written; if writing it fails, the new server session is
- * ended again rather than left orphaned.
+ * Options, then one call: the login sequence (and why its order matters)
+ * is lib/login.c; --status and --logout are a few calls each.
  */
-#include <err.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "cmd.h"
 #include "config.h"
 #include "h2k.h"
 #include "http.h"
 #include "jsonl.h"
+#include "login.h"
 #include "session.h"
 #include "vim.h"
-
-static const char *progname = "h2k-login";
 
 static void
 usage(void)
 {
-	fprintf(stderr,
+	h2k_usage(
 	    "usage: h2k-login [-kqv] [-c config] [-s session] [-U user] [-u url]\n"
 	    "                 [--ca-file file] [--password-file file | --password-stdin]\n"
 	    "                 [--thumbprint hex]\n"
 	    "       h2k-login [-qv] [-s session] --status\n"
 	    "       h2k-login [-qv] [-s session] --logout\n");
-	exit(H2K_EX_USAGE);
-}
-
-static void __attribute__((noreturn))
-fail(void)
-{
-	fprintf(stderr, "%s: %s\n", progname, h2k_errmsg());
-	exit(h2k_errcode());
-}
-
-static void __attribute__((noreturn, format(printf, 2, 3)))
-die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
 }
 
 /* The one JSON line describing a session (never the cookie). */
@@ -80,12 +49,12 @@ print_session(const struct h2k_session *s, const char *path, int valid)
 	    !STR("created_at", s->created_at) ||
 	    (valid >= 0 && !cJSON_AddBoolToObject(o, "valid", valid))) {
 		cJSON_Delete(o);
-		die(H2K_EX_FAIL, "out of memory");
+		h2k_diex(H2K_EX_FAIL, "out of memory");
 	}
 #undef STR
 	if (h2k_json_write(stdout, o) < 0) {
 		cJSON_Delete(o);
-		fail();
+		h2k_die();
 	}
 	cJSON_Delete(o);
 }
@@ -98,17 +67,17 @@ do_status(const char *path)
 	int alive;
 
 	if (h2k_session_load(path, &s) < 0)
-		fail();
+		h2k_die();
 	if (!(v = h2k_vim_from_session(&s)))
-		fail();
+		h2k_die();
 	alive = h2k_vim_session_alive(v, NULL);
 	h2k_vim_free(v);
 	if (alive < 0)
-		fail();
+		h2k_die();
 	print_session(&s, path, alive);
 	if (!alive) {
-		fprintf(stderr, "%s: session %s for %s has expired or was ended "
-		    "on the server; run h2k-login\n", progname, path, s.url);
+		h2k_say("session %s for %s has expired or was ended on the "
+		    "server; run h2k-login", path, s.url);
 		h2k_session_free(&s);
 		return H2K_EX_SESSION;
 	}
@@ -130,7 +99,7 @@ do_logout(const char *path)
 	int code = 0;
 
 	if (h2k_session_load(path, &s) < 0)
-		fail();
+		h2k_die();
 	if (!(v = h2k_vim_from_session(&s)) || h2k_vim_logout(v) < 0) {
 		if (h2k_errcode() == H2K_EX_SESSION) {
 			h2k_info("session on %s had already ended", s.url);
@@ -143,12 +112,12 @@ do_logout(const char *path)
 	h2k_vim_free(v);
 	if (h2k_session_remove(path) < 0) {
 		h2k_session_free(&s);
-		fail();
+		h2k_die();
 	}
 	h2k_session_free(&s);
 	if (code) {
-		fprintf(stderr, "%s: could not end the session on the server "
-		    "(%s); removed %s anyway\n", progname, msg, path);
+		h2k_say("could not end the session on the server (%s); "
+		    "removed %s anyway", msg, path);
 		return code;
 	}
 	return 0;
@@ -164,8 +133,8 @@ enum {
 };
 
 /*
- * What main and the helpers own lives in static storage: fail() and die()
- * exit without unwinding, and LeakSanitizer would count memory reachable
+ * What main and the helpers own lives in static storage: h2k_die() and
+ * h2k_diex() exit without unwinding, and LeakSanitizer would count memory reachable
  * only from locals the compiler considers dead on that path as leaked,
  * turning a documented exit status into 125 under ASan.
  */
@@ -190,28 +159,21 @@ main(int argc, char *argv[])
 		{NULL, 0, NULL, 0},
 	};
 	static struct h2k_config c;
-	static struct h2k_session old;
-	static struct h2k_vim *v;
-	static char *path, *url, *pin, *cafile, *capem;
-	struct h2k_tls tls = {0};
-	struct h2k_session s = {0};
+	static struct h2k_session s;
+	static char *path;
+	struct h2k_login_opts lo = {0};
 	const char *cfile = NULL, *sflag = NULL, *pwfile = NULL;
-	char *pw = NULL;
-	char created[32], prompt[512];
 	int ch, verbose = 0, quiet = 0, pwstdin = 0, status = 0, logout = 0;
 	int login_opts = 0;
 
-	h2k_log_init(argv[0]);
-	/* it will hold a password or a session cookie */
-	if (h2k_nodump() < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
+	h2k_cmd_init("h2k-login");
 	h2k_config_init(&c);
 	while ((ch = getopt_long(argc, argv, "U:c:hkqs:u:v", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'U':
 			free(c.username);
 			if (!(c.username = h2k_strdup(optarg)))
-				fail();
+				h2k_die();
 			login_opts = 1;
 			break;
 		case 'c':
@@ -232,14 +194,14 @@ main(int argc, char *argv[])
 
 			if (h2k_url_userinfo(optarg, &u, &user, &p) < 0) {
 				h2k_adderr("-u");
-				fail();
+				h2k_die();
 			}
 			if (p) {
 				/* Too late to keep it out of ps, but not out of
 				 * /proc/PID/cmdline for the rest of our life. */
 				h2k_freesecret(p);
 				h2k_wipe(optarg, strlen(optarg));
-				die(H2K_EX_USAGE, "password in the server URL refused "
+				h2k_diex(H2K_EX_USAGE, "password in the server URL refused "
 				    "(command lines are visible to other users); use "
 				    "--password-file, --password-stdin or H2K_PASSWORD");
 			}
@@ -258,7 +220,7 @@ main(int argc, char *argv[])
 		case OPT_CA_FILE:
 			free(c.ca_file);
 			if (!(c.ca_file = h2k_strdup(optarg)))
-				fail();
+				h2k_die();
 			login_opts = 1;
 			break;
 		case OPT_PASSWORD_FILE:
@@ -278,7 +240,7 @@ main(int argc, char *argv[])
 		case OPT_THUMBPRINT:
 			free(c.thumbprint);
 			if (!(c.thumbprint = h2k_strdup(optarg)))
-				fail();
+				h2k_die();
 			login_opts = 1;
 			break;
 		default:
@@ -290,17 +252,17 @@ main(int argc, char *argv[])
 	if (status + logout > 1 || ((status || logout) && (login_opts || cfile)))
 		usage();
 	if (pwfile && pwstdin)
-		die(H2K_EX_USAGE, "--password-file and --password-stdin exclude "
+		h2k_diex(H2K_EX_USAGE, "--password-file and --password-stdin exclude "
 		    "each other");
 	if (quiet)
 		h2k_log_setlevel(H2K_LOG_ERROR);
 	else if (verbose)
 		h2k_log_setlevel(H2K_LOG_WARN + verbose);
 	if (h2k_http_global_init() < 0)
-		fail();
+		h2k_die();
 
 	if (!(path = h2k_session_path(sflag)))
-		fail();
+		h2k_die();
 	if (status || logout) {
 		int rc = status ? do_status(path) : do_logout(path);
 
@@ -309,147 +271,20 @@ main(int argc, char *argv[])
 	}
 
 	if (h2k_config_load(&c, cfile) < 0)
-		fail();
+		h2k_die();
 	if (c.soap_timeout > 0 && h2k_soap_set_timeout_config(c.soap_timeout) < 0)
-		fail();
+		h2k_die();
 	if (!quiet && !verbose && c.log_level >= 0)
 		h2k_log_setlevel(c.log_level);
-	if (!c.url)
-		die(H2K_EX_USAGE, "no server URL: use -u, H2K_URL, GOVC_URL or "
-		    "VCenterURL in the config file");
-	if (!(url = h2k_url_normalize(c.url, 0, NULL)))
-		fail();
-	if (!c.username)
-		die(H2K_EX_USAGE, "no user name: use -U, H2K_USERNAME, "
-		    "GOVC_USERNAME or Username in the config file");
-	if (c.thumbprint && !(pin = h2k_thumbprint_norm(c.thumbprint)))
-		die(H2K_EX_USAGE, "bad thumbprint '%s': want SHA-256 (64 hex "
-		    "digits) or SHA-1 (40), colons optional", c.thumbprint);
-	if (c.ca_file) {
-		char *named;
-
-		/* Stored for later commands, which may run elsewhere. */
-		if (!(cafile = realpath(c.ca_file, NULL)) ||
-		    access(cafile, R_OK) < 0)
-			die(H2K_EX_USAGE, "CA file %s: %s", c.ca_file,
-			    strerror(errno));
-		/*
-		 * Whoever can replace the CA file can read the session cookie:
-		 * check it as a trust file, and keep what was checked in the
-		 * session so later commands never read the file again.  The
-		 * name as given (made absolute, not resolved) is what is
-		 * checked: a symlink on the way is followed only if the
-		 * directories it sits in pass as well as those it leads to.
-		 */
-		if (*c.ca_file == '/')
-			named = h2k_strdup(c.ca_file);
-		else if ((named = getcwd(NULL, 0))) {
-			char *t = h2k_asprintf("%s/%s", named, c.ca_file);
-
-			free(named);
-			named = t;
-		}
-		if (!named)
-			die(H2K_EX_IO, "CA file %s: %s", c.ca_file, strerror(errno));
-		capem = h2k_trust_read("CA file", named, H2K_CA_MAX, NULL, NULL);
-		free(named);
-		if (!capem)
-			fail();
-	}
-	if (h2k_session_check_dir(path) < 0)
-		fail();
-	/* Nowhere to get a password from: say so before contacting anyone. */
-	if (!pwfile && !pwstdin && !c.password) {
-		int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-
-		if (fd < 0)
-			die(H2K_EX_USAGE, "no password: use --password-file, "
-			    "--password-stdin or H2K_PASSWORD");
-		close(fd);
-	}
-	tls.insecure = c.insecure > 0;
-	tls.thumbprint = pin;
-	tls.ca_file = cafile;
-	tls.ca_pem = capem;
-	h2k_debug("connecting to %s (URL from %s, user from %s)", url,
-	    c.url_from ? c.url_from : "?", c.username_from ? c.username_from : "?");
-
-	if (!(v = h2k_vim_connect(url, &tls, NULL)))
-		fail();
-
-	if (pwfile)
-		pw = h2k_password_file(pwfile);
-	else if (pwstdin)
-		pw = h2k_password_stdin();
-	else if (c.password) {
-		h2k_debug("password from %s", c.password_from ? c.password_from : "?");
-		pw = c.password;
-		c.password = NULL;
-	} else {
-		snprintf(prompt, sizeof prompt, "Password for %s@%s: ", c.username,
-		    h2k_soap_host(v->soap));
-		pw = h2k_password_prompt(prompt);
-	}
-	if (!pw)
-		fail();
-	if (h2k_vim_login(v, c.username, pw) < 0) {
-		h2k_freesecret(pw);
-		fail();
-	}
-	h2k_freesecret(pw);
-
-	s.url = url;
-	s.cookie = (char *)h2k_soap_cookie(v->soap);
-	s.thumbprint = pin;
-	s.insecure = tls.insecure;
-	s.ca_file = cafile;
-	s.ca_pem = capem;
-	s.server_type = v->about_type;
-	s.server_version = v->about_version;
-	s.api_version = v->about_api_version;
-	s.user = c.username;
-	s.created_at = (char *)h2k_now_rfc3339(created);
-	/*
-	 * The session this login replaces: once the file is overwritten nobody
-	 * holds its cookie any more, and vCenter limits concurrent sessions,
-	 * so end it.  Only for the same server (just reached, so no long
-	 * timeout) and only as a courtesy: failures are ignored.
-	 */
-	if (h2k_session_load(path, &old) < 0) {
-		h2k_clearerr();
-		memset(&old, 0, sizeof old);
-	}
-	if (h2k_session_save(path, &s) < 0) {
-		char msg[1024];
-		int code = h2k_errcode();
-
-		snprintf(msg, sizeof msg, "%s", h2k_errmsg());
-		(void)h2k_vim_logout(v);
-		/* LeakSanitizer sees what main no longer references at exit. */
-		free(path);
-		die(code, "%s (logged out again)", msg);
-	}
-	if (old.url && !strcmp(old.url, url) && strcmp(old.cookie, s.cookie)) {
-		struct h2k_vim *ov = h2k_vim_from_session(&old);
-
-		if (ov && h2k_vim_logout(ov) == 0)
-			h2k_debug("ended the session this login replaced");
-		else
-			h2k_debug("previous session not ended: %s", h2k_errmsg());
-		h2k_vim_free(ov);
-		h2k_clearerr();
-	}
-	h2k_session_free(&old);
-	h2k_info("logged in to %s as %s (%s %s); session in %s", url, c.username,
-	    v->about_type ? v->about_type : "?",
-	    v->about_version ? v->about_version : "?", path);
+	lo.cfg = &c;
+	lo.session_path = path;
+	lo.password_file = pwfile;
+	lo.password_stdin = pwstdin;
+	if (h2k_login(&lo, &s) < 0)
+		h2k_die();
 	print_session(&s, path, -1);
-	h2k_vim_free(v);
+	h2k_session_free(&s);
 	h2k_config_free(&c);
-	free(url);
-	free(pin);
-	free(cafile);
-	free(capem);
 	free(path);
 	return 0;
 }

@@ -5,12 +5,12 @@
  * Options, the session, then one call: the listing engine (its moref
  * table, the VM -> JSON mapping, the worker threads) is lib/inventory.c.
  */
-#include <err.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd.h"
 #include "config.h"
 #include "h2k.h"
 #include "inventory.h"
@@ -22,26 +22,20 @@
 static void
 usage(void)
 {
-	fprintf(stderr,
+	h2k_usage(
 	    "usage: h2k-ls [-qtv] [-s session] [--name glob] [--power on | off | suspended]\n"
 	    "              [--soap-timeout seconds] [--templates | --no-templates]\n"
 	    "              [path ...]\n");
-	exit(H2K_EX_USAGE);
 }
 
 static int
 jobs_setting(void)
 {
 	const char *e = getenv("H2K_LS_JOBS");
-	char *end;
-	long n;
 
 	if (!e || !*e)
 		return JOBS_DEFAULT;
-	n = strtol(e, &end, 10);
-	if (*end || n < 1 || n > 32)
-		errx(H2K_EX_USAGE, "H2K_LS_JOBS=%s: want a number from 1 to 32", e);
-	return (int)n;
+	return (int)h2k_opt_int("H2K_LS_JOBS", e, 1, 32);
 }
 
 static const char *
@@ -74,7 +68,7 @@ print_table(struct h2k_inv_result *ls)
 			h2k_buf_free(&n);
 			h2k_buf_free(&p);
 			h2k_buf_free(&w);
-			errx(h2k_errcode(), "%s", h2k_errmsg());
+			h2k_die();
 		}
 		free(r->name);
 		free(r->path);
@@ -119,17 +113,17 @@ set_paths(struct h2k_inv_opts *o, int n, char **args)
 	o->paths = calloc((size_t)n, sizeof *o->paths);
 	o->found = calloc((size_t)n, sizeof *o->found);
 	if (!o->paths || !o->found)
-		errx(H2K_EX_FAIL, "out of memory");
+		h2k_diex(H2K_EX_FAIL, "out of memory");
 	for (int i = 0; i < n; i++) {
 		const char *a = args[i];
 		size_t len = strlen(a);
 		if (!len)
-			errx(H2K_EX_USAGE, "empty path argument");
+			h2k_diex(H2K_EX_USAGE, "empty path argument");
 		while (len > 1 && a[len - 1] == '/')
 			len--;
 		if (asprintf(&o->paths[i], "%s%.*s", a[0] == '/' ? "" : "/",
 		    (int)len, a) < 0)
-			errx(H2K_EX_FAIL, "out of memory");
+			h2k_diex(H2K_EX_FAIL, "out of memory");
 	}
 }
 
@@ -175,10 +169,7 @@ main(int argc, char **argv)
 	char *spath = NULL;
 	int c, verbose = H2K_LOG_WARN, rc = H2K_EX_OK;
 
-	h2k_log_init(argv[0]);
-	/* it will hold a password or a session cookie */
-	if (h2k_nodump() < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
+	h2k_cmd_init("h2k-ls");
 	verbose = h2k_log_getlevel();
 	while ((c = getopt_long(argc, argv, "hqs:tv", longopts, NULL)) != -1) {
 		switch (c) {
@@ -205,8 +196,8 @@ main(int argc, char **argv)
 			else if (!strcmp(optarg, "suspended"))
 				o.power = "suspended";
 			else
-				errx(H2K_EX_USAGE, "--power %s: want on, off or "
-				    "suspended", optarg);
+				h2k_diex(H2K_EX_USAGE, "--power %s: want on, off "
+				    "or suspended", optarg);
 			break;
 		case O_TEMPLATES:
 			o.templates = 1;
@@ -218,7 +209,7 @@ main(int argc, char **argv)
 			double t;
 			if (h2k_soap_parse_timeout(optarg, "--soap-timeout", &t) < 0 ||
 			    h2k_soap_set_timeout(t) < 0)
-				errx(H2K_EX_USAGE, "%s", h2k_errmsg());
+				h2k_die();
 			break;
 		}
 		case O_VERSION:
@@ -244,18 +235,16 @@ main(int argc, char **argv)
 		print_table(&res);
 	for (int i = 0; i < o.npaths; i++)
 		if (!o.found[i]) {
-			fprintf(stderr, "h2k-ls: %s: no such VM or folder\n",
-			    o.paths[i]);
+			h2k_say("%s: no such VM or folder", o.paths[i]);
 			rc = H2K_EX_NOTFOUND;
 		}
 	h2k_debug("%ld VMs listed, %zu other objects", res.listed, res.others);
 	goto out;
 fail:
-	fprintf(stderr, "h2k-ls: %s\n", h2k_errmsg());
-	rc = h2k_errcode();
+	rc = h2k_report();
 out:
 	if (fflush(stdout) == EOF || ferror(stdout)) {
-		fprintf(stderr, "h2k-ls: stdout: write error\n");
+		h2k_say("stdout: write error");
 		if (rc == H2K_EX_OK)
 			rc = H2K_EX_IO;
 	}
