@@ -66,6 +66,18 @@ progress_mode(const char *s)
 	h2k_diex(H2K_EX_USAGE, "--progress %s: want auto, bar, json or none", s);
 }
 
+static enum h2k_disk_format
+disk_format(const char *s)
+{
+	if (!strcmp(s, "vmdk"))
+		return H2K_FMT_VMDK;
+	if (!strcmp(s, "raw"))
+		return H2K_FMT_RAW;
+	if (!strcmp(s, "qcow2"))
+		return H2K_FMT_QCOW2;
+	h2k_diex(H2K_EX_USAGE, "--format %s: want vmdk, raw or qcow2", s);
+}
+
 /* --thumbprint [host[:port]=]hex: pins[o->npins], o->pins (MAXPINS). */
 static void
 add_pin(struct h2k_fetch_opts *o, struct h2k_fetch_pin *pins, char **store,
@@ -227,14 +239,7 @@ main(int argc, char **argv)
 			o.disks_only = 1;
 			break;
 		case O_FORMAT:
-			if (!strcmp(optarg, "vmdk"))
-				o.format = H2K_FMT_VMDK;
-			else if (!strcmp(optarg, "raw"))
-				o.format = H2K_FMT_RAW;
-			else if (!strcmp(optarg, "qcow2"))
-				o.format = H2K_FMT_QCOW2;
-			else
-				errx(H2K_EX_USAGE, "--format %s: want vmdk, raw or qcow2", optarg);
+			o.format = disk_format(optarg);
 			break;
 		case O_OVERWRITE:
 			o.overwrite = 1;

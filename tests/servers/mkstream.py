@@ -6,7 +6,10 @@
 # tests of h2k-fetch --format.  Python 3 standard library only.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 #
-#   mkstream.py RAW OUT [--bad KIND]
+#   mkstream.py RAW OUT [--bad KIND] [--overhead SECTORS]
+#
+# --overhead 2 (header and descriptor, then the grains at once) makes the
+# small seeds of tests/fuzz/corpus/vmdkstream.
 #
 # KIND: magic (footer magic), version, flags, beyond (grain past the
 # capacity), backwards (second grain's LBA below the first), inflate
@@ -19,9 +22,9 @@ import argparse, struct, sys, zlib
 G = 65536
 
 
-def header(cap_sec, gd=0xffffffffffffffff, version=3, flags=0x30001):
+def header(cap_sec, gd=0xffffffffffffffff, version=3, flags=0x30001, over=128):
     h = struct.pack("<IIIQQQQIQQQB4sH", 0x564d444b, version, flags, cap_sec, 128,
-                    1, 1, 512, 0, gd, 128, 0, b"\n \r\n", 1)
+                    1, 1, 512, 0, gd, over, 0, b"\n \r\n", 1)
     return h + b"\0" * (512 - len(h))
 
 
@@ -38,19 +41,22 @@ def main():
     ap.add_argument("raw")
     ap.add_argument("out")
     ap.add_argument("--bad", default="")
+    ap.add_argument("--overhead", type=int, default=128)
     a = ap.parse_args()
     disk = open(a.raw, "rb").read()
     cap_sec = (len(disk) + 511) // 512
     ngr = (cap_sec + 127) // 128
     bad, where = a.bad, -1
     hv = {"version": dict(version=7), "flags": dict(flags=0x1)}.get(bad, {})
+    hv["over"] = a.overhead
     out = bytearray(header(cap_sec, **hv))
     if bad in ("version", "flags"):
         where = 4 if bad == "version" else 8
     desc = ('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
             'createType="streamOptimized"\n\nRW %d SPARSE "disk.vmdk"\n' % cap_sec).encode()
     out += pad(desc)
-    out += b"\0" * (128 * 512 - len(out))
+    out = out[:a.overhead * 512]
+    out += b"\0" * (a.overhead * 512 - len(out))
     gt = [0] * (((ngr + 511) // 512) * 512)
     ngrains = 0
     for g in range(ngr):
@@ -93,7 +99,7 @@ def main():
     gd = len(out) // 512
     out += pad(struct.pack("<%dI" % len(gtpos), *gtpos))
     out += meta(1, 3)
-    foot = bytearray(header(cap_sec, gd))
+    foot = bytearray(header(cap_sec, gd, over=a.overhead))
     if bad == "magic":
         foot[0:4], where = b"XXXX", len(out)
     out += foot
