@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# h2k-export --format: vmdk, raw and qcow2 go to h2k-fetch --format; ova
+# h2k-export --format and --keep-files: vmdk, raw and qcow2 go to h2k-fetch --format; ova
 # (hyper2kvm's spelling) is --ova for h2k-ovf; anything else is exit 2
 # before any stage runs.
 . "$(dirname "$0")/../lib.sh"
@@ -25,6 +25,12 @@ test_expect_success '--format ova is --ova: no --format for h2k-fetch' '
 	sib/h2k-export -o o1 --format ova vm-1 </dev/null &&
 	grep -Fx "h2k-fetch -o o1" argv &&
 	grep -Fx "h2k-ovf --ova" argv
+'
+
+test_expect_success '--keep-files goes to h2k-ovf' '
+	rm -f argv &&
+	sib/h2k-export -o o1 --ova --keep-files vm-1 </dev/null &&
+	grep -Fx "h2k-ovf --ova --keep-files" argv
 '
 
 test_expect_success 'an unknown format: exit 2 naming it, no stage run' '
