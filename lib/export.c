@@ -138,7 +138,13 @@ static int
 info_cb(void *arg, xmlNodePtr obj)
 {
 	struct info_arg *ia = arg;
-	struct h2k_export *e = ia->e;
+
+	return h2k_export_info_parse(obj, ia->host, ia->e);
+}
+
+int
+h2k_export_info_parse(xmlNodePtr obj, const char *host, struct h2k_export *e)
+{
 	xmlNodePtr info = h2k_vim_prop(obj, "info");
 	char *s;
 
@@ -198,7 +204,7 @@ info_cb(void *arg, xmlNodePtr obj)
 			return h2k_seterr(H2K_EX_NET,
 			    "lease %s: device URL without key or url", e->lease);
 		}
-		dv->url = h2k_export_fix_url(url, ia->host);
+		dv->url = h2k_export_fix_url(url, host);
 		free(url);
 	}
 	return 0;

@@ -80,6 +80,15 @@ cJSON *h2k_export_vm_lookup(struct h2k_vim *v, const char *arg);
 char *h2k_export_power_state(struct h2k_vim *v, const char *vm);
 
 /*
+ * Read an HttpNfcLease's info (an ObjectContent with propSet "info") into
+ * e: timeout_s and one dev per deviceUrl (key and url required, at most
+ * 4096, fileSize only when a positive integer, "*" hosts replaced by host).
+ * -1 with H2K_EX_NET for what a lease must not say; e keeps what was read
+ * (h2k_export_free).  For read_info and the unit tests.
+ */
+int h2k_export_info_parse(xmlNodePtr obj, const char *host, struct h2k_export *e);
+
+/*
  * Replace a "*" host in a device URL by the host the session talks to (as
  * the HttpNfcLeaseDeviceUrl documentation asks).  Returns a new string.
  */

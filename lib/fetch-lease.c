@@ -134,21 +134,13 @@ pick_job(struct run *r, double now, struct lease_job *job, double *next, int *pe
 static void
 lease_wait(struct run *r, double now, double next)
 {
-	struct timespec ts;
 	double wait = next - now;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
 	if (wait < 0.05)
 		wait = 0.05;
 	if (wait > 1)
 		wait = 1;
-	ts.tv_sec += (time_t)wait;
-	ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&r->lease_cv, &r->mu, &ts);
+	h2k_cond_wait(&r->lease_cv, &r->mu, wait);
 }
 
 /* The session for the SOAP calls, once; after a failure, never again. */

@@ -281,17 +281,10 @@ progress_main(void *arg)
 
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
-		struct timespec ts;
 		pthread_mutex_unlock(&r->mu);
 		h2k_progress_tick(r->prog);
 		pthread_mutex_lock(&r->mu);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+		h2k_cond_wait(&r->cv, &r->mu, 0.1);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
@@ -440,12 +433,8 @@ wait_all(struct run *r)
 {
 	pthread_mutex_lock(&r->mu);
 	r->eof = 1;
-	while (!all_done(r) || r->qlen > 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-	}
+	while (!all_done(r) || r->qlen > 0)
+		h2k_cond_wait(&r->cv, &r->mu, 1);
 	r->stop = 1;
 	r->lease_stop = 1;
 	pthread_cond_broadcast(&r->cv);

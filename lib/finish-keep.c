@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "finish-int.h"
 #include "h2k.h"
@@ -31,21 +30,13 @@
 static void
 keep_wait(double now, double next)
 {
-	struct timespec ts;
 	double wait = next - now;
 
 	if (wait < 0.05)
 		wait = 0.05;
 	if (wait > 1)
 		wait = 1;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)wait;
-	ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&finish_q.cv, &finish_q.mu, &ts);
+	h2k_cond_wait(&finish_q.cv, &finish_q.mu, wait);
 }
 
 void *

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "finish-int.h"
 #include "h2k.h"
@@ -137,16 +136,8 @@ next_item(void)
 	struct finish_item *it = NULL;
 
 	pthread_mutex_lock(&q->mu);
-	while (!q->head && !q->eof && !finish_signal) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-	}
+	while (!q->head && !q->eof && !finish_signal)
+		h2k_cond_wait(&q->cv, &q->mu, 0.2);
 	if (q->head && !finish_signal) {
 		it = q->head;
 		q->head = it->next;

@@ -13,6 +13,7 @@
 #ifndef H2K_H
 #define H2K_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -167,5 +168,8 @@ const char *h2k_now_rfc3339(char buf[32]);
 double h2k_monotime(void);
 /* Sleep s seconds; a signal ends it early (EINTR), which the callers want. */
 void h2k_sleep(double s);
+/* pthread_cond_timedwait on cv (mu held) for at most s seconds from now;
+ * its result (0: woken, ETIMEDOUT). */
+int h2k_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double s);
 
 #endif

@@ -737,11 +737,10 @@ h2k_job_status_final(const char *s)
 	    !strcmp(s, "cancelled"));
 }
 
-int
-h2k_job_set_str(cJSON *rec, const char *key, const char *val)
+/* rec[key] = v, in place when the key is there (its order kept). */
+static int
+set_item(cJSON *rec, const char *key, cJSON *v)
 {
-	cJSON *v = val ? cJSON_CreateString(val) : cJSON_CreateNull();
-
 	if (!v)
 		return h2k_seterr(H2K_EX_FAIL, "out of memory");
 	if (cJSON_GetObjectItemCaseSensitive(rec, key))
@@ -752,17 +751,16 @@ h2k_job_set_str(cJSON *rec, const char *key, const char *val)
 }
 
 int
+h2k_job_set_str(cJSON *rec, const char *key, const char *val)
+{
+	return set_item(rec, key, val ? cJSON_CreateString(val) :
+	    cJSON_CreateNull());
+}
+
+int
 h2k_job_set_num(cJSON *rec, const char *key, double val)
 {
-	cJSON *v = cJSON_CreateNumber(val);
-
-	if (!v)
-		return h2k_seterr(H2K_EX_FAIL, "out of memory");
-	if (cJSON_GetObjectItemCaseSensitive(rec, key))
-		cJSON_ReplaceItemInObjectCaseSensitive(rec, key, v);
-	else
-		cJSON_AddItemToObject(rec, key, v);
-	return 0;
+	return set_item(rec, key, cJSON_CreateNumber(val));
 }
 
 int

@@ -15,11 +15,6 @@
 #include "h2k.h"
 #include "lease.h"
 
-struct state_arg {
-	char *state;
-	char *msg;
-};
-
 /*
  * The server's words for a LocalizedMethodFault: localizedMessage when it
  * has one, else the fault's type (and its reason/msg if present) so the user
@@ -49,21 +44,69 @@ fault_message(xmlNodePtr lmf)
 	return out;
 }
 
+int
+h2k_lease_state_of(xmlNodePtr obj, const char *lease, char **msg)
+{
+	xmlNodePtr val = h2k_vim_prop(obj, "state");
+	char *state = NULL;
+	int st;
+
+	if (msg)
+		*msg = NULL;
+	if (val) {
+		xmlChar *s = xmlNodeGetContent(val);
+		if (s) {
+			state = h2k_strdup((const char *)s);
+			xmlFree(s);
+		}
+	}
+	/* No state at all: the lease vanished between calls. */
+	if (!state)
+		return H2K_LEASE_GONE;
+	if (!strcmp(state, "initializing"))
+		st = H2K_LEASE_INITIALIZING;
+	else if (!strcmp(state, "ready"))
+		st = H2K_LEASE_READY;
+	else if (!strcmp(state, "done"))
+		st = H2K_LEASE_DONE;
+	else if (!strcmp(state, "error"))
+		st = H2K_LEASE_ERROR;
+	else {
+		h2k_seterr(H2K_EX_NET, "lease %s: unknown state '%.64s'",
+		    lease, state);
+		free(state);
+		return -1;
+	}
+	free(state);
+	if (st == H2K_LEASE_ERROR && msg) {
+		val = h2k_vim_prop(obj, "error");
+		*msg = val ? fault_message(val) :
+		    h2k_strdup("lease in error (no message from the server)");
+	}
+	return st;
+}
+
+struct state_arg {
+	const char *lease;
+	int st;
+	char *msg;
+	char *err;      /* an unknown state's error, kept past the call */
+	int code;
+};
+
 static int
 state_cb(void *arg, xmlNodePtr obj)
 {
 	struct state_arg *a = arg;
-	xmlNodePtr val = h2k_vim_prop(obj, "state");
-	if (val) {
-		xmlChar *s = xmlNodeGetContent(val);
-		if (s) {
-			a->state = h2k_strdup((const char *)s);
-			xmlFree(s);
-		}
+
+	free(a->msg);
+	a->msg = NULL;
+	a->st = h2k_lease_state_of(obj, a->lease, &a->msg);
+	if (a->st < 0) {
+		a->code = h2k_errcode();
+		free(a->err);
+		a->err = h2k_strdup(h2k_errmsg());
 	}
-	val = h2k_vim_prop(obj, "error");
-	if (val)
-		a->msg = fault_message(val);
 	return 0;
 }
 
@@ -71,44 +114,29 @@ int
 h2k_lease_state(struct h2k_vim *v, const char *lease, char **msg)
 {
 	static const char *const props[] = { "state", "error", NULL };
-	struct state_arg a = { 0 };
-	int st;
+	struct state_arg a = { .lease = lease, .st = H2K_LEASE_GONE };
 
 	if (msg)
 		*msg = NULL;
 	if (h2k_vim_get(v, "HttpNfcLease", lease, props, state_cb, &a) < 0) {
-		free(a.state);
 		free(a.msg);
+		free(a.err);
 		if (h2k_errcode() == H2K_EX_NOTFOUND)
 			return H2K_LEASE_GONE;
 		return h2k_adderr("lease %s", lease);
 	}
-	if (!a.state) {
-		free(a.msg);
-		/* No state at all: the lease vanished between calls. */
-		return H2K_LEASE_GONE;
-	}
-	if (!strcmp(a.state, "initializing"))
-		st = H2K_LEASE_INITIALIZING;
-	else if (!strcmp(a.state, "ready"))
-		st = H2K_LEASE_READY;
-	else if (!strcmp(a.state, "done"))
-		st = H2K_LEASE_DONE;
-	else if (!strcmp(a.state, "error"))
-		st = H2K_LEASE_ERROR;
-	else {
-		h2k_seterr(H2K_EX_NET, "lease %s: unknown state '%.64s'",
-		    lease, a.state);
-		free(a.state);
+	if (a.st < 0) {
+		h2k_seterr(a.code, "%s", a.err ? a.err : "lease state");
+		free(a.err);
 		free(a.msg);
 		return -1;
 	}
-	free(a.state);
-	if (st == H2K_LEASE_ERROR && msg)
-		*msg = a.msg ? a.msg : h2k_strdup("lease in error (no message from the server)");
+	free(a.err);
+	if (msg)
+		*msg = a.msg;
 	else
 		free(a.msg);
-	return st;
+	return a.st;
 }
 
 /* A call whose response carries nothing we need. */

@@ -17,6 +17,13 @@ enum h2k_lease_state {
 
 /* state; on H2K_LEASE_ERROR *msg gets the server's message (caller frees). */
 int h2k_lease_state(struct h2k_vim *v, const char *lease, char **msg);
+/*
+ * The same read from an ObjectContent of the lease (propSets state and
+ * error), for h2k_lease_state and the unit tests: no state is
+ * H2K_LEASE_GONE, an unknown one -1 (H2K_EX_NET); on H2K_LEASE_ERROR *msg
+ * (if msg) is the fault's localizedMessage, else its type and reason.
+ */
+int h2k_lease_state_of(xmlNodePtr obj, const char *lease, char **msg);
 /* HttpNfcLeaseProgress(percent 0..100): also what keeps the lease alive. */
 int h2k_lease_progress(struct h2k_vim *v, const char *lease, int percent);
 /*

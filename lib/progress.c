@@ -436,7 +436,7 @@ draw(struct h2k_progress *p, double now, int force_json)
 	} else if (p->mode == H2K_PROGRESS_BAR) {
 		int w = term_width(p->fd), lines = 0;
 		int64_t tdone = 0, tm = 0, ttotal = 0;
-		int tknown = 1, test = 0, active = 0;
+		int tknown = 1, test = 0, active = 0, ndone = 0, nleft = 0;
 		double trate = 0, tprate = 0;
 		clear_bars(p, &b);
 		for (size_t i = 0; i < p->n; i++) {
@@ -455,7 +455,12 @@ draw(struct h2k_progress *p, double now, int force_json)
 			else
 				ttotal += mt;
 			test |= est && mt >= 0;
-			if (ph == H2K_PH_DONE || ph == H2K_PH_QUEUED)
+			if (ph == H2K_PH_DONE) {
+				ndone++;
+				continue;
+			}
+			nleft++;
+			if (ph == H2K_PH_QUEUED)
 				continue;
 			active++;
 			trate += s->rate;
@@ -467,8 +472,13 @@ draw(struct h2k_progress *p, double now, int force_json)
 		if (p->n > 0) {
 			char lbl[64];
 			snprintf(lbl, sizeof lbl, "total (%d active)", active);
+			/*
+			 * The total is done when every file that did not fail
+			 * is: drawn as a download it stopped at 99 % (100 is
+			 * kept for "done") with all the bytes in.
+			 */
 			bar_line(&b, lbl, tdone, tm, tknown ? ttotal : -1, test, trate,
-			    tprate, H2K_PH_DOWNLOAD, w);
+			    tprate, ndone && !nleft ? H2K_PH_DONE : H2K_PH_DOWNLOAD, w);
 			lines++;
 		}
 		p->drawn = lines;

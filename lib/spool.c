@@ -886,6 +886,21 @@ h2k_spool_claim_id_noslot(struct h2k_spool *sp, const char *id,
 	return claim_id(sp, id, c, 0);
 }
 
+/*
+ * The start of a claim or an adoption: c emptied, then id's lock taken.
+ * Its descriptor; -2 when id is no job id or another runner holds it
+ * (nothing to do), -1 on error.
+ */
+static int
+claim_lock(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
+{
+	memset(c, 0, sizeof *c);
+	c->lockfd = c->slotfd = -1;
+	if (!h2k_spool_idok(id))
+		return -2;
+	return lock_job(sp, id);
+}
+
 static int
 claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c, int slot)
 {
@@ -893,11 +908,7 @@ claim_id(struct h2k_spool *sp, const char *id, struct h2k_claim *c, int slot)
 	cJSON *rec;
 	int fd;
 
-	memset(c, 0, sizeof *c);
-	c->lockfd = c->slotfd = -1;
-	if (!h2k_spool_idok(id))
-		return 0;
-	if ((fd = lock_job(sp, id)) == -2)
+	if ((fd = claim_lock(sp, id, c)) == -2)
 		return 0;
 	if (fd < 0)
 		return -1;
@@ -1046,11 +1057,7 @@ h2k_spool_adopt(struct h2k_spool *sp, const char *id, struct h2k_claim *c)
 {
 	int fd;
 
-	memset(c, 0, sizeof *c);
-	c->lockfd = c->slotfd = -1;
-	if (!h2k_spool_idok(id))
-		return 0;
-	if ((fd = lock_job(sp, id)) == -2)
+	if ((fd = claim_lock(sp, id, c)) == -2)
 		return 0;
 	if (fd < 0)
 		return -1;

@@ -769,3 +769,19 @@ h2k_sleep(double s)
 	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
 	nanosleep(&ts, NULL);
 }
+
+int
+h2k_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double s)
+{
+	struct timespec ts;
+
+	/* the condition variables use the default clock, CLOCK_REALTIME */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)s;
+	ts.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_cond_timedwait(cv, mu, &ts);
+}

@@ -36,9 +36,8 @@ moref_text(xmlNodePtr ret, const char *name)
 	return h2k_xml_text(ret, name);
 }
 
-/* -1, 0, 1 comparing dotted version numbers ("6.5" < "8.0.1.0"). */
-static int
-vercmp(const char *a, const char *b)
+int
+h2k_vim_vercmp(const char *a, const char *b)
 {
 	while (*a || *b) {
 		char *ea, *eb;
@@ -98,7 +97,7 @@ service_content(struct h2k_vim *v)
 	/* Speak the server's version when it is older than ours: old hosts
 	 * refuse SOAPActions they do not know. */
 	if (v->about_api_version &&
-	    vercmp(v->about_api_version, h2k_soap_api_version(v->soap)) < 0 &&
+	    h2k_vim_vercmp(v->about_api_version, h2k_soap_api_version(v->soap)) < 0 &&
 	    h2k_soap_set_api_version(v->soap, v->about_api_version) < 0)
 		goto out;
 	rc = 0;
@@ -165,13 +164,12 @@ h2k_vim_free(struct h2k_vim *v)
 }
 
 /*
- * Can s travel in a SOAP (XML 1.0, UTF-8) request as it is?  Control
- * characters other than tab, LF and CR have no XML form at all, and
- * invalid UTF-8 makes the whole request malformed: the server would answer
- * a parse error, and might log the body holding the password.
+ * Control characters other than tab, LF and CR have no XML form at all,
+ * and invalid UTF-8 makes the whole request malformed: the server would
+ * answer a parse error, and might log the body holding the password.
  */
-static int
-xml_carries(const char *s)
+int
+h2k_vim_xml_carries(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -197,10 +195,10 @@ h2k_vim_login(struct h2k_vim *v, const char *user, const char *password)
 		return h2k_seterr(H2K_EX_USAGE, "no user name given");
 	if (!password)
 		password = "";
-	if (!xml_carries(user))
+	if (!h2k_vim_xml_carries(user))
 		return h2k_seterr(H2K_EX_USAGE, "the user name holds a control "
 		    "character or invalid UTF-8, which a SOAP request cannot carry");
-	if (!xml_carries(password))
+	if (!h2k_vim_xml_carries(password))
 		return h2k_seterr(H2K_EX_USAGE, "the password holds a control "
 		    "character or invalid UTF-8, which a SOAP request cannot carry");
 	if (h2k_buf_append(&b, "<userName>", 10) < 0 ||
@@ -458,10 +456,8 @@ out:
 	return rc;
 }
 
-/* The type of a container moref: "Type:value" or inferred from vSphere's
- * moref prefixes. */
-static const char *
-container_type(const char *root, const char **value)
+const char *
+h2k_vim_container_type(const char *root, const char **value)
 {
 	static const struct { const char *pfx, *type; } t[] = {
 		{ "group-", "Folder" }, { "datacenter-", "Datacenter" },
@@ -499,7 +495,7 @@ h2k_vim_each_spec(struct h2k_vim *v, const char *root,
 	xmlDocPtr doc;
 	int rc = -1;
 
-	ctype = container_type(root ? root : v->root_folder, &cval);
+	ctype = h2k_vim_container_type(root ? root : v->root_folder, &cval);
 	if (append_moref(&b, "container", ctype, cval) < 0)
 		goto out;
 	for (int i = 0; i < nspecs; i++)

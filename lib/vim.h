@@ -110,6 +110,16 @@ char *h2k_vim_get_text(struct h2k_vim *v, const char *type, const char *moref,
 /* propSet lookup inside an ObjectContent: the <val> element of name, or NULL. */
 xmlNodePtr h2k_vim_prop(xmlNodePtr obj, const char *name);
 
+/* Pure helpers, shared here for the unit tests. */
+/* -1, 0, 1 comparing dotted version numbers ("6.5" < "8.0.1.0"). */
+int h2k_vim_vercmp(const char *a, const char *b);
+/* 1 if s can travel in a SOAP (XML 1.0, UTF-8) request as it is. */
+int h2k_vim_xml_carries(const char *s);
+/* The type of a container moref: "Type:value" (*value set past the
+ * colon; the type is kept per thread till the next call) or inferred from
+ * vSphere's moref prefixes ("Folder" when none fits). */
+const char *h2k_vim_container_type(const char *root, const char **value);
+
 /*
  * SearchIndex.FindByInventoryPath: "/DC/vm/folder/name" -> moref value of
  * a VirtualMachine, or NULL with H2K_EX_NOTFOUND.

@@ -179,6 +179,18 @@ main(void)
 		is_int(h2k_buf_readfd(&rb, -1), -1, "buf_readfd: a bad fd fails");
 		is_int(errno, EBADF, "with read's errno");
 	}
+	{
+		/* h2k_cond_wait: nobody signals, so it times out after s */
+		pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+		pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+		pthread_mutex_lock(&mu);
+		double t0 = h2k_monotime();
+		int rc = h2k_cond_wait(&cv, &mu, 0.25);
+		double dt = h2k_monotime() - t0;
+		pthread_mutex_unlock(&mu);
+		ok(rc == ETIMEDOUT && dt >= 0.24 && dt < 5,
+		    "cond_wait: times out after the time given (%.3f s)", dt);
+	}
 	/* A secret buffer keeps its content across growth. */
 	struct h2k_buf sb = {.secret = 1};
 	for (int i = 0; i < 100; i++)
