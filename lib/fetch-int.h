@@ -177,6 +177,10 @@ struct xfer {
 	/* --format raw|qcow2: the decoder and the image it writes */
 	struct h2k_vmdks *dec;
 	struct h2k_diskout *out;
+	/* a disk saved as served: an observe-only decoder for the disk
+	 * position (progress), fed while it has seen every byte from 0 */
+	struct h2k_vmdks *obs;
+	int obs_sync;
 	int conv_err;           /* the stream or the image failed: conv_msg */
 	int conv_code;
 	char conv_msg[512];

@@ -339,6 +339,10 @@ truncate_part(struct xfer *x)
 		h2k_vmdks_reset(x->dec);
 		h2k_diskout_reset(x->out);
 	}
+	if (x->obs) {
+		h2k_vmdks_reset(x->obs);
+		x->obs_sync = 1;
+	}
 	fetch_hz_park(x->w);
 	x->last_sync = h2k_monotime();
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
@@ -397,17 +401,17 @@ fetch_set_pos(struct xfer *x, long long pos)
 /* A streamOptimized disk: its header's capacity and the decoder's position
  * measure a stream of unknown length (compressed bytes would not). */
 static void
-stream_pos(struct xfer *x)
+stream_pos(struct xfer *x, const struct h2k_vmdks *d)
 {
 	struct file *f = x->f;
 	long long cap;
 
-	if (h2k_vmdks_is_vmdk(x->dec) != 1)
+	if (h2k_vmdks_is_vmdk(d) != 1)
 		return;
-	cap = h2k_vmdks_capacity(x->dec);
+	cap = h2k_vmdks_capacity(d);
 	if (cap > 0 && atomic_exchange(&f->cap_hint, cap) != cap)
 		h2k_progress_capacity(x->w->run->prog, f->prog, cap);
-	fetch_set_pos(x, h2k_vmdks_pos(x->dec));
+	fetch_set_pos(x, h2k_vmdks_pos(d));
 }
 
 /* The answer's headers are all in: decide what its body means. */
@@ -444,6 +448,7 @@ decide(struct xfer *x)
 		return 0;
 	case H2K_RESUME_APPEND: {
 		struct h2k_crange cr;
+		x->obs_sync = 0;  /* the prefix on disk was never observed */
 		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
 			x->total = (long long)cr.total;
 		if (!x->etag && ne) {
@@ -560,7 +565,7 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		x->have += (long long)n;
 		x->got += (long long)n;
 		publish(x);
-		stream_pos(x);
+		stream_pos(x, x->dec);
 		return n;
 	}
 	while (off < n) {
@@ -593,6 +598,13 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 	}
 	publish(x);
+	if (x->obs && x->obs_sync) {
+		/* progress only: a stream it cannot follow is saved all the same */
+		if (h2k_vmdks_feed(x->obs, data, n) < 0)
+			x->obs_sync = 0;
+		else
+			stream_pos(x, x->obs);
+	}
 	return n;
 }
 
@@ -1074,7 +1086,8 @@ download(struct worker *w, struct file *f)
 			h2k_seterr(H2K_EX_IO, "%s: out of memory", what);
 			goto out;
 		}
-	}
+	} else if (f->disk)
+		x.obs = h2k_vmdks_new(NULL, NULL);  /* NULL: no position, no harm */
 	hwm = x.have;
 	h2k_backoff_init(&bo, o->retry_delay, o->retry_max_delay);
 	w->tls = o->tls;
@@ -1134,6 +1147,7 @@ out:
 	free(ifr);
 	free(x.etag);
 	h2k_vmdks_free(x.dec);
+	h2k_vmdks_free(x.obs);
 	h2k_diskout_free(x.out);
 	return rc;
 }

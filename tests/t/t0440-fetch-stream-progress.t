@@ -185,4 +185,25 @@ assert ahead > 0
 " sprog
 '
 
+test_expect_success 'saved as served (vmdk): the same position, from an observing decoder' '
+	h2k-lease /DC0/vm/DC0_H0_VM0 | python3 -c "
+import json, sys
+o = json.loads(sys.stdin.read())
+del o[\"lease\"][\"disk_capacity_bytes\"]
+print(json.dumps(o))" >vlease.json &&
+	h2k-fetch -o vout --progress json <vlease.json >vout.json 2>vprog &&
+	test "$(jget vout.json files.0.vmdk_subformat)" = streamOptimized &&
+	progress_check vprog >actual &&
+	echo "disk-0.vmdk 8388608" >expect && test_cmp expect actual &&
+	python3 -c "
+import json, sys
+ahead = 0
+for l in open(sys.argv[1]):
+    o = json.loads(l)
+    if o[\"phase\"] == \"download\" and o[\"percent_complete\"]:
+        ahead += o[\"percent_complete\"] > 100.0 * o[\"bytes_done\"] / 8388608 + 5
+assert ahead > 0
+" vprog
+'
+
 test_done
