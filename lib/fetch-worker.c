@@ -599,8 +599,10 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	publish(x);
 	if (x->obs && x->obs_sync) {
-		/* progress only: a stream it cannot follow is saved all the same */
-		if (h2k_vmdks_feed(x->obs, data, n) < 0)
+		/* progress only: a stream it cannot follow is saved all the
+		 * same; plain bytes are their own position */
+		if (h2k_vmdks_feed(x->obs, data, n) < 0 ||
+		    h2k_vmdks_is_vmdk(x->obs) == 0)
 			x->obs_sync = 0;
 		else
 			stream_pos(x, x->obs);
