@@ -27,7 +27,7 @@ DESTDIR   ?=
 
 CC        ?= cc
 PKG_CONFIG?= pkg-config
-PKGS       = libcurl libxml-2.0 yaml-0.1 libcjson openssl libarchive zlib
+PKGS       = libcurl libxml-2.0 yaml-0.1 libcjson openssl libarchive zlib libmicrohttpd
 
 # Where objects and binaries go; the sanitizer build uses another tree.
 O         ?= build/obj
@@ -48,7 +48,10 @@ PKG_MISSING:= $(shell for p in $(PKGS); do $(PKG_CONFIG) --exists $$p 2>/dev/nul
 need_pkgs  = $(if $(PKG_MISSING),$(error pkg-config ($(PKG_CONFIG)) finds no $(PKG_MISSING): run scripts/deps (make deps) or set PKG_CONFIG_PATH))
 PKG_LIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS     = $(PKG_LIBS) -lpthread -lm
+# --as-needed: every command links libh2k.a, but only h2k-job's serve uses
+# libmicrohttpd (and only some use libarchive); a command records only the
+# libraries it calls.
+LDLIBS     = -Wl,--as-needed $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o)
@@ -121,6 +124,7 @@ TESTS      ?= $(filter-out $(PKG_TESTS),$(sort $(wildcard tests/t/t*.t)))
 check: deps
 	$(MAKE) all unit
 	scripts/build-sim
+	scripts/h2kvm-venv || [ $$? = 77 ]
 	tests/run-suite normal "$(CURDIR)/$(BIN)" "$(CURDIR)/$(O)/tests/unit" $(TESTS)
 	$(MAKE) san
 	tests/run-suite asan "$(CURDIR)/build/san/bin" "$(CURDIR)/build/san/obj/tests/unit" $(TESTS)
@@ -134,6 +138,7 @@ pkgcheck: all
 
 test: all unit
 	scripts/build-sim
+	scripts/h2kvm-venv || [ $$? = 77 ]
 	tests/run-suite normal "$(CURDIR)/$(BIN)" "$(CURDIR)/$(O)/tests/unit" $(TESTS)
 	tests/summary
 
@@ -172,7 +177,7 @@ demo:
 # $(BINDIR).  The system config is installed (0600) only when there is none:
 # it is the administrator's from then on.  The packages call this target.
 
-UNITS = $(wildcard etc/*.service etc/*.timer)
+UNITS = $(wildcard etc/*.service etc/*.socket etc/*.timer)
 MANS  = $(wildcard man/*.1 man/*.5 man/*.7)
 
 # Every path is quoted: DESTDIR and PREFIX may hold spaces (a staging root

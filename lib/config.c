@@ -73,6 +73,7 @@ h2k_config_free(struct h2k_config *c)
 	free(c->thumbprint);
 	free(c->ca_file);
 	free(c->spool);
+	free(c->daemon_addr);
 	h2k_config_init(c);
 }
 
@@ -174,7 +175,7 @@ static const struct key {
 	{"Insecure", K_BOOL, offsetof(struct h2k_config, insecure)},
 	{"LogLevel", K_LEVEL, offsetof(struct h2k_config, log_level)},
 	{"DownloadWorkers", K_INT, offsetof(struct h2k_config, download_workers)},
-	{"DaemonAddr", K_IGNORE, 0},
+	{"DaemonAddr", K_STR, offsetof(struct h2k_config, daemon_addr)},
 	{"Thumbprint", K_STR, offsetof(struct h2k_config, thumbprint)},
 	{"CAFile", K_STR, offsetof(struct h2k_config, ca_file)},
 	{"Spool", K_STR, offsetof(struct h2k_config, spool)},
@@ -517,7 +518,8 @@ load_env(struct h2k_config *c, int h2k)
 	if (h2k) {
 		if (env_str(&c->thumbprint, "H2K_THUMBPRINT", NULL) < 0 ||
 		    env_str(&c->ca_file, "H2K_CA_FILE", NULL) < 0 ||
-		    env_str(&c->spool, "H2K_SPOOL", NULL) < 0)
+		    env_str(&c->spool, "H2K_SPOOL", NULL) < 0 ||
+		    env_str(&c->daemon_addr, "H2K_LISTEN", NULL) < 0)
 			return -1;
 		if ((v = env("H2K_LOG_LEVEL")) || (v = env("LOG_LEVEL"))) {
 			int l = h2k_log_parselevel(v);
@@ -560,6 +562,7 @@ merge(struct h2k_config *c, struct h2k_config *l, const char *from)
 	take_str(&c->thumbprint, &l->thumbprint);
 	take_str(&c->ca_file, &l->ca_file);
 	take_str(&c->spool, &l->spool);
+	take_str(&c->daemon_addr, &l->daemon_addr);
 	if (c->insecure < 0)
 		c->insecure = l->insecure;
 	if (c->log_level < 0)

@@ -8,8 +8,8 @@
  * config file ($H2K_SYSCONFIG, else /etc/hyper2kvm/config.yaml).
  * Keys are those of hyper2kvm-providers: VCenterURL, Username, Password,
  * Insecure, LogLevel, DownloadWorkers, and h2k's Thumbprint, CAFile, Spool,
- * SoapTimeout (others such as DaemonAddr are accepted and ignored; unknown
- * keys are a warning).  Every config file must pass h2k_trust_read (owner,
+ * SoapTimeout and DaemonAddr (h2k-job serve's address; H2K_LISTEN)
+ * (unknown keys are a warning).  Every config file must pass h2k_trust_read (owner,
  * mode, directories, symlinks), and one that holds a Password must
  * also be 0600; otherwise H2K_EX_SECRET.  A malformed file is H2K_EX_USAGE
  * naming file and line.
@@ -27,6 +27,7 @@ struct h2k_config {
 	int log_level;         /* -1 unset */
 	int download_workers;  /* 0 unset */
 	char *spool;           /* Spool: h2k-job spool directory, or NULL */
+	char *daemon_addr;     /* DaemonAddr (or H2K_LISTEN): h2k-job serve */
 	int soap_timeout;      /* SoapTimeout: seconds, 0 unset (see soap.h;
 	                        * H2K_SOAP_TIMEOUT is read there) */
 	/* where each value came from, for --status/-v: "flag", "env", path */

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "finish.h"
+#include "h2kvm.h"
 #include "jsonl.h"
 #include "vim.h"
 
@@ -58,7 +59,7 @@ void finish_ka_drop(const char *lease);
 #define FINISH_ENDED_LEASE 1    /* the lease needs nothing more */
 #define FINISH_ENDED_ALL 2      /* nor the snapshot */
 int finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
-    FILE *out, int *ended);
+    const struct h2k_handoff *h, FILE *out, int *ended);
 void finish_end_export(struct h2k_vim *v, cJSON *line, int ended, const char *why);
 
 /* finish-keep.c: the keeper thread, arg its own connection */

@@ -15,7 +15,12 @@
  *   3. OvfManager.CreateDescriptor with the files (device key, name, size),
  *      based on the snapshot when there is one; --remove-cdrom edits it;
  *   4. NAME.ovf and NAME.mf written atomically; --ova packs NAME.ova;
- *   5. HttpNfcLeaseComplete, then RemoveSnapshot of lease.snapshot.
+ *      --hyper2kvm-manifest writes NAME.hyper2kvm.json (after the OVA:
+ *      it vouches for the digests the OVA packing checked);
+ *   5. HttpNfcLeaseComplete, then RemoveSnapshot of lease.snapshot;
+ *   6. --deliver links the OVA or the manifest into the watched folder.
+ * The name step 6 takes is checked free before step 2, so a refusal
+ * costs no packing; a failure at step 6 leaves the export complete.
  * A failure at steps 1-4 aborts the lease and removes the snapshot (the
  * export ends here, finish_end_export) unless --keep-lease; the downloaded
  * files stay.  Shares nothing with the other threads but finish_signal.
@@ -268,7 +273,7 @@ find_file(struct file *f, size_t n, const char *base)
  */
 int
 finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
-    FILE *out, int *ended)
+    const struct h2k_handoff *h, FILE *out, int *ended)
 {
 	const char *name = h2k_json_str(line, "name");
 	const char *moref = h2k_json_str(line, "moref");
@@ -318,6 +323,10 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 	}
 	if (check_files(files, dir, safe, label, o, &f, &nf) < 0)
 		goto out;
+	if (h2k_handoff_precheck(h, safe) < 0) {
+		h2k_adderr("%s", label);
+		goto out;
+	}
 
 	st = h2k_lease_state(v, lmoref, &lmsg);
 	if (st < 0) {
@@ -429,6 +438,14 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 		    verify_ova(ovap, mem, nm, hex, &mf, label) < 0)
 			goto out;
 	}
+	/* an earlier run's: this run writes and delivers its own, or none */
+	cJSON_DeleteItemFromObjectCaseSensitive(line, "hyper2kvm_manifest_path");
+	cJSON_DeleteItemFromObjectCaseSensitive(line, "delivered_path");
+	if (h2k_handoff_manifest(h, line, dir, safe,
+	    (const char *const *)pd.hrefs, pd.nhrefs) < 0) {
+		h2k_adderr("%s", label);
+		goto out;
+	}
 	if (!gone && h2k_lease_complete(v, lmoref) < 0) {
 		if (h2k_errcode() != H2K_EX_NOTFOUND) {
 			h2k_adderr("%s", label);
@@ -445,7 +462,12 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 		}
 	}
 	*ended = FINISH_ENDED_ALL;
-	if (ovap && !o->keep_files)
+	if (h2k_handoff_deliver(h, line, safe, ovap) < 0) {
+		h2k_adderr("%s", label);
+		goto out;
+	}
+	/* a hyper2kvm manifest names the disks: they stay for it */
+	if (ovap && !o->keep_files && !h2k_json_str(line, "hyper2kvm_manifest_path"))
 		remove_packed(dir, f, nf, files, label);
 
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "ovf_path");

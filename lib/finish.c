@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "finish-int.h"
 #include "h2k.h"
@@ -175,12 +176,25 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 	pthread_t rt, kt;
 	int ok = 0, failed = 0, first = 0, have_kt;
 	int said_cancel = 0;  /* a VM's "interrupted" line is out: one is enough */
+	/* asking for the manifest's fix stages or output asks for it */
+	struct h2k_handoff h = { .manifest = o->hyper2kvm_manifest ||
+	    o->hyper2kvm_fix || o->hyper2kvm_output,
+	    .ova = o->ova, .mo = { .fix = o->hyper2kvm_fix,
+	    .outdir = o->hyper2kvm_output }, .deliver_fd = -1,
+	    .deliver_dir = o->deliver };
 
+	/* opened once: a directory swapped for a symlink later is not followed */
+	if (o->deliver && (h.deliver_fd = h2k_deliver_open(o->deliver)) < 0) {
+		say(o, "%s", h2k_errmsg());
+		return h2k_errcode();
+	}
 	v = h2k_vim_from_session(o->session);
 	/* A second connection: the keepalive must not wait for the main one. */
 	kv = v ? h2k_vim_from_session(o->session) : NULL;
 	if (!v) {
 		say(o, "%s", h2k_errmsg());
+		if (h.deliver_fd >= 0)
+			close(h.deliver_fd);
 		return h2k_errcode();
 	}
 	if (!kv)
@@ -193,6 +207,8 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		h2k_vim_free(kv);
 		h2k_vim_free(v);
+		if (h.deliver_fd >= 0)
+			close(h.deliver_fd);
 		say(o, "cannot start a thread");
 		return H2K_EX_FAIL;
 	}
@@ -208,7 +224,7 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 			item_done(it);
 			continue;
 		}
-		if (finish_line(v, it->line, o, out, &ended) < 0) {
+		if (finish_line(v, it->line, o, &h, out, &ended) < 0) {
 			if (!o->keep_lease && h2k_errcode() != H2K_EX_USAGE)
 				finish_end_export(v, it->line, ended, finish_signal ?
 				    "export cancelled by h2k-ovf" :
@@ -244,6 +260,8 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 		pthread_join(kt, NULL);
 	h2k_vim_free(kv);
 	h2k_vim_free(v);
+	if (h.deliver_fd >= 0)
+		close(h.deliver_fd);
 	if (finish_signal) {
 		/* the reader may sit in read(2): the process exit ends it */
 		if (!said_cancel)

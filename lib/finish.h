@@ -21,6 +21,11 @@ struct h2k_finish_opts {
 	int remove_cdrom;       /* drop CD-ROM/DVD drives from the descriptor */
 	int keep_lease;         /* on failure leave the lease and snapshot */
 	int verify;             /* read every file again for its SHA-256 */
+	/* the hand-off to hyper2kvm (h2kvm.h) */
+	int hyper2kvm_manifest; /* write NAME.hyper2kvm.json */
+	int hyper2kvm_fix;      /* its pipeline runs inspect and fix too */
+	const char *hyper2kvm_output; /* its output.directory; NULL: the VM's folder */
+	const char *deliver;    /* the watched directory, or NULL */
 	/* the session: the main connection and the keeper's are made from it */
 	const struct h2k_session *session;
 	const char *progname;   /* prefix of error lines */

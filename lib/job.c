@@ -415,10 +415,15 @@ parse_options(const struct ctx *c, const struct ynode *n, const char *prefix,
 			r = get_bool(c, v, key, &j->ova);
 		else if (!strcmp(k, "overwrite"))
 			r = get_bool(c, v, key, &j->overwrite);
+		else if (!strcmp(k, "hyper2kvm_manifest"))
+			r = get_bool(c, v, key, &j->hyper2kvm_manifest);
+		else if (!strcmp(k, "hyper2kvm_watch_dir"))
+			r = get_string(c, v, key, &j->hyper2kvm_watch_dir);
 		else
 			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown "
 			    "option (known: parallel_downloads, remove_cdrom, "
-			    "snapshot, shutdown, power_off, ova, overwrite)", c->name,
+			    "snapshot, shutdown, power_off, ova, overwrite, "
+			    "hyper2kvm_manifest, hyper2kvm_watch_dir)", c->name,
 			    n->kids[i]->line, key);
 		if (r < 0)
 			return -1;
@@ -436,6 +441,7 @@ spec_free(struct h2k_jobspec *j)
 	free(j->name);
 	free(j->vm_path);
 	free(j->output_path);
+	free(j->hyper2kvm_watch_dir);
 	free(j->source);
 	memset(j, 0, sizeof *j);
 }
@@ -540,23 +546,26 @@ line_of(const char *buf, size_t off)
 	return line;
 }
 
-int
-h2k_job_parse(const char *name, const char *buf, size_t len,
-    struct h2k_joblist *out)
+/*
+ * The tree of a job file or request body: size, NUL bytes, JSON's own
+ * syntax when it looks like JSON, then libyaml.  NULL + error.
+ */
+static struct ynode *
+body_tree(struct ctx *c, const char *buf, size_t len)
 {
-	struct ctx c = {.name = name};
-	struct ynode *root;
-	struct h2k_jobspec *v = NULL;
-	size_t n = 0;
-	int rc = -1;
+	const char *name = c->name;
 
-	if (len > H2K_JOB_MAX_FILE)
-		return h2k_seterr(H2K_EX_USAGE, "%s: larger than %u bytes", name,
+	if (len > H2K_JOB_MAX_FILE) {
+		h2k_seterr(H2K_EX_USAGE, "%s: larger than %u bytes", name,
 		    H2K_JOB_MAX_FILE);
-	if (memchr(buf, '\0', len))
-		return h2k_seterr(H2K_EX_USAGE, "%s:%zu: NUL byte in job file",
+		return NULL;
+	}
+	if (memchr(buf, '\0', len)) {
+		h2k_seterr(H2K_EX_USAGE, "%s:%zu: NUL byte in job file",
 		    name, line_of(buf, (size_t)((const char *)memchr(buf, '\0',
 		    len) - buf)));
+		return NULL;
+	}
 	if (looks_json(buf, len)) {
 		const char *end = NULL;
 		cJSON *j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
@@ -567,20 +576,36 @@ h2k_job_parse(const char *name, const char *buf, size_t len,
 			    (size_t)(e - buf) : 0;
 			/* buf need not be NUL-terminated: bound the excerpt by len. */
 			int ex = off < len ? (int)(len - off < 20 ? len - off : 20) : 11;
-			return h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
 			    "error near '%.*s'", name, line_of(buf, off), ex,
 			    off < len ? buf + off : "end of file");
+			return NULL;
 		}
 		cJSON_Delete(j);
 		/* Trailing garbage after the value is not JSON. */
 		for (const char *p = end; p && p < buf + len; p++)
-			if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-				return h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON "
+			if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON "
 				    "syntax error: text after the end",
 				    name, line_of(buf, (size_t)(p - buf)));
-		c.json = 1;
+				return NULL;
+			}
+		c->json = 1;
 	}
-	if (!(root = yaml_tree(&c, buf, len)))
+	return yaml_tree(c, buf, len);
+}
+
+int
+h2k_job_parse(const char *name, const char *buf, size_t len,
+    struct h2k_joblist *out)
+{
+	struct ctx c = {.name = name};
+	struct ynode *root;
+	struct h2k_jobspec *v = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (!(root = body_tree(&c, buf, len)))
 		return -1;
 	if (root->type != N_MAP) {
 		h2k_seterr(H2K_EX_USAGE, "%s:%zu: expected a job or {jobs: "
@@ -644,6 +669,230 @@ out:
 	return rc;
 }
 
+/*
+ * One job of a REST request: the product's own keys (id, output_dir,
+ * vcenter) are taken off here and the rest - a job as a job file holds it -
+ * is judged by parse_job, so that a request and `h2k-job submit FILE` agree.
+ */
+static int
+parse_api_job(const struct ctx *c, const struct ynode *n, const char *prefix,
+    struct h2k_apijob *a)
+{
+	struct ynode copy = {.type = N_MAP}, okey = {.type = N_SCALAR};
+	const struct ynode *outdir = NULL, *outpath = NULL;
+	char key[256];
+	int rc = -1;
+
+	if (n->type != N_MAP)
+		return parse_job(c, n, prefix, &a->spec);
+	copy.line = n->line;
+	if (!(copy.kids = h2k_calloc(n->nkids ? n->nkids : 1,
+	    sizeof *copy.kids)))
+		return -1;
+	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
+		const struct ynode *k = n->kids[i], *v = n->kids[i + 1];
+		const char *kv = k->type == N_SCALAR ? k->val : "";
+
+		snprintf(key, sizeof key, "%.100s%s%.100s", prefix,
+		    prefix[0] ? "." : "", kv);
+		if ((!strcmp(kv, "id") && a->id) ||
+		    (!strcmp(kv, "vcenter") && a->vcenter)) {
+			bad(c, k, key, "duplicate");
+			goto out;
+		}
+		if (!strcmp(kv, "id")) {
+			if (get_string(c, v, key, &a->id) < 0)
+				goto out;
+			if (strlen(a->id) >= 96 || a->id[0] == '.' ||
+			    strspn(a->id, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+			    strlen(a->id)) {
+				bad(c, v, key, "an id is 1 to 95 of A-Z a-z 0-9 "
+				    ". _ - and does not start with '.'");
+				goto out;
+			}
+			continue;
+		}
+		if (!strcmp(kv, "vcenter")) {
+			if (is_null(c, v))
+				continue;
+			if (v->type != N_MAP) {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': "
+				    "expected a mapping, got %s", c->name,
+				    v->line, key, typename(v));
+				goto out;
+			}
+			/*
+			 * Only the server is kept, to be compared with the
+			 * runner's; username and password are dropped here,
+			 * never stored nor echoed.
+			 */
+			for (size_t m = 0; m + 1 < v->nkids; m += 2) {
+				const struct ynode *vk = v->kids[m];
+				const char *s = vk->type == N_SCALAR ? vk->val : "";
+				char sub[300];
+				int dummy;
+
+				snprintf(sub, sizeof sub, "%s.%.40s", key, s);
+				if (!strcmp(s, "server")) {
+					if (get_string(c, v->kids[m + 1], sub,
+					    &a->vcenter) < 0)
+						goto out;
+				} else if (!strcmp(s, "insecure")) {
+					if (get_bool(c, v->kids[m + 1], sub,
+					    &dummy) < 0)
+						goto out;
+				} else if (strcmp(s, "username") &&
+				    strcmp(s, "password")) {
+					h2k_seterr(H2K_EX_USAGE, "%s:%zu: key "
+					    "'%s': unknown key (known: server, "
+					    "username, password, insecure)",
+					    c->name, vk->line, sub);
+					goto out;
+				}
+			}
+			if (!a->vcenter) {
+				bad(c, v, key, "has no 'server'");
+				goto out;
+			}
+			continue;
+		}
+		if (!strcmp(kv, "output_dir")) {
+			outdir = v;
+			okey.line = k->line;
+			okey.val = "output_path";
+			copy.kids[copy.nkids++] = &okey;
+		} else {
+			if (!strcmp(kv, "output_path"))
+				outpath = v;
+			copy.kids[copy.nkids++] = (struct ynode *)k;
+		}
+		copy.kids[copy.nkids++] = (struct ynode *)v;
+	}
+	if (outdir && outpath) {
+		/* The product takes either; both is a mistake. */
+		if (outdir->type != N_SCALAR || outpath->type != N_SCALAR ||
+		    strcmp(outdir->val, outpath->val)) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: %s%soutput_path and "
+			    "output_dir differ (give one)", c->name, n->line,
+			    prefix, prefix[0] ? ": " : "");
+			goto out;
+		}
+		/* the same: keep one */
+		for (size_t i = 0; i + 1 < copy.nkids; i += 2)
+			if (copy.kids[i] == &okey) {
+				memmove(copy.kids + i, copy.kids + i + 2,
+				    (copy.nkids - i - 2) * sizeof *copy.kids);
+				copy.nkids -= 2;
+				break;
+			}
+	}
+	rc = parse_job(c, &copy, prefix, &a->spec);
+out:
+	free(copy.kids);
+	return rc;
+}
+
+static void
+apijob_free(struct h2k_apijob *a)
+{
+	spec_free(&a->spec);
+	free(a->id);
+	free(a->vcenter);
+	free(a->err);
+	memset(a, 0, sizeof *a);
+}
+
+void
+h2k_apijobs_free(struct h2k_apijobs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		apijob_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int
+h2k_job_parse_api(const char *name, const char *buf, size_t len,
+    size_t max, struct h2k_apijobs *out)
+{
+	struct ctx c = {.name = name};
+	const struct ynode *jobs = NULL, *root;
+	struct ynode *tree;
+	size_t n;
+
+	memset(out, 0, sizeof *out);
+	if (!(tree = body_tree(&c, buf, len)))
+		return -1;
+	root = tree;
+	if (root->type == N_MAP) {
+		for (size_t i = 0; i + 1 < root->nkids; i += 2)
+			if (root->kids[i]->type == N_SCALAR &&
+			    !strcmp(root->kids[i]->val, "jobs"))
+				jobs = root->kids[i + 1];
+		if (jobs) {
+			if (check_keys(&c, root, "") < 0)
+				goto fail;
+			for (size_t i = 0; i + 1 < root->nkids; i += 2)
+				if (strcmp(root->kids[i]->val, "jobs")) {
+					h2k_seterr(H2K_EX_USAGE, "%s:%zu: key "
+					    "'%s': unknown key beside 'jobs' in a "
+					    "batch", name, root->kids[i]->line,
+					    root->kids[i]->val);
+					goto fail;
+				}
+			if (jobs->type != N_SEQ) {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: key 'jobs': "
+				    "expected a list, got %s", name, jobs->line,
+				    typename(jobs));
+				goto fail;
+			}
+		}
+	} else if (root->type == N_SEQ)
+		jobs = root;
+	else {
+		h2k_seterr(H2K_EX_USAGE, "%s:%zu: expected a job, {jobs: "
+		    "[...]} or a list of jobs, got %s", name, root->line,
+		    typename(root));
+		goto fail;
+	}
+	n = jobs ? jobs->nkids : 1;
+	if (n == 0) {
+		h2k_seterr(H2K_EX_USAGE, "%s:%zu: no job in the list", name,
+		    jobs->line);
+		goto fail;
+	}
+	if (n > max) {
+		h2k_seterr(H2K_EX_USAGE, "%s: %zu jobs, more than %zu in one "
+		    "request", name, n, max);
+		goto fail;
+	}
+	if (!(out->v = h2k_calloc(n, sizeof *out->v)))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		char pre[32] = "";
+		struct h2k_apijob *a = &out->v[i];
+
+		if (jobs)
+			snprintf(pre, sizeof pre, "jobs[%zu]", i);
+		out->n++;
+		if (parse_api_job(&c, jobs ? jobs->kids[i] : root, pre, a) < 0) {
+			char *e = h2k_strdup(h2k_errmsg());
+			if (!e)
+				goto fail;
+			spec_free(&a->spec);
+			a->err = e;
+		}
+	}
+	ynode_free(tree);
+	return 0;
+fail:
+	ynode_free(tree);
+	h2k_apijobs_free(out);
+	return -1;
+}
+
 int
 h2k_job_load(const char *path, struct h2k_joblist *out)
 {
@@ -685,23 +934,25 @@ h2k_job_resolve(struct h2k_joblist *l)
 	char cwd[PATH_MAX];
 	int have = 0;
 
-	for (size_t i = 0; i < l->n; i++) {
-		char *p = l->v[i].output_path;
-		if (p[0] == '/')
+	for (size_t i = 0; i < 2 * l->n; i++) {
+		char **pp = i % 2 ? &l->v[i / 2].hyper2kvm_watch_dir :
+		    &l->v[i / 2].output_path, *p = *pp;
+		if (!p || p[0] == '/')
 			continue;
 		if (!have && !getcwd(cwd, sizeof cwd))
 			return h2k_seterr(H2K_EX_IO, "getcwd: %s",
 			    strerror(errno));
 		have = 1;
 		if (h2k_utf8_bad(cwd, strlen(cwd)))
-			return h2k_seterr(H2K_EX_USAGE, "output_path '%s': the "
+			return h2k_seterr(H2K_EX_USAGE, "%s '%s': the "
 			    "current directory %s is not valid UTF-8, which a "
-			    "job record cannot carry", p, cwd);
+			    "job record cannot carry", i % 2 ?
+			    "hyper2kvm_watch_dir" : "output_path", p, cwd);
 		char *a = h2k_asprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", p);
 		if (!a)
 			return -1;
 		free(p);
-		l->v[i].output_path = a;
+		*pp = a;
 	}
 	return 0;
 }
@@ -804,6 +1055,10 @@ h2k_job_record_new(const struct h2k_jobspec *s, const char *id)
 	    (s->overwrite && !cJSON_AddBoolToObject(o, "overwrite", 1)) ||
 	    (s->format && !ova &&
 	    !cJSON_AddStringToObject(o, "format", s->format)) ||
+	    (s->hyper2kvm_manifest && !cJSON_AddBoolToObject(o,
+	    "hyper2kvm_manifest", 1)) ||
+	    (s->hyper2kvm_watch_dir && !cJSON_AddStringToObject(o,
+	    "hyper2kvm_watch_dir", s->hyper2kvm_watch_dir)) ||
 	    !(p = cJSON_AddObjectToObject(r, "progress")) ||
 	    !cJSON_AddStringToObject(p, "phase", "queued") ||
 	    !cJSON_AddNumberToObject(p, "percent_complete", 0) ||
@@ -938,7 +1193,7 @@ h2k_job_record_check(const cJSON *rec, const char *id)
 	static const char *strs[] = {"id", "status", "vm_path", "output_path",
 	    "name", "created_at"};
 	static const char *bools[] = {"remove_cdrom", "snapshot", "shutdown",
-	    "power_off", "ova"};
+	    "power_off", "ova", "hyper2kvm_manifest"};
 	static const char *nums[] = {"bytes_done", "bytes_total"};
 	const cJSON *a, *o;
 
@@ -977,6 +1232,11 @@ h2k_job_record_check(const cJSON *rec, const char *id)
 	if (!OPT(o, "format", is_format))
 		return h2k_seterr(H2K_EX_FAIL, "record field 'options.format' "
 		    "is not vmdk, raw or qcow2");
+	/* the runner passes it to h2k-ovf --deliver: an absolute path */
+	a = cJSON_GetObjectItemCaseSensitive(o, "hyper2kvm_watch_dir");
+	if (a && (!cJSON_IsString(a) || a->valuestring[0] != '/'))
+		return h2k_seterr(H2K_EX_FAIL, "record field "
+		    "'options.hyper2kvm_watch_dir' is not an absolute path");
 	a = cJSON_GetObjectItemCaseSensitive(rec, "attempts");
 	if (!is_int(a, 0, 1e6))
 		return h2k_seterr(H2K_EX_FAIL, "record field 'attempts' missing "

@@ -4,7 +4,8 @@
  *
  * Job files are those of hyper2kvm-providers, YAML or JSON, single
  *   {name, vm_path, output_path, options: {parallel_downloads, remove_cdrom,
- *    snapshot, shutdown, power_off, ova, overwrite, format}}
+ *    snapshot, shutdown, power_off, ova, overwrite, format,
+ *    hyper2kvm_manifest, hyper2kvm_watch_dir}}
  * or batch {jobs: [JOB, ...]}.  Every error names FILE:LINE and the key
  * ("jobs[2].options.snapshot") with H2K_EX_USAGE.  A job that carries
  * credentials (Password, Username, credentials, ...) is refused: jobs run
@@ -36,6 +37,8 @@ struct h2k_jobspec {
 	int overwrite;           /* h2k-fetch --overwrite */
 	const char *format;      /* "raw", "qcow2", "vmdk" (h2k-fetch --format),
 	                          * "ova" (VMDKs in an OVA: the record's ova), NULL */
+	int hyper2kvm_manifest;  /* h2k-ovf --hyper2kvm-manifest */
+	char *hyper2kvm_watch_dir; /* h2k-ovf --deliver; absolute once resolved */
 	char *source;            /* "FILE:LINE" of the job, for messages */
 };
 
@@ -52,9 +55,37 @@ struct h2k_joblist {
  */
 int h2k_job_parse(const char *name, const char *buf, size_t len,
     struct h2k_joblist *out);
+/*
+ * A job of a REST request (h2k-job serve): the spec as a job file gives
+ * it, the client's id, the vcenter block's server (its username and
+ * password are dropped unread), or err, why this job is refused.
+ */
+struct h2k_apijob {
+	struct h2k_jobspec spec;
+	char *id;       /* client's "id", or NULL */
+	char *vcenter;  /* vcenter.server, or NULL */
+	char *err;      /* NULL: a good job */
+};
+
+struct h2k_apijobs {
+	struct h2k_apijob *v;
+	size_t n;
+};
+
+/*
+ * Parse a request body: one job, {jobs: [...]} or a list of jobs, each
+ * judged as h2k_job_parse judges a job in a file, plus the product's keys
+ * id, output_dir (output_path's other name) and vcenter {server,
+ * username, password, insecure}.  A bad job gets err and the others go
+ * on; -1 (H2K_EX_USAGE) only when the body as a whole is bad (syntax,
+ * shape, size, more than max jobs).
+ */
+int h2k_job_parse_api(const char *name, const char *buf, size_t len,
+    size_t max, struct h2k_apijobs *out);
+void h2k_apijobs_free(struct h2k_apijobs *l);
 /* Read path ("-" is stdin, named "stdin") and parse it. */
 int h2k_job_load(const char *path, struct h2k_joblist *out);
-/* Make every relative output_path absolute against cwd. */
+/* Make every relative output_path and hyper2kvm_watch_dir absolute against cwd. */
 int h2k_job_resolve(struct h2k_joblist *l);
 void h2k_joblist_free(struct h2k_joblist *l);
 

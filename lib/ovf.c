@@ -437,7 +437,8 @@ h2k_ovf_safe_name(const char *name)
 int
 h2k_ovf_output_name(const char *safe, const char *base)
 {
-	static const char *const ext[] = { ".ovf", ".mf", ".ova" };
+	static const char *const ext[] = { ".ovf", ".mf", ".ova",
+	    ".hyper2kvm.json" };
 	size_t n = strlen(safe);
 
 	/* Without regard to ASCII case: on exFAT, NTFS or SMB "VM.OVF" is VM.ovf. */

@@ -82,7 +82,8 @@ int h2k_ovf_set_disks(struct h2k_ovf_desc *d, const struct h2k_ovf_disk *dk,
 char *h2k_ovf_safe_name(const char *name);
 /*
  * Is base a name h2k-ovf writes in the folder of the VM whose safe name is
- * safe: NAME.ovf, NAME.mf, NAME.ova, or one of their temporary names?  A
+ * safe: NAME.ovf, NAME.mf, NAME.ova, NAME.hyper2kvm.json, or one of their
+ * temporary names?  A
  * downloaded file must never have one (it would be overwritten).
  */
 int h2k_ovf_output_name(const char *safe, const char *base);

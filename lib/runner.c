@@ -5,6 +5,7 @@
  * The runner is one single-threaded process.  Each job is the pipeline
  *   h2k-lease [--snapshot|--shutdown|--power-off] VM
  *     | h2k-fetch --progress json -o OUTPUT [-j N] [--overwrite] [--format F] | h2k-ovf [--remove-cdrom] [--ova]
+ *       [--hyper2kvm-manifest] [--deliver DIR]
  * started as three children in one new process group, with the runner in
  * the middle of every pipe: it relays each JSON line to the next stage
  * (so it learns the lease moref and the final ovf_path without parsing
@@ -269,6 +270,13 @@ stage_argv(int i, const cJSON *rec)
 		    !(v[n++] = h2k_strdup("--remove-cdrom")))
 			goto fail;
 		if (optbool(o, "ova") && !(v[n++] = h2k_strdup("--ova")))
+			goto fail;
+		if (optbool(o, "hyper2kvm_manifest") &&
+		    !(v[n++] = h2k_strdup("--hyper2kvm-manifest")))
+			goto fail;
+		if (h2k_json_str(o, "hyper2kvm_watch_dir") &&
+		    (!(v[n++] = h2k_strdup("--deliver")) ||
+		    !(v[n++] = h2k_strdup(h2k_json_str(o, "hyper2kvm_watch_dir")))))
 			goto fail;
 	}
 	return v;
@@ -1008,7 +1016,7 @@ static cJSON *
 make_result(const cJSON *f)
 {
 	static const char *keys[] = {"ovf_path", "mf_path", "ova_path", "dir",
-	    "name", "moref"};
+	    "name", "moref", "hyper2kvm_manifest_path", "delivered_path"};
 	cJSON *r = cJSON_CreateObject(), *files;
 	const cJSON *fl;
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "cmd.h"
 #include "config.h"
 #include "h2k.h"
@@ -34,7 +35,9 @@ usage(void)
 	    "       h2k-job show id\n"
 	    "       h2k-job cancel [--timeout seconds] id ...\n"
 	    "       h2k-job status\n"
-	    "       h2k-job wait [--timeout seconds] id ...\n");
+	    "       h2k-job wait [--timeout seconds] id ...\n"
+	    "       h2k-job serve [--listen addr:port] [--api-key-file file]\n"
+	    "                     [--cert file --key file]\n");
 }
 
 /* --- options ------------------------------------------------------------- */
@@ -52,6 +55,9 @@ static struct {
 	const char *status;
 	/* wait, cancel */
 	double timeout;
+	/* serve */
+	const char *listen, *api_key_file, *cert, *key;
+	char *cfg_listen;       /* DaemonAddr (or H2K_LISTEN) */
 	/* where the pipeline commands are: dir of argv[0] when it has one */
 	char *bindir;
 	/* from the config file */
@@ -91,6 +97,9 @@ load_config(void)
 	free(opt.cfg_spool);
 	opt.cfg_spool = c.spool && *c.spool ? h2k_strdup(c.spool) : NULL;
 	opt.download_workers = c.download_workers > 0 ? c.download_workers : 0;
+	free(opt.cfg_listen);
+	opt.cfg_listen = c.daemon_addr && *c.daemon_addr ?
+	    h2k_strdup(c.daemon_addr) : NULL;
 	if (!opt.level_set && c.log_level >= 0)
 		h2k_log_setlevel(c.log_level);
 	h2k_config_free(&c);
@@ -367,18 +376,49 @@ cmd_run(int argc, char **argv)
 	return rc;
 }
 
+/* --- serve -------------------------------------------------------------- */
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	struct h2k_spool sp;
+	struct h2k_api_opts ao = {0};
+
+	(void)argv;
+	if (argc)
+		usage();
+	if (!opt.quiet && h2k_log_getlevel() < H2K_LOG_INFO)
+		h2k_log_setlevel(H2K_LOG_INFO + opt.verbose);
+	open_spool(&sp);
+	ao.spool = &sp;
+	ao.listen = opt.listen ? opt.listen : opt.cfg_listen;
+	ao.key_file = opt.api_key_file;
+	ao.cert = opt.cert;
+	ao.key = opt.key;
+	ao.session = opt.session;
+	ao.cancel_wait = 10;
+	if (h2k_api_serve(&ao) < 0)
+		h2k_die();
+	h2k_spool_close(&sp);
+	return 0;
+}
+
 /* --- main ------------------------------------------------------------------ */
 
 int
 main(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_ONCE, O_WORKERS, O_MAXATT, O_GRACE, O_ALL,
-	    O_STATUS, O_TIMEOUT, O_VERSION };
+	    O_STATUS, O_TIMEOUT, O_VERSION, O_LISTEN, O_APIKEY, O_CERT, O_KEY };
 	static const struct option longopts[] = {
 		{"all", no_argument, NULL, O_ALL},
+		{"api-key-file", required_argument, NULL, O_APIKEY},
+		{"cert", required_argument, NULL, O_CERT},
 		{"config", required_argument, NULL, 'c'},
 		{"grace", required_argument, NULL, O_GRACE},
 		{"help", no_argument, NULL, 'h'},
+		{"key", required_argument, NULL, O_KEY},
+		{"listen", required_argument, NULL, O_LISTEN},
 		{"max-attempts", required_argument, NULL, O_MAXATT},
 		{"once", no_argument, NULL, O_ONCE},
 		{"quiet", no_argument, NULL, 'q'},
@@ -392,7 +432,7 @@ main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd;
-	int ch, run_only = 0, ls_only = 0, wait_only = 0;
+	int ch, run_only = 0, ls_only = 0, wait_only = 0, serve_only = 0;
 
 	h2k_cmd_init("h2k-job");
 	/* H2K_BINDIR: where a package keeps the pipeline (a libexec dir). */
@@ -456,6 +496,22 @@ main(int argc, char **argv)
 			    H2K_NUM_ABOVE0, 1e9);
 			wait_only = 1;
 			break;
+		case O_LISTEN:
+			opt.listen = optarg;
+			serve_only = 1;
+			break;
+		case O_APIKEY:
+			opt.api_key_file = optarg;
+			serve_only = 1;
+			break;
+		case O_CERT:
+			opt.cert = optarg;
+			serve_only = 1;
+			break;
+		case O_KEY:
+			opt.key = optarg;
+			serve_only = 1;
+			break;
 		case O_VERSION:
 			printf("h2k-job %s\n", H2K_VERSION);
 			return 0;
@@ -470,7 +526,8 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if ((run_only && strcmp(cmd, "run")) || (ls_only && strcmp(cmd, "ls")) ||
-	    (wait_only && strcmp(cmd, "wait") && strcmp(cmd, "cancel")))
+	    (wait_only && strcmp(cmd, "wait") && strcmp(cmd, "cancel")) ||
+	    (serve_only && strcmp(cmd, "serve")))
 		h2k_diex(H2K_EX_USAGE, "option not valid for '%s'", cmd);
 	if (load_config() < 0)
 		h2k_die();
@@ -486,6 +543,8 @@ main(int argc, char **argv)
 		return cmd_cancel(argc, argv);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(argc, argv);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc, argv);
 	if (!strcmp(cmd, "wait")) {
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);

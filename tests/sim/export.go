@@ -39,8 +39,11 @@
 // tracks, it answers with Content-Length, Range and If-Range support (ETag
 // from size and mtime), unless -nfc-stream asks for vSphere's on-the-fly
 // stream shape, in which case vcsim's ServeNFC answers (no length, no
-// ranges).  Either way the body can be throttled (-nfc-bps) and is cut when the
-// lease ends.  Anything else (import leases' PUT/POST) goes to ServeNFC.
+// ranges), or -stream-vmdk asks for what ESXi really sends, a streamOptimized
+// VMDK encoded from the disk's bytes (stream.go; chunked, no length, Range
+// ignored).  Either way the body can be throttled (-nfc-bps), cut on purpose
+// (-nfc-cut, -nfc-cut-random) and is cut when the lease ends.  Anything else
+// (import leases' PUT/POST) goes to ServeNFC.
 package main
 
 import (
@@ -48,6 +51,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -77,6 +82,7 @@ const (
 type leaseRec struct {
 	ref     types.ManagedObjectReference
 	files   map[string]string // URL file name -> absolute path
+	caps    map[string]int64  // URL file name -> disk capacity in bytes
 	timeout time.Duration
 
 	mu    sync.Mutex
@@ -121,10 +127,17 @@ type rig struct {
 	leaseInit    time.Duration
 	nfcBPS       int64
 	nfcStream    bool
+	streamVMDK   bool
+	streamCache  string // -stream-cache: directory of encoded streams ("": encode per request)
 	sha1Thumb    string
+	cuts         *cutter
 
 	leases sync.Map // lease moref value -> *leaseRec
 }
+
+// streams: the lease serves streams of unknown length, and says so as
+// vSphere does (no fileSize; only the capacity is known).
+func (r *rig) streams() bool { return r.nfcStream || r.streamVMDK }
 
 // hook is installed as vcsim's Registry.Handler.  It runs before vcsim checks
 // the session, so it only substitutes objects (the method still runs after
@@ -171,7 +184,7 @@ func (r *rig) hook(ctx *simulator.Context, m *simulator.Method) (mo.Reference, t
 		switch m.Name {
 		case "HttpNfcLeaseGetManifest":
 			if l, ok := ctx.Session.Get(m.This).(*simulator.HttpNfcLease); ok {
-				sub = &manifestLease{HttpNfcLease: l, rec: rec}
+				sub = &manifestLease{HttpNfcLease: l, rec: rec, streamVMDK: r.streamVMDK}
 			}
 		case "HttpNfcLeaseProgress":
 			rec.touch()
@@ -192,8 +205,8 @@ func (r *rig) hook(ctx *simulator.Context, m *simulator.Method) (mo.Reference, t
 }
 
 // track starts the timeout clock of a ready lease.
-func (r *rig) track(ctx *simulator.Context, lease *simulator.HttpNfcLease, files map[string]string) {
-	rec := &leaseRec{ref: lease.Self, files: files, timeout: r.leaseTimeout}
+func (r *rig) track(ctx *simulator.Context, lease *simulator.HttpNfcLease, files map[string]string, caps map[string]int64) {
+	rec := &leaseRec{ref: lease.Self, files: files, caps: caps, timeout: r.leaseTimeout}
 	// The request's Context ends with the request; the timer needs its own
 	// (locks are held on behalf of a Context, by identity).
 	c := *ctx
@@ -249,7 +262,8 @@ func (l *expiredLease) HttpNfcLeaseAbort(ctx *simulator.Context, req *types.Http
 // lease (none here).
 type manifestLease struct {
 	*simulator.HttpNfcLease
-	rec *leaseRec
+	rec        *leaseRec
+	streamVMDK bool
 }
 
 func (l *manifestLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *types.HttpNfcLeaseGetManifest) soap.HasFault {
@@ -264,23 +278,33 @@ func (l *manifestLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *typ
 		if !ok {
 			continue
 		}
-		f, err := os.Open(file)
-		if err != nil {
+		h := sha1.New()
+		var n int64
+		var err error
+		capacity := l.rec.caps[path.Base(d.Url)]
+		if l.streamVMDK {
+			// The manifest describes the data stream sent: the VMDK.
+			n, err = encodeStreamVMDK(h, file, capacity)
+		} else {
+			var f *os.File
+			if f, err = os.Open(file); err == nil {
+				n, err = io.Copy(h, f)
+				f.Close()
+			}
+		}
+		if os.IsNotExist(err) {
 			body.Fault_ = simulator.Fault(err.Error(), &types.FileNotFound{FileFault: types.FileFault{File: file}})
 			return body
-		}
-		h := sha1.New()
-		n, err := io.Copy(h, f)
-		f.Close()
-		if err != nil {
+		} else if err != nil {
 			body.Fault_ = simulator.Fault(err.Error(), &types.FileFault{File: file})
 			return body
 		}
 		entries = append(entries, types.HttpNfcLeaseManifestEntry{
-			Key:  d.Key,
-			Sha1: hex.EncodeToString(h.Sum(nil)),
-			Size: n,
-			Disk: d.Disk != nil && *d.Disk,
+			Key:      d.Key,
+			Sha1:     hex.EncodeToString(h.Sum(nil)),
+			Size:     n,
+			Disk:     d.Disk != nil && *d.Disk,
+			Capacity: capacity,
 		})
 	}
 	body.Res = &types.HttpNfcLeaseGetManifestResponse{Returnval: entries}
@@ -343,6 +367,30 @@ func leaseFiles(ctx *simulator.Context, vm *simulator.VirtualMachine, devices []
 		}
 	}
 	return files
+}
+
+// leaseCaps maps the same names to each disk's capacity in bytes (what a
+// streamOptimized VMDK of the disk declares).
+func leaseCaps(ctx *simulator.Context, vm *simulator.VirtualMachine, devices []types.BaseVirtualDevice) map[string]int64 {
+	caps := make(map[string]int64)
+	for _, d := range devices {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok {
+			continue
+		}
+		if f, ok := diskFile(ctx, vm, b); ok {
+			c := disk.CapacityInBytes
+			if c == 0 {
+				c = disk.CapacityInKB * 1024
+			}
+			caps[path.Base(f)] = c
+		}
+	}
+	return caps
 }
 
 // deviceKey is the key vSphere gives a disk in an export lease and expects
@@ -419,7 +467,7 @@ func (v *exportVM) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.Ha
 			continue
 		}
 		var size int64
-		if !v.rig.nfcStream {
+		if !v.rig.streams() {
 			if st, err := os.Stat(f); err == nil {
 				size = st.Size()
 			}
@@ -461,7 +509,7 @@ func (v *exportVM) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.Ha
 				{Name: "state", Val: types.HttpNfcLeaseStateReady},
 			})
 		})
-		v.rig.track(&c, lease, files)
+		v.rig.track(&c, lease, files, leaseCaps(&c, vm, devices))
 	}()
 
 	body.Res = &types.ExportVmResponse{Returnval: lease.Self}
@@ -515,7 +563,7 @@ func (s *exportSnapshot) ExportSnapshot(ctx *simulator.Context, req *types.Expor
 			info.DeviceUrl = append([]types.HttpNfcLeaseDeviceUrl(nil), info.DeviceUrl...)
 			for i := range info.DeviceUrl {
 				d := &info.DeviceUrl[i]
-				if f, ok := files[path.Base(d.Url)]; ok && !s.rig.nfcStream {
+				if f, ok := files[path.Base(d.Url)]; ok && !s.rig.streams() {
 					if st, err := os.Stat(f); err == nil {
 						d.FileSize = st.Size()
 					}
@@ -524,7 +572,7 @@ func (s *exportSnapshot) ExportSnapshot(ctx *simulator.Context, req *types.Expor
 			ctx.Update(lease, []types.PropertyChange{{Name: "info", Val: &info}})
 		}
 	})
-	s.rig.track(ctx, lease, files)
+	s.rig.track(ctx, lease, files, leaseCaps(ctx, vm, devices))
 	return res
 }
 
@@ -537,6 +585,7 @@ type nfcWriter struct {
 	bps   int64
 	start time.Time
 	n     int64
+	cutAt int64 // cut the connection after this many body bytes (-1: never)
 }
 
 func (w *nfcWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -553,6 +602,17 @@ func (w *nfcWriter) Write(p []byte) (int, error) {
 			panic(http.ErrAbortHandler)
 		}
 		k := min(len(p), chunk)
+		if w.cutAt >= 0 && w.n+int64(k) >= w.cutAt {
+			// Deliver exactly cutAt bytes, then drop the connection
+			// without ending the body, as a broken NFC transfer does.
+			if k = int(w.cutAt - w.n); k > 0 {
+				w.ResponseWriter.Write(p[:k])
+			}
+			if f, ok := w.ResponseWriter.(http.Flusher); ok {
+				f.Flush()
+			}
+			panic(http.ErrAbortHandler)
+		}
 		m, err := w.ResponseWriter.Write(p[:k])
 		total += m
 		w.n += int64(m)
@@ -582,7 +642,21 @@ func (r *rig) serveNFCGet(w http.ResponseWriter, req *http.Request) {
 	if v, ok := r.leases.Load(id); ok {
 		rec = v.(*leaseRec)
 	}
-	nw := &nfcWriter{ResponseWriter: w, rec: rec, bps: r.nfcBPS, start: time.Now()}
+	nw := &nfcWriter{ResponseWriter: w, rec: rec, bps: r.nfcBPS, start: time.Now(), cutAt: -1}
+	if rec != nil && r.streamVMDK && rec.caps[name] > 0 {
+		r.serveStreamVMDK(nw, req, rec, id, name)
+		return
+	}
+	if req.Method == http.MethodGet && rec != nil {
+		if file, ok := rec.files[name]; ok {
+			nw.cutAt = r.cuts.next(name, func() int64 {
+				if st, err := os.Stat(file); err == nil {
+					return st.Size()
+				}
+				return 0
+			})
+		}
+	}
 	if rec == nil || r.nfcStream {
 		if rec != nil && !rec.active() {
 			http.Error(w, "lease is no longer active: "+id, http.StatusNotFound)
@@ -614,4 +688,205 @@ func (r *rig) serveNFCGet(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, st.Size(), st.ModTime().UnixNano()))
 	http.ServeContent(nw, req, name, st.ModTime(), f)
+}
+
+// serveStreamVMDK answers the download of a disk in -stream-vmdk mode: 200
+// to every request (Range ignored, as ESXi does), chunked, no
+// Content-Length, the disk encoded as it is sent.  Other files (NVRAM) are
+// served as they are.
+func (r *rig) serveStreamVMDK(w *nfcWriter, req *http.Request, rec *leaseRec, id, name string) {
+	if !rec.active() {
+		http.Error(w, "lease is no longer active: "+id, http.StatusNotFound)
+		return
+	}
+	file, ok := rec.files[name]
+	capacity := rec.caps[name]
+	if !ok {
+		http.NotFound(w, req)
+		return
+	}
+	if _, err := os.Stat(file); err != nil {
+		http.NotFound(w, req)
+		return
+	}
+	w.Header().Set("Content-Type", streamVMDKType)
+	if req.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	var cached *os.File
+	if r.streamCache != "" {
+		c, err := r.cachedStream(file, capacity)
+		if err != nil {
+			log.Printf("stream %s: %v", name, err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if cached, err = os.Open(c); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer cached.Close()
+	}
+	w.cutAt = r.cuts.next(name, func() int64 { return streamLength(file, capacity) })
+	w.WriteHeader(http.StatusOK)
+	if cached != nil {
+		if _, err := io.Copy(w, cached); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	if _, err := encodeStreamVMDK(w, file, capacity); err != nil {
+		// Headers are out: the only way to say it failed is to cut.
+		log.Printf("stream %s: %v", name, err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// cutter decides which downloads -nfc-cut and -nfc-cut-random cut, and
+// where.  Random offsets come from -seed, so a run is reproducible.
+type cutter struct {
+	mu      sync.Mutex
+	at      int64 // -nfc-cut BYTES (-1: none)
+	atLeft  int   // downloads still to cut at BYTES (-1: all)
+	rndLeft int   // downloads still to cut at a random offset
+	rng     *rand.Rand
+	seen    int
+}
+
+// next returns where to cut the body of the download of name (-1: not at
+// all); length gives the body's length, asked only for a random cut.
+func (c *cutter) next(name string, length func() int64) int64 {
+	if c == nil {
+		return -1
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen++
+	at := int64(-1)
+	switch {
+	case c.rndLeft > 0:
+		c.rndLeft--
+		if n := length(); n > 1 {
+			at = 1 + c.rng.Int64N(n-1)
+		}
+	case c.at >= 0 && c.atLeft != 0:
+		if c.atLeft > 0 {
+			c.atLeft--
+		}
+		at = c.at
+	}
+	if at >= 0 {
+		log.Printf("download %d (%s): cut after %d bytes", c.seen, name, at)
+	}
+	return at
+}
+
+// streamLength is the length of a disk's stream, encoded once per file
+// version (the encoding is a function of the bytes and the capacity).
+var streamLengths sync.Map
+
+func streamLength(file string, capacity int64) int64 {
+	st, err := os.Stat(file)
+	if err != nil {
+		return 0
+	}
+	if v, ok := streamFiles.Load(fmt.Sprintf("%s\x00%d\x00%d\x00%d", file, capacity, st.Size(), st.ModTime().UnixNano())); ok {
+		if e := v.(*cacheEntry); e.err == nil && e.path != "" {
+			if cs, err := os.Stat(e.path); err == nil {
+				return cs.Size()
+			}
+		}
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", file, capacity, st.Size(), st.ModTime().UnixNano())
+	if v, ok := streamLengths.Load(key); ok {
+		return v.(int64)
+	}
+	n, err := encodeStreamVMDK(io.Discard, file, capacity)
+	if err != nil {
+		return 0
+	}
+	streamLengths.Store(key, n)
+	return n
+}
+
+// cachedStream returns a file holding the stream of a disk (-stream-cache),
+// encoding it on first use.  Concurrent first uses wait for one encoding.
+// The cache is keyed like streamLength, so a disk changed under the rig is
+// encoded again.
+type cacheEntry struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var streamFiles sync.Map
+
+func (r *rig) cachedStream(file string, capacity int64) (string, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return "", err
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", file, capacity, st.Size(), st.ModTime().UnixNano())
+	v, _ := streamFiles.LoadOrStore(key, &cacheEntry{})
+	e := v.(*cacheEntry)
+	e.once.Do(func() {
+		sum := sha1.Sum([]byte(key))
+		e.path = path.Join(r.streamCache, hex.EncodeToString(sum[:])+".vmdk")
+		tmp := e.path + ".part"
+		f, err := os.Create(tmp)
+		if err != nil {
+			e.err = err
+			return
+		}
+		_, err = encodeStreamVMDK(f, file, capacity)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, e.path)
+		}
+		e.err = err
+	})
+	return e.path, e.err
+}
+
+// warmStreams encodes the stream of every disk of every VM into the cache
+// before the rig reports ready, two at a time.
+func (r *rig) warmStreams(ctx *simulator.Context, vms []*simulator.VirtualMachine) error {
+	type disk struct {
+		file     string
+		capacity int64
+	}
+	var disks []disk
+	for _, vm := range vms {
+		devices := vm.Config.Hardware.Device
+		caps := leaseCaps(ctx, vm, devices)
+		for name, f := range leaseFiles(ctx, vm, devices) {
+			if c, ok := caps[name]; ok {
+				disks = append(disks, disk{f, c})
+			}
+		}
+	}
+	work := make(chan disk)
+	errs := make(chan error, len(disks))
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				if _, err := r.cachedStream(d.file, d.capacity); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for _, d := range disks {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -27,8 +28,35 @@ type diskOpts struct {
 	extra    int    // disks added to each VM
 	size     int64  // bytes written to each disk file (0: leave vcsim's files)
 	capacity int64  // disk capacity (0: size, or vcsim's default)
-	fill     string // zero|random|pattern
+	fill     string // zero|random|pattern|mix[:R:P:Z]
 	seed     int64
+	mix      [3]uint64 // mix weights: random, repeated, hole
+}
+
+// parseMix checks a -disk-fill value and returns the weights of mix (zero
+// for the other fills).
+func parseMix(s string) ([3]uint64, error) {
+	var w [3]uint64
+	switch s {
+	case "zero", "random", "pattern":
+		return w, nil
+	case "mix":
+		return [3]uint64{2, 1, 1}, nil
+	}
+	p := strings.Split(s, ":")
+	if len(p) == 4 && p[0] == "mix" {
+		for i := range w {
+			n, err := strconv.ParseUint(p[i+1], 10, 16)
+			if err != nil {
+				return w, fmt.Errorf("bad weight %q in %q", p[i+1], s)
+			}
+			w[i] = n
+		}
+		if w[0]+w[1]+w[2] > 0 {
+			return w, nil
+		}
+	}
+	return w, fmt.Errorf("want zero, random, pattern or mix[:R:P:Z] with some weight, got %q", s)
 }
 
 // allVMs returns the VMs sorted by name, so every shaping step is
@@ -138,6 +166,9 @@ func writeDisk(file, vm string, disk int, o diskOpts) error {
 		}
 		return f.Close()
 	}
+	if o.mix != [3]uint64{} {
+		return writeMix(f, file, vm, disk, o)
+	}
 	var rng *rand.ChaCha8
 	if o.fill == "random" {
 		seed := sha256.Sum256([]byte(fmt.Sprintf("h2k-sim\x00%d\x00%s\x00%d", o.seed, vm, disk)))
@@ -154,6 +185,42 @@ func writeDisk(file, vm string, disk int, o diskOpts) error {
 		if _, err := f.Write(buf[:n]); err != nil {
 			return fmt.Errorf("%s: %v", file, err)
 		}
+	}
+	return f.Close()
+}
+
+// writeMix lays the disk out as extents of 4 KiB to 2 MiB (a multiple of
+// 4 KiB, so they straddle 64 KiB grains) of random bytes, of one random 4 KiB
+// block repeated, or holes (never written: the file stays sparse there), the
+// kind drawn with the -disk-fill weights.  Lengths, kinds and bytes all come
+// from one generator seeded by (seed, VM name, disk index).
+func writeMix(f *os.File, file, vm string, disk int, o diskOpts) error {
+	seed := sha256.Sum256([]byte(fmt.Sprintf("h2k-sim mix\x00%d\x00%s\x00%d", o.seed, vm, disk)))
+	rng := rand.NewChaCha8(seed)
+	total := o.mix[0] + o.mix[1] + o.mix[2]
+	buf := make([]byte, 2<<20)
+	for off := int64(0); off < o.size; {
+		n := min(int64(1+rng.Uint64()%512)*4096, o.size-off)
+		k := rng.Uint64() % total
+		switch {
+		case k < o.mix[0]:
+			_, _ = rng.Read(buf[:n])
+		case k < o.mix[0]+o.mix[1]:
+			_, _ = rng.Read(buf[:4096])
+			for i := int64(4096); i < n; i += 4096 {
+				copy(buf[i:n], buf[:4096])
+			}
+		default:
+			off += n
+			continue
+		}
+		if _, err := f.WriteAt(buf[:n], off); err != nil {
+			return fmt.Errorf("%s: %v", file, err)
+		}
+		off += n
+	}
+	if err := f.Truncate(o.size); err != nil {
+		return fmt.Errorf("%s: %v", file, err)
 	}
 	return f.Close()
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -136,14 +137,18 @@ func main() {
 		ndisks       = fs.Int("disks", 0, "disks added to every VM, besides its default one")
 		diskSizeS    = fs.String("disk-size", "0", "bytes written to every VM disk file (suffix K/M/G; 0: leave vcsim's files as they are)")
 		diskCapS     = fs.String("disk-capacity", "", "capacity of every VM disk (default: -disk-size, else vcsim's 10G)")
-		diskFill     = fs.String("disk-fill", "random", "disk contents with -disk-size: zero|random|pattern")
-		seed         = fs.Int64("seed", 1, "seed of -disk-fill random (contents depend on seed, VM name, disk index)")
+		diskFill     = fs.String("disk-fill", "random", "disk contents with -disk-size: zero|random|pattern|mix[:R:P:Z] (mix: extents of 4 KiB..2 MiB, random, repeated or holes in weights R:P:Z, default 2:1:1)")
+		seed         = fs.Int64("seed", 1, "seed of -disk-fill random and mix (contents depend on seed, VM name, disk index) and of -nfc-cut-random")
 		power        = fs.String("power", "on", "VM power state at start: on|off|mixed (mixed: VMs named *_VM<even> on, others off)")
 		sessTimeout  = fs.Duration("session-timeout", 30*time.Minute, "idle time after which vcsim drops a session (checked every timeout, so drop happens within 2x)")
 		leaseTimeout = fs.Int("lease-timeout", 300, "export lease timeout in `seconds`: no HttpNfcLeaseProgress for that long puts the lease in error")
 		leaseInit    = fs.Duration("lease-init", 100*time.Millisecond, "time an ExportVm lease stays initializing before it turns ready")
 		nfcBPS       = fs.Int64("nfc-bps", 0, "throttle NFC download bodies to this many bytes/s (0: no limit)")
-		nfcStream    = fs.Bool("nfc-stream", false, "serve export disks as vSphere streams them: no Content-Length, no ranges, fileSize 0")
+		nfcStream    = fs.Bool("nfc-stream", false, "serve export disks' raw bytes as a stream: no Content-Length, no ranges, fileSize 0")
+		streamVMDK   = fs.Bool("stream-vmdk", false, "serve export disks as ESXi does: a streamOptimized VMDK encoded on the fly (chunked, Range ignored, fileSize absent)")
+		streamCache  = fs.Bool("stream-cache", false, "with -stream-vmdk: encode every disk's stream once, before ready, into the rig's temporary directory, and serve those bytes (for benchmarks: the rig's deflate then costs no CPU during a transfer)")
+		nfcCut       = fs.String("nfc-cut", "", "`BYTES[:COUNT]`: cut the first COUNT NFC downloads (default all) after BYTES body bytes")
+		nfcCutRandom = fs.Int("nfc-cut-random", 0, "cut the first `N` NFC downloads at a random offset of their body (drawn from -seed)")
 		maxLife      = fs.Duration("max-life", 30*time.Minute, "exit after this long, so a forgotten rig dies")
 		trace        = fs.Bool("trace", false, "log SOAP traffic to stderr")
 		faults       faultFlags
@@ -176,10 +181,35 @@ func main() {
 			usage("-disk-capacity: bad size %q", *diskCapS)
 		}
 	}
-	switch *diskFill {
-	case "zero", "random", "pattern":
-	default:
-		usage("-disk-fill: want zero, random or pattern, got %q", *diskFill)
+	mix, err := parseMix(*diskFill)
+	if err != nil {
+		usage("-disk-fill: %v", err)
+	}
+	if *streamVMDK && *nfcStream {
+		usage("-stream-vmdk and -nfc-stream: choose one")
+	}
+	if *streamCache && !*streamVMDK {
+		usage("-stream-cache needs -stream-vmdk")
+	}
+	if *nfcCutRandom < 0 {
+		usage("-nfc-cut-random: must not be negative")
+	}
+	cuts := &cutter{at: -1, rndLeft: *nfcCutRandom,
+		rng: rand.New(rand.NewPCG(uint64(*seed), 0x68326b2d637574))}
+	if *nfcCut != "" {
+		at, count, ok := strings.Cut(*nfcCut, ":")
+		n, err := parseSize(at)
+		if err != nil {
+			usage("-nfc-cut: bad BYTES in %q", *nfcCut)
+		}
+		cuts.at, cuts.atLeft = n, -1
+		if ok {
+			c, err := strconv.Atoi(count)
+			if err != nil || c <= 0 {
+				usage("-nfc-cut: bad COUNT in %q", *nfcCut)
+			}
+			cuts.atLeft = c
+		}
 	}
 	switch *power {
 	case "on", "off", "mixed":
@@ -278,7 +308,7 @@ func main() {
 		setCapacity(m, capacity)
 	}
 	if diskSize > 0 {
-		o := diskOpts{size: diskSize, fill: *diskFill, seed: *seed}
+		o := diskOpts{size: diskSize, fill: *diskFill, seed: *seed, mix: mix}
 		if err := fillDisks(ctx, c, m, o); err != nil {
 			fail("filling disks: %v", err)
 		}
@@ -314,9 +344,20 @@ func main() {
 		leaseInit:    *leaseInit,
 		nfcBPS:       *nfcBPS,
 		nfcStream:    *nfcStream,
+		streamVMDK:   *streamVMDK,
+		cuts:         cuts,
 		sha1Thumb:    thumbprintSHA1(der),
 	}
 	sctx.Map.Handler = r.hook
+	if *streamCache {
+		r.streamCache = filepath.Join(work, "streams")
+		if err := os.Mkdir(r.streamCache, 0o700); err != nil {
+			fail("%v", err)
+		}
+		if err := r.warmStreams(sctx, allVMs(m)); err != nil {
+			fail("encoding the disks' streams: %v", err)
+		}
+	}
 
 	svc := m.Service
 	svc.ServeMux = http.NewServeMux()

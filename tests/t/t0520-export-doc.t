@@ -45,7 +45,7 @@ test_expect_success 'EXIT STATUS lists every code of lib/h2k.h' '
 
 test_expect_success 'every long option a page names is accepted' '
 	for c in $CMDS; do
-		grep "^\.It .*Fl Fl" "$SRC_DIR/man/$c.1" | grep -o "Fl Fl [a-z-]*" |
+		grep "^\.It .*Fl Fl" "$SRC_DIR/man/$c.1" | grep -o "Fl Fl [a-z0-9-]*" |
 			sed "s/Fl Fl /--/" | sort -u >opts &&
 		test_line_count -ge 3 opts &&
 		while read -r o; do
@@ -62,7 +62,7 @@ test_expect_success 'every long option a page names is accepted' '
 test_expect_success 'the page examples use only options the commands accept' '
 	for c in $CMDS; do
 		sed -n "/^\.Sh EXAMPLES/,/^\.Sh /p" "$SRC_DIR/man/$c.1" |
-			grep -o "h2k-\(lease\|ovf\|export\)\( \+-[-a-z]\+\)\+" >>uses || :
+			grep -o "h2k-\(lease\|ovf\|export\)\( \+-[-a-z0-9]\+\)\+" >>uses || :
 	done &&
 	test_line_count -ge 3 uses &&
 	tr " " "\n" <uses | awk "/^h2k-/ { cmd = \$0; next } /^-/ { print cmd, \$0 }" |

@@ -87,7 +87,7 @@ test_expect_success 'a long option completes from its prefix, and --opt=value it
 
 test_expect_success 'h2k-job completes its commands' '
 	complete_line h2k-job "" | sort >got &&
-	printf "%s\n" cancel ls run show status submit wait >want &&
+	printf "%s\n" cancel ls run serve show status submit wait >want &&
 	test_cmp want got &&
 	complete_line h2k-job --spool /x w >got &&
 	echo wait >want &&

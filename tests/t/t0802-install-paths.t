@@ -21,6 +21,8 @@ test_expect_success 'make install with spaces in DESTDIR, PREFIX, SYSCONFDIR' '
 	test -f "$D$P/share/man/man1/h2k-ls.1" &&
 	test -f "$D$P/share/man/man5/h2k-job.5" &&
 	test -f "$D$P/lib/systemd/system/h2k-job@.service" &&
+	test -f "$D$P/lib/systemd/system/h2k-job-api.socket" &&
+	test -f "$D$P/lib/systemd/system/h2k-job-api.service" &&
 	test -L "$D$P/share/bash-completion/completions/h2k-job" &&
 	test "$(file_mode "$D$E/hyper2kvm/config.yaml")" = 600 &&
 	ls -A "out side" >top && echo "st age" >want && test_cmp want top &&

@@ -60,7 +60,8 @@ refuse(const char *moref, const char *files, int verify, char *msg, size_t len)
 	int ended = -1, rc, code;
 
 	h2k_clearerr();
-	rc = line ? finish_line(NULL, line, &o, stdout, &ended) : -2;
+	rc = line ? finish_line(NULL, line, &o,
+	    &(struct h2k_handoff){ .deliver_fd = -1 }, stdout, &ended) : -2;
 	code = rc == -1 ? h2k_errcode() : -100 + rc;
 	snprintf(msg, len, "%s", h2k_errmsg());
 	if (ended != 0)
@@ -105,7 +106,8 @@ main(void)
 
 	cJSON *bad = cJSON_Parse("{\"name\":\"web1\",\"files\":[]}");
 	int ended = -1;
-	ok(finish_line(NULL, bad, &(struct h2k_finish_opts){0}, stdout, &ended) == -1 &&
+	ok(finish_line(NULL, bad, &(struct h2k_finish_opts){0},
+	    &(struct h2k_handoff){ .deliver_fd = -1 }, stdout, &ended) == -1 &&
 	    h2k_errcode() == H2K_EX_USAGE && strstr(h2k_errmsg(),
 	    "not an h2k-fetch line") && ended == 0,
 	    "a line without moref or lease: not an h2k-fetch line (%s)", h2k_errmsg());
@@ -123,6 +125,9 @@ main(void)
 	refused("[{\"key\":\"k\",\"path\":\"@D/web1.ovf\",\"size\":8,"
 	    "\"sha256\":\"" SHA_Z "\"}]", 0, H2K_EX_USAGE,
 	    "a name h2k-ovf writes itself", "a download named like the descriptor");
+	refused("[{\"key\":\"k\",\"path\":\"@D/web1.hyper2kvm.json\",\"size\":8,"
+	    "\"sha256\":\"" SHA_Z "\"}]", 0, H2K_EX_USAGE,
+	    "a name h2k-ovf writes itself", "a download named like the hyper2kvm manifest");
 	refused("[{\"key\":\"k\",\"path\":\"@D/disk-0.vmdk\",\"size\":4,"
 	    "\"sha256\":\"" SHA_Z "\"},{\"key\":\"k2\",\"path\":\"@D/disk-0.vmdk\","
 	    "\"size\":4,\"sha256\":\"" SHA_Z "\"}]", 0, H2K_EX_USAGE, "listed twice",

@@ -106,6 +106,33 @@ main(void)
 	    "JSON values");
 	h2k_joblist_free(&l);
 
+	is_int(parse("vm_path: /v\noutput_path: /o\noptions:\n"
+	    "  hyper2kvm_manifest: true\n  hyper2kvm_watch_dir: w d\n", &l), 0,
+	    "hyper2kvm options");
+	ok(l.n == 1 && l.v[0].hyper2kvm_manifest && l.v[0].hyper2kvm_watch_dir &&
+	    !strcmp(l.v[0].hyper2kvm_watch_dir, "w d"), "hyper2kvm values");
+	is_int(h2k_job_resolve(&l), 0, "resolve with a watch dir");
+	ok(l.v[0].hyper2kvm_watch_dir[0] == '/' && strstr(l.v[0].hyper2kvm_watch_dir, "/w d"),
+	    "relative hyper2kvm_watch_dir made absolute");
+	{
+		cJSON *r = h2k_job_record_new(&l.v[0], "j1");
+		cJSON *o = cJSON_GetObjectItemCaseSensitive(r, "options");
+		ok(r && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "hyper2kvm_manifest")) &&
+		    !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o,
+		    "hyper2kvm_watch_dir")), l.v[0].hyper2kvm_watch_dir) &&
+		    h2k_job_record_check(r, "j1") == 0, "the record carries both and passes the check");
+		cJSON_ReplaceItemInObjectCaseSensitive(o, "hyper2kvm_watch_dir",
+		    cJSON_CreateString("rel"));
+		ok(h2k_job_record_check(r, "j1") < 0 && strstr(h2k_errmsg(), "hyper2kvm_watch_dir"),
+		    "a record with a relative watch dir refused");
+		cJSON_Delete(r);
+	}
+	h2k_joblist_free(&l);
+	refused("vm_path: /v\noutput_path: /o\noptions: {hyper2kvm_watch_dir: ''}\n",
+	    "key 'options.hyper2kvm_watch_dir': must not be empty", "empty watch dir");
+	refused("vm_path: /v\noutput_path: /o\noptions: {hyper2kvm_manifest: 1}\n",
+	    "key 'options.hyper2kvm_manifest': expected true or false", "manifest not a boolean");
+
 	is_int(parse("\xef\xbb\xbf{\"jobs\":[{\"vm_path\":\"/v\",\"output_path\":\"/o\"}]}", &l),
 	    0, "JSON batch with a UTF-8 BOM");
 	h2k_joblist_free(&l);

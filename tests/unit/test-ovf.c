@@ -174,6 +174,9 @@ test_hostile(void)
 	ok(h2k_ovf_output_name("vm1", "vm1.ova"), "NAME.ova");
 	ok(h2k_ovf_output_name("vm1", "vm1.ova.part"), "NAME.ova.part");
 	ok(h2k_ovf_output_name("vm1", ".vm1.ovf.Ab12Cd"), "temporary .NAME.ovf.XXXXXX");
+	ok(h2k_ovf_output_name("vm1", "vm1.hyper2kvm.json") &&
+	    h2k_ovf_output_name("vm1", ".vm1.hyper2kvm.json.Ab12Cd"),
+	    "NAME.hyper2kvm.json and its temporary name");
 	ok(h2k_ovf_output_name("vm1", ".vm1.mf.Ab12Cd"), "temporary .NAME.mf.XXXXXX");
 	ok(!h2k_ovf_output_name("vm1", "vm1-2.ovf"), "NAME-2.ovf is free");
 	ok(!h2k_ovf_output_name("vm1", "vm1.ovf.vmdk"), "NAME.ovf.vmdk is free");

@@ -1,0 +1,3 @@
+module h2k/tests/apiclient
+
+go 1.23.0
