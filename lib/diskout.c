@@ -49,6 +49,7 @@ struct h2k_diskout {
 	size_t l1_len;
 	long long next;         /* next free cluster */
 	long long last_off;
+	long long end;          /* end of the last write */
 };
 
 const char *
@@ -104,12 +105,19 @@ void
 h2k_diskout_reset(struct h2k_diskout *o)
 {
 	o->data = 0;
+	o->end = 0;
 	o->l2_idx = -1;
 	o->next = 1;
 	o->last_off = -1;
 	free(o->l1);
 	o->l1 = NULL;
 	o->l1_len = 0;
+}
+
+long long
+h2k_diskout_end(const struct h2k_diskout *o)
+{
+	return o->end;
 }
 
 long long
@@ -134,6 +142,8 @@ pwrite_all(struct h2k_diskout *o, const void *buf, size_t len, long long off)
 		off += w;
 		len -= (size_t)w;
 	}
+	if (off > o->end)
+		o->end = off;
 	return 0;
 }
 

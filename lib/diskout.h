@@ -27,6 +27,8 @@ void h2k_diskout_reset(struct h2k_diskout *o);
 int h2k_diskout_put(void *arg, long long off, const unsigned char *buf, size_t len);
 /* The disk is capacity bytes long: complete the image.  -1 with H2K_EX_IO. */
 int h2k_diskout_finish(struct h2k_diskout *o, long long capacity);
+/* The end of the last write in the file: writes only ever move it up. */
+long long h2k_diskout_end(const struct h2k_diskout *o);
 /* Bytes of disk data written (the zero pieces left out). */
 long long h2k_diskout_data(const struct h2k_diskout *o);
 /* "raw", "qcow2", "vmdk" */

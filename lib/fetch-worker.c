@@ -564,6 +564,9 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		}
 		x->have += (long long)n;
 		x->got += (long long)n;
+		/* both images are written front to back: start writeback of
+		 * what lies behind, or the final fsync has it all to do */
+		x->wb_mark = fetch_write_behind(x->fd, x->wb_mark, h2k_diskout_end(x->out));
 		publish(x);
 		stream_pos(x, x->dec);
 		return n;

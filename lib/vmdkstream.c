@@ -17,8 +17,12 @@
  * them, so they are skipped, bounded.  ESXi writes them after the grains
  * (header gdOffset = GD_AT_END) and ends with the end-of-stream marker,
  * which is then required; qemu-img writes them inside the overhead, before
- * the grains, and no end marker: such a stream may end after any whole
- * grain (a cut there shows only against a known length).  Grains come in increasing LBA
+ * the grains, and no end marker: such a stream is whole once it brought
+ * as many grains as those tables list.  They are counted as the overhead
+ * streams past (the directory says where the tables are; they must follow
+ * it, contiguous, inside the overhead, as qemu-img lays them out; any
+ * other layout is not counted and the stream may then end after any
+ * whole grain).  Grains come in increasing LBA
  * order (the writer emits the disk front to back; qemu's and ESXi's do):
  * a grain at or below the last one's LBA is refused, so no byte of the
  * disk is written twice and a sink may append.
@@ -48,7 +52,7 @@
 #define FL_COMPRESS     (1u << 16)
 #define FL_MARKER       (1u << 17)
 #define GRAIN_SECTORS   (H2K_VMDK_GRAIN / SECTOR)
-#define MAX_CAP_SECTORS (1ull << 41)    /* 1 PiB; VMFS stops at 62 TiB */
+#define MAX_CAP_SECTORS (1ull << 37)    /* 64 TiB: VMFS stops at 62 TiB */
 #define MAX_OVERHEAD    65536ull        /* sectors before the first marker */
 #define MAX_CSIZE       (2u * H2K_VMDK_GRAIN)
 #define MT_EOS          0
@@ -77,6 +81,11 @@ struct h2k_vmdks {
 	long long glba;         /* the grain being read */
 	int is_vmdk;
 	int gd_at_end;          /* tables after the grains (ESXi): EOS required */
+	/* tables up front (qemu-img): the grains they list, counted */
+	int count_on;
+	long long gd_at, gd_len, gt_at, gt_len, gt_sec, gd_first;
+	unsigned char ent[4];
+	long long expect, grains;
 	int failcode;
 	char failmsg[256];
 	z_stream z;
@@ -171,6 +180,8 @@ h2k_vmdks_reset(struct h2k_vmdks *d)
 	d->pos = 0;
 	d->last_lba = -1;
 	d->is_vmdk = -1;
+	d->count_on = 0;
+	d->expect = d->grains = 0;
 	d->failcode = 0;
 	d->failmsg[0] = '\0';
 }
@@ -253,7 +264,16 @@ parse_header(struct h2k_vmdks *d)
 		/* sectors a grain directory of this disk takes, with room */
 		unsigned long long grains = (cap + gs - 1) / gs;
 		unsigned long long gts = (grains + gtes - 1) / gtes;
+		uint64_t gd = le64(h + 56);
 		d->gd_max = (long long)((gts * 4 + SECTOR - 1) / SECTOR) * 2 + 8;
+		d->gt_sec = ((long long)gtes * 4 + SECTOR - 1) / SECTOR;
+		d->gd_len = (long long)gts * 4;
+		d->gt_len = (long long)gts * d->gt_sec * SECTOR;
+		d->gt_at = -1;
+		/* gd < over bounds the products: over is at most MAX_OVERHEAD */
+		d->count_on = !d->gd_at_end && gd > 1 && gd < over &&
+		    (long long)gd * SECTOR + d->gd_len <= (long long)over * SECTOR;
+		d->gd_at = d->count_on ? (long long)gd * SECTOR : 0;
 	}
 	d->skip = (long long)over * SECTOR - SECTOR;
 	d->after_skip = ST_MHEAD;
@@ -262,6 +282,44 @@ parse_header(struct h2k_vmdks *d)
 	d->aneed = 12;
 	d->mark = (long long)over * SECTOR;
 	return 0;
+}
+
+/* One entry of the grain directory or of a grain table, up front. */
+static void
+table_entry(struct h2k_vmdks *d, int in_gd, long long i, uint32_t v)
+{
+	long long end = d->overhead * SECTOR;
+
+	if (!in_gd) {
+		d->expect += v > 1;     /* 0: not there, 1: a zero grain */
+		return;
+	}
+	if (i == 0) {
+		d->gd_first = v;
+		d->gt_at = (long long)v * SECTOR;
+		if (d->gt_at < d->gd_at + d->gd_len || d->gt_at + d->gt_len > end)
+			d->count_on = 0;
+	} else if ((long long)v != d->gd_first + i * d->gt_sec)
+		d->count_on = 0;
+}
+
+/* n skipped bytes of the overhead at stream offset `at`: the tables. */
+static void
+tables(struct h2k_vmdks *d, const unsigned char *p, size_t n, long long at)
+{
+	for (size_t k = 0; k < n && d->count_on; k++) {
+		long long a = at + (long long)k, r;
+		int in_gd = a >= d->gd_at && a < d->gd_at + d->gd_len;
+		if (in_gd)
+			r = a - d->gd_at;
+		else if (d->gt_at >= 0 && a >= d->gt_at && a < d->gt_at + d->gt_len)
+			r = a - d->gt_at;
+		else
+			continue;
+		d->ent[r % 4] = p[k];
+		if (r % 4 == 3)
+			table_entry(d, in_gd, r / 4, le32(d->ent));
+	}
 }
 
 /* The piece at off of the disk (len bytes in gbuf) to the sink. */
@@ -335,6 +393,7 @@ marker_head(struct h2k_vmdks *d)
 		    (unsigned long long)val, size);
 	d->glba = (long long)val;
 	d->last_lba = (long long)val;
+	d->grains++;
 	d->clen = 0;
 	d->cneed = size;
 	d->st = ST_GRAIN;
@@ -443,6 +502,8 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		break;
 	case ST_SKIP:
 		k = (long long)n < d->skip ? n : (size_t)d->skip;
+		if (d->count_on && d->off < d->overhead * SECTOR)
+			tables(d, p, k, d->off);
 		d->skip -= (long long)k;
 		if (!d->skip)
 			d->st = d->after_skip;
@@ -574,7 +635,11 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 	case ST_MHEAD:
 		if (!d->alen && !d->gd_at_end) {
 			/* qemu-img writes its tables up front and no end marker:
-			 * a stream that ends between markers is whole */
+			 * a stream that ends between markers is whole when it
+			 * brought every grain they list */
+			if (d->count_on && d->grains < d->expect)
+				return fail(d, d->off, "stream ends after %lld of the %lld "
+				    "grains its grain tables list", d->grains, d->expect);
 			d->pos = d->cap;
 			d->st = ST_END;
 			return 0;

@@ -67,14 +67,14 @@ for src in q e plain; do
 	'
 done
 
-test_expect_success '--format vmdk (the default): saved as served, subformat said' '
+test_expect_success '--format vmdk (the default): saved as served, the bytes named' '
 	fetch v-e nolength=1/e &&
 	cmp out/v-e/disk-0.vmdk srv/e &&
 	test "$(jget v-e.json files.0.format)" = vmdk &&
 	test "$(jget v-e.json files.0.vmdk_subformat)" = streamOptimized &&
 	test "$(jget v-e.json files.0.capacity_bytes)" = 5275648 &&
 	fetch v-p -/plain --format vmdk && cmp out/v-p/disk-0.vmdk disk.raw &&
-	test "$(jget v-p.json files.0.format)" = vmdk &&
+	test "$(jget v-p.json files.0.format)" = raw &&
 	test -z "$(jget v-p.json files.0.vmdk_subformat)" &&
 	test "$(jget v-p.json files.0.capacity_bytes)" = 5275648
 '

@@ -66,11 +66,12 @@ test_expect_success "--format vmdk ($mode): saved as served, the kind said" '
 	h2k-lease /DC0/vm/DC0_H0_VM0 >lease3.json &&
 	h2k-fetch -q -o out3 <lease3.json >v.json &&
 	f=$(jget v.json files.0.path) && s=$(src v.json 0) &&
-	test "$(jget v.json files.0.format)" = vmdk &&
 	if [ $mode = stream ]; then
+		test "$(jget v.json files.0.format)" = vmdk &&
 		test "$(jget v.json files.0.vmdk_subformat)" = streamOptimized &&
 		qemu-img compare -q -f vmdk -F raw "$f" "$s"
 	else
+		test "$(jget v.json files.0.format)" = raw &&
 		test -z "$(jget v.json files.0.vmdk_subformat)" && cmp "$f" "$s"
 	fi
 '

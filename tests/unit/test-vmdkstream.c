@@ -352,6 +352,8 @@ malformed(const unsigned char *s0, size_t n, const struct layout *l)
 	bad(s, n, 12, "capacity of 0 sectors", "capacity 0");
 	FRESH(); wr64(s + 12, 1ull << 60);
 	bad(s, n, 12, "absurd", "absurd capacity");
+	FRESH(); wr64(s + 12, (1ull << 37) + 128);
+	bad(s, n, 12, "absurd", "capacity beyond 64 TiB");
 	FRESH(); wr64(s + 20, 64);
 	bad(s, n, 20, "grain size of 64", "grain size 64");
 	FRESH(); wr64(s + 64, 1ull << 40);
@@ -490,6 +492,15 @@ main(void)
 			roundtrip("qemu-img stream", qs, qn, path("disk.raw"), disk, disklen);
 			walk(qs, qn, &l);
 			malformed(qs, qn, &l);
+			/* no end marker here: a cut between grains shows
+			 * against the grain tables up front */
+			size_t last = l.grains[l.ngrains - 1];
+			char why[80];
+			snprintf(why, sizeof why, "ends after %d of the %d grains", l.ngrains - 1,
+			    l.ngrains);
+			bad(qs, last, (long long)last, why, "qemu-img stream cut between grains");
+			bad(qs, l.grains[1], (long long)l.grains[1], "ends after 1 of the",
+			    "qemu-img stream cut after its first grain");
 			free(qs);
 		}
 	} else
