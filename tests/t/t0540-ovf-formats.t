@@ -101,9 +101,9 @@ test_expect_success 'raw: the raw URI, populatedSize within the capacity' '
 
 test_expect_success 'vmdk as served: streamOptimized URI for a stream, raw for plain bytes' '
 	h2k-lease /DC0/vm/DC0_H0_VM2 | h2k-fetch -q -o v | h2k-ovf >outv 2>errv &&
-	if [ $mode = stream ]; then want=$STREAM; else want=$RAW; fi &&
+	if [ $mode = stream ]; then want=$STREAM fmt=vmdk; else want=$RAW fmt=raw; fi &&
 	desc_check outv "$want" >actual &&
-	printf "%s\n" "disk-0.vmdk vmdk 2097152" "disk-1.vmdk vmdk 2097152" >expect &&
+	printf "%s\n" "disk-0.vmdk $fmt 2097152" "disk-1.vmdk $fmt 2097152" >expect &&
 	test_cmp expect actual &&
 	mfcheck "$(jget outv dir)" DC0_H0_VM2.mf
 '
