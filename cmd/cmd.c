@@ -40,6 +40,22 @@ h2k_cmd_signals(void (*fn)(int))
 	signal(SIGPIPE, SIG_IGN);
 }
 
+void
+h2k_version(void)
+{
+	printf("%s %s\n", h2k_progname, H2K_VERSION);
+	exit(H2K_EX_OK);
+}
+
+void
+h2k_cmd_loglevel(int ch, int *level)
+{
+	if (ch == 'q')
+		*level = H2K_LOG_ERROR;
+	else if (ch == 'v' && *level < H2K_LOG_TRACE)
+		(*level)++;
+}
+
 static void
 vsay(const char *fmt, va_list ap)
 {

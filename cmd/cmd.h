@@ -31,6 +31,14 @@ void h2k_cmd_init(const char *name);
  */
 void h2k_cmd_signals(void (*fn)(int));
 
+/* --version: "NAME VERSION" on stdout, exit 0. */
+_Noreturn void h2k_version(void);
+/*
+ * -q (only errors) and -v (one level more, up to trace) onto *level,
+ * which starts at h2k_log_getlevel() (H2K_LOG_LEVEL, else LOG_LEVEL).
+ */
+void h2k_cmd_loglevel(int ch, int *level);
+
 /* "NAME: <h2k_errmsg()>" on stderr, then exit(h2k_errcode()). */
 _Noreturn void h2k_die(void);
 /* "NAME: <fmt>" on stderr, then exit(code). */

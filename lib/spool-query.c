@@ -112,9 +112,12 @@ h2k_spool_wait(struct h2k_spool *sp, char *const *names, int n,
 {
 	int left = n, completed = 0, failed = 0, cancelled = 0, rc = -1;
 	double t0 = h2k_monotime();
-	struct waitjob *j = h2k_calloc((size_t)n, sizeof *j);
+	struct waitjob *j;
 
-	if (!j || resolve(sp, names, n, j) < 0)
+	if (n < 1)
+		return h2k_seterr(H2K_EX_USAGE, "no job to wait for");
+	if (!(j = h2k_calloc((size_t)n, sizeof *j)) ||
+	    resolve(sp, names, n, j) < 0)
 		goto out;
 	for (;;) {
 		for (int i = 0; i < n; i++) {

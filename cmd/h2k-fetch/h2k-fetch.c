@@ -218,13 +218,11 @@ main(int argc, char **argv)
 			o.outdir = optarg;
 			break;
 		case 'q':
-			verbose = H2K_LOG_ERROR;
+		case 'v':
+			h2k_cmd_loglevel(c, &verbose);
 			break;
 		case 's':
 			sflag = optarg;
-			break;
-		case 'v':
-			verbose++;
 			break;
 		case O_ALLOWHTTP:
 			o.tls.allow_http = 1;
@@ -274,8 +272,7 @@ main(int argc, char **argv)
 			add_pin(&o, pins, pinstore, optarg);
 			break;
 		case O_VERSION:
-			printf("h2k-fetch %s\n", H2K_VERSION);
-			return 0;
+			h2k_version();
 		default:
 			usage();
 		}

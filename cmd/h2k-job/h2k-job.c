@@ -513,8 +513,7 @@ main(int argc, char **argv)
 			serve_only = 1;
 			break;
 		case O_VERSION:
-			printf("h2k-job %s\n", H2K_VERSION);
-			return 0;
+			h2k_version();
 		case 'h':
 		default:
 			usage();

@@ -153,28 +153,23 @@ main(int argc, char **argv)
 	const char *spath = NULL;
 	struct h2k_session sess = { 0 };
 	char *path;
-	int ch, level = H2K_LOG_WARN, modes = 0;
+	int ch, level, modes = 0;
 
 	h2k_cmd_init("h2k-lease");
-	if (getenv("H2K_LOG_LEVEL") &&
-	    (ch = h2k_log_parselevel(getenv("H2K_LOG_LEVEL"))) >= 0)
-		level = ch;
+	/* H2K_LOG_LEVEL, else LOG_LEVEL, else warn (h2k_log_init) */
+	level = h2k_log_getlevel();
 	r.opts.power = H2K_POWER_REFUSE;
 	while ((ch = getopt_long(argc, argv, "hqs:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
-			level = H2K_LOG_ERROR;
+		case 'v':
+			h2k_cmd_loglevel(ch, &level);
 			break;
 		case 's':
 			spath = optarg;
 			break;
 		case 'V':
-			printf("h2k-lease %s\n", H2K_VERSION);
-			return 0;
-		case 'v':
-			if (level < H2K_LOG_TRACE)
-				level++;
-			break;
+			h2k_version();
 		case OPT_SNAPSHOT:
 			r.opts.power = H2K_POWER_SNAPSHOT;
 			modes++;
@@ -249,6 +244,10 @@ main(int argc, char **argv)
 			snprintf(where, sizeof where, "stdin:%ld", in.lineno);
 			if (rc < 0) {
 				fail(&r, NULL);
+				/* a read error, not a bad line: nothing more
+				 * will come (stdin a directory fails forever) */
+				if (h2k_errcode() != H2K_EX_USAGE)
+					break;
 				continue;
 			}
 			if (one(&r, line) < 0)

@@ -174,16 +174,14 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hqs:tv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q':
-			verbose = H2K_LOG_ERROR;
+		case 'v':
+			h2k_cmd_loglevel(c, &verbose);
 			break;
 		case 's':
 			sflag = optarg;
 			break;
 		case 't':
 			o.table = 1;
-			break;
-		case 'v':
-			verbose++;
 			break;
 		case O_NAME:
 			o.name_glob = optarg;
@@ -213,8 +211,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case O_VERSION:
-			printf("h2k-ls %s\n", H2K_VERSION);
-			return 0;
+			h2k_version();
 		default:
 			usage();
 		}

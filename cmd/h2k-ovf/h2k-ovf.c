@@ -6,14 +6,12 @@
  * Options, the session, signals; the engine is lib/finish.c
  * (h2k_finish_run).
  */
-#include <err.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "finish.h"
 #include "h2k.h"
 #include "session.h"
@@ -27,11 +25,10 @@ on_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr,
+	h2k_usage(
 	    "usage: h2k-ovf [-hqVv] [-s session] [--deliver dir] [--hyper2kvm-fix]\n"
 	    "               [--hyper2kvm-manifest] [--hyper2kvm-output dir] [--keep-files]\n"
 	    "               [--keep-lease] [--ova] [--remove-cdrom] [--verify]\n");
-	exit(H2K_EX_USAGE);
 }
 
 int
@@ -59,32 +56,23 @@ main(int argc, char **argv)
 	struct h2k_finish_opts o = { .progname = "h2k-ovf" };
 	const char *spath = NULL;
 	struct h2k_session sess = { 0 };
-	struct sigaction sa;
 	char *path;
-	int ch, level = H2K_LOG_WARN, rc;
+	int ch, level, rc;
 
-	h2k_log_init("h2k-ovf");
-	/* it will hold a password or a session cookie */
-	if (h2k_nodump() < 0)
-		errx(h2k_errcode(), "%s", h2k_errmsg());
-	if (getenv("H2K_LOG_LEVEL") &&
-	    (ch = h2k_log_parselevel(getenv("H2K_LOG_LEVEL"))) >= 0)
-		level = ch;
+	h2k_cmd_init("h2k-ovf");
+	/* H2K_LOG_LEVEL, else LOG_LEVEL, else warn (h2k_log_init) */
+	level = h2k_log_getlevel();
 	while ((ch = getopt_long(argc, argv, "hqs:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
-			level = H2K_LOG_ERROR;
+		case 'v':
+			h2k_cmd_loglevel(ch, &level);
 			break;
 		case 's':
 			spath = optarg;
 			break;
 		case 'V':
-			printf("h2k-ovf %s\n", H2K_VERSION);
-			return 0;
-		case 'v':
-			if (level < H2K_LOG_TRACE)
-				level++;
-			break;
+			h2k_version();
 		case OPT_OVA:
 			o.ova = 1;
 			break;
@@ -119,24 +107,22 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* "" would be the working directory without saying so */
+	if (o.deliver && !*o.deliver)
+		h2k_diex(H2K_EX_USAGE, "--deliver: an empty directory name");
+	if (o.hyper2kvm_output && !*o.hyper2kvm_output)
+		h2k_diex(H2K_EX_USAGE, "--hyper2kvm-output: an empty directory name");
 	if (isatty(STDIN_FILENO))
-		errx(H2K_EX_USAGE, "standard input is a terminal: h2k-ovf reads "
-		    "the lines of h2k-fetch");
+		h2k_diex(H2K_EX_USAGE, "standard input is a terminal: h2k-ovf "
+		    "reads the lines of h2k-fetch");
 	h2k_log_setlevel(level);
 
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	h2k_cmd_signals(on_signal);
 
 	path = h2k_session_path(spath);
 	if (!path || h2k_session_load(path, &sess) < 0) {
 		free(path);
-		fprintf(stderr, "h2k-ovf: %s\n", h2k_errmsg());
-		return h2k_errcode();
+		return h2k_report();
 	}
 	free(path);
 	o.session = &sess;

@@ -103,4 +103,11 @@ test_expect_success 'h2k-ls: H2K_LS_JOBS and --soap-timeout through the same par
 		h2k-ls --soap-timeout 1e3
 '
 
+test_expect_success 'every command but h2k-login says its name and version the one way' '
+	for c in h2k-ls h2k-lease h2k-fetch h2k-ovf h2k-job; do
+		$c --version >out 2>err || return 1
+		grep -Ex "$c [0-9]+\.[0-9]+\.[0-9]+" out && test ! -s err || return 1
+	done
+'
+
 test_done
