@@ -154,6 +154,15 @@ h2k_export_info_parse(xmlNodePtr obj, const char *host, struct h2k_export *e)
 	s = h2k_xml_text(info, "leaseTimeout");
 	e->timeout_s = s ? strtol(s, NULL, 10) : 0;
 	free(s);
+	/* the one size a stream's lease gives: h2k-fetch's progress needs it */
+	e->capacity = -1;
+	if ((s = h2k_xml_text(info, "totalDiskCapacityInKB"))) {
+		char *end;
+		long long kb = strtoll(s, &end, 10);
+		if (*s && *end == '\0' && kb > 0 && kb < (1LL << 52))
+			e->capacity = kb * 1024;
+		free(s);
+	}
 	for (xmlNodePtr d = h2k_xml_child(info, "deviceUrl"); d;
 	    d = h2k_xml_next(d, "deviceUrl")) {
 		struct h2k_export_dev *dv, *n;
@@ -446,6 +455,8 @@ h2k_export_lease_json(const struct h2k_export *e)
 	if (!l ||
 	    !cJSON_AddStringToObject(l, "moref", e->lease) ||
 	    !cJSON_AddNumberToObject(l, "timeout_s", (double)e->timeout_s) ||
+	    (e->capacity > 0 && !cJSON_AddNumberToObject(l, "disk_capacity_bytes",
+	    (double)e->capacity)) ||
 	    !cJSON_AddStringToObject(l, "mode", e->snapshot ? "snapshot" : "export") ||
 	    !(e->snapshot ? cJSON_AddStringToObject(l, "snapshot", e->snapshot) :
 	    cJSON_AddNullToObject(l, "snapshot")) ||
