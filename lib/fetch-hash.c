@@ -21,6 +21,20 @@
  * checkpoint in the socket's thread stalled the stream half a second per
  * 512 MiB on a disk that writes about as fast as the network delivers.)
  *
+ * A raw image (--format raw) is not written in file order: its zero
+ * grains stay holes.  But the decoder hands the grains on in increasing
+ * offset order, so the file's bytes below the position it covered are
+ * final: the worker queues each run of data it wrote (hz_ext, adjacent
+ * grains merged) and moves hz_target to that position; the hasher reads
+ * the runs back and hashes the gaps from a constant zero block (reading
+ * a hole back costs the kernel a zero-fill per page, more than the hash),
+ * and at the end the tail up to the capacity.  A full ring merges the new
+ * run into the last one: the gap between is then read back, zeros all
+ * the same.  Writes never go below hz_target, so the digest is that of
+ * the final file with no read-back after the download; a cancel stops the
+ * hasher (ECANCELED), since the zeros of a large disk take minutes.  The
+ * qcow2 image keeps its read-back in fetch-worker.c (see hash_file).
+ *
  * Shared with the worker, under worker.hz_mu: hz_fd, hz_target (written
  * so far), hz_hashed, the sync state (copied back to the xfer on park) and
  * hz_err.  The checkpoints write the .part.meta file (fetch-worker.c).
@@ -80,11 +94,14 @@ fetch_make_durable(const struct xfer *x, long long upto)
 
 /* --- the hasher ---------------------------------------------------------- */
 
+static const unsigned char zeros[REHASH_BUF];
+
 /* A checkpoint is due (hz_mu held). */
 static int
 hz_ckpt_due(const struct worker *w)
 {
-	return fetch_ckpt_due(w->hz_target, w->hz_synced, w->hz_last_sync);
+	/* a converted image is never resumed: nothing to make durable early */
+	return !w->hz_raw && fetch_ckpt_due(w->hz_target, w->hz_synced, w->hz_last_sync);
 }
 
 static void *
@@ -126,21 +143,41 @@ hasher_main(void *arg)
 			}
 			continue;
 		}
-		long long from = w->hz_hashed, left = w->hz_target - w->hz_hashed;
+		long long from = w->hz_hashed, lim = w->hz_target;
+		int zero = 0;
+		if (w->hz_raw) {
+			while (w->hz_en && w->hz_ext[w->hz_eh].end <= from) {
+				w->hz_eh = (w->hz_eh + 1) % HZ_EXTS;
+				w->hz_en--;
+			}
+			long long s = w->hz_en ? w->hz_ext[w->hz_eh].start : lim;
+			if (s > from)
+				zero = 1;
+			lim = zero ? (s < lim ? s : lim) :
+			    (w->hz_ext[w->hz_eh].end < lim ? w->hz_ext[w->hz_eh].end : lim);
+		}
+		long long left = lim - from;
 		size_t want = left < (long long)REHASH_BUF ? (size_t)left : REHASH_BUF;
 		long long wb = w->hz_wb;
+		struct xfer *hx = w->hz_x;
 		w->hz_busy = 1;
 		pthread_mutex_unlock(&w->hz_mu);
 		ssize_t n;
-		do
+		if (zero)
+			n = (ssize_t)want;
+		else do
 			n = pread(fd, w->rbuf, want, from);
 		while (n < 0 && errno == EINTR);
 		int e = n < 0 ? errno : EIO;
 		if (n > 0)
-			EVP_DigestUpdate(w->sha, w->rbuf, (size_t)n);
+			EVP_DigestUpdate(w->sha, zero ? zeros : w->rbuf, (size_t)n);
+		if (w->hz_raw && (fetch_cancelled || (hx && hx->f->vm->failed))) {
+			n = -1;
+			e = ECANCELED;
+		}
 		/* here, not in the socket's thread: a busy disk's queue can
 		 * block even sync_file_range */
-		if (n > 0)
+		if (n > 0 && !zero)
 			wb = fetch_write_behind(fd, wb, from + n);
 		pthread_mutex_lock(&w->hz_mu);
 		w->hz_busy = 0;
@@ -149,7 +186,7 @@ hasher_main(void *arg)
 			w->hz_hashed += n;
 		else {
 			w->hz_err = e;  /* the file is shorter than we wrote: say so */
-			w->hz_errop = "read back for SHA-256";
+			w->hz_errop = e == ECANCELED ? "SHA-256" : "read back for SHA-256";
 		}
 	}
 	pthread_mutex_unlock(&w->hz_mu);
@@ -239,6 +276,8 @@ fetch_hz_attach(struct worker *w, struct xfer *x)
 	w->hz_last_sync = x->last_sync;
 	w->hz_err = 0;
 	w->hz_errop = NULL;
+	w->hz_raw = x->dec && x->f->conv == H2K_FMT_RAW;
+	w->hz_eh = w->hz_en = 0;
 	pthread_mutex_unlock(&w->hz_mu);
 }
 
@@ -259,6 +298,28 @@ fetch_hz_feed(struct worker *w, long long upto, const char **op)
 	*op = w->hz_errop;
 	pthread_mutex_unlock(&w->hz_mu);
 	return e;
+}
+
+/* A raw image: the disk below `upto` is final, and if data >= 0 the
+ * bytes from data to upto were written (the rest are holes).  As
+ * fetch_hz_feed. */
+int
+fetch_hz_raw(struct worker *w, long long data, long long upto, const char **op)
+{
+	pthread_mutex_lock(&w->hz_mu);
+	if (data >= 0) {
+		unsigned last = (w->hz_eh + w->hz_en + HZ_EXTS - 1) % HZ_EXTS;
+		if (w->hz_en && (w->hz_ext[last].end == data || w->hz_en == HZ_EXTS))
+			w->hz_ext[last].end = upto;
+		else {
+			last = (w->hz_eh + w->hz_en) % HZ_EXTS;
+			w->hz_ext[last].start = data;
+			w->hz_ext[last].end = upto;
+			w->hz_en++;
+		}
+	}
+	pthread_mutex_unlock(&w->hz_mu);
+	return fetch_hz_feed(w, upto, op);
 }
 
 /* Wait until every written byte is hashed, then park.  0, or an errno

@@ -41,6 +41,7 @@
 #define SYNC_SECS      10.0
 #define MAX_DISCARD    (64u << 10)   /* body of an error answer we read */
 #define META_MAX       (16u << 10)
+#define HZ_EXTS        1024          /* data runs of a raw image queued for the hasher */
 
 /* set by h2k_fetch_cancel (a signal handler), read by every thread */
 extern atomic_int fetch_cancelled;
@@ -153,6 +154,12 @@ struct worker {
 	long long hz_synced;    /* bytes covered by the last fdatasync */
 	long long hz_wb;        /* write-behind position */
 	double hz_last_sync;
+	/* a raw image (--format raw): hz_target is the disk position the
+	 * decoder covered; below it the bytes are the data runs queued in
+	 * hz_ext (a ring), zeros elsewhere; no checkpoints */
+	int hz_raw;
+	struct { long long start, end; } hz_ext[HZ_EXTS];
+	unsigned hz_eh, hz_en;
 };
 
 struct xfer {
@@ -215,6 +222,7 @@ void fetch_hz_stop(struct worker *w);
 void fetch_hz_park(struct worker *w);
 void fetch_hz_attach(struct worker *w, struct xfer *x);
 int fetch_hz_feed(struct worker *w, long long upto, const char **op);
+int fetch_hz_raw(struct worker *w, long long data, long long upto, const char **op);
 int fetch_hz_drain(struct worker *w, const char **op);
 
 /* fetch-lease.c */

@@ -525,6 +525,34 @@ conv_fail(struct xfer *x)
 	snprintf(x->conv_msg, sizeof x->conv_msg, "%s", h2k_errmsg());
 }
 
+/* A raw image hashed as it is written (fetch-hash.c), not read back. */
+static int
+raw_inflight(const struct xfer *x)
+{
+	return x->dec && x->f->conv == H2K_FMT_RAW && x->w->hz_on;
+}
+
+/* The decoder's sink: the image, then the hasher told what is final. */
+static int
+conv_put(void *arg, long long off, const unsigned char *buf, size_t len)
+{
+	struct xfer *x = arg;
+	long long had = h2k_diskout_data(x->out);
+	const char *op = NULL;
+	int e;
+
+	if (h2k_diskout_put(x->out, off, buf, len) < 0)
+		return -1;
+	if (!raw_inflight(x))
+		return 0;
+	e = fetch_hz_raw(x->w, h2k_diskout_data(x->out) != had ? off : -1,
+	    off + (long long)len, &op);
+	if (e)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", x->f->vm->dir, x->f->part,
+		    op ? op : "read back for SHA-256", strerror(e));
+	return 0;
+}
+
 /* The inline checkpoint, without a hasher thread. */
 static int
 checkpoint(struct xfer *x)
@@ -565,8 +593,10 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		x->have += (long long)n;
 		x->got += (long long)n;
 		/* both images are written front to back: start writeback of
-		 * what lies behind, or the final fsync has it all to do */
-		x->wb_mark = fetch_write_behind(x->fd, x->wb_mark, h2k_diskout_end(x->out));
+		 * what lies behind, or the final fsync has it all to do (the
+		 * hasher does it for a raw image it follows) */
+		if (!raw_inflight(x))
+			x->wb_mark = fetch_write_behind(x->fd, x->wb_mark, h2k_diskout_end(x->out));
 		publish(x);
 		stream_pos(x, x->dec);
 		return n;
@@ -671,9 +701,13 @@ nap(struct file *f, double d)
 }
 
 /*
- * A converted image is not written in file order (the raw file's holes,
- * the qcow2 header last), so the hasher cannot follow its writes: the
- * complete file is read back once, from the page cache, before the rename.
+ * A qcow2 image is not written in file order, so the hasher cannot follow
+ * its writes: its header, L1 and refcount tables come first in the file
+ * and are known only at the end (where the L2 tables land, how many
+ * clusters hold data), and reserving them up front would still leave
+ * their bytes unknown.  The complete file is read back once, from the
+ * page cache, before the rename (a raw image too when no hasher thread
+ * could be had; else it is hashed as it is written, fetch-hash.c).
  * Holes are not read (SEEK_DATA): their zeros are hashed from a constant
  * buffer, which halves the cost of a sparse disk (the kernel's zero-fill
  * of every page read cost more than the hash itself).
@@ -753,6 +787,15 @@ finish(struct xfer *x)
 		f->capacity = h2k_vmdks_capacity(x->dec);
 		if (h2k_diskout_finish(x->out, f->capacity) < 0)
 			return -1;
+		if (raw_inflight(x)) {
+			/* the tail's zeros, hashed while the fsync runs */
+			const char *op = NULL;
+			int e = fetch_hz_raw(x->w, -1, f->capacity, &op);
+			if (e)
+				return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
+				    op ? op : "read back for SHA-256", strerror(e));
+			size = f->capacity;
+		}
 	} else
 		sniff(x);
 	if (fsync(x->fd) < 0) {
@@ -761,10 +804,12 @@ finish(struct xfer *x)
 	}
 	const char *op = NULL;
 	int e = fetch_hz_drain(x->w, &op);
+	if (e == ECANCELED && (fetch_cancelled || vm->failed))
+		return -2;
 	if (e)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
 		    op ? op : "read back for SHA-256", strerror(e));
-	if (x->dec && hash_file(x, &size) < 0)
+	if (x->dec && !raw_inflight(x) && hash_file(x, &size) < 0)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: read back for SHA-256: %s", vm->dir,
 		    f->part, strerror(errno));
 	int fd = x->fd;
@@ -787,6 +832,15 @@ finish(struct xfer *x)
 }
 
 enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2, DL_RETRY = 1 };
+
+/* finish() as an attempt's outcome: -2 is a cancel (nothing renamed). */
+static int
+finished(struct xfer *x)
+{
+	int e = finish(x);
+
+	return e == -2 ? DL_CANCEL : e < 0 ? DL_FAIL : DL_OK;
+}
 
 /*
  * May bytes left by an earlier run be offered for resumption?  Never when
@@ -974,7 +1028,7 @@ body_done(struct xfer *x, const char *what, char *lasterr, size_t ll)
 		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
 		return DL_FAIL;
 	}
-	return finish(x) < 0 ? DL_FAIL : DL_OK;
+	return finished(x);
 }
 
 /* An answer that is not a body: transient (DL_RETRY, *ra the server's
@@ -1047,7 +1101,7 @@ judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, d
 			    strerror(x->io_err));
 			return DL_FAIL;
 		}
-		return finish(x) < 0 ? DL_FAIL : DL_OK;
+		return finished(x);
 	}
 	if (cc == CURLE_OK && (x->status == 200 || x->status == 206))
 		return body_done(x, what, lasterr, ll);
@@ -1085,7 +1139,7 @@ download(struct worker *w, struct file *f)
 	if (f->conv) {
 		char *nm = h2k_asprintf("%s/%s", f->vm->dir, f->part);
 		x.out = nm ? h2k_diskout_new(x.fd, f->conv, nm) : NULL;
-		x.dec = x.out ? h2k_vmdks_new(h2k_diskout_put, x.out) : NULL;
+		x.dec = x.out ? h2k_vmdks_new(conv_put, &x) : NULL;
 		free(nm);
 		if (!x.dec) {
 			h2k_seterr(H2K_EX_IO, "%s: out of memory", what);
