@@ -1489,6 +1489,9 @@ h2k_api_serve(const struct h2k_api_opts *o)
 			goto out;
 		}
 	}
+	/* A batch a killed server was moving into new/ is queued whole. */
+	if (h2k_spool_roll_batches(S.sp) < 0)
+		h2k_warn("%s", h2k_errmsg());
 	/* The first client should not wait for every record to be read. */
 	pthread_mutex_lock(&S.lock);
 	if (scan() < 0)
