@@ -96,8 +96,26 @@ static struct {
 	pthread_mutex_t submit;  /* one submit at a time: id checks + enqueue */
 	struct cache c;
 	atomic_size_t inflight;  /* body bytes held by all connections */
+	pthread_mutex_t wlock;   /* the watched connections */
+	struct watch *watched;
+	int stop;                /* the watchdog's end */
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER,
-    .submit = PTHREAD_MUTEX_INITIALIZER};
+    .submit = PTHREAD_MUTEX_INITIALIZER,
+    .wlock = PTHREAD_MUTEX_INITIALIZER};
+
+/*
+ * A connection as the watchdog sees it: while it waits for a request's
+ * line and headers (busy 0), it has H2K_API_DEADLINE seconds from since;
+ * then the watchdog shuts its socket down (its thread then closes it).
+ * MHD's idle timeout alone would let a byte every 29 s hold a slot for
+ * days, and 128 such from 127.0.0.1 lock every local client out.
+ */
+struct watch {
+	int fd;
+	int busy;
+	double since;
+	struct watch *prev, *next;
+};
 
 static const char *const subs[] = {"new", "cur", "done"};
 
@@ -425,6 +443,9 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)out;
 }
 
+/* The next answer of this thread's connection closes it (bad framing). */
+static _Thread_local int close_after;
+
 static enum MHD_Result
 send_text(struct MHD_Connection *con, unsigned code, const char *type,
     char *text)
@@ -443,6 +464,10 @@ send_text(struct MHD_Connection *con, unsigned code, const char *type,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", type);
+	if (close_after) {
+		MHD_add_response_header(r, "Connection", "close");
+		close_after = 0;
+	}
 	ret = MHD_queue_response(con, code, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -1119,7 +1144,10 @@ ep_cancel(struct MHD_Connection *con, const char *body, size_t len)
 
 /* --- the request handler ---------------------------------------------------- */
 
+static void watch_busy(struct MHD_Connection *con, int busy);
+
 struct req {
+	double t0;               /* when its headers came */
 	struct h2k_buf body;
 	int too_big;
 	int answered;
@@ -1153,8 +1181,8 @@ req_done(void *cls, struct MHD_Connection *con, void **con_cls,
 	struct req *r = *con_cls;
 
 	(void)cls;
-	(void)con;
 	(void)toe;
+	watch_busy(con, 0);
 	if (!r)
 		return;
 	atomic_fetch_sub(&S.inflight, r->body.cap);
@@ -1198,6 +1226,85 @@ route(struct MHD_Connection *con, const char *url, const char *method,
 	return send_err(con, 404, "no such endpoint: %.200s", url);
 }
 
+static struct watch *
+watch_of(struct MHD_Connection *con)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void
+notify_conn(void *cls, struct MHD_Connection *con, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct watch *w = *socket_context;
+
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    con, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(w = h2k_calloc(1, sizeof *w)))
+			return;
+		w->fd = ci->connect_fd;
+		w->since = h2k_monotime();
+		pthread_mutex_lock(&S.wlock);
+		if ((w->next = S.watched))
+			w->next->prev = w;
+		S.watched = w;
+		pthread_mutex_unlock(&S.wlock);
+		*socket_context = w;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+		pthread_mutex_lock(&S.wlock);
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			S.watched = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&S.wlock);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+/* busy: a request's headers came (its body has its own deadline); 0: done */
+static void
+watch_busy(struct MHD_Connection *con, int busy)
+{
+	struct watch *w = watch_of(con);
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&S.wlock);
+	w->busy = busy;
+	w->since = h2k_monotime();
+	pthread_mutex_unlock(&S.wlock);
+}
+
+static void *
+watchdog(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&S.wlock);
+	while (!S.stop) {
+		double now = h2k_monotime();
+		for (struct watch *w = S.watched; w; w = w->next)
+			if (!w->busy && w->fd >= 0 &&
+			    now - w->since > H2K_API_DEADLINE) {
+				/* closed by its thread, under this lock: no reuse */
+				shutdown(w->fd, SHUT_RDWR);
+				w->fd = -1;
+			}
+		pthread_mutex_unlock(&S.wlock);
+		usleep(250 * 1000);
+		pthread_mutex_lock(&S.wlock);
+	}
+	pthread_mutex_unlock(&S.wlock);
+	return NULL;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *con, const char *url,
     const char *method, const char *version, const char *upload,
@@ -1212,6 +1319,8 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 		if (!(r = h2k_calloc(1, sizeof *r)))
 			return MHD_NO;
 		*con_cls = r;
+		r->t0 = h2k_monotime();
+		watch_busy(con, 1);
 		if (strcmp(url, "/health") && S.have_key && !authorized(con)) {
 			r->answered = 1;
 			return send_err(con, 401, "missing or wrong API key "
@@ -1219,6 +1328,18 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 		}
 		cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/*
+		 * Both framings: a proxy in front may have taken the other
+		 * one, so what follows could be a smuggled request (RFC 9112
+		 * 6.1: reject, and close the connection in any case).
+		 */
+		if (cl && MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+			r->answered = 1;
+			close_after = 1;
+			return send_err(con, 400, "request with both "
+			    "Content-Length and Transfer-Encoding");
+		}
 		if (cl && strtoull(cl, NULL, 10) > H2K_JOB_MAX_FILE) {
 			r->answered = 1;
 			return send_err(con, 413, "request body larger than %u "
@@ -1229,6 +1350,9 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 	if (*upload_size) {
 		size_t n = *upload_size;
 		*upload_size = 0;
+		/* a body trickled slower than the deadline: drop the connection */
+		if (h2k_monotime() - r->t0 > H2K_API_DEADLINE)
+			return MHD_NO;
 		if (r->answered || r->too_big)
 			return MHD_YES;
 		if (r->body.len + n > H2K_JOB_MAX_FILE) {
@@ -1514,6 +1638,7 @@ h2k_api_serve(const struct h2k_api_opts *o)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)H2K_API_MAX_HEADER,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
 	    MHD_OPTION_NOTIFY_COMPLETED, req_done, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
@@ -1540,6 +1665,11 @@ h2k_api_serve(const struct h2k_api_opts *o)
 		    v6 ? "]" : "", ntohs(v6 ? a6->sin6_port : a4->sin_port));
 		listen_on = where;
 	}
+	pthread_t wd;
+	int have_wd = pthread_create(&wd, NULL, watchdog, NULL) == 0;
+	if (!have_wd)
+		h2k_warn("no watchdog thread: slow clients are left to the "
+		    "idle timeout");
 	h2k_info("serving %s on %s%s%s", S.sp->dir, listen_on,
 	    cert ? " (TLS)" : "", S.have_key ? " (API key required)" : "");
 	for (;;) {
@@ -1551,6 +1681,12 @@ h2k_api_serve(const struct h2k_api_opts *o)
 	}
 	h2k_info("signal %d: stopping", sig);
 	MHD_stop_daemon(d);
+	if (have_wd) {
+		pthread_mutex_lock(&S.wlock);
+		S.stop = 1;
+		pthread_mutex_unlock(&S.wlock);
+		pthread_join(wd, NULL);
+	}
 	rc = 0;
 out:
 	if (key)
