@@ -13,10 +13,7 @@
  * The spool is only read, except through spool.c's own enqueue (submit)
  * and the runner's cancel: the server can be killed at any moment.  Job
  * listings come from a cache of rendered JOBs keyed by id and checked
- * against each record's inode, size and mtime; the spool is re-listed at
- * most every SCAN_EVERY seconds (at once after a submit or a cancel), so
- * a hundred pollers cost one directory scan, and a query over 10,000 jobs
- * is a few thousand fstatat(2) calls and a copy of cached text.  Rendered
+ * against each record's inode, size and mtime (api-cache.c); rendered
  * JOBs are reference-counted so that a response can be streamed out of
  * the cache after the lock is dropped.
  */
@@ -43,6 +40,7 @@
 #include <openssl/sha.h>
 
 #include "api.h"
+#include "api-cache.h"
 #include "h2k.h"
 #include "job.h"
 #include "jsonl.h"
@@ -50,41 +48,9 @@
 #include "session.h"
 #include "spool.h"
 
-#define SCAN_EVERY 0.2
 #define BODY_BUDGET (64u << 20)
 #define SD_LISTEN_FDS_START 3
 
-/* A rendered JOB, shared by the cache and the responses streaming it. */
-struct blob {
-	atomic_int ref;
-	size_t len;
-	char s[];
-};
-
-struct ent {
-	char id[H2K_SPOOL_IDMAX];
-	char api_id[H2K_SPOOL_IDMAX]; /* the client's id, or "" */
-	char created[32];
-	char status[12];
-	int sub;                 /* 0 new, 1 cur, 2 done */
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-	unsigned gen;            /* scan that last saw it */
-	struct blob *job;
-};
-
-struct cache {
-	struct ent *v;
-	size_t n, cap;
-	size_t *idx;             /* open addressing: v index + 1, 0 empty */
-	size_t nidx;
-	unsigned gen;
-	double last;             /* monotonic time of the last scan */
-	int dirty;
-	struct timespec dmtime[3]; /* new/, cur/, done/ when last listed */
-	int dstable[3];          /* that mtime was a second old: trust it */
-};
 
 static struct {
 	const struct h2k_api_opts *o;
@@ -94,7 +60,7 @@ static struct {
 	double t0;
 	pthread_mutex_t lock;    /* the cache */
 	pthread_mutex_t submit;  /* one submit at a time: id checks + enqueue */
-	struct cache c;
+	struct h2k_apicache c;   /* under lock */
 	atomic_size_t inflight;  /* body bytes held by all connections */
 	pthread_mutex_t wlock;   /* the watched connections */
 	struct watch *watched;
@@ -117,259 +83,6 @@ struct watch {
 	struct watch *prev, *next;
 };
 
-static const char *const subs[] = {"new", "cur", "done"};
-
-/* --- the cache ----------------------------------------------------------- */
-
-static void
-blob_put(struct blob *b)
-{
-	if (b && atomic_fetch_sub(&b->ref, 1) == 1)
-		free(b);
-}
-
-static struct blob *
-blob_get(struct blob *b)
-{
-	atomic_fetch_add(&b->ref, 1);
-	return b;
-}
-
-static size_t
-hash_id(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return (size_t)h;
-}
-
-static struct ent *
-cache_find(const char *id)
-{
-	struct cache *c = &S.c;
-
-	if (!c->nidx)
-		return NULL;
-	for (size_t i = hash_id(id) % c->nidx;; i = (i + 1) % c->nidx) {
-		if (!c->idx[i])
-			return NULL;
-		const struct ent *e = &c->v[c->idx[i] - 1];
-		if (!strcmp(e->id, id) || !strcmp(e->api_id, id))
-			return &c->v[c->idx[i] - 1];
-	}
-}
-
-/* Entry k under its id and, when it has one, its client's id. */
-static void
-index_add(size_t *idx, size_t n, size_t k)
-{
-	for (int a = 0; a < 2; a++) {
-		const char *key = a ? S.c.v[k].api_id : S.c.v[k].id;
-		if (!*key)
-			continue;
-		size_t i = hash_id(key) % n;
-		while (idx[i])
-			i = (i + 1) % n;
-		idx[i] = k + 1;
-	}
-}
-
-static int
-reindex(void)
-{
-	struct cache *c = &S.c;
-	size_t n = c->n * 4 + 16;
-	size_t *idx = h2k_calloc(n, sizeof *idx);
-
-	if (!idx)
-		return -1;
-	for (size_t k = 0; k < c->n; k++)
-		index_add(idx, n, k);
-	free(c->idx);
-	c->idx = idx;
-	c->nidx = n;
-	return 0;
-}
-
-/* Oldest first: created_at, then id (ids from h2k-job sort by time). */
-static int
-ent_cmp(const void *a, const void *b)
-{
-	const struct ent *x = a, *y = b;
-	int r = strcmp(x->created, y->created);
-
-	return r ? r : strcmp(x->id, y->id);
-}
-
-/* Render one record into e (e->id, sub, stat filled); -1 to skip it. */
-static int
-render(struct ent *e, const struct stat *st)
-{
-	cJSON *rec = h2k_spool_read(S.sp, subs[e->sub], e->id), *job;
-	char *s;
-
-	if (!rec)
-		return -1; /* moved meanwhile, or not a record: not ours to judge */
-	job = h2k_api_job(rec, st->st_mtim.tv_sec);
-	snprintf(e->status, sizeof e->status, "%s",
-	    h2k_json_str(rec, "status") ? h2k_json_str(rec, "status") : "");
-	snprintf(e->api_id, sizeof e->api_id, "%.95s",
-	    h2k_json_str(rec, "api_id") ? h2k_json_str(rec, "api_id") : "");
-	snprintf(e->created, sizeof e->created, "%s",
-	    h2k_json_str(rec, "created_at") ? h2k_json_str(rec, "created_at") :
-	    "");
-	cJSON_Delete(rec);
-	if (!job || !(s = h2k_json_print(job))) {
-		cJSON_Delete(job);
-		return -1;
-	}
-	cJSON_Delete(job);
-	size_t len = strlen(s);
-	struct blob *b = malloc(sizeof *b + len + 1);
-	if (!b) {
-		free(s);
-		return -1;
-	}
-	atomic_init(&b->ref, 1);
-	b->len = len;
-	memcpy(b->s, s, len + 1);
-	free(s);
-	blob_put(e->job);
-	e->job = b;
-	e->ino = st->st_ino;
-	e->size = st->st_size;
-	e->mtime = st->st_mtim;
-	return 0;
-}
-
-static int
-scan_sub(int sub)
-{
-	struct cache *c = &S.c;
-	int dfd = openat(S.sp->dfd, subs[sub], O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-
-	if (dfd < 0 || !(d = fdopendir(dfd))) {
-		if (dfd >= 0)
-			close(dfd);
-		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", S.sp->dir, subs[sub],
-		    strerror(errno));
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-		struct ent *e;
-
-		if (!h2k_spool_idok(de->d_name) ||
-		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		if ((e = cache_find(de->d_name)) && e->gen == c->gen &&
-		    e->sub > sub)
-			continue; /* already seen further on */
-		if (e && e->sub == sub && e->ino == st.st_ino &&
-		    e->size == st.st_size &&
-		    e->mtime.tv_sec == st.st_mtim.tv_sec &&
-		    e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
-			e->gen = c->gen;
-			continue;
-		}
-		if (!e) {
-			if (c->n == c->cap) {
-				size_t cap = c->cap ? c->cap * 2 : 256;
-				struct ent *v = h2k_realloc(c->v, cap * sizeof *v);
-				if (!v) {
-					closedir(d);
-					return -1;
-				}
-				c->v = v;
-				c->cap = cap;
-			}
-			e = &c->v[c->n];
-			memset(e, 0, sizeof *e);
-			snprintf(e->id, sizeof e->id, "%.95s", de->d_name);
-			e->sub = sub;
-			if (render(e, &st) < 0)
-				continue;
-			e->gen = c->gen;
-			c->n++;
-			if (c->n * 4 > c->nidx) {
-				if (reindex() < 0) {
-					closedir(d);
-					return -1;
-				}
-			} else
-				index_add(c->idx, c->nidx, c->n - 1);
-			continue;
-		}
-		e->sub = sub;
-		if (render(e, &st) == 0)
-			e->gen = c->gen;
-	}
-	closedir(d);
-	return 0;
-}
-
-/* Bring the cache up to the spool (under S.lock). */
-static int
-scan(void)
-{
-	struct cache *c = &S.c;
-	double now = h2k_monotime();
-	size_t k = 0;
-
-	if (!c->dirty && c->last && now - c->last < SCAN_EVERY)
-		return 0;
-	c->gen++;
-	for (int sub = 0; sub < 3; sub++) {
-		struct stat st;
-		struct timespec wall;
-		/*
-		 * Every change to a record is a rename into its directory,
-		 * which changes the directory's mtime: a directory unchanged
-		 * since it was listed (done/, mostly) need not be listed and
-		 * its records not stat'ed again.  Timestamps are coarse (a
-		 * clock tick), so only an mtime already a second old when it
-		 * was seen is trusted.
-		 */
-		if (fstatat(S.sp->dfd, subs[sub], &st, 0) < 0)
-			return h2k_seterr(H2K_EX_IO, "%s/%s: %s", S.sp->dir,
-			    subs[sub], strerror(errno));
-		if (c->dstable[sub] &&
-		    st.st_mtim.tv_sec == c->dmtime[sub].tv_sec &&
-		    st.st_mtim.tv_nsec == c->dmtime[sub].tv_nsec) {
-			for (size_t i = 0; i < c->n; i++)
-				if (c->v[i].sub == sub && c->v[i].gen == c->gen - 1)
-					c->v[i].gen = c->gen;
-			continue;
-		}
-		clock_gettime(CLOCK_REALTIME, &wall);
-		if (scan_sub(sub) < 0)
-			return -1;
-		c->dmtime[sub] = st.st_mtim;
-		c->dstable[sub] = difftime(wall.tv_sec, st.st_mtim.tv_sec) > 1;
-	}
-	/* drop what is gone, keep the rest in order */
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->v[i].gen != c->gen) {
-			blob_put(c->v[i].job);
-			continue;
-		}
-		c->v[k++] = c->v[i];
-	}
-	c->n = k;
-	if (c->n)
-		qsort(c->v, c->n, sizeof *c->v, ent_cmp);
-	if (reindex() < 0)
-		return -1;
-	c->last = h2k_monotime();
-	c->dirty = 0;
-	return 0;
-}
-
 /* --- responses ----------------------------------------------------------- */
 
 struct stream {
@@ -385,7 +98,7 @@ stream_free(void *cls)
 	struct stream *s = cls;
 
 	for (size_t i = 0; i < s->n; i++)
-		blob_put(s->v[i]);
+		h2k_apicache_put(s->v[i]);
 	free(s->v);
 	free(s);
 }
@@ -532,7 +245,7 @@ ep_status(struct MHD_Connection *con)
 	cJSON *o;
 
 	pthread_mutex_lock(&S.lock);
-	if (scan() < 0) {
+	if (h2k_apicache_scan(&S.c) < 0) {
 		pthread_mutex_unlock(&S.lock);
 		return send_err(con, 500, "%s", h2k_errmsg());
 	}
@@ -605,7 +318,7 @@ run_query(struct MHD_Connection *con, struct query *q)
 	if (!s)
 		return send_err(con, 500, "out of memory");
 	pthread_mutex_lock(&S.lock);
-	if (scan() < 0) {
+	if (h2k_apicache_scan(&S.c) < 0) {
 		pthread_mutex_unlock(&S.lock);
 		free(s);
 		return send_err(con, 500, "%s", h2k_errmsg());
@@ -620,21 +333,21 @@ run_query(struct MHD_Connection *con, struct query *q)
 	}
 	if (q->ids) {
 		for (size_t i = 0; i < q->nids; i++) {
-			struct ent *e = cache_find(q->ids[i]);
+			struct ent *e = h2k_apicache_find(&S.c, q->ids[i]);
 			/* unknown ids are left out, as the product does */
 			if (e && ent_match(q, e))
-				s->v[n++] = blob_get(e->job);
+				s->v[n++] = h2k_apicache_get(e->job);
 		}
 	} else if (cap) {
 		for (size_t i = 0; i < S.c.n; i++)
 			if (ent_match(q, &S.c.v[i]))
-				s->v[n++] = blob_get(S.c.v[i].job);
+				s->v[n++] = h2k_apicache_get(S.c.v[i].job);
 	}
 	pthread_mutex_unlock(&S.lock);
 	if (q->limit > 0 && n > (size_t)q->limit) {
 		size_t drop = n - (size_t)q->limit;
 		for (size_t i = 0; i < drop; i++)
-			blob_put(s->v[i]);
+			h2k_apicache_put(s->v[i]);
 		memmove(s->v, s->v + drop, (size_t)q->limit * sizeof *s->v);
 		n = (size_t)q->limit;
 	}
@@ -834,10 +547,10 @@ job_of(const char *id, char sid[H2K_SPOOL_IDMAX])
 	if (!h2k_spool_idok(id))
 		return NULL;
 	pthread_mutex_lock(&S.lock);
-	if (scan() == 0) {
-		struct ent *e = cache_find(id);
+	if (h2k_apicache_scan(&S.c) == 0) {
+		struct ent *e = h2k_apicache_find(&S.c, id);
 		if (e) {
-			b = blob_get(e->job);
+			b = h2k_apicache_get(e->job);
 			if (sid)
 				snprintf(sid, H2K_SPOOL_IDMAX, "%s", e->id);
 		}
@@ -846,7 +559,7 @@ job_of(const char *id, char sid[H2K_SPOOL_IDMAX])
 	if (!b)
 		return NULL;
 	j = cJSON_ParseWithLength(b->s, b->len);
-	blob_put(b);
+	h2k_apicache_put(b);
 	return j;
 }
 
@@ -970,7 +683,7 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 	pthread_mutex_lock(&S.lock);
 	/* a client's id must be new: the cache knows every id and client id */
 	S.c.dirty = 1;
-	if (scan() < 0) {
+	if (h2k_apicache_scan(&S.c) < 0) {
 		pthread_mutex_unlock(&S.lock);
 		pthread_mutex_unlock(&S.submit);
 		cJSON_Delete(o);
@@ -1022,7 +735,7 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 			continue;
 		}
 		if (a->id) {
-			int dup = cache_find(a->id) ||
+			int dup = h2k_apicache_find(&S.c, a->id) ||
 			    h2k_spool_where(S.sp, a->id) != NULL;
 			for (size_t k = 0; k < nrec && !dup; k++)
 				dup = !strcmp(api_id(recs[k]), a->id);
@@ -1572,6 +1285,7 @@ h2k_api_serve(const struct h2k_api_opts *o)
 
 	S.o = o;
 	S.sp = o->spool;
+	S.c.sp = o->spool;
 	S.t0 = h2k_monotime();
 	if ((o->cert != NULL) != (o->key != NULL))
 		return h2k_seterr(H2K_EX_USAGE, "--cert and --key go together");
@@ -1618,7 +1332,7 @@ h2k_api_serve(const struct h2k_api_opts *o)
 		h2k_warn("%s", h2k_errmsg());
 	/* The first client should not wait for every record to be read. */
 	pthread_mutex_lock(&S.lock);
-	if (scan() < 0)
+	if (h2k_apicache_scan(&S.c) < 0)
 		h2k_warn("%s", h2k_errmsg());
 	pthread_mutex_unlock(&S.lock);
 	/* Connection threads inherit this mask: only sigwait takes these. */
@@ -1694,7 +1408,7 @@ out:
 	free(cert);
 	pthread_mutex_lock(&S.lock);
 	for (size_t i = 0; i < S.c.n; i++)
-		blob_put(S.c.v[i].job);
+		h2k_apicache_put(S.c.v[i].job);
 	free(S.c.v);
 	free(S.c.idx);
 	memset(&S.c, 0, sizeof S.c);
