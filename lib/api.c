@@ -49,6 +49,12 @@
 #include "spool.h"
 
 #define BODY_BUDGET (64u << 20)
+/*
+ * A body up to this size is taken even when the budget is spent, so that
+ * clients holding 64 MiB of unfinished bodies cannot turn every small
+ * submit away (at most H2K_API_MAX_CONN of them: 16 MiB more).
+ */
+#define BODY_SMALL (64u << 10)
 #define SD_LISTEN_FDS_START 3
 
 
@@ -1073,7 +1079,8 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 			return MHD_YES;
 		}
 		size_t before = r->body.cap;
-		if (atomic_load(&S.inflight) + n > BODY_BUDGET ||
+		if ((r->body.len + n > BODY_SMALL &&
+		    atomic_load(&S.inflight) + n > BODY_BUDGET) ||
 		    h2k_buf_append(&r->body, upload, n) < 0) {
 			r->too_big = 2;
 			return MHD_YES;
