@@ -576,6 +576,20 @@ body_tree(struct ctx *c, const char *buf, size_t len)
 			    (size_t)(e - buf) : 0;
 			/* buf need not be NUL-terminated: bound the excerpt by len. */
 			int ex = off < len ? (int)(len - off < 20 ? len - off : 20) : 11;
+			/*
+			 * Never quote what may be a credential: a value left
+			 * unquoted after "password": is where cJSON stops.
+			 */
+			char win[128];
+			size_t w0 = off > 96 ? off - 96 : 0;
+			size_t w1 = off < len ? off + (size_t)ex : len;
+			snprintf(win, sizeof win, "%.*s", (int)(w1 - w0), buf + w0);
+			if (is_secret_key(win)) {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
+				    "error near a credential key (not quoted)",
+				    name, line_of(buf, off));
+				return NULL;
+			}
 			h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
 			    "error near '%.*s'", name, line_of(buf, off), ex,
 			    off < len ? buf + off : "end of file");
