@@ -272,9 +272,10 @@ qcow2_finish(struct h2k_diskout *o, long long capacity)
 			if (o->l1[i])
 				return h2k_seterr(H2K_EX_IO, "%s: data beyond the capacity", o->name);
 	}
-	if (l1_cl == 0)
-		l1_cl = 1;
-	long long l1_at = o->next;
+	/* an empty disk has no L1 table: a cluster for it would be one
+	 * that nothing references, a leak for qemu-img check (and its
+	 * offset is 0, as qemu-img create writes it) */
+	long long l1_at = l1_cl ? o->next : 0;
 	if (write_table(o, l1_at, l1_size, l1_cl, l1_entry, 0) < 0)
 		return -1;
 	o->next += l1_cl;
