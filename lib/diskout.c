@@ -41,6 +41,7 @@ struct h2k_diskout {
 	enum h2k_disk_format fmt;
 	char *name;
 	long long data;
+	int sized;              /* raw: ftruncated to the capacity already */
 	/* qcow2 */
 	unsigned char *cl;      /* one cluster: the L2 table being filled, or scratch */
 	unsigned char *pad;     /* a short last piece, padded to a cluster */
@@ -106,6 +107,7 @@ h2k_diskout_reset(struct h2k_diskout *o)
 {
 	o->data = 0;
 	o->end = 0;
+	o->sized = 0;
 	o->l2_idx = -1;
 	o->next = 1;
 	o->last_off = -1;
@@ -315,6 +317,18 @@ qcow2_finish(struct h2k_diskout *o, long long capacity)
 	be32(h + 100, 104);
 	/* 104..111: the end of the header extensions, zeros */
 	return pwrite_all(o, h, sizeof h, 0);
+}
+
+int
+h2k_diskout_size(struct h2k_diskout *o, long long capacity)
+{
+	if (o->fmt != H2K_FMT_RAW || o->sized || capacity < 0)
+		return 0;
+	if (ftruncate(o->fd, capacity) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s: truncate to %lld bytes: %s", o->name,
+		    capacity, strerror(errno));
+	o->sized = 1;
+	return 0;
 }
 
 int

@@ -530,7 +530,9 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (x->dec) {
 		/* decoded as it arrives; hashed once complete (see finish) */
-		if (h2k_vmdks_feed(x->dec, data, n) < 0) {
+		if (h2k_vmdks_feed(x->dec, data, n) < 0 ||
+		    (h2k_vmdks_is_vmdk(x->dec) == 1 &&
+		    h2k_diskout_size(x->out, h2k_vmdks_capacity(x->dec)) < 0)) {
 			conv_fail(x);
 			return 0;
 		}
