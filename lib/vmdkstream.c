@@ -370,7 +370,10 @@ grain(struct h2k_vmdks *d)
 	}
 	size_t got = len - d->z.avail_out;
 	if (got < len)
-		memset(d->gbuf + got, 0, len - got);
+		/* the rest of the grain would be made up zeros: qemu-img
+		 * refuses to read that part of the disk, so does h2k */
+		return fail(d, d->mark, "grain at LBA %lld inflates to only %zu of its %zu bytes",
+		    d->glba, got, len);
 	return emit(d, off, len);
 }
 
