@@ -558,7 +558,9 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (x->dec) {
 		/* decoded as it arrives; hashed once complete (see finish) */
-		if (h2k_vmdks_feed(x->dec, data, n) < 0) {
+		if (h2k_vmdks_feed(x->dec, data, n) < 0 ||
+		    (h2k_vmdks_is_vmdk(x->dec) == 1 &&
+		    h2k_diskout_size(x->out, h2k_vmdks_capacity(x->dec)) < 0)) {
 			conv_fail(x);
 			return 0;
 		}
@@ -680,6 +682,7 @@ nap(struct file *f, double d)
  */
 static const unsigned char zeros[REHASH_BUF];
 
+/* 0, -1 with errno, or -2 when cancelled. */
 static int
 hash_file(struct xfer *x, long long *size)
 {
@@ -700,6 +703,8 @@ hash_file(struct xfer *x, long long *size)
 				size_t z = d - pos < REHASH_BUF ? (size_t)(d - pos) : REHASH_BUF;
 				EVP_DigestUpdate(x->w->sha, zeros, z);
 				pos += (long long)z;
+				if (fetch_cancelled || x->f->vm->failed)
+					return -2;
 			}
 			if (pos >= st.st_size)
 				break;
@@ -717,6 +722,8 @@ hash_file(struct xfer *x, long long *size)
 		}
 		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
 		pos += n;
+		if (fetch_cancelled || x->f->vm->failed)
+			return -2;
 	}
 	*size = pos;
 	return 0;
@@ -764,9 +771,14 @@ finish(struct xfer *x)
 	if (e)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
 		    op ? op : "read back for SHA-256", strerror(e));
-	if (x->dec && hash_file(x, &size) < 0)
+	if (x->dec && (e = hash_file(x, &size)) < 0) {
+		/* a sparse raw disk hashes its holes too (a TiB takes
+		 * minutes): a cancel stops it, and nothing is renamed */
+		if (e == -2)
+			return -2;
 		return h2k_seterr(H2K_EX_IO, "%s/%s: read back for SHA-256: %s", vm->dir,
 		    f->part, strerror(errno));
+	}
 	int fd = x->fd;
 	x->fd = -1;
 	if (close(fd) < 0)
@@ -787,6 +799,15 @@ finish(struct xfer *x)
 }
 
 enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2, DL_RETRY = 1 };
+
+/* finish() as an attempt's outcome: -2 is a cancel (nothing renamed). */
+static int
+finished(struct xfer *x)
+{
+	int e = finish(x);
+
+	return e == -2 ? DL_CANCEL : e < 0 ? DL_FAIL : DL_OK;
+}
 
 /*
  * May bytes left by an earlier run be offered for resumption?  Never when
@@ -974,7 +995,7 @@ body_done(struct xfer *x, const char *what, char *lasterr, size_t ll)
 		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
 		return DL_FAIL;
 	}
-	return finish(x) < 0 ? DL_FAIL : DL_OK;
+	return finished(x);
 }
 
 /* An answer that is not a body: transient (DL_RETRY, *ra the server's
@@ -1047,7 +1068,7 @@ judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, d
 			    strerror(x->io_err));
 			return DL_FAIL;
 		}
-		return finish(x) < 0 ? DL_FAIL : DL_OK;
+		return finished(x);
 	}
 	if (cc == CURLE_OK && (x->status == 200 || x->status == 206))
 		return body_done(x, what, lasterr, ll);
