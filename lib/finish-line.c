@@ -239,10 +239,22 @@ check_files(cJSON *files, const char *dir, const char *safe,
 			if (!strcmp(f[j].base, x->base))
 				return h2k_seterr(H2K_EX_USAGE, "%s: %s listed "
 				    "twice", label, x->base);
-		if (lstat(x->path, &st) < 0)
-			return h2k_seterr(errno == ENOENT ? H2K_EX_NOTFOUND :
+		if (lstat(x->path, &st) < 0) {
+			int e = errno;
+			char *ova = e == ENOENT ? h2k_asprintf("%s/%s.ova", dir,
+			    safe) : NULL;
+			int packed = ova && lstat(ova, &st) == 0 && S_ISREG(st.st_mode);
+			free(ova);
+			if (packed)
+				/* an earlier h2k-ovf --ova without --keep-files */
+				return h2k_seterr(H2K_EX_NOTFOUND, "%s: %s: no such "
+				    "file: removed once packed in %s.ova (an earlier "
+				    "h2k-ovf --ova; --keep-files keeps the disks)",
+				    label, x->path, safe);
+			return h2k_seterr(e == ENOENT ? H2K_EX_NOTFOUND :
 			    H2K_EX_IO, "%s: %s: %s", label, x->path,
-			    strerror(errno));
+			    strerror(e));
+		}
 		if (!S_ISREG(st.st_mode))
 			return h2k_seterr(H2K_EX_IO, "%s: %s: not a regular "
 			    "file", label, x->path);
