@@ -1132,10 +1132,12 @@ download(struct worker *w, struct file *f)
 		xfer_reset(&x);
 		fetch_hz_park(w);
 		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
-		publish(&x);
-		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
+		/* the position first: a line between the two would show the
+		 * old attempt's position beside this one's bytes */
 		h2k_progress_restart(r->prog, f->prog);
 		atomic_store(&f->pos, -1);
+		publish(&x);
+		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
 		if (setup_attempt(w, &x, &hdrs, &ifr, range) < 0)
 			goto out;
 		CURLcode cc = curl_easy_perform(w->h);
