@@ -54,18 +54,6 @@ struct file {
 	int used;
 };
 
-static int
-is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
-		    (*s >= 'A' && *s <= 'F')))
-			return 0;
-	return 1;
-}
-
 /* Same directory, by inode: the descriptor names files relative to itself. */
 static int
 same_dir(const char *a, const char *b)
@@ -214,7 +202,7 @@ check_files(cJSON *files, const char *dir, const char *safe,
 		if (!x->key || !x->path || !*x->path || x->size < 0)
 			return h2k_seterr(H2K_EX_USAGE, "%s: files[%zu] lacks "
 			    "key, path or size", label, i - 1);
-		if (!is_hex64(x->sha256))
+		if (!h2k_is_hex64(x->sha256))
 			return h2k_seterr(H2K_EX_USAGE, "%s: %s: no sha256 from "
 			    "h2k-fetch", label, x->path);
 		if (!(d = h2k_strdup(x->path)))

@@ -97,19 +97,6 @@ struct h2k_vmdks {
 	int z_ok;
 };
 
-static uint32_t
-le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 static int
 fail(struct h2k_vmdks *d, long long at, const char *fmt, ...)
 {
@@ -219,10 +206,10 @@ h2k_vmdks_is_vmdk(const struct h2k_vmdks *d)
 int
 h2k_vmdk_sniff(const unsigned char *sec, size_t n, const char **sub, long long *capacity)
 {
-	if (n < 28 || le32(sec) != KDMV)
+	if (n < 28 || h2k_le32(sec) != KDMV)
 		return 0;
-	uint32_t fl = le32(sec + 8);
-	uint64_t cap = le64(sec + 12);
+	uint32_t fl = h2k_le32(sec + 8);
+	uint64_t cap = h2k_le64(sec + 12);
 	*sub = (fl & FL_COMPRESS) && (fl & FL_MARKER) ? "streamOptimized" : "monolithicSparse";
 	*capacity = cap <= MAX_CAP_SECTORS ? (long long)cap * SECTOR : -1;
 	return 1;
@@ -233,10 +220,10 @@ static int
 parse_header(struct h2k_vmdks *d)
 {
 	const unsigned char *h = d->acc;
-	uint32_t ver = le32(h + 4), fl = le32(h + 8);
-	uint64_t cap = le64(h + 12), gs = le64(h + 20), doff = le64(h + 28);
-	uint64_t dsz = le64(h + 36), over = le64(h + 64);
-	uint32_t gtes = le32(h + 44);
+	uint32_t ver = h2k_le32(h + 4), fl = h2k_le32(h + 8);
+	uint64_t cap = h2k_le64(h + 12), gs = h2k_le64(h + 20), doff = h2k_le64(h + 28);
+	uint64_t dsz = h2k_le64(h + 36), over = h2k_le64(h + 64);
+	uint32_t gtes = h2k_le32(h + 44);
 	unsigned alg = (unsigned)h[77] | (unsigned)h[78] << 8;
 
 	if (ver < 1 || ver > 3)
@@ -262,7 +249,7 @@ parse_header(struct h2k_vmdks *d)
 		    "before the grains", (unsigned long long)doff, (unsigned long long)dsz,
 		    (unsigned long long)over);
 	d->is_vmdk = 1;
-	d->gd_at_end = le64(h + 56) == ~0ull;
+	d->gd_at_end = h2k_le64(h + 56) == ~0ull;
 	d->cap = (long long)cap * SECTOR;
 	d->overhead = (long long)over;
 	d->gtes = gtes;
@@ -270,7 +257,7 @@ parse_header(struct h2k_vmdks *d)
 		/* sectors a grain directory of this disk takes, with room */
 		unsigned long long grains = (cap + gs - 1) / gs;
 		unsigned long long gts = (grains + gtes - 1) / gtes;
-		uint64_t gd = le64(h + 56);
+		uint64_t gd = h2k_le64(h + 56);
 		d->gd_max = (long long)((gts * 4 + SECTOR - 1) / SECTOR) * 2 + 8;
 		d->gt_sec = ((long long)gtes * 4 + SECTOR - 1) / SECTOR;
 		d->gd_len = (long long)gts * 4;
@@ -325,7 +312,7 @@ tables(struct h2k_vmdks *d, const unsigned char *p, size_t n, long long at)
 			continue;
 		d->ent[r % 4] = p[k];
 		if (r % 4 == 3)
-			table_entry(d, in_gd, r / 4, le32(d->ent));
+			table_entry(d, in_gd, r / 4, h2k_le32(d->ent));
 	}
 }
 
@@ -381,8 +368,8 @@ grain(struct h2k_vmdks *d)
 static int
 marker_head(struct h2k_vmdks *d)
 {
-	uint64_t val = le64(d->acc);
-	uint32_t size = le32(d->acc + 8);
+	uint64_t val = h2k_le64(d->acc);
+	uint32_t size = h2k_le32(d->acc + 8);
 
 	if (size == 0) {
 		d->aneed = SECTOR;  /* the rest of the metadata marker's sector */
@@ -414,8 +401,8 @@ marker_head(struct h2k_vmdks *d)
 static int
 marker_meta(struct h2k_vmdks *d)
 {
-	uint64_t ns = le64(d->acc);
-	uint32_t type = le32(d->acc + 12);
+	uint64_t ns = h2k_le64(d->acc);
+	uint32_t type = h2k_le32(d->acc + 12);
 	long long max;
 
 	switch (type) {
@@ -503,7 +490,7 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		*used = k;
 		if (d->alen < SECTOR)
 			return 0;
-		if (le32(d->acc) == KDMV)
+		if (h2k_le32(d->acc) == KDMV)
 			return parse_header(d);
 		/* not a sparse VMDK: the bytes are the disk */
 		d->is_vmdk = 0;
@@ -566,9 +553,9 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		if (d->alen == d->aneed) {
 			d->off += k;
 			*used = k;
-			if (le32(d->acc) != KDMV)
+			if (h2k_le32(d->acc) != KDMV)
 				return fail(d, d->mark, "footer without the KDMV magic");
-			if (le64(d->acc + 12) != (uint64_t)d->cap / SECTOR)
+			if (h2k_le64(d->acc + 12) != (uint64_t)d->cap / SECTOR)
 				return fail(d, d->mark + 12, "footer capacity differs from the header's");
 			d->mark += SECTOR;
 			d->alen = 0;
@@ -637,7 +624,7 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 			d->st = ST_END;
 			return 0;
 		}
-		if (d->alen >= 4 && le32(d->acc) == KDMV)
+		if (d->alen >= 4 && h2k_le32(d->acc) == KDMV)
 			in = "the header";
 		else {
 			/* less than a sector of plain bytes */
