@@ -85,6 +85,28 @@ add_pin(struct h2k_fetch_opts *o, struct h2k_fetch_pin *pins, char **store,
 	o->npins++;
 }
 
+/* What h2k-fetch(1) says holds without an option. */
+static void
+defaults(struct h2k_fetch_opts *o, struct h2k_fetch_pin *pins)
+{
+	memset(o, 0, sizeof *o);
+	o->retries = 8;
+	o->retry_delay = 1;
+	o->retry_max_delay = 60;
+	o->retry_after_max = 300;
+	o->tls.low_speed_limit = 1024;
+	o->tls.low_speed_time = 60;
+	o->progress_fd = STDERR_FILENO;
+	o->progress = progress_mode("auto");
+	o->progname = "h2k-fetch";
+	o->errors = stderr;
+	o->pins = pins;
+	/* set by h2k-job for its pipeline: see h2k_fetch_opts.job_id */
+	o->job_id = getenv("H2K_JOB_ID");
+	if (o->job_id && !*o->job_id)
+		o->job_id = NULL;
+}
+
 /*
  * The configuration files count for DownloadWorkers (the -j default),
  * SoapTimeout and LogLevel.  Returns the number of download workers.
@@ -175,24 +197,9 @@ main(int argc, char **argv)
 	char *pinstore[MAXPINS];
 	int c, verbose, jobs = 0, insecure = 0, rc;
 
-	memset(&o, 0, sizeof o);
-	o.retries = 8;
-	o.retry_delay = 1;
-	o.retry_max_delay = 60;
-	o.retry_after_max = 300;
-	o.tls.low_speed_limit = 1024;
-	o.tls.low_speed_time = 60;
-	o.progress_fd = STDERR_FILENO;
-	o.progress = progress_mode("auto");
-	o.progname = "h2k-fetch";
-	o.errors = stderr;
-	o.pins = pins;
+	defaults(&o, pins);
 	h2k_cmd_init("h2k-fetch");
 	verbose = h2k_log_getlevel();
-	/* set by h2k-job for its pipeline: see h2k_fetch_opts.job_id */
-	o.job_id = getenv("H2K_JOB_ID");
-	if (o.job_id && !*o.job_id)
-		o.job_id = NULL;
 	while ((c = getopt_long(argc, argv, "hj:ko:qs:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
