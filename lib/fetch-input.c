@@ -269,6 +269,22 @@ claim_ovf_names(struct vm *vm, const char *name)
 	return 0;
 }
 
+/*
+ * The name a converted disk is written under: the target id with its
+ * extension (a dot not at the start, with no slash after it) replaced by
+ * the format's, or the format's added.  NULL on ENOMEM.
+ */
+static char *
+conv_name(const char *tid, enum h2k_disk_format fmt)
+{
+	const char *ext = h2k_disk_format_name(fmt);
+	const char *dot = strrchr(tid, '.');
+
+	if (!dot || dot == tid || strchr(dot, '/') || dot[-1] == '/')
+		return h2k_asprintf("%s.%s", tid, ext);
+	return h2k_asprintf("%.*s.%s", (int)(dot - tid), tid, ext);
+}
+
 /* One struct file per device to fetch, in vm->files (sized by check_line). */
 static int
 add_files(struct run *r, struct vm *vm, const cJSON *devs)
@@ -296,7 +312,11 @@ add_files(struct run *r, struct vm *vm, const cJSON *devs)
 		f->target_id = h2k_strdup(tid ? tid : fb ? fb : "");
 		f->disk = !cJSON_IsFalse(dk);
 		f->size_hint = (long long)h2k_json_num(d, "size", -1);
-		char *s = h2k_pathsafe(tid, fb);
+		f->capacity = -1;
+		f->conv = f->disk ? r->o->format : H2K_FMT_VMDK;
+		char *cn = f->conv != H2K_FMT_VMDK ? conv_name(f->target_id, f->conv) : NULL;
+		char *s = h2k_pathsafe(cn ? cn : tid, fb);
+		free(cn);
 		f->name = s ? h2k_pathset_claim(&vm->names, s) : NULL;
 		free(s);
 		free(fb);

@@ -28,9 +28,11 @@
 #include "h2k.h"
 #include "http.h"
 #include "jsonl.h"
+#include "diskout.h"
 #include "pathsafe.h"
 #include "progress.h"
 #include "vmdir.h"
+#include "vmdkstream.h"
 
 #define RECV_BUF       (256u << 10)  /* curl's receive buffer per worker */
 #define REHASH_BUF     (256u << 10)
@@ -64,9 +66,12 @@ struct file {
 	char *ident;            /* "VM moref|device key|target id": same device across leases */
 	int prog;               /* progress slot */
 	enum fstate state;
+	enum h2k_disk_format conv;  /* decoded into this format; VMDK: as served */
 	/* result */
 	long long bytes;
 	char sha256[65];
+	const char *subformat;  /* a VMDK saved as served: its kind, or NULL */
+	long long capacity;     /* the disk's size when known, else -1 */
 	/* live, read by the lease thread for the percent */
 	_Atomic long long done, total;
 };
@@ -166,6 +171,12 @@ struct xfer {
 	const char *io_op;      /* the step that failed: write, fsync, ... */
 	size_t discarded;
 	long long got;
+	/* --format raw|qcow2: the decoder and the image it writes */
+	struct h2k_vmdks *dec;
+	struct h2k_diskout *out;
+	int conv_err;           /* the stream or the image failed: conv_msg */
+	int conv_code;
+	char conv_msg[512];
 };
 
 /* fetch.c: messages, helpers, VM bookkeeping (callers hold r->mu where said) */

@@ -334,6 +334,11 @@ truncate_part(struct xfer *x)
 	x->have = 0;
 	x->synced = 0;
 	x->wb_mark = 0;
+	if (x->dec) {
+		/* a converted disk is decoded from byte 0 of a stream, always */
+		h2k_vmdks_reset(x->dec);
+		h2k_diskout_reset(x->out);
+	}
 	fetch_hz_park(x->w);
 	x->last_sync = h2k_monotime();
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
@@ -483,6 +488,15 @@ header_cb(char *line, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
+/* The decoder or the image failed: keep why for judge(). */
+static void
+conv_fail(struct xfer *x)
+{
+	x->conv_err = 1;
+	x->conv_code = h2k_errcode();
+	snprintf(x->conv_msg, sizeof x->conv_msg, "%s", h2k_errmsg());
+}
+
 /* The inline checkpoint, without a hasher thread. */
 static int
 checkpoint(struct xfer *x)
@@ -513,6 +527,20 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		/* more than the stream length the server announced */
 		x->restart = 1;
 		return 0;
+	}
+	if (x->dec) {
+		/* decoded as it arrives; hashed once complete (see finish) */
+		if (h2k_vmdks_feed(x->dec, data, n) < 0) {
+			conv_fail(x);
+			return 0;
+		}
+		x->have += (long long)n;
+		x->got += (long long)n;
+		/* both images are written front to back: start writeback of
+		 * what lies behind, or the final fsync has it all to do */
+		x->wb_mark = fetch_write_behind(x->fd, x->wb_mark, h2k_diskout_end(x->out));
+		publish(x);
+		return n;
 	}
 	while (off < n) {
 		ssize_t w = pwrite(x->fd, data + off, n - off, x->have + (long long)off);
@@ -604,13 +632,91 @@ nap(struct file *f, double d)
 	}
 }
 
+/*
+ * A converted image is not written in file order (the raw file's holes,
+ * the qcow2 header last), so the hasher cannot follow its writes: the
+ * complete file is read back once, from the page cache, before the rename.
+ * Holes are not read (SEEK_DATA): their zeros are hashed from a constant
+ * buffer, which halves the cost of a sparse disk (the kernel's zero-fill
+ * of every page read cost more than the hash itself).
+ */
+static const unsigned char zeros[REHASH_BUF];
+
+static int
+hash_file(struct xfer *x, long long *size)
+{
+	struct stat st;
+	long long pos = 0, data_end = 0;
+
+	if (fstat(x->fd, &st) < 0)
+		return -1;
+	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
+	while (pos < st.st_size) {
+		if (pos >= data_end) {
+			off_t d = lseek(x->fd, pos, SEEK_DATA);
+			if (d < 0 && errno != ENXIO)
+				d = pos;        /* no SEEK_DATA here: read it all */
+			if (d < 0 || d > st.st_size)
+				d = st.st_size;
+			while (pos < d) {
+				size_t z = d - pos < REHASH_BUF ? (size_t)(d - pos) : REHASH_BUF;
+				EVP_DigestUpdate(x->w->sha, zeros, z);
+				pos += (long long)z;
+			}
+			if (pos >= st.st_size)
+				break;
+			off_t h = lseek(x->fd, pos, SEEK_HOLE);
+			data_end = h > pos && h <= st.st_size ? h : st.st_size;
+		}
+		size_t want = data_end - pos < REHASH_BUF ? (size_t)(data_end - pos) : REHASH_BUF;
+		ssize_t n = pread(x->fd, x->w->rbuf, want, pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
+		pos += n;
+	}
+	*size = pos;
+	return 0;
+}
+
+/* A disk saved as served: what kind of VMDK (if any), how large a disk. */
+static void
+sniff(struct xfer *x)
+{
+	struct file *f = x->f;
+	unsigned char sec[512];
+	ssize_t n = pread(x->fd, sec, sizeof sec, 0);
+	long long cap = -1;
+	const char *sub = NULL;
+
+	if (!f->disk)
+		return;
+	if (n > 0 && h2k_vmdk_sniff(sec, (size_t)n, &sub, &cap))
+		f->subformat = sub;
+	else
+		cap = x->have;  /* plain bytes: they are the disk */
+	f->capacity = cap;
+}
+
 static int
 finish(struct xfer *x)
 {
 	struct file *f = x->f;
 	struct vm *vm = f->vm;
+	long long size = x->have;
 
 	h2k_progress_phase(x->w->run->prog, f->prog, H2K_PH_VERIFY);
+	if (x->dec) {
+		f->capacity = h2k_vmdks_capacity(x->dec);
+		if (h2k_diskout_finish(x->out, f->capacity) < 0)
+			return -1;
+	} else
+		sniff(x);
 	if (fsync(x->fd) < 0) {
 		int e = errno;
 		return h2k_seterr(H2K_EX_IO, "%s/%s: fsync: %s", vm->dir, f->part, strerror(e));
@@ -620,6 +726,9 @@ finish(struct xfer *x)
 	if (e)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
 		    op ? op : "read back for SHA-256", strerror(e));
+	if (x->dec && hash_file(x, &size) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: read back for SHA-256: %s", vm->dir,
+		    f->part, strerror(errno));
 	int fd = x->fd;
 	x->fd = -1;
 	if (close(fd) < 0)
@@ -631,7 +740,7 @@ finish(struct xfer *x)
 		return -1;
 	(void)unlinkat(vm->dirfd, f->meta, 0);
 	hexdigest(x->w->sha, f->sha256);
-	f->bytes = x->have;
+	f->bytes = size;
 	atomic_store(&f->done, x->have);
 	atomic_store(&f->total, x->have);
 	h2k_progress_set(x->w->run->prog, f->prog, x->have, x->have);
@@ -703,7 +812,7 @@ open_part(struct xfer *x)
 		/* left by an earlier run: only if it came from this very URL;
 		 * all of it unless the machine rebooted since, then what that
 		 * run fsynced */
-		if (meta_read(vm->dirfd, f->meta, &m) == 0 && same_source(f, &m) &&
+		if (!f->conv && meta_read(vm->dirfd, f->meta, &m) == 0 && same_source(f, &m) &&
 		    (m.same_boot || m.synced > 0)) {
 			long long keep = m.same_boot || m.synced > x->have ? x->have : m.synced;
 			if (keep < x->have && ftruncate(x->fd, keep) < 0)
@@ -807,7 +916,7 @@ start_over(struct xfer *x)
 /* A body that ended: all of the file, or only a piece?  DL_OK, DL_FAIL,
  * or DL_RETRY with lasterr said. */
 static int
-body_done(struct xfer *x, char *lasterr, size_t ll)
+body_done(struct xfer *x, const char *what, char *lasterr, size_t ll)
 {
 	if (x->total >= 0 && x->have < x->total) {
 		snprintf(lasterr, ll, "short body: %lld of %lld bytes", x->have, x->total);
@@ -821,6 +930,11 @@ body_done(struct xfer *x, char *lasterr, size_t ll)
 			snprintf(lasterr, ll, "short body");
 			return DL_RETRY;
 		}
+	}
+	if (x->dec && h2k_vmdks_finish(x->dec) < 0) {
+		conv_fail(x);
+		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
+		return DL_FAIL;
 	}
 	return finish(x) < 0 ? DL_FAIL : DL_OK;
 }
@@ -875,6 +989,12 @@ judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, d
 		    x->io_op ? x->io_op : "write", strerror(x->io_err));
 		return DL_FAIL;
 	}
+	if (x->conv_err) {
+		/* a malformed stream is the server's failure, not retried:
+		 * the same lease would serve the same bytes */
+		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
+		return DL_FAIL;
+	}
 	if (x->restart) {
 		snprintf(lasterr, ll, "answer did not continue the kept bytes");
 		if (start_over(x) < 0)
@@ -892,7 +1012,7 @@ judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, d
 		return finish(x) < 0 ? DL_FAIL : DL_OK;
 	}
 	if (cc == CURLE_OK && (x->status == 200 || x->status == 206))
-		return body_done(x, lasterr, ll);
+		return body_done(x, what, lasterr, ll);
 	if (cc == CURLE_OK)
 		return bad_status(x, what, lasterr, ll, ra);
 	if (w->peer.pin_mismatch || !transient_curl(cc) ||
@@ -924,6 +1044,16 @@ download(struct worker *w, struct file *f)
 	snprintf(what, sizeof what, "%s: %s", f->vm->name, f->name);
 	if (open_part(&x) < 0)
 		goto out;
+	if (f->conv) {
+		char *nm = h2k_asprintf("%s/%s", f->vm->dir, f->part);
+		x.out = nm ? h2k_diskout_new(x.fd, f->conv, nm) : NULL;
+		x.dec = x.out ? h2k_vmdks_new(h2k_diskout_put, x.out) : NULL;
+		free(nm);
+		if (!x.dec) {
+			h2k_seterr(H2K_EX_IO, "%s: out of memory", what);
+			goto out;
+		}
+	}
 	hwm = x.have;
 	h2k_backoff_init(&bo, o->retry_delay, o->retry_max_delay);
 	w->tls = o->tls;
@@ -936,6 +1066,9 @@ download(struct worker *w, struct file *f)
 			goto out;
 		}
 		attempts++;
+		/* a converted disk cannot resume from a range: from 0 */
+		if (x.dec && x.have > 0 && start_over(&x) < 0)
+			goto out;
 		xfer_reset(&x);
 		fetch_hz_park(w);
 		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
@@ -978,6 +1111,8 @@ out:
 	curl_slist_free_all(hdrs);
 	free(ifr);
 	free(x.etag);
+	h2k_vmdks_free(x.dec);
+	h2k_diskout_free(x.out);
 	return rc;
 }
 

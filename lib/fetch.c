@@ -197,6 +197,17 @@ fetch_vm_settled(struct vm *vm)
 				cJSON_AddStringToObject(e, "path", p);
 				cJSON_AddNumberToObject(e, "size", (double)f->bytes);
 				cJSON_AddStringToObject(e, "sha256", f->sha256);
+				if (f->disk) {
+					/* the bytes as written: h2k-ovf and hyper2kvm read them */
+					/* saved as served: a sparse VMDK says vmdk, plain
+					 * bytes are a raw disk whatever the name */
+					cJSON_AddStringToObject(e, "format", f->conv != H2K_FMT_VMDK ?
+					    h2k_disk_format_name(f->conv) : f->subformat ? "vmdk" : "raw");
+					if (f->subformat)
+						cJSON_AddStringToObject(e, "vmdk_subformat", f->subformat);
+					if (f->capacity >= 0)
+						cJSON_AddNumberToObject(e, "capacity_bytes", (double)f->capacity);
+				}
 				cJSON_AddItemToArray(files, e);
 				free(p);
 			}

@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 
+#include "diskout.h"
 #include "http.h"
 #include "progress.h"
 #include "session.h"
@@ -45,6 +46,9 @@ struct h2k_fetch_opts {
 	int keep_lease;         /* do not abort leases on failure */
 	int disks_only;         /* skip devices with "disk":false */
 	int overwrite;          /* replace a completed export in the VM's folder */
+	/* disks (devices with "disk":true) as served (H2K_FMT_VMDK), or
+	 * decoded as they arrive into NAME.raw / NAME.qcow2 (diskout.h) */
+	enum h2k_disk_format format;
 	const char *job_id;     /* h2k-job's job (H2K_JOB_ID), NULL outside one:
 	                         * a later attempt of the same job redoes the
 	                         * export its dead runner's attempt completed */

@@ -227,7 +227,7 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 	}
 	if (check_files(files, dir, safe, label, o, &f, &nf) < 0)
 		goto out;
-	if (h2k_handoff_precheck(h, safe) < 0) {
+	if (h2k_handoff_precheck(h, vd.dirfd, safe) < 0) {
 		h2k_adderr("%s", label);
 		goto out;
 	}
@@ -284,6 +284,19 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 			h2k_warn("%s: %s is not in the descriptor; left out of "
 			    "the manifest%s", label, f[i].base,
 			    o->ova ? " and the OVA" : "");
+
+	/*
+	 * hyper2kvm's daemon converts the OVA's disks with qemu-img, which
+	 * opens any file a disk names (a qcow2 backing file): refused, as
+	 * h2k_h2kvm_manifest refuses them for the manifest.
+	 */
+	for (size_t i = 0; h->deliver_fd >= 0 && h->ova && i < nf; i++) {
+		const char *fmt, *sub;
+		if (f[i].used && h2k_h2kvm_sniff(f[i].path, &fmt, &sub) < 0) {
+			h2k_adderr("%s", label);
+			goto out;
+		}
+	}
 
 	ovfp = h2k_asprintf("%s/%s.ovf", dir, safe);
 	mfp = h2k_asprintf("%s/%s.mf", dir, safe);

@@ -110,6 +110,9 @@ reader(void *arg)
 			it->msg = strdup(h2k_errmsg());
 		} else
 			it->line = line;
+		/* a read error (not a bad line) ends the input: reading again
+		 * would fail again, forever (stdin a directory: EISDIR) */
+		int last = rc < 0 && it->code != H2K_EX_USAGE;
 		pthread_mutex_lock(&q->mu);
 		if (line)
 			ka_add(line);
@@ -120,6 +123,8 @@ reader(void *arg)
 		q->tail = it;
 		pthread_cond_broadcast(&q->cv);
 		pthread_mutex_unlock(&q->mu);
+		if (last)
+			break;
 	}
 	pthread_mutex_lock(&q->mu);
 	q->eof = 1;
@@ -181,7 +186,7 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 	    o->hyper2kvm_fix || o->hyper2kvm_output,
 	    .ova = o->ova, .mo = { .fix = o->hyper2kvm_fix,
 	    .outdir = o->hyper2kvm_output }, .deliver_fd = -1,
-	    .deliver_dir = o->deliver };
+	    .deliver_dir = o->deliver, .cancel = &finish_signal };
 
 	/* opened once: a directory swapped for a symlink later is not followed */
 	if (o->deliver && (h.deliver_fd = h2k_deliver_open(o->deliver)) < 0) {
@@ -246,6 +251,11 @@ h2k_finish_run(const struct h2k_finish_opts *o, FILE *in, const char *inname,
 	pthread_cond_broadcast(&q->cv);
 	while (finish_signal && (it = q->head)) {
 		q->head = it->next;
+		/* the reader may add a line while this one is ended: it must
+		 * not be linked behind `it` (freed below, its next already
+		 * taken) but become the head, ended in its turn */
+		if (!q->head)
+			q->tail = NULL;
 		pthread_mutex_unlock(&q->mu);
 		if (it->line && !o->keep_lease) {
 			finish_end_export(v, it->line, 0, "export cancelled by h2k-ovf");

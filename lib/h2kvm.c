@@ -20,8 +20,9 @@
  *
  * Delivery is a hard link (same file system) or a copy linked in under
  * its final name: linkat never replaces a name, so a file already in the
- * watched directory stays as it was, and the watcher (it ignores .part)
- * sees the name only once the bytes are complete.
+ * watched directory stays as it was, and the watcher sees the name only
+ * once the bytes are complete.  The copy is an unnamed O_TMPFILE, or a
+ * .part (ignored by the watcher) of this run's own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +61,8 @@ static int
 rd_sector(const char *path, unsigned char *b, size_t n, size_t *got)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	ssize_t r;
+	ssize_t r = 0;
+	size_t have = 0;
 	struct stat st;
 
 	if (fd < 0)
@@ -70,13 +72,18 @@ rd_sector(const char *path, unsigned char *b, size_t n, size_t *got)
 		close(fd);
 		return h2k_seterr(H2K_EX_IO, "%s: not a regular file", path);
 	}
-	do
-		r = pread(fd, b, n, 0);
-	while (r < 0 && errno == EINTR);
+	while (have < n) {
+		r = pread(fd, b + have, n - have, (off_t)have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
 	close(fd);
 	if (r < 0)
 		return h2k_seterr(H2K_EX_IO, "%s: %s", path, strerror(errno));
-	*got = (size_t)r;
+	*got = have;
 	return 0;
 }
 
@@ -103,19 +110,45 @@ be64(const unsigned char *p)
 	return v;
 }
 
-/* Format, sub-format and virtual size (0: unknown) from the first sector. */
+/*
+ * qemu reads a sparse VMDK's descriptor from byte 512, DESC_SIZE (10 KiB)
+ * of it, and takes a parentFileNameHint there for a backing file.
+ */
+#define VMDK_DESC_AT 512
+#define VMDK_DESC_SIZE (20 * 512)
+
+/*
+ * Format, sub-format and virtual size (0: unknown) from the first bytes.
+ * hyper2kvm runs qemu-img convert without -f: qemu probes the format and
+ * opens any file the image names (a backing file, an external data file,
+ * a parent VMDK), so an image naming one is refused, or /etc/shadow would
+ * be read into the converted disk.
+ */
 static int
 sniff(const char *path, const char **fmt, const char **sub,
     long long *capacity)
 {
-	unsigned char b[512];
+	unsigned char b[VMDK_DESC_AT + VMDK_DESC_SIZE];
+	const unsigned char *p;
 	size_t n = 0;
 	static const char desc[] = "# Disk DescriptorFile";
+	static const char hint[] = "parentFileNameHint";
 
 	*sub = NULL;
 	*capacity = 0;
 	if (rd_sector(path, b, sizeof b, &n) < 0)
 		return -1;
+	if (n >= 4 && (!memcmp(b, "KDMV", 4) || !memcmp(b, "COWD", 4)) &&
+	    n > VMDK_DESC_AT && (p = memmem(b + VMDK_DESC_AT, n -
+	    VMDK_DESC_AT, hint, sizeof hint - 1)) &&
+	    /* qemu skips 'parentFileNameHint="': an empty name is none */
+	    !((size_t)(p - b) + sizeof hint + 1 < n &&
+	    p[sizeof hint + 1] == '"'))
+		return h2k_seterr(H2K_EX_USAGE, "%s: a VMDK with a parent "
+		    "(%s): qemu-img would read that file; refused", path, hint);
+	if (n >= 4 && !memcmp(b, "COWD", 4))
+		return h2k_seterr(H2K_EX_USAGE, "%s: a VMDK3 (COWD) image, not "
+		    "a format h2k hands to hyper2kvm; refused", path);
 	if (n >= 80 && !memcmp(b, "KDMV", 4)) {
 		uint64_t sectors = le64(b + 12);
 		*fmt = "vmdk";
@@ -126,13 +159,35 @@ sniff(const char *path, const char **fmt, const char **sub,
 			*capacity = (long long)(sectors * 512);
 		return 0;
 	}
-	if (n >= 32 && !memcmp(b, "QFI\xfb", 4)) {
-		uint64_t size = be64(b + 24);
+	if (n >= 4 && !memcmp(b, "QFI\xfb", 4)) {
+		uint64_t size, version;
+		if (n < 72)
+			return h2k_seterr(H2K_EX_USAGE, "%s: a truncated qcow2 "
+			    "header; refused", path);
+		size = be64(b + 24);
+		version = be64(b) & 0xffffffffu;
+		/* version 1 (qcow) and 2, 3 (qcow2): backing_file_offset at 8 */
+		if (be64(b + 8))
+			return h2k_seterr(H2K_EX_USAGE, "%s: a qcow2 with a "
+			    "backing file: qemu-img would read that file; "
+			    "refused", path);
+		/* version 3 incompatible feature bit 2: an external data file */
+		if (version >= 3 && (n < 80 || (be64(b + 72) & 4)))
+			return h2k_seterr(H2K_EX_USAGE, "%s: a qcow2 with an "
+			    "external data file: qemu-img would read that file; "
+			    "refused", path);
+		if (version < 2)
+			return h2k_seterr(H2K_EX_USAGE, "%s: a qcow version 1 "
+			    "image, not a format h2k hands to hyper2kvm; refused",
+			    path);
 		*fmt = "qcow2";
 		if (size <= (uint64_t)LLONG_MAX)
 			*capacity = (long long)size;
 		return 0;
 	}
+	if (n >= 4 && !memcmp(b, "QED\0", 4))
+		return h2k_seterr(H2K_EX_USAGE, "%s: a QED image (it may name a "
+		    "backing file qemu-img would read); refused", path);
 	if (n >= sizeof desc - 1 && !memcmp(b, desc, sizeof desc - 1))
 		return h2k_seterr(H2K_EX_USAGE, "%s: a VMDK text descriptor "
 		    "(it names other files), not a disk image", path);
@@ -629,30 +684,74 @@ h2k_deliver_check(int dfd, const char *dir, const char *name)
 	return 0;
 }
 
+/*
+ * The file a copy is written to before it is linked in under its final
+ * name: an unnamed O_TMPFILE in dir when the file system and /proc allow
+ * (a run killed mid-copy leaves nothing), else NAME.PID.N.part made with
+ * O_EXCL, a name of this run alone (the watcher ignores .part; a
+ * same-named VM delivered at the same time has a .part of its own, which
+ * this run never touches).  *tmp is NULL for the unnamed file.
+ */
 static int
-copy_in(int dfd, const char *dir, const char *src, const char *name)
+tmp_open(int dfd, const char *dir, const char *name, char **tmp)
 {
-	char *part = h2k_asprintf("%s.part", name), buf[1 << 16];
+	static unsigned seq;
+	int fd;
+
+	*tmp = NULL;
+#ifdef O_TMPFILE
+	if (access("/proc/self/fd", X_OK) == 0) {
+		fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL &&
+		    errno != ENOENT)
+			return h2k_seterr(H2K_EX_IO, "%s: %s", dir,
+			    strerror(errno));
+	}
+#endif
+	for (int i = 0; i < 100; i++) {
+		free(*tmp);
+		if (!(*tmp = h2k_asprintf("%s.%ld.%u.part", name,
+		    (long)getpid(), __atomic_add_fetch(&seq, 1,
+		    __ATOMIC_RELAXED))))
+			return -1;
+		fd = openat(dfd, *tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			break;
+	}
+	h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, *tmp, strerror(errno));
+	free(*tmp);
+	*tmp = NULL;
+	return -1;
+}
+
+static int
+copy_in(int dfd, const char *dir, const char *src, const char *name,
+    const volatile sig_atomic_t *cancel)
+{
+	char *part = NULL, buf[1 << 16], proc[64];
+	const char *shown;
 	int in = -1, out = -1, rc = -1;
 	ssize_t r;
 	struct stat st;
 
-	if (!part)
-		return -1;
 	if ((in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    fstat(in, &st) < 0) {
 		h2k_seterr(H2K_EX_IO, "%s: %s", src, strerror(errno));
 		goto out;
 	}
-	/* a .part left by a run that died is ours to replace */
-	(void)unlinkat(dfd, part, 0);
-	out = openat(dfd, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (out < 0) {
-		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, part, strerror(errno));
+	if ((out = tmp_open(dfd, dir, name, &part)) < 0)
 		goto out;
-	}
+	shown = part ? part : name;
 	for (;;) {
+		if (cancel && *cancel) {
+			h2k_seterr(H2K_EX_CANCEL, "%s/%s: interrupted", dir, name);
+			goto out;
+		}
 		r = read(in, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -667,39 +766,47 @@ copy_in(int dfd, const char *dir, const char *src, const char *name)
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0) {
-				h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, part,
+				h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, shown,
 				    strerror(errno));
 				goto out;
 			}
 			o += w;
 		}
 	}
-	if (fchmod(out, st.st_mode & 0777) < 0 || fsync(out) < 0 ||
-	    close(out) < 0) {
-		out = -1;
-		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, part, strerror(errno));
+	if (fchmod(out, st.st_mode & 0777) < 0 || fsync(out) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, shown, strerror(errno));
 		goto out;
 	}
-	out = -1;
-	if (linkat(dfd, part, dfd, name, 0) < 0) {
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", out);
+	if (part ? linkat(dfd, part, dfd, name, 0) :
+	    linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW)) {
 		h2k_seterr(errno == EEXIST ? H2K_EX_EXISTS : H2K_EX_IO,
 		    "%s/%s: %s", dir, name, errno == EEXIST ? "already exists; "
 		    "not replaced" : strerror(errno));
 		goto out;
 	}
+	if (close(out) < 0) {
+		out = -1;
+		h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, name, strerror(errno));
+		(void)unlinkat(dfd, name, 0);
+		goto out;
+	}
+	out = -1;
 	rc = 0;
 out:
 	if (in >= 0)
 		close(in);
 	if (out >= 0)
 		close(out);
-	(void)unlinkat(dfd, part, 0);
+	if (part)
+		(void)unlinkat(dfd, part, 0);
 	free(part);
 	return rc;
 }
 
 int
-h2k_deliver(int dfd, const char *dir, const char *src, const char *name)
+h2k_deliver(int dfd, const char *dir, const char *src, const char *name,
+    const volatile sig_atomic_t *cancel)
 {
 	if (!*name || strchr(name, '/') || !strcmp(name, ".") ||
 	    !strcmp(name, ".."))
@@ -713,7 +820,7 @@ h2k_deliver(int dfd, const char *dir, const char *src, const char *name)
 		    errno != ENOTSUP)
 			return h2k_seterr(H2K_EX_IO, "link %s into %s: %s", src,
 			    dir, strerror(errno));
-		if (copy_in(dfd, dir, src, name) < 0)
+		if (copy_in(dfd, dir, src, name, cancel) < 0)
 			return -1;
 	}
 	if (fsync(dfd) < 0)
@@ -739,13 +846,23 @@ set_str(cJSON *line, const char *k, const char *v)
 }
 
 int
-h2k_handoff_precheck(const struct h2k_handoff *h, const char *safe)
+h2k_handoff_precheck(const struct h2k_handoff *h, int dirfd, const char *safe)
 {
+	struct stat a, b;
 	char *n;
 	int rc;
 
 	if (h->deliver_fd < 0)
 		return 0;
+	/*
+	 * The export folder itself: the watcher would see its loose disks
+	 * beside the OVA, and the name to deliver is the one this run writes.
+	 */
+	if (dirfd >= 0 && fstat(h->deliver_fd, &a) == 0 &&
+	    fstat(dirfd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return h2k_seterr(H2K_EX_USAGE, "%s: --deliver into the VM's own "
+		    "export folder (its disks would lie loose beside what is "
+		    "delivered); refused", h->deliver_dir);
 	if (!(n = deliver_name(h, safe)))
 		return -1;
 	rc = h2k_deliver_check(h->deliver_fd, h->deliver_dir, n);
@@ -789,7 +906,7 @@ h2k_handoff_deliver(const struct h2k_handoff *h, cJSON *line,
 		return h2k_seterr(H2K_EX_FAIL, "nothing to deliver");
 	if (!(n = deliver_name(h, safe)))
 		return -1;
-	if (h2k_deliver(h->deliver_fd, h->deliver_dir, src, n) == 0 &&
+	if (h2k_deliver(h->deliver_fd, h->deliver_dir, src, n, h->cancel) == 0 &&
 	    (dst = h2k_asprintf("%s/%s", h->deliver_dir, n)) &&
 	    set_str(line, "delivered_path", dst) == 0)
 		rc = 0;

@@ -6,6 +6,7 @@
 #ifndef H2K_H2KVM_H
 #define H2K_H2KVM_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -57,11 +58,14 @@ int h2k_deliver_open(const char *dir);
 int h2k_deliver_check(int dfd, const char *dir, const char *name);
 /*
  * Put src into the directory as name: a hard link when on the same file
- * system, else a copy through name.part (fsync, then linked in under
- * name without replacing anything, .part removed).  Never replaces an
- * existing name (H2K_EX_EXISTS, nothing changed).  dir is for messages.
+ * system, else a copy through an O_TMPFILE or a .part of this call's own
+ * (fsync, then linked in under name without replacing anything, .part
+ * removed).  Never replaces an existing name (H2K_EX_EXISTS, nothing
+ * changed).  dir is for messages.  A copy stops when *cancel (may be
+ * NULL) becomes non-zero: H2K_EX_CANCEL, nothing left.
  */
-int h2k_deliver(int dfd, const char *dir, const char *src, const char *name);
+int h2k_deliver(int dfd, const char *dir, const char *src, const char *name,
+    const volatile sig_atomic_t *cancel);
 
 /*
  * The hand-off as h2k-ovf does it for one VM.  deliver_fd is the watched
@@ -74,10 +78,16 @@ struct h2k_handoff {
 	struct h2k_h2kvm_opts mo;
 	int deliver_fd;
 	const char *deliver_dir; /* for messages and delivered_path */
+	const volatile sig_atomic_t *cancel; /* stops a copy; may be NULL */
 };
 
-/* Before any work: H2K_EX_EXISTS when the name to deliver is taken. */
-int h2k_handoff_precheck(const struct h2k_handoff *h, const char *safe);
+/*
+ * Before any work: H2K_EX_USAGE when the directory to deliver into is the
+ * export folder (dirfd, -1: not known), H2K_EX_EXISTS when the name to
+ * deliver is taken.
+ */
+int h2k_handoff_precheck(const struct h2k_handoff *h, int dirfd,
+    const char *safe);
 /*
  * Write dir/NAME.hyper2kvm.json (when asked or delivering) for the files
  * named names[0..n); sets "hyper2kvm_manifest_path" in line.

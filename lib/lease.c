@@ -202,12 +202,14 @@ h2k_lease_keep(struct h2k_vim *v, const char *lease, int percent,
 	*msg = NULL;
 	h2k_clearerr();
 	/* a failed Progress is only worth a warning when the lease's
-	 * state, asked next, does not explain it */
+	 * state, asked next, does not explain it: in error, gone, or done
+	 * (h2k-ovf's HttpNfcLeaseComplete can land between the two calls) */
 	if (h2k_lease_progress(v, lease, percent) < 0 &&
 	    h2k_errcode() != H2K_EX_NOTFOUND)
 		perr = h2k_strdup(h2k_errmsg());
 	st = h2k_lease_state(v, lease, msg);
-	if (perr && st != H2K_LEASE_ERROR && st != H2K_LEASE_GONE)
+	if (perr && st != H2K_LEASE_ERROR && st != H2K_LEASE_GONE &&
+	    st != H2K_LEASE_DONE)
 		h2k_warn("%s: %s", label, perr);
 	free(perr);
 	return st;

@@ -977,6 +977,25 @@ put_str(cJSON *o, const char *key, const char *val)
  * The session file replaced in the directory the session walk checked:
  * what was judged is where the cookie goes.
  */
+/*
+ * -1 (H2K_EX_SECRET) when base, in dfd, exists and is neither a regular
+ * file nor a symbolic link (which the rename replaces, not follows): the
+ * rename would put the session in place of a device, a FIFO or a
+ * directory ("-s /dev/null" as root made /dev/null a file), and
+ * --logout would unlink it.
+ */
+static int
+not_a_file_at(int dfd, const char *base, const char *path)
+{
+	struct stat st;
+
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+		return 0;
+	return h2k_seterr(H2K_EX_SECRET, "session file %s is not a regular "
+	    "file; left as it is", path);
+}
+
 static int
 session_write(const char *path, const char *text, size_t len)
 {
@@ -993,6 +1012,10 @@ session_write(const char *path, const char *text, size_t len)
 		goto out;
 	if ((dfd = session_dir_open(path)) < 0)
 		goto out;
+	if (not_a_file_at(dfd, base, path) < 0) {
+		close(dfd);
+		goto out;
+	}
 	rc = atomic_write_at(dfd, dir, base, path, text, len, 0600);
 	close(dfd);
 out:
@@ -1062,6 +1085,8 @@ h2k_session_remove(const char *path)
 {
 	char *dir;
 
+	if (not_a_file_at(AT_FDCWD, path, path) < 0)
+		return -1;
 	if (unlink(path) < 0) {
 		if (errno == ENOENT)
 			return h2k_seterr(H2K_EX_SESSION, "not logged in: no "

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,12 +89,32 @@ h2k_clearerr(void)
 static const char *logprog = "h2k";
 static int loglevel = H2K_LOG_WARN;
 
+/*
+ * A command started with stdin, stdout or stderr closed would get that
+ * number back from its first open(2) (a curl socket, a lock file) and
+ * write its JSON lines or messages into it.  Each closed one is opened on
+ * /dev/null the wrong way round (stdin write-only, stdout and stderr
+ * read-only): the number stays taken and a write fails (EBADF), which
+ * the command reports like any failed write (h2k-ovf >&-: exit 8).
+ */
+static void
+std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int n = open("/dev/null", fd ? O_RDONLY : O_WRONLY);
+			if (n >= 0 && n != fd)
+				close(n);  /* a lower one was closed: taken now */
+		}
+}
+
 void
 h2k_log_init(const char *progname)
 {
 	const char *s, *e;
 	int l;
 
+	std_fds();
 	if (progname) {
 		const char *slash = strrchr(progname, '/');
 		logprog = slash ? slash + 1 : progname;

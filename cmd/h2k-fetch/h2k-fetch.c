@@ -28,8 +28,8 @@ usage(void)
 {
 	h2k_usage(
 	    "usage: h2k-fetch [-kqv] [-j jobs] -o dir [-s session] [--allow-http]\n"
-	    "                 [--ca-file file] [--disks-only] [--keep-lease]\n"
-	    "                 [--keepalive seconds] [--overwrite]\n"
+	    "                 [--ca-file file] [--disks-only] [--format vmdk|raw|qcow2]\n"
+	    "                 [--keep-lease] [--keepalive seconds] [--overwrite]\n"
 	    "                 [--progress auto|bar|json|none]\n"
 	    "                 [--retries n] [--retry-delay seconds] [--speed-limit bytes]\n"
 	    "                 [--speed-time seconds] [--thumbprint [host=]sha256]\n");
@@ -64,6 +64,18 @@ progress_mode(const char *s)
 	if (!strcmp(s, "none"))
 		return H2K_PROGRESS_NONE;
 	h2k_diex(H2K_EX_USAGE, "--progress %s: want auto, bar, json or none", s);
+}
+
+static enum h2k_disk_format
+disk_format(const char *s)
+{
+	if (!strcmp(s, "vmdk"))
+		return H2K_FMT_VMDK;
+	if (!strcmp(s, "raw"))
+		return H2K_FMT_RAW;
+	if (!strcmp(s, "qcow2"))
+		return H2K_FMT_QCOW2;
+	h2k_diex(H2K_EX_USAGE, "--format %s: want vmdk, raw or qcow2", s);
 }
 
 /* --thumbprint [host[:port]=]hex: pins[o->npins], o->pins (MAXPINS). */
@@ -163,13 +175,14 @@ use_session(struct h2k_fetch_opts *o, const char *sflag,
 int
 main(int argc, char **argv)
 {
-	enum { O_ALLOWHTTP = 256, O_CAFILE, O_DISKSONLY, O_KEEPLEASE, O_KEEPALIVE,
+	enum { O_ALLOWHTTP = 256, O_CAFILE, O_DISKSONLY, O_FORMAT, O_KEEPLEASE, O_KEEPALIVE,
 	    O_OVERWRITE, O_PROGRESS, O_RETRIES, O_RETRYDELAY, O_SPEEDLIMIT, O_SPEEDTIME,
 	    O_THUMBPRINT, O_VERSION };
 	static const struct option longopts[] = {
 		{ "allow-http", no_argument, NULL, O_ALLOWHTTP },
 		{ "ca-file", required_argument, NULL, O_CAFILE },
 		{ "disks-only", no_argument, NULL, O_DISKSONLY },
+		{ "format", required_argument, NULL, O_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "insecure", no_argument, NULL, 'k' },
 		{ "jobs", required_argument, NULL, 'j' },
@@ -229,6 +242,9 @@ main(int argc, char **argv)
 			break;
 		case O_DISKSONLY:
 			o.disks_only = 1;
+			break;
+		case O_FORMAT:
+			o.format = disk_format(optarg);
 			break;
 		case O_OVERWRITE:
 			o.overwrite = 1;

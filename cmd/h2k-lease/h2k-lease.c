@@ -97,6 +97,10 @@ from_stdin(struct run *r)
 		snprintf(where, sizeof where, "stdin:%ld", in.lineno);
 		if (rc < 0) {
 			fail(r, NULL);
+			/* a read error, not a bad line: nothing more
+			 * will come (stdin a directory fails forever) */
+			if (h2k_errcode() != H2K_EX_USAGE)
+				break;
 			continue;
 		}
 		if (one(r, line) < 0)

@@ -103,6 +103,11 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* "" would be the working directory without saying so */
+	if (o.deliver && !*o.deliver)
+		h2k_diex(H2K_EX_USAGE, "--deliver: an empty directory name");
+	if (o.hyper2kvm_output && !*o.hyper2kvm_output)
+		h2k_diex(H2K_EX_USAGE, "--hyper2kvm-output: an empty directory name");
 	if (isatty(STDIN_FILENO))
 		h2k_diex(H2K_EX_USAGE, "standard input is a terminal: h2k-ovf "
 		    "reads the lines of h2k-fetch");

@@ -83,10 +83,29 @@ main(void)
 	    sub && !strcmp(sub, "monolithicSparse"), "KDMV without: monolithicSparse");
 	qfi[31] = 0x10;                    /* size 0x100000 at offset 24, BE */
 	qfi[29] = 0x10; qfi[31] = 0;
+	qfi[7] = 3;                        /* version 3 */
 	snprintf(p, sizeof p, "%s/q.img", dir);
 	put(p, qfi, sizeof qfi);
 	ok(h2k_h2kvm_sniff(p, &fmt, &sub) == 0 && !strcmp(fmt, "qcow2") && !sub,
 	    "QFI\\xfb: qcow2");
+	qfi[15] = 0x80;                    /* backing_file_offset */
+	put(p, qfi, sizeof qfi);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE &&
+	    strstr(h2k_errmsg(), "backing file"), "qcow2 with a backing file: refused");
+	qfi[15] = 0;
+	qfi[79] = 4;                       /* incompatible: external data file */
+	put(p, qfi, sizeof qfi);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE &&
+	    strstr(h2k_errmsg(), "data file"), "qcow2 with a data file: refused");
+	qfi[79] = 0;
+	qfi[7] = 1;
+	put(p, qfi, sizeof qfi);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE,
+	    "qcow version 1: refused");
+	qfi[7] = 3;
+	put(p, "QED", 4);
+	ok(h2k_h2kvm_sniff(p, &fmt, &sub) < 0 && h2k_errcode() == H2K_EX_USAGE,
+	    "QED: refused");
 	snprintf(p, sizeof p, "%s/r.vmdk", dir);
 	put(p, "random bytes", 12);
 	ok(h2k_h2kvm_sniff(p, &fmt, &sub) == 0 && !strcmp(fmt, "raw"),
@@ -275,17 +294,17 @@ main(void)
 		dfd = h2k_deliver_open(w);
 		ok(dfd >= 0, "open the watched directory");
 		ok(h2k_deliver_check(dfd, w, "x.ova") == 0, "x.ova not there yet");
-		ok(h2k_deliver(dfd, w, src, "x.ova") == 0, "delivered");
+		ok(h2k_deliver(dfd, w, src, "x.ova", NULL) == 0, "delivered");
 		snprintf(t, sizeof t, "%s/x.ova", w);
 		ok(stat(t, &a) == 0 && stat(src, &b) == 0 && a.st_ino == b.st_ino,
 		    "same file system: a hard link");
 		ok(h2k_deliver_check(dfd, w, "x.ova") < 0 && h2k_errcode() == H2K_EX_EXISTS,
 		    "check: the name is taken: %s", h2k_errmsg());
 		snprintf(src, sizeof src, "%s/disk-0.vmdk", dir);
-		ok(h2k_deliver(dfd, w, src, "x.ova") < 0 && h2k_errcode() == H2K_EX_EXISTS &&
+		ok(h2k_deliver(dfd, w, src, "x.ova", NULL) < 0 && h2k_errcode() == H2K_EX_EXISTS &&
 		    stat(t, &a) == 0 && a.st_ino == b.st_ino && a.st_size == 3,
 		    "a name already there is not replaced (exit 12)");
-		ok(h2k_deliver(dfd, w, src, "../y") < 0 && h2k_errcode() == H2K_EX_USAGE,
+		ok(h2k_deliver(dfd, w, src, "../y", NULL) < 0 && h2k_errcode() == H2K_EX_USAGE,
 		    "a name with a slash refused");
 		close(dfd);
 		snprintf(t, sizeof t, "%s/wlink", dir);
@@ -302,20 +321,29 @@ main(void)
 			char sh[] = "/dev/shm/h2k-unit-h2kvm.XXXXXX", *s = mkdtemp(sh);
 			int sfd = s ? h2k_deliver_open(s) : -1;
 			snprintf(t, sizeof t, "%s/c.ova", s ? s : "");
-			ok(sfd >= 0 && h2k_deliver(sfd, s, src, "c.ova") == 0 &&
+			ok(sfd >= 0 && h2k_deliver(sfd, s, src, "c.ova", NULL) == 0 &&
 			    stat(t, &a) == 0 && stat(src, &b) == 0 && a.st_size == b.st_size &&
 			    a.st_dev != b.st_dev, "another file system: a copy");
 			snprintf(t, sizeof t, "%s/c.ova.part", s ? s : "");
 			ok(access(t, F_OK) < 0, "the copy's .part is gone");
-			ok(h2k_deliver(sfd, s, src, "c.ova") < 0 && h2k_errcode() == H2K_EX_EXISTS &&
+			ok(h2k_deliver(sfd, s, src, "c.ova", NULL) < 0 && h2k_errcode() == H2K_EX_EXISTS &&
 			    access(t, F_OK) < 0, "copy onto a name there: refused, no .part left");
+			{
+				static volatile sig_atomic_t stop = SIGTERM;
+				char l2[600];
+				snprintf(t, sizeof t, "%s/d.ova", s ? s : "");
+				snprintf(l2, sizeof l2, "ls -A '%s' | grep -qv '^c.ova$'", s ? s : "");
+				ok(h2k_deliver(sfd, s, src, "d.ova", &stop) < 0 &&
+				    h2k_errcode() == H2K_EX_CANCEL && access(t, F_OK) < 0 &&
+				    system(l2) != 0, "a cancelled copy: exit 10, nothing left");
+			}
 			if (sfd >= 0)
 				close(sfd);
 			snprintf(t, sizeof t, "rm -rf '%s'", s ? s : "/nonexistent");
 			if (s && system(t) != 0)
 				printf("# cleanup of %s failed\n", s);
 		} else
-			skip(3, "no writable /dev/shm");
+			skip(4, "no writable /dev/shm");
 	}
 
 	snprintf(line, sizeof line, "rm -rf '%s'", dir);

@@ -1,0 +1,328 @@
+/*
+ * diskout.c - raw and qcow2 images written from a disk stream in one pass.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * raw: each piece that is not all zeros is pwritten at its own offset; the
+ * rest stays a hole; the end sets the size.
+ *
+ * qcow2 (version 3, as `qemu-img create -f qcow2` makes: 64 KiB clusters,
+ * 16-bit refcounts, no backing file, no extensions): cluster 0 is the
+ * header, written last.  Data clusters are appended in arrival order from
+ * cluster 1.  The pieces come in increasing offset order, so an L2 table
+ * (8192 entries, 512 MiB of disk) is complete as soon as a piece lands
+ * beyond its range: it is appended then and only one is held in memory;
+ * the L1 table (8 bytes per 512 MiB) is kept whole.  At the end: the L1
+ * table, then the refcount table and blocks, which describe clusters
+ * 0..N-1 each used once (every cluster is referenced exactly once), N
+ * counting the refcount structures themselves; then the header.  Every
+ * entry carries QCOW_OFLAG_COPIED, as qemu-img check wants for refcount 1.
+ * Until the header is written the file is not a valid image, and the
+ * caller only renames after fsync: a crash leaves a .part, never a
+ * valid-looking wrong image.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diskout.h"
+#include "h2k.h"
+
+#define CL_BITS         16
+#define CL              (1u << CL_BITS)
+#define L2_ENTRIES      (CL / 8)
+#define RB_ENTRIES      (CL / 2)        /* refcount_order 4 */
+#define RT_ENTRIES      (CL / 8)
+#define OFLAG_COPIED    (1ull << 63)
+
+struct h2k_diskout {
+	int fd;
+	enum h2k_disk_format fmt;
+	char *name;
+	long long data;
+	/* qcow2 */
+	unsigned char *cl;      /* one cluster: the L2 table being filled, or scratch */
+	unsigned char *pad;     /* a short last piece, padded to a cluster */
+	long long l2_idx;       /* the L2 table in cl, -1 none */
+	uint64_t *l1;
+	size_t l1_len;
+	long long next;         /* next free cluster */
+	long long last_off;
+	long long end;          /* end of the last write */
+};
+
+const char *
+h2k_disk_format_name(enum h2k_disk_format f)
+{
+	return f == H2K_FMT_RAW ? "raw" : f == H2K_FMT_QCOW2 ? "qcow2" : "vmdk";
+}
+
+static void
+be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static void
+be32(unsigned char *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+struct h2k_diskout *
+h2k_diskout_new(int fd, enum h2k_disk_format fmt, const char *name)
+{
+	struct h2k_diskout *o = calloc(1, sizeof *o);
+
+	if (!o || !(o->name = strdup(name)) ||
+	    (fmt == H2K_FMT_QCOW2 && (!(o->cl = malloc(CL)) || !(o->pad = malloc(CL))))) {
+		h2k_diskout_free(o);
+		h2k_seterr(H2K_EX_IO, "%s: out of memory", name);
+		return NULL;
+	}
+	o->fd = fd;
+	o->fmt = fmt;
+	h2k_diskout_reset(o);
+	return o;
+}
+
+void
+h2k_diskout_free(struct h2k_diskout *o)
+{
+	if (!o)
+		return;
+	free(o->name);
+	free(o->cl);
+	free(o->pad);
+	free(o->l1);
+	free(o);
+}
+
+void
+h2k_diskout_reset(struct h2k_diskout *o)
+{
+	o->data = 0;
+	o->end = 0;
+	o->l2_idx = -1;
+	o->next = 1;
+	o->last_off = -1;
+	free(o->l1);
+	o->l1 = NULL;
+	o->l1_len = 0;
+}
+
+long long
+h2k_diskout_end(const struct h2k_diskout *o)
+{
+	return o->end;
+}
+
+long long
+h2k_diskout_data(const struct h2k_diskout *o)
+{
+	return o->data;
+}
+
+static int
+pwrite_all(struct h2k_diskout *o, const void *buf, size_t len, long long off)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = pwrite(o->fd, p, len, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return h2k_seterr(H2K_EX_IO, "%s: write: %s", o->name,
+			    strerror(w < 0 ? errno : ENOSPC));
+		p += w;
+		off += w;
+		len -= (size_t)w;
+	}
+	if (off > o->end)
+		o->end = off;
+	return 0;
+}
+
+static int
+all_zero(const unsigned char *b, size_t n)
+{
+	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
+/* Room for L1 entry i. */
+static int
+l1_grow(struct h2k_diskout *o, size_t i)
+{
+	if (i < o->l1_len)
+		return 0;
+	size_t n = o->l1_len ? o->l1_len : 16;
+	while (n <= i)
+		n *= 2;
+	uint64_t *p = realloc(o->l1, n * sizeof *p);
+	if (!p)
+		return h2k_seterr(H2K_EX_IO, "%s: out of memory", o->name);
+	memset(p + o->l1_len, 0, (n - o->l1_len) * sizeof *p);
+	o->l1 = p;
+	o->l1_len = n;
+	return 0;
+}
+
+/* Append the L2 table being filled, and point the L1 table at it. */
+static int
+l2_flush(struct h2k_diskout *o)
+{
+	if (o->l2_idx < 0)
+		return 0;
+	long long at = o->next * (long long)CL;
+	if (pwrite_all(o, o->cl, CL, at) < 0 || l1_grow(o, (size_t)o->l2_idx) < 0)
+		return -1;
+	o->l1[o->l2_idx] = (uint64_t)at | OFLAG_COPIED;
+	o->next++;
+	o->l2_idx = -1;
+	return 0;
+}
+
+static int
+qcow2_put(struct h2k_diskout *o, long long off, const unsigned char *buf, size_t len)
+{
+	long long c = off >> CL_BITS, l2 = c / L2_ENTRIES;
+
+	if (off % CL || len > CL || off <= o->last_off || (o->l2_idx >= 0 && l2 < o->l2_idx))
+		return h2k_seterr(H2K_EX_IO, "%s: piece at %lld out of order", o->name, off);
+	o->last_off = off;
+	if (l2 != o->l2_idx) {
+		if (l2_flush(o) < 0)
+			return -1;
+		memset(o->cl, 0, CL);
+		o->l2_idx = l2;
+	}
+	if (len < CL) {
+		memcpy(o->pad, buf, len);
+		memset(o->pad + len, 0, CL - len);
+		buf = o->pad;
+	}
+	long long at = o->next * (long long)CL;
+	if (pwrite_all(o, buf, CL, at) < 0)
+		return -1;
+	be64(o->cl + (c % L2_ENTRIES) * 8, (uint64_t)at | OFLAG_COPIED);
+	o->next++;
+	return 0;
+}
+
+int
+h2k_diskout_put(void *arg, long long off, const unsigned char *buf, size_t len)
+{
+	struct h2k_diskout *o = arg;
+
+	if (all_zero(buf, len))
+		return 0;
+	o->data += (long long)len;
+	if (o->fmt == H2K_FMT_QCOW2)
+		return qcow2_put(o, off, buf, len);
+	return pwrite_all(o, buf, len, off);
+}
+
+/* Write n 8-byte big-endian entries produced by f(i) at cluster `at`. */
+static int
+write_table(struct h2k_diskout *o, long long at, long long n, long long clusters,
+    uint64_t (*f)(struct h2k_diskout *, long long, long long), long long base)
+{
+	for (long long k = 0; k < clusters; k++) {
+		memset(o->cl, 0, CL);
+		for (long long j = 0; j < L2_ENTRIES && k * L2_ENTRIES + j < n; j++)
+			be64(o->cl + j * 8, f(o, k * L2_ENTRIES + j, base));
+		if (pwrite_all(o, o->cl, CL, (at + k) * (long long)CL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static uint64_t
+l1_entry(struct h2k_diskout *o, long long i, long long base)
+{
+	(void)base;
+	return (size_t)i < o->l1_len ? o->l1[i] : 0;
+}
+
+static uint64_t
+rt_entry(struct h2k_diskout *o, long long i, long long base)
+{
+	(void)o;
+	return (uint64_t)(base + i) * CL;
+}
+
+static int
+qcow2_finish(struct h2k_diskout *o, long long capacity)
+{
+	unsigned long long size = ((unsigned long long)capacity + 511) & ~511ull;
+	long long l1_size = (long long)((size + (unsigned long long)CL * L2_ENTRIES - 1) /
+	    ((unsigned long long)CL * L2_ENTRIES));
+	long long l1_cl = (l1_size * 8 + CL - 1) / CL, n, rb, rt;
+
+	if (l2_flush(o) < 0)
+		return -1;
+	if (l1_size > (long long)INT32_MAX / 8)
+		return h2k_seterr(H2K_EX_IO, "%s: disk too large for qcow2", o->name);
+	if ((size_t)l1_size < o->l1_len) {
+		for (size_t i = (size_t)l1_size; i < o->l1_len; i++)
+			if (o->l1[i])
+				return h2k_seterr(H2K_EX_IO, "%s: data beyond the capacity", o->name);
+	}
+	if (l1_cl == 0)
+		l1_cl = 1;
+	long long l1_at = o->next;
+	if (write_table(o, l1_at, l1_size, l1_cl, l1_entry, 0) < 0)
+		return -1;
+	o->next += l1_cl;
+	/* the refcount structures count themselves: grow until it holds */
+	rb = rt = 1;
+	for (;;) {
+		n = o->next + rt + rb;
+		long long rb2 = (n + RB_ENTRIES - 1) / RB_ENTRIES;
+		long long rt2 = (rb2 + RT_ENTRIES - 1) / RT_ENTRIES;
+		if (rb2 == rb && rt2 == rt)
+			break;
+		rb = rb2;
+		rt = rt2;
+	}
+	long long rt_at = o->next, rb_at = o->next + rt;
+	if (write_table(o, rt_at, rb, rt, rt_entry, rb_at) < 0)
+		return -1;
+	for (long long k = 0; k < rb; k++) {
+		memset(o->cl, 0, CL);
+		for (long long j = 0; j < RB_ENTRIES && k * RB_ENTRIES + j < n; j++)
+			o->cl[j * 2 + 1] = 1;
+		if (pwrite_all(o, o->cl, CL, (rb_at + k) * (long long)CL) < 0)
+			return -1;
+	}
+	/* the header last: until now the file is no image */
+	unsigned char h[112];
+	memset(h, 0, sizeof h);
+	be32(h, 0x514649fb);
+	be32(h + 4, 3);
+	be32(h + 20, CL_BITS);
+	be64(h + 24, size);
+	be32(h + 36, (uint32_t)l1_size);
+	be64(h + 40, (uint64_t)l1_at * CL);
+	be64(h + 48, (uint64_t)rt_at * CL);
+	be32(h + 56, (uint32_t)rt);
+	be32(h + 96, 4);
+	be32(h + 100, 104);
+	/* 104..111: the end of the header extensions, zeros */
+	return pwrite_all(o, h, sizeof h, 0);
+}
+
+int
+h2k_diskout_finish(struct h2k_diskout *o, long long capacity)
+{
+	if (o->fmt == H2K_FMT_QCOW2)
+		return qcow2_finish(o, capacity);
+	if (ftruncate(o->fd, capacity) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s: truncate to %lld bytes: %s", o->name,
+		    capacity, strerror(errno));
+	return 0;
+}
