@@ -172,6 +172,23 @@ use_session(struct h2k_fetch_opts *o, const char *sflag,
 	return sess->insecure != 0;
 }
 
+static char *capem;	/* static: h2k_die paths, see LeakSanitizer */
+
+/* After the options: the -j default, the CA file, the session and -k. */
+static void
+prepare(struct h2k_fetch_opts *o, int jobs, const char *sflag,
+    struct h2k_session *sess, int insecure)
+{
+	o->jobs = config_jobs(jobs);
+	/* A CA file is a trust file: checked, then used as read. */
+	if (o->tls.ca_file && !(o->tls.ca_pem = capem = h2k_trust_read(
+	    "CA file", o->tls.ca_file, H2K_CA_MAX, NULL, NULL)))
+		h2k_die();
+	if (use_session(o, sflag, sess))
+		insecure = 1;
+	o->tls.insecure = insecure;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -205,7 +222,6 @@ main(int argc, char **argv)
 	struct h2k_fetch_opts o;
 	struct h2k_fetch_pin pins[MAXPINS];
 	struct h2k_session sess = { 0 };
-	static char *capem;	/* static: h2k_die paths, see LeakSanitizer */
 	const char *sflag = NULL;
 	char *pinstore[MAXPINS];
 	int c, verbose, jobs = 0, insecure = 0, rc;
@@ -291,14 +307,7 @@ main(int argc, char **argv)
 		    "go");
 	h2k_log_setlevel(verbose);
 
-	o.jobs = config_jobs(jobs);
-	/* A CA file is a trust file: checked, then used as read. */
-	if (o.tls.ca_file && !(o.tls.ca_pem = capem = h2k_trust_read("CA file",
-	    o.tls.ca_file, H2K_CA_MAX, NULL, NULL)))
-		h2k_die();
-	if (use_session(&o, sflag, &sess))
-		insecure = 1;
-	o.tls.insecure = insecure;
+	prepare(&o, jobs, sflag, &sess, insecure);
 
 	/* no SA_RESTART: a read of stdin must return so the run can stop */
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
