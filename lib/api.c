@@ -13,10 +13,7 @@
  * The spool is only read, except through spool.c's own enqueue (submit)
  * and the runner's cancel: the server can be killed at any moment.  Job
  * listings come from a cache of rendered JOBs keyed by id and checked
- * against each record's inode, size and mtime; the spool is re-listed at
- * most every SCAN_EVERY seconds (at once after a submit or a cancel), so
- * a hundred pollers cost one directory scan, and a query over 10,000 jobs
- * is a few thousand fstatat(2) calls and a copy of cached text.  Rendered
+ * against each record's inode, size and mtime (api-cache.c); rendered
  * JOBs are reference-counted so that a response can be streamed out of
  * the cache after the lock is dropped.
  */
@@ -43,6 +40,7 @@
 #include <openssl/sha.h>
 
 #include "api.h"
+#include "api-cache.h"
 #include "h2k.h"
 #include "job.h"
 #include "jsonl.h"
@@ -50,41 +48,15 @@
 #include "session.h"
 #include "spool.h"
 
-#define SCAN_EVERY 0.2
 #define BODY_BUDGET (64u << 20)
+/*
+ * A body up to this size is taken even when the budget is spent, so that
+ * clients holding 64 MiB of unfinished bodies cannot turn every small
+ * submit away (at most H2K_API_MAX_CONN of them: 16 MiB more).
+ */
+#define BODY_SMALL (64u << 10)
 #define SD_LISTEN_FDS_START 3
 
-/* A rendered JOB, shared by the cache and the responses streaming it. */
-struct blob {
-	atomic_int ref;
-	size_t len;
-	char s[];
-};
-
-struct ent {
-	char id[H2K_SPOOL_IDMAX];
-	char api_id[H2K_SPOOL_IDMAX]; /* the client's id, or "" */
-	char created[32];
-	char status[12];
-	int sub;                 /* 0 new, 1 cur, 2 done */
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-	unsigned gen;            /* scan that last saw it */
-	struct blob *job;
-};
-
-struct cache {
-	struct ent *v;
-	size_t n, cap;
-	size_t *idx;             /* open addressing: v index + 1, 0 empty */
-	size_t nidx;
-	unsigned gen;
-	double last;             /* monotonic time of the last scan */
-	int dirty;
-	struct timespec dmtime[3]; /* new/, cur/, done/ when last listed */
-	int dstable[3];          /* that mtime was a second old: trust it */
-};
 
 static struct {
 	const struct h2k_api_opts *o;
@@ -94,263 +66,28 @@ static struct {
 	double t0;
 	pthread_mutex_t lock;    /* the cache */
 	pthread_mutex_t submit;  /* one submit at a time: id checks + enqueue */
-	struct cache c;
+	struct h2k_apicache c;   /* under lock */
 	atomic_size_t inflight;  /* body bytes held by all connections */
+	pthread_mutex_t wlock;   /* the watched connections */
+	struct watch *watched;
+	int stop;                /* the watchdog's end */
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER,
-    .submit = PTHREAD_MUTEX_INITIALIZER};
+    .submit = PTHREAD_MUTEX_INITIALIZER,
+    .wlock = PTHREAD_MUTEX_INITIALIZER};
 
-static const char *const subs[] = {"new", "cur", "done"};
-
-/* --- the cache ----------------------------------------------------------- */
-
-static void
-blob_put(struct blob *b)
-{
-	if (b && atomic_fetch_sub(&b->ref, 1) == 1)
-		free(b);
-}
-
-static struct blob *
-blob_get(struct blob *b)
-{
-	atomic_fetch_add(&b->ref, 1);
-	return b;
-}
-
-static size_t
-hash_id(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return (size_t)h;
-}
-
-static struct ent *
-cache_find(const char *id)
-{
-	struct cache *c = &S.c;
-
-	if (!c->nidx)
-		return NULL;
-	for (size_t i = hash_id(id) % c->nidx;; i = (i + 1) % c->nidx) {
-		if (!c->idx[i])
-			return NULL;
-		const struct ent *e = &c->v[c->idx[i] - 1];
-		if (!strcmp(e->id, id) || !strcmp(e->api_id, id))
-			return &c->v[c->idx[i] - 1];
-	}
-}
-
-/* Entry k under its id and, when it has one, its client's id. */
-static void
-index_add(size_t *idx, size_t n, size_t k)
-{
-	for (int a = 0; a < 2; a++) {
-		const char *key = a ? S.c.v[k].api_id : S.c.v[k].id;
-		if (!*key)
-			continue;
-		size_t i = hash_id(key) % n;
-		while (idx[i])
-			i = (i + 1) % n;
-		idx[i] = k + 1;
-	}
-}
-
-static int
-reindex(void)
-{
-	struct cache *c = &S.c;
-	size_t n = c->n * 4 + 16;
-	size_t *idx = h2k_calloc(n, sizeof *idx);
-
-	if (!idx)
-		return -1;
-	for (size_t k = 0; k < c->n; k++)
-		index_add(idx, n, k);
-	free(c->idx);
-	c->idx = idx;
-	c->nidx = n;
-	return 0;
-}
-
-/* Oldest first: created_at, then id (ids from h2k-job sort by time). */
-static int
-ent_cmp(const void *a, const void *b)
-{
-	const struct ent *x = a, *y = b;
-	int r = strcmp(x->created, y->created);
-
-	return r ? r : strcmp(x->id, y->id);
-}
-
-/* Render one record into e (e->id, sub, stat filled); -1 to skip it. */
-static int
-render(struct ent *e, const struct stat *st)
-{
-	cJSON *rec = h2k_spool_read(S.sp, subs[e->sub], e->id), *job;
-	char *s;
-
-	if (!rec)
-		return -1; /* moved meanwhile, or not a record: not ours to judge */
-	job = h2k_api_job(rec, st->st_mtim.tv_sec);
-	snprintf(e->status, sizeof e->status, "%s",
-	    h2k_json_str(rec, "status") ? h2k_json_str(rec, "status") : "");
-	snprintf(e->api_id, sizeof e->api_id, "%.95s",
-	    h2k_json_str(rec, "api_id") ? h2k_json_str(rec, "api_id") : "");
-	snprintf(e->created, sizeof e->created, "%s",
-	    h2k_json_str(rec, "created_at") ? h2k_json_str(rec, "created_at") :
-	    "");
-	cJSON_Delete(rec);
-	if (!job || !(s = h2k_json_print(job))) {
-		cJSON_Delete(job);
-		return -1;
-	}
-	cJSON_Delete(job);
-	size_t len = strlen(s);
-	struct blob *b = malloc(sizeof *b + len + 1);
-	if (!b) {
-		free(s);
-		return -1;
-	}
-	atomic_init(&b->ref, 1);
-	b->len = len;
-	memcpy(b->s, s, len + 1);
-	free(s);
-	blob_put(e->job);
-	e->job = b;
-	e->ino = st->st_ino;
-	e->size = st->st_size;
-	e->mtime = st->st_mtim;
-	return 0;
-}
-
-static int
-scan_sub(int sub)
-{
-	struct cache *c = &S.c;
-	int dfd = openat(S.sp->dfd, subs[sub], O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-
-	if (dfd < 0 || !(d = fdopendir(dfd))) {
-		if (dfd >= 0)
-			close(dfd);
-		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", S.sp->dir, subs[sub],
-		    strerror(errno));
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-		struct ent *e;
-
-		if (!h2k_spool_idok(de->d_name) ||
-		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		if ((e = cache_find(de->d_name)) && e->gen == c->gen &&
-		    e->sub > sub)
-			continue; /* already seen further on */
-		if (e && e->sub == sub && e->ino == st.st_ino &&
-		    e->size == st.st_size &&
-		    e->mtime.tv_sec == st.st_mtim.tv_sec &&
-		    e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
-			e->gen = c->gen;
-			continue;
-		}
-		if (!e) {
-			if (c->n == c->cap) {
-				size_t cap = c->cap ? c->cap * 2 : 256;
-				struct ent *v = h2k_realloc(c->v, cap * sizeof *v);
-				if (!v) {
-					closedir(d);
-					return -1;
-				}
-				c->v = v;
-				c->cap = cap;
-			}
-			e = &c->v[c->n];
-			memset(e, 0, sizeof *e);
-			snprintf(e->id, sizeof e->id, "%.95s", de->d_name);
-			e->sub = sub;
-			if (render(e, &st) < 0)
-				continue;
-			e->gen = c->gen;
-			c->n++;
-			if (c->n * 4 > c->nidx) {
-				if (reindex() < 0) {
-					closedir(d);
-					return -1;
-				}
-			} else
-				index_add(c->idx, c->nidx, c->n - 1);
-			continue;
-		}
-		e->sub = sub;
-		if (render(e, &st) == 0)
-			e->gen = c->gen;
-	}
-	closedir(d);
-	return 0;
-}
-
-/* Bring the cache up to the spool (under S.lock). */
-static int
-scan(void)
-{
-	struct cache *c = &S.c;
-	double now = h2k_monotime();
-	size_t k = 0;
-
-	if (!c->dirty && c->last && now - c->last < SCAN_EVERY)
-		return 0;
-	c->gen++;
-	for (int sub = 0; sub < 3; sub++) {
-		struct stat st;
-		struct timespec wall;
-		/*
-		 * Every change to a record is a rename into its directory,
-		 * which changes the directory's mtime: a directory unchanged
-		 * since it was listed (done/, mostly) need not be listed and
-		 * its records not stat'ed again.  Timestamps are coarse (a
-		 * clock tick), so only an mtime already a second old when it
-		 * was seen is trusted.
-		 */
-		if (fstatat(S.sp->dfd, subs[sub], &st, 0) < 0)
-			return h2k_seterr(H2K_EX_IO, "%s/%s: %s", S.sp->dir,
-			    subs[sub], strerror(errno));
-		if (c->dstable[sub] &&
-		    st.st_mtim.tv_sec == c->dmtime[sub].tv_sec &&
-		    st.st_mtim.tv_nsec == c->dmtime[sub].tv_nsec) {
-			for (size_t i = 0; i < c->n; i++)
-				if (c->v[i].sub == sub && c->v[i].gen == c->gen - 1)
-					c->v[i].gen = c->gen;
-			continue;
-		}
-		clock_gettime(CLOCK_REALTIME, &wall);
-		if (scan_sub(sub) < 0)
-			return -1;
-		c->dmtime[sub] = st.st_mtim;
-		c->dstable[sub] = difftime(wall.tv_sec, st.st_mtim.tv_sec) > 1;
-	}
-	/* drop what is gone, keep the rest in order */
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->v[i].gen != c->gen) {
-			blob_put(c->v[i].job);
-			continue;
-		}
-		c->v[k++] = c->v[i];
-	}
-	c->n = k;
-	if (c->n)
-		qsort(c->v, c->n, sizeof *c->v, ent_cmp);
-	if (reindex() < 0)
-		return -1;
-	c->last = h2k_monotime();
-	c->dirty = 0;
-	return 0;
-}
+/*
+ * A connection as the watchdog sees it: while it waits for a request's
+ * line and headers (busy 0), it has H2K_API_DEADLINE seconds from since;
+ * then the watchdog shuts its socket down (its thread then closes it).
+ * MHD's idle timeout alone would let a byte every 29 s hold a slot for
+ * days, and 128 such from 127.0.0.1 lock every local client out.
+ */
+struct watch {
+	int fd;
+	int busy;
+	double since;
+	struct watch *prev, *next;
+};
 
 /* --- responses ----------------------------------------------------------- */
 
@@ -367,7 +104,7 @@ stream_free(void *cls)
 	struct stream *s = cls;
 
 	for (size_t i = 0; i < s->n; i++)
-		blob_put(s->v[i]);
+		h2k_apicache_put(s->v[i]);
 	free(s->v);
 	free(s);
 }
@@ -425,6 +162,9 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)out;
 }
 
+/* The next answer of this thread's connection closes it (bad framing). */
+static _Thread_local int close_after;
+
 static enum MHD_Result
 send_text(struct MHD_Connection *con, unsigned code, const char *type,
     char *text)
@@ -443,6 +183,10 @@ send_text(struct MHD_Connection *con, unsigned code, const char *type,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", type);
+	if (close_after) {
+		MHD_add_response_header(r, "Connection", "close");
+		close_after = 0;
+	}
 	ret = MHD_queue_response(con, code, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -507,7 +251,7 @@ ep_status(struct MHD_Connection *con)
 	cJSON *o;
 
 	pthread_mutex_lock(&S.lock);
-	if (scan() < 0) {
+	if (h2k_apicache_scan(&S.c) < 0) {
 		pthread_mutex_unlock(&S.lock);
 		return send_err(con, 500, "%s", h2k_errmsg());
 	}
@@ -580,7 +324,7 @@ run_query(struct MHD_Connection *con, struct query *q)
 	if (!s)
 		return send_err(con, 500, "out of memory");
 	pthread_mutex_lock(&S.lock);
-	if (scan() < 0) {
+	if (h2k_apicache_scan(&S.c) < 0) {
 		pthread_mutex_unlock(&S.lock);
 		free(s);
 		return send_err(con, 500, "%s", h2k_errmsg());
@@ -595,21 +339,21 @@ run_query(struct MHD_Connection *con, struct query *q)
 	}
 	if (q->ids) {
 		for (size_t i = 0; i < q->nids; i++) {
-			struct ent *e = cache_find(q->ids[i]);
+			struct ent *e = h2k_apicache_find(&S.c, q->ids[i]);
 			/* unknown ids are left out, as the product does */
 			if (e && ent_match(q, e))
-				s->v[n++] = blob_get(e->job);
+				s->v[n++] = h2k_apicache_get(e->job);
 		}
 	} else if (cap) {
 		for (size_t i = 0; i < S.c.n; i++)
 			if (ent_match(q, &S.c.v[i]))
-				s->v[n++] = blob_get(S.c.v[i].job);
+				s->v[n++] = h2k_apicache_get(S.c.v[i].job);
 	}
 	pthread_mutex_unlock(&S.lock);
 	if (q->limit > 0 && n > (size_t)q->limit) {
 		size_t drop = n - (size_t)q->limit;
 		for (size_t i = 0; i < drop; i++)
-			blob_put(s->v[i]);
+			h2k_apicache_put(s->v[i]);
 		memmove(s->v, s->v + drop, (size_t)q->limit * sizeof *s->v);
 		n = (size_t)q->limit;
 	}
@@ -809,10 +553,10 @@ job_of(const char *id, char sid[H2K_SPOOL_IDMAX])
 	if (!h2k_spool_idok(id))
 		return NULL;
 	pthread_mutex_lock(&S.lock);
-	if (scan() == 0) {
-		struct ent *e = cache_find(id);
+	if (h2k_apicache_scan(&S.c) == 0) {
+		struct ent *e = h2k_apicache_find(&S.c, id);
 		if (e) {
-			b = blob_get(e->job);
+			b = h2k_apicache_get(e->job);
 			if (sid)
 				snprintf(sid, H2K_SPOOL_IDMAX, "%s", e->id);
 		}
@@ -821,7 +565,7 @@ job_of(const char *id, char sid[H2K_SPOOL_IDMAX])
 	if (!b)
 		return NULL;
 	j = cJSON_ParseWithLength(b->s, b->len);
-	blob_put(b);
+	h2k_apicache_put(b);
 	return j;
 }
 
@@ -945,7 +689,7 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 	pthread_mutex_lock(&S.lock);
 	/* a client's id must be new: the cache knows every id and client id */
 	S.c.dirty = 1;
-	if (scan() < 0) {
+	if (h2k_apicache_scan(&S.c) < 0) {
 		pthread_mutex_unlock(&S.lock);
 		pthread_mutex_unlock(&S.submit);
 		cJSON_Delete(o);
@@ -997,7 +741,7 @@ ep_submit(struct MHD_Connection *con, const char *body, size_t len)
 			continue;
 		}
 		if (a->id) {
-			int dup = cache_find(a->id) ||
+			int dup = h2k_apicache_find(&S.c, a->id) ||
 			    h2k_spool_where(S.sp, a->id) != NULL;
 			for (size_t k = 0; k < nrec && !dup; k++)
 				dup = !strcmp(api_id(recs[k]), a->id);
@@ -1119,7 +863,10 @@ ep_cancel(struct MHD_Connection *con, const char *body, size_t len)
 
 /* --- the request handler ---------------------------------------------------- */
 
+static void watch_busy(struct MHD_Connection *con, int busy);
+
 struct req {
+	double t0;               /* when its headers came */
 	struct h2k_buf body;
 	int too_big;
 	int answered;
@@ -1153,8 +900,8 @@ req_done(void *cls, struct MHD_Connection *con, void **con_cls,
 	struct req *r = *con_cls;
 
 	(void)cls;
-	(void)con;
 	(void)toe;
+	watch_busy(con, 0);
 	if (!r)
 		return;
 	atomic_fetch_sub(&S.inflight, r->body.cap);
@@ -1198,6 +945,85 @@ route(struct MHD_Connection *con, const char *url, const char *method,
 	return send_err(con, 404, "no such endpoint: %.200s", url);
 }
 
+static struct watch *
+watch_of(struct MHD_Connection *con)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void
+notify_conn(void *cls, struct MHD_Connection *con, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct watch *w = *socket_context;
+
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    con, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(w = h2k_calloc(1, sizeof *w)))
+			return;
+		w->fd = ci->connect_fd;
+		w->since = h2k_monotime();
+		pthread_mutex_lock(&S.wlock);
+		if ((w->next = S.watched))
+			w->next->prev = w;
+		S.watched = w;
+		pthread_mutex_unlock(&S.wlock);
+		*socket_context = w;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+		pthread_mutex_lock(&S.wlock);
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			S.watched = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&S.wlock);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+/* busy: a request's headers came (its body has its own deadline); 0: done */
+static void
+watch_busy(struct MHD_Connection *con, int busy)
+{
+	struct watch *w = watch_of(con);
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&S.wlock);
+	w->busy = busy;
+	w->since = h2k_monotime();
+	pthread_mutex_unlock(&S.wlock);
+}
+
+static void *
+watchdog(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&S.wlock);
+	while (!S.stop) {
+		double now = h2k_monotime();
+		for (struct watch *w = S.watched; w; w = w->next)
+			if (!w->busy && w->fd >= 0 &&
+			    now - w->since > H2K_API_DEADLINE) {
+				/* closed by its thread, under this lock: no reuse */
+				shutdown(w->fd, SHUT_RDWR);
+				w->fd = -1;
+			}
+		pthread_mutex_unlock(&S.wlock);
+		usleep(250 * 1000);
+		pthread_mutex_lock(&S.wlock);
+	}
+	pthread_mutex_unlock(&S.wlock);
+	return NULL;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *con, const char *url,
     const char *method, const char *version, const char *upload,
@@ -1212,6 +1038,8 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 		if (!(r = h2k_calloc(1, sizeof *r)))
 			return MHD_NO;
 		*con_cls = r;
+		r->t0 = h2k_monotime();
+		watch_busy(con, 1);
 		if (strcmp(url, "/health") && S.have_key && !authorized(con)) {
 			r->answered = 1;
 			return send_err(con, 401, "missing or wrong API key "
@@ -1219,6 +1047,18 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 		}
 		cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/*
+		 * Both framings: a proxy in front may have taken the other
+		 * one, so what follows could be a smuggled request (RFC 9112
+		 * 6.1: reject, and close the connection in any case).
+		 */
+		if (cl && MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+			r->answered = 1;
+			close_after = 1;
+			return send_err(con, 400, "request with both "
+			    "Content-Length and Transfer-Encoding");
+		}
 		if (cl && strtoull(cl, NULL, 10) > H2K_JOB_MAX_FILE) {
 			r->answered = 1;
 			return send_err(con, 413, "request body larger than %u "
@@ -1229,6 +1069,9 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 	if (*upload_size) {
 		size_t n = *upload_size;
 		*upload_size = 0;
+		/* a body trickled slower than the deadline: drop the connection */
+		if (h2k_monotime() - r->t0 > H2K_API_DEADLINE)
+			return MHD_NO;
 		if (r->answered || r->too_big)
 			return MHD_YES;
 		if (r->body.len + n > H2K_JOB_MAX_FILE) {
@@ -1236,7 +1079,8 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 			return MHD_YES;
 		}
 		size_t before = r->body.cap;
-		if (atomic_load(&S.inflight) + n > BODY_BUDGET ||
+		if ((r->body.len + n > BODY_SMALL &&
+		    atomic_load(&S.inflight) + n > BODY_BUDGET) ||
 		    h2k_buf_append(&r->body, upload, n) < 0) {
 			r->too_big = 2;
 			return MHD_YES;
@@ -1448,6 +1292,7 @@ h2k_api_serve(const struct h2k_api_opts *o)
 
 	S.o = o;
 	S.sp = o->spool;
+	S.c.sp = o->spool;
 	S.t0 = h2k_monotime();
 	if ((o->cert != NULL) != (o->key != NULL))
 		return h2k_seterr(H2K_EX_USAGE, "--cert and --key go together");
@@ -1489,9 +1334,12 @@ h2k_api_serve(const struct h2k_api_opts *o)
 			goto out;
 		}
 	}
+	/* A batch a killed server was moving into new/ is queued whole. */
+	if (h2k_spool_roll_batches(S.sp) < 0)
+		h2k_warn("%s", h2k_errmsg());
 	/* The first client should not wait for every record to be read. */
 	pthread_mutex_lock(&S.lock);
-	if (scan() < 0)
+	if (h2k_apicache_scan(&S.c) < 0)
 		h2k_warn("%s", h2k_errmsg());
 	pthread_mutex_unlock(&S.lock);
 	/* Connection threads inherit this mask: only sigwait takes these. */
@@ -1511,6 +1359,7 @@ h2k_api_serve(const struct h2k_api_opts *o)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)H2K_API_MAX_HEADER,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
 	    MHD_OPTION_NOTIFY_COMPLETED, req_done, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
@@ -1537,6 +1386,11 @@ h2k_api_serve(const struct h2k_api_opts *o)
 		    v6 ? "]" : "", ntohs(v6 ? a6->sin6_port : a4->sin_port));
 		listen_on = where;
 	}
+	pthread_t wd;
+	int have_wd = pthread_create(&wd, NULL, watchdog, NULL) == 0;
+	if (!have_wd)
+		h2k_warn("no watchdog thread: slow clients are left to the "
+		    "idle timeout");
 	h2k_info("serving %s on %s%s%s", S.sp->dir, listen_on,
 	    cert ? " (TLS)" : "", S.have_key ? " (API key required)" : "");
 	for (;;) {
@@ -1548,6 +1402,12 @@ h2k_api_serve(const struct h2k_api_opts *o)
 	}
 	h2k_info("signal %d: stopping", sig);
 	MHD_stop_daemon(d);
+	if (have_wd) {
+		pthread_mutex_lock(&S.wlock);
+		S.stop = 1;
+		pthread_mutex_unlock(&S.wlock);
+		pthread_join(wd, NULL);
+	}
 	rc = 0;
 out:
 	if (key)
@@ -1555,7 +1415,7 @@ out:
 	free(cert);
 	pthread_mutex_lock(&S.lock);
 	for (size_t i = 0; i < S.c.n; i++)
-		blob_put(S.c.v[i].job);
+		h2k_apicache_put(S.c.v[i].job);
 	free(S.c.v);
 	free(S.c.idx);
 	memset(&S.c, 0, sizeof S.c);

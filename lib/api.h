@@ -27,6 +27,12 @@
 #define H2K_API_MAX_CONN 256
 #define H2K_API_MAX_PER_IP 128
 #define H2K_API_TIMEOUT 30
+/*
+ * Seconds a client has to send a request's line and headers (from the
+ * connection or its previous answer) and, again, its body: trickling a
+ * byte now and then does not keep a connection past them.
+ */
+#define H2K_API_DEADLINE 30
 /* Request line and headers of one connection (MHD's memory pool). */
 #define H2K_API_MAX_HEADER (32u << 10)
 /* An API key file, and the shortest key taken. */

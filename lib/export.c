@@ -156,6 +156,15 @@ h2k_export_info_parse(xmlNodePtr obj, const char *host, struct h2k_export *e)
 	s = h2k_xml_text(info, "leaseTimeout");
 	e->timeout_s = s ? strtol(s, NULL, 10) : 0;
 	free(s);
+	/* the one size a stream's lease gives: h2k-fetch's progress needs it */
+	e->capacity = -1;
+	if ((s = h2k_xml_text(info, "totalDiskCapacityInKB"))) {
+		char *end;
+		long long kb = strtoll(s, &end, 10);
+		if (*s && *end == '\0' && kb > 0 && kb < (1LL << 52))
+			e->capacity = kb * 1024;
+		free(s);
+	}
 	for (xmlNodePtr d = h2k_xml_child(info, "deviceUrl"); d;
 	    d = h2k_xml_next(d, "deviceUrl")) {
 		struct h2k_export_dev *dv, *n;
@@ -448,6 +457,8 @@ h2k_export_lease_json(const struct h2k_export *e)
 	if (!l ||
 	    !cJSON_AddStringToObject(l, "moref", e->lease) ||
 	    !cJSON_AddNumberToObject(l, "timeout_s", (double)e->timeout_s) ||
+	    (e->capacity > 0 && !cJSON_AddNumberToObject(l, "disk_capacity_bytes",
+	    (double)e->capacity)) ||
 	    !cJSON_AddStringToObject(l, "mode", e->snapshot ? "snapshot" : "export") ||
 	    !(e->snapshot ? cJSON_AddStringToObject(l, "snapshot", e->snapshot) :
 	    cJSON_AddNullToObject(l, "snapshot")) ||
@@ -576,110 +587,6 @@ h2k_export_power_state(struct h2k_vim *v, const char *vm)
 	return s;
 }
 
-struct vm_arg {
-	cJSON *o;         /* the fields h2k_inv_vm_fields gives */
-	char *name;
-	char *parent, *parent_type;
-	int seen;         /* objects the server gave: the first counts */
-};
-
-/* The parent's moref and type, from a "parent"-like property. */
-static int
-take_parent(xmlNodePtr p, char **moref, char **type)
-{
-	xmlChar *t;
-
-	if (!p)
-		return 0;
-	t = xmlGetProp(p, (const xmlChar *)"type");
-	*moref = h2k_xml_text(p, NULL);
-	*type = h2k_strdup(t ? (const char *)t : "Folder");
-	xmlFree(t);
-	return 0;
-}
-
-static int
-vm_cb(void *arg, xmlNodePtr obj)
-{
-	struct vm_arg *a = arg;
-	xmlNodePtr p = h2k_vim_prop(obj, "parent");
-
-	if (a->seen++)
-		return 0;
-	a->name = h2k_xml_text(h2k_vim_prop(obj, "name"), NULL);
-	if (h2k_inv_vm_fields(a->o, obj, 1) < 0)
-		return -1;
-	return take_parent(p ? p : h2k_vim_prop(obj, "parentVApp"), &a->parent,
-	    &a->parent_type);
-}
-
-/* One step up, asked of the server: h2k_inv_up_fn for h2k_inv_path. */
-struct up_arg {
-	struct h2k_vim *v;
-	char *name, *parent, *parent_type;
-};
-
-static int
-up_cb(void *arg, xmlNodePtr obj)
-{
-	struct up_arg *a = arg;
-	xmlNodePtr p = h2k_vim_prop(obj, "parent");
-
-	/* A vApp sits in the VM tree under its folder, or nested in another
-	 * vApp (its "parent" is a resource pool, not in that tree). */
-	if (!p && !(p = h2k_vim_prop(obj, "parentFolder")))
-		p = h2k_vim_prop(obj, "parentVApp");
-	/* a server repeating the object: the last one counts */
-	free(a->name);
-	free(a->parent);
-	free(a->parent_type);
-	a->parent = a->parent_type = NULL;
-	a->name = h2k_xml_text(h2k_vim_prop(obj, "name"), NULL);
-	return take_parent(p, &a->parent, &a->parent_type);
-}
-
-static int
-server_up(void *arg, const char *moref, const char *type,
-    struct h2k_inv_node *n)
-{
-	static const char *const p_folder[] = { "name", "parent", NULL };
-	static const char *const p_vapp[] = { "name", "parentFolder",
-		"parentVApp", NULL };
-	struct up_arg *a = arg;
-	int vapp = type && !strcmp(type, "VirtualApp");
-
-	free(a->name);
-	free(a->parent);
-	free(a->parent_type);
-	a->name = a->parent = a->parent_type = NULL;
-	if (h2k_vim_get(a->v, type ? type : "Folder", moref,
-	    vapp ? p_vapp : p_folder, up_cb, a) < 0)
-		return -1;
-	n->name = a->name;
-	n->parent = a->parent;
-	n->parent_type = a->parent_type;
-	n->dc = type && !strcmp(type, "Datacenter");
-	return 0;
-}
-
-/* The VM's inventory path by the one rule (lib/inventory.h), asking the
- * server for each ancestor in turn; NULL if the chain is broken. */
-static char *
-vm_path(struct h2k_vim *v, const struct vm_arg *a)
-{
-	struct up_arg u = { v, NULL, NULL, NULL };
-	char *path;
-
-	if (!a->parent)
-		return h2k_asprintf("/%s", a->name);
-	path = h2k_inv_path(server_up, &u, v->root_folder, a->parent,
-	    a->parent_type, a->name, NULL);
-	free(u.name);
-	free(u.parent);
-	free(u.parent_type);
-	return path;
-}
-
 /* "vm-54" (vCenter) or "54" (ESXi host agent). */
 static int
 looks_like_moref(const char *s)
@@ -743,9 +650,8 @@ find_by_name(struct h2k_vim *v, const char *name)
 cJSON *
 h2k_export_vm_lookup(struct h2k_vim *v, const char *arg)
 {
-	struct vm_arg a = { 0 };
-	char *moref, *path = NULL;
-	cJSON *o = NULL;
+	char *moref;
+	cJSON *o, *p;
 
 	if (strchr(arg, '/'))
 		moref = h2k_vim_find_vm(v, arg);
@@ -755,42 +661,22 @@ h2k_export_vm_lookup(struct h2k_vim *v, const char *arg)
 		moref = find_by_name(v, arg);
 	if (!moref)
 		return NULL;
-	if (!(a.o = cJSON_CreateObject())) {
-		h2k_seterr(H2K_EX_FAIL, "out of memory");
-		goto out;
-	}
-	if (h2k_vim_get(v, "VirtualMachine", moref, h2k_inv_vm_props, vm_cb,
-	    &a) < 0) {
+	/* h2k-ls's line, by its own mapping (lib/inventory.c) */
+	if (!(o = h2k_inv_vm_one(v, moref))) {
 		if (h2k_errcode() == H2K_EX_NOTFOUND)
 			h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM", arg);
-		goto out;
+		free(moref);
+		return NULL;
 	}
-	if (!a.name) {
-		h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM", arg);
-		goto out;
-	}
-	if (strchr(arg, '/'))
-		path = h2k_strdup(arg);
-	else
-		path = vm_path(v, &a);
-	/* Keep h2k-ls's field order: name, path, moref first. */
-	if (!(o = cJSON_CreateObject()) ||
-	    !cJSON_AddStringToObject(o, "name", a.name) ||
-	    (path && !cJSON_AddStringToObject(o, "path", path)) ||
-	    !cJSON_AddStringToObject(o, "moref", moref)) {
-		cJSON_Delete(o);
-		o = NULL;
-		h2k_seterr(H2K_EX_FAIL, "out of memory");
-		goto out;
-	}
-	for (cJSON *c = a.o->child; c; c = c->next)
-		cJSON_AddItemToObject(o, c->string, cJSON_Duplicate(c, 1));
-out:
-	cJSON_Delete(a.o);
-	free(a.name);
-	free(a.parent);
-	free(a.parent_type);
 	free(moref);
-	free(path);
+	/* A VM outside the folder tree has no path of its own: the one it
+	 * was found by is still true. */
+	p = cJSON_GetObjectItemCaseSensitive(o, "path");
+	if (strchr(arg, '/') && cJSON_IsNull(p) &&
+	    !cJSON_ReplaceItemViaPointer(o, p, cJSON_CreateString(arg))) {
+		cJSON_Delete(o);
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		return NULL;
+	}
 	return o;
 }

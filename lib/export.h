@@ -43,6 +43,7 @@ struct h2k_export_dev {
 struct h2k_export {
 	char *lease;          /* HttpNfcLease moref value */
 	long timeout_s;       /* info.leaseTimeout */
+	long long capacity;   /* info.totalDiskCapacityInKB in bytes, -1 unknown */
 	char *snapshot;       /* temporary snapshot moref, or NULL */
 	char *server;         /* SOAP URL of the session */
 	char *power_action;   /* "shutdown", "power-off" or NULL: what was done */

@@ -269,6 +269,40 @@ claim_ovf_names(struct vm *vm, const char *name)
 	return 0;
 }
 
+/* A byte count from outside, or -1: only an estimate hangs on it. */
+static long long
+bytes_or_unknown(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 9e18 ?
+	    (long long)v->valuedouble : -1;
+}
+
+/*
+ * The capacity of the disk device dev (the k-th disk of ndisks), for the
+ * progress of a stream of unknown length: the device's own capacity_bytes;
+ * else the VM's disks[] (h2k-ls) when it has one entry per disk device,
+ * taken in order (vSphere lists a lease's disk URLs in the VM's device
+ * order, as h2k-ls lists disks[]); else the lease's total when the VM has
+ * one disk.  -1: unknown.
+ */
+static long long
+disk_capacity(const cJSON *line, const cJSON *dev, int k, int ndisks)
+{
+	const cJSON *disks = cJSON_GetObjectItemCaseSensitive(line, "disks");
+	const cJSON *lease = cJSON_GetObjectItemCaseSensitive(line, "lease");
+	long long c = bytes_or_unknown(dev, "capacity_bytes");
+
+	if (c > 0)
+		return c;
+	if (cJSON_IsArray(disks) && cJSON_GetArraySize(disks) == ndisks)
+		return bytes_or_unknown(cJSON_GetArrayItem(disks, k), "capacity_bytes");
+	if (ndisks == 1 && cJSON_IsObject(lease))
+		return bytes_or_unknown(lease, "disk_capacity_bytes");
+	return -1;
+}
+
 /*
  * The name a converted disk is written under: the target id with its
  * extension (a dot not at the start, with no slash after it) replaced by
@@ -290,10 +324,14 @@ static int
 add_files(struct run *r, struct vm *vm, const cJSON *devs)
 {
 	const cJSON *d;
-	int i = 0;
+	int i = 0, ndisks = 0, k = 0;
 
+	cJSON_ArrayForEach(d, devs)
+		ndisks += !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(d, "disk"));
 	cJSON_ArrayForEach(d, devs) {
 		const cJSON *dk = cJSON_GetObjectItemCaseSensitive(d, "disk");
+		if (!cJSON_IsFalse(dk))
+			k++;
 		if (r->o->disks_only && cJSON_IsFalse(dk))
 			continue;
 		struct file *f = &vm->files[i];
@@ -312,6 +350,7 @@ add_files(struct run *r, struct vm *vm, const cJSON *devs)
 		f->target_id = h2k_strdup(tid ? tid : fb ? fb : "");
 		f->disk = !cJSON_IsFalse(dk);
 		f->size_hint = (long long)h2k_json_num(d, "size", -1);
+		f->cap_hint = f->disk ? disk_capacity(vm->line, d, k - 1, ndisks) : -1;
 		f->capacity = -1;
 		f->conv = f->disk ? r->o->format : H2K_FMT_VMDK;
 		char *cn = f->conv != H2K_FMT_VMDK ? conv_name(f->target_id, f->conv) : NULL;
@@ -335,8 +374,10 @@ add_files(struct run *r, struct vm *vm, const cJSON *devs)
 		if (!f->part || !f->meta)
 			return -1;
 		atomic_store(&f->total, -1);
+		atomic_store(&f->pos, -1);
 		f->prog = h2k_progress_add(r->prog, vm->name, f->name);
 		h2k_progress_set(r->prog, f->prog, 0, f->size_hint);
+		h2k_progress_capacity(r->prog, f->prog, f->cap_hint);
 		i++;
 	}
 	return 0;

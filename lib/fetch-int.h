@@ -61,6 +61,8 @@ struct file {
 	char *nocookie;         /* why it is withheld, for a 401/403 message */
 	int disk;
 	long long size_hint;    /* device size from the lease, -1 unknown */
+	_Atomic long long cap_hint;  /* the disk's capacity from the line (fetch-input.c
+	                         * disk_capacity) or the stream's header, -1 unknown */
 	char *name;             /* sanitised final name in the VM folder */
 	char *part, *meta;
 	char *ident;            /* "VM moref|device key|target id": same device across leases */
@@ -72,8 +74,9 @@ struct file {
 	char sha256[65];
 	const char *subformat;  /* a VMDK saved as served: its kind, or NULL */
 	long long capacity;     /* the disk's size when known, else -1 */
-	/* live, read by the lease thread for the percent */
-	_Atomic long long done, total;
+	/* live, read by the lease thread for the percent; pos: the disk
+	 * position a stream decoder has covered, -1 none (fetch_set_pos) */
+	_Atomic long long done, total, pos;
 };
 
 enum vstate { V_ACTIVE, V_FAILED_PENDING, V_DONE };
@@ -174,6 +177,10 @@ struct xfer {
 	/* --format raw|qcow2: the decoder and the image it writes */
 	struct h2k_vmdks *dec;
 	struct h2k_diskout *out;
+	/* a disk saved as served: an observe-only decoder for the disk
+	 * position (progress), fed while it has seen every byte from 0 */
+	struct h2k_vmdks *obs;
+	int obs_sync;
 	int conv_err;           /* the stream or the image failed: conv_msg */
 	int conv_code;
 	char conv_msg[512];
@@ -193,6 +200,9 @@ int fetch_add_line(struct run *r, cJSON *line, const char *inname, long lineno);
 
 /* fetch-worker.c */
 void *fetch_worker_main(void *arg);
+/* A stream decoder's disk position (-1: forget it): progress and keepalive
+ * measure a stream of unknown length by it against the capacity. */
+void fetch_set_pos(struct xfer *x, long long pos);
 int fetch_meta_write(int dirfd, const char *name, const char *url, const char *ident,
     const char *etag, long long total, long long synced);
 

@@ -57,6 +57,13 @@ vm_percent(struct vm *vm)
 			complete++;
 		if (t < 0)
 			t = f->size_hint;
+		long long cap = atomic_load(&f->cap_hint);
+		if (t <= 0 && cap > 0) {
+			/* a stream: how far into the disk it has come */
+			long long p = atomic_load(&f->pos);
+			d = p >= 0 ? p : d;
+			t = cap;
+		}
 		if (t <= 0 || d > t) {
 			unknown = 1;
 			continue;

@@ -339,6 +339,10 @@ truncate_part(struct xfer *x)
 		h2k_vmdks_reset(x->dec);
 		h2k_diskout_reset(x->out);
 	}
+	if (x->obs) {
+		h2k_vmdks_reset(x->obs);
+		x->obs_sync = 1;
+	}
 	fetch_hz_park(x->w);
 	x->last_sync = h2k_monotime();
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
@@ -387,6 +391,29 @@ publish(struct xfer *x)
 	h2k_progress_set(x->w->run->prog, f->prog, x->have, tot >= 0 ? tot : -1);
 }
 
+void
+fetch_set_pos(struct xfer *x, long long pos)
+{
+	atomic_store(&x->f->pos, pos >= 0 ? pos : -1);
+	h2k_progress_pos(x->w->run->prog, x->f->prog, pos);
+}
+
+/* A streamOptimized disk: its header's capacity and the decoder's position
+ * measure a stream of unknown length (compressed bytes would not). */
+static void
+stream_pos(struct xfer *x, const struct h2k_vmdks *d)
+{
+	struct file *f = x->f;
+	long long cap;
+
+	if (h2k_vmdks_is_vmdk(d) != 1)
+		return;
+	cap = h2k_vmdks_capacity(d);
+	if (cap > 0 && atomic_exchange(&f->cap_hint, cap) != cap)
+		h2k_progress_capacity(x->w->run->prog, f->prog, cap);
+	fetch_set_pos(x, h2k_vmdks_pos(d));
+}
+
 /* The answer's headers are all in: decide what its body means. */
 static int
 decide(struct xfer *x)
@@ -421,6 +448,7 @@ decide(struct xfer *x)
 		return 0;
 	case H2K_RESUME_APPEND: {
 		struct h2k_crange cr;
+		x->obs_sync = 0;  /* the prefix on disk was never observed */
 		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
 			x->total = (long long)cr.total;
 		if (!x->etag && ne) {
@@ -530,7 +558,9 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (x->dec) {
 		/* decoded as it arrives; hashed once complete (see finish) */
-		if (h2k_vmdks_feed(x->dec, data, n) < 0) {
+		if (h2k_vmdks_feed(x->dec, data, n) < 0 ||
+		    (h2k_vmdks_is_vmdk(x->dec) == 1 &&
+		    h2k_diskout_size(x->out, h2k_vmdks_capacity(x->dec)) < 0)) {
 			conv_fail(x);
 			return 0;
 		}
@@ -540,6 +570,7 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		 * what lies behind, or the final fsync has it all to do */
 		x->wb_mark = fetch_write_behind(x->fd, x->wb_mark, h2k_diskout_end(x->out));
 		publish(x);
+		stream_pos(x, x->dec);
 		return n;
 	}
 	while (off < n) {
@@ -572,6 +603,15 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 	}
 	publish(x);
+	if (x->obs && x->obs_sync) {
+		/* progress only: a stream it cannot follow is saved all the
+		 * same; plain bytes are their own position */
+		if (h2k_vmdks_feed(x->obs, data, n) < 0 ||
+		    h2k_vmdks_is_vmdk(x->obs) == 0)
+			x->obs_sync = 0;
+		else
+			stream_pos(x, x->obs);
+	}
 	return n;
 }
 
@@ -642,6 +682,7 @@ nap(struct file *f, double d)
  */
 static const unsigned char zeros[REHASH_BUF];
 
+/* 0, -1 with errno, or -2 when cancelled. */
 static int
 hash_file(struct xfer *x, long long *size)
 {
@@ -662,6 +703,8 @@ hash_file(struct xfer *x, long long *size)
 				size_t z = d - pos < REHASH_BUF ? (size_t)(d - pos) : REHASH_BUF;
 				EVP_DigestUpdate(x->w->sha, zeros, z);
 				pos += (long long)z;
+				if (fetch_cancelled || x->f->vm->failed)
+					return -2;
 			}
 			if (pos >= st.st_size)
 				break;
@@ -679,6 +722,8 @@ hash_file(struct xfer *x, long long *size)
 		}
 		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
 		pos += n;
+		if (fetch_cancelled || x->f->vm->failed)
+			return -2;
 	}
 	*size = pos;
 	return 0;
@@ -726,9 +771,14 @@ finish(struct xfer *x)
 	if (e)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
 		    op ? op : "read back for SHA-256", strerror(e));
-	if (x->dec && hash_file(x, &size) < 0)
+	if (x->dec && (e = hash_file(x, &size)) < 0) {
+		/* a sparse raw disk hashes its holes too (a TiB takes
+		 * minutes): a cancel stops it, and nothing is renamed */
+		if (e == -2)
+			return -2;
 		return h2k_seterr(H2K_EX_IO, "%s/%s: read back for SHA-256: %s", vm->dir,
 		    f->part, strerror(errno));
+	}
 	int fd = x->fd;
 	x->fd = -1;
 	if (close(fd) < 0)
@@ -749,6 +799,15 @@ finish(struct xfer *x)
 }
 
 enum { DL_OK = 0, DL_FAIL = -1, DL_CANCEL = -2, DL_RETRY = 1 };
+
+/* finish() as an attempt's outcome: -2 is a cancel (nothing renamed). */
+static int
+finished(struct xfer *x)
+{
+	int e = finish(x);
+
+	return e == -2 ? DL_CANCEL : e < 0 ? DL_FAIL : DL_OK;
+}
 
 /*
  * May bytes left by an earlier run be offered for resumption?  Never when
@@ -936,7 +995,7 @@ body_done(struct xfer *x, const char *what, char *lasterr, size_t ll)
 		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
 		return DL_FAIL;
 	}
-	return finish(x) < 0 ? DL_FAIL : DL_OK;
+	return finished(x);
 }
 
 /* An answer that is not a body: transient (DL_RETRY, *ra the server's
@@ -1009,7 +1068,7 @@ judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, d
 			    strerror(x->io_err));
 			return DL_FAIL;
 		}
-		return finish(x) < 0 ? DL_FAIL : DL_OK;
+		return finished(x);
 	}
 	if (cc == CURLE_OK && (x->status == 200 || x->status == 206))
 		return body_done(x, what, lasterr, ll);
@@ -1053,7 +1112,8 @@ download(struct worker *w, struct file *f)
 			h2k_seterr(H2K_EX_IO, "%s: out of memory", what);
 			goto out;
 		}
-	}
+	} else if (f->disk)
+		x.obs = h2k_vmdks_new(NULL, NULL);  /* NULL: no position, no harm */
 	hwm = x.have;
 	h2k_backoff_init(&bo, o->retry_delay, o->retry_max_delay);
 	w->tls = o->tls;
@@ -1075,6 +1135,7 @@ download(struct worker *w, struct file *f)
 		publish(&x);
 		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
 		h2k_progress_restart(r->prog, f->prog);
+		atomic_store(&f->pos, -1);
 		if (setup_attempt(w, &x, &hdrs, &ifr, range) < 0)
 			goto out;
 		CURLcode cc = curl_easy_perform(w->h);
@@ -1112,6 +1173,7 @@ out:
 	free(ifr);
 	free(x.etag);
 	h2k_vmdks_free(x.dec);
+	h2k_vmdks_free(x.obs);
 	h2k_diskout_free(x.out);
 	return rc;
 }

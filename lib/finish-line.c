@@ -26,6 +26,7 @@
  * files stay.  Shares nothing with the other threads but finish_signal.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +46,9 @@
 
 struct file {
 	const char *key, *path, *sha256;
+	const char *format, *subformat;  /* as h2k-fetch wrote them, or NULL */
 	char *base;
-	long long size;
+	long long size, capacity, allocated;
 	int used;
 };
 
@@ -70,6 +72,96 @@ same_dir(const char *a, const char *b)
 
 	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
 	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A byte count from the line, or -1 (the descriptor then keeps the server's). */
+static long long
+bytes_field(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 9e18 ?
+	    (long long)v->valuedouble : -1;
+}
+
+/*
+ * Each file as written: its format URI, capacity, and for a converted
+ * image the bytes it holds (its allocated blocks, at most the capacity;
+ * a VMDK keeps the server's figure).
+ */
+static int
+set_disks(struct h2k_ovf_desc *pd, const struct file *f, size_t nf)
+{
+	struct h2k_ovf_disk *dk = h2k_calloc(nf ? nf : 1, sizeof *dk);
+	int rc;
+
+	if (!dk)
+		return -1;
+	for (size_t i = 0; i < nf; i++) {
+		const char *uri = h2k_ovf_format_uri(f[i].format, f[i].subformat);
+		int conv = uri && f[i].format && strcmp(f[i].format, "vmdk");
+		dk[i].href = f[i].base;
+		dk[i].format_uri = uri;
+		dk[i].size = f[i].size;
+		dk[i].capacity = f[i].capacity;
+		dk[i].populated = -1;
+		if (conv || (uri && !f[i].subformat))
+			dk[i].populated = f[i].capacity > 0 &&
+			    f[i].allocated > f[i].capacity ? f[i].capacity :
+			    f[i].allocated;
+	}
+	rc = h2k_ovf_set_disks(pd, dk, nf);
+	free(dk);
+	return rc;
+}
+
+/*
+ * The OVA read back and every member as the manifest says: only then are
+ * the disks packed in it removed (unless --keep-files).  A bad OVA is
+ * removed instead, and the export fails with the disks in place.
+ */
+static int
+verify_ova(const char *ovap, struct h2k_ova_member *mem, size_t nm,
+    const char *ovf_hex, const struct h2k_buf *mf, const char *label)
+{
+	char mf_hex[65];
+
+	h2k_sha256_hex(mf->data, mf->len, mf_hex);
+	mem[0].sha256 = ovf_hex;
+	mem[1].sha256 = mf_hex;
+	if (h2k_ova_verify(ovap, mem, nm, &finish_signal) < 0) {
+		if (h2k_errcode() != H2K_EX_CANCEL)
+			unlink(ovap);
+		h2k_adderr("%s", label);
+		mem[0].sha256 = mem[1].sha256 = NULL;
+		return -1;
+	}
+	mem[0].sha256 = mem[1].sha256 = NULL;
+	return 0;
+}
+
+/* The export is complete and its OVA verified: the loose disks go. */
+static void
+remove_packed(const char *dir, struct file *f, size_t nf, cJSON *files,
+    const char *label)
+{
+	for (size_t i = 0; i < nf; i++) {
+		if (!f[i].used)
+			continue;
+		if (unlink(f[i].path) < 0 && errno != ENOENT) {
+			h2k_warn("%s: %s: cannot remove it after packing: %s",
+			    label, f[i].path, strerror(errno));
+			continue;
+		}
+		cJSON *e = cJSON_GetArrayItem(files, (int)i);
+		cJSON_DeleteItemFromObjectCaseSensitive(e, "removed");
+		cJSON_AddBoolToObject(e, "removed", 1);
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
 }
 
 static int
@@ -99,6 +191,9 @@ check_files(cJSON *files, const char *dir, const char *safe,
 		x->path = h2k_json_str(it, "path");
 		x->sha256 = h2k_json_str(it, "sha256");
 		x->size = (long long)h2k_json_num(it, "size", -1);
+		x->format = h2k_json_str(it, "format");
+		x->subformat = h2k_json_str(it, "vmdk_subformat");
+		x->capacity = bytes_field(it, "capacity_bytes");
 		if (!x->key || !x->path || !*x->path || x->size < 0)
 			return h2k_seterr(H2K_EX_USAGE, "%s: files[%zu] lacks "
 			    "key, path or size", label, i - 1);
@@ -134,6 +229,7 @@ check_files(cJSON *files, const char *dir, const char *safe,
 		if (!S_ISREG(st.st_mode))
 			return h2k_seterr(H2K_EX_IO, "%s: %s: not a regular "
 			    "file", label, x->path);
+		x->allocated = (long long)st.st_blocks * 512;
 		if ((long long)st.st_size != x->size)
 			return h2k_seterr(H2K_EX_IO, "%s: %s: %lld bytes on "
 			    "disk, h2k-fetch wrote %lld", label, x->path,
@@ -269,6 +365,10 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 	}
 	if (pd.cdroms)
 		h2k_info("%s: removed %d CD-ROM item(s)", label, pd.cdroms);
+	if (set_disks(&pd, f, nf) < 0) {
+		h2k_adderr("%s", label);
+		goto out;
+	}
 	for (size_t i = 0; i < pd.nhrefs; i++) {
 		int k = find_file(f, nf, pd.hrefs[i]);
 		if (k < 0) {
@@ -347,6 +447,9 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 			h2k_adderr("%s", label);
 			goto out;
 		}
+		if (!o->keep_files &&
+		    verify_ova(ovap, mem, nm, hex, &mf, label) < 0)
+			goto out;
 	}
 	/* an earlier run's: this run writes and delivers its own, or none */
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "hyper2kvm_manifest_path");
@@ -376,6 +479,9 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 		h2k_adderr("%s", label);
 		goto out;
 	}
+	/* a hyper2kvm manifest names the disks: they stay for it */
+	if (ovap && !o->keep_files && !h2k_json_str(line, "hyper2kvm_manifest_path"))
+		remove_packed(dir, f, nf, files, label);
 
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "ovf_path");
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "mf_path");

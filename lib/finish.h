@@ -17,6 +17,7 @@
 
 struct h2k_finish_opts {
 	int ova;                /* also pack NAME.ova */
+	int keep_files;         /* with ova: keep the disks packed in it */
 	int remove_cdrom;       /* drop CD-ROM/DVD drives from the descriptor */
 	int keep_lease;         /* on failure leave the lease and snapshot */
 	int verify;             /* read every file again for its SHA-256 */

@@ -400,7 +400,7 @@ ds_of_file(const char *file)
 }
 
 static int
-add_disk(struct ls *ls, cJSON *arr, xmlNodePtr dev, double *gib)
+add_disk(struct table *tab, cJSON *arr, xmlNodePtr dev, double *gib)
 {
 	cJSON *d = cJSON_CreateObject();
 	xmlNodePtr b = h2k_xml_child(dev, "backing");
@@ -411,7 +411,7 @@ add_disk(struct ls *ls, cJSON *arr, xmlNodePtr dev, double *gib)
 	char *dsref = h2k_xml_text(b, "datastore");
 	char *thin = h2k_xml_text(b, "thinProvisioned");
 	char *dsfile = NULL;
-	const char *ds = ent_name(&ls->tab, dsref);
+	const char *ds = ent_name(tab, dsref);
 	int rc = -1;
 
 	if (!d)
@@ -446,7 +446,7 @@ out:
 }
 
 static int
-add_nic(struct ls *ls, cJSON *arr, xmlNodePtr dev)
+add_nic(struct table *tab, cJSON *arr, xmlNodePtr dev)
 {
 	cJSON *n = cJSON_CreateObject();
 	xmlNodePtr b = h2k_xml_child(dev, "backing"), port;
@@ -463,14 +463,14 @@ add_nic(struct ls *ls, cJSON *arr, xmlNodePtr dev)
 	if (b && (port = h2k_xml_child(b, "port"))) {
 		/* distributed port group: its key is the portgroup's moref */
 		ref = h2k_xml_text(port, "portgroupKey");
-		net = ent_name(&ls->tab, ref);
+		net = ent_name(tab, ref);
 	} else if (b && btype && !strcmp(btype, "VirtualEthernetCardOpaqueNetworkBackingInfo")) {
 		devname = h2k_xml_text(b, "opaqueNetworkId");
 		net = devname;
 	} else if (b) {
 		ref = h2k_xml_text(b, "network");
 		devname = h2k_xml_text(b, "deviceName");
-		if (!(net = ent_name(&ls->tab, ref)))
+		if (!(net = ent_name(tab, ref)))
 			net = devname;
 	}
 	if (add_num(n, "key", key) < 0 || add_str(n, "label", label) < 0 ||
@@ -487,13 +487,6 @@ out:
 	return rc < 0 ? h2k_seterr(H2K_EX_FAIL, "out of memory") : 0;
 }
 
-
-const char *const h2k_inv_vm_props[] = {
-	"name", "parent", "parentVApp", "runtime.powerState", "config.uuid",
-	"config.instanceUuid", "config.template", "config.guestId",
-	"config.guestFullName", "config.hardware.numCPU",
-	"config.hardware.memoryMB", "config.firmware", NULL,
-};
 
 int
 h2k_inv_vm_fields(cJSON *o, xmlNodePtr obj, int sparse)
@@ -532,7 +525,7 @@ h2k_inv_vm_fields(cJSON *o, xmlNodePtr obj, int sparse)
 
 /* h2k-ls's line for a VM: the fields above and what the table resolves. */
 static cJSON *
-vm_json(struct ls *ls, xmlNodePtr obj, const char *name, const char *path,
+vm_json(struct table *tab, xmlNodePtr obj, const char *name, const char *path,
     const char *moref, const char *dc, double *gib)
 {
 	cJSON *j = cJSON_CreateObject(), *arr, *disks, *nics;
@@ -542,14 +535,14 @@ vm_json(struct ls *ls, xmlNodePtr obj, const char *name, const char *path,
 	if (!j || add_str(j, "name", name) < 0 || add_str(j, "path", path) < 0 ||
 	    add_str(j, "moref", moref) < 0 || h2k_inv_vm_fields(j, obj, 0) < 0 ||
 	    add_str(j, "datacenter", dc) < 0 ||
-	    add_str(j, "host", ent_name(&ls->tab, hostref)) < 0 ||
+	    add_str(j, "host", ent_name(tab, hostref)) < 0 ||
 	    !(arr = cJSON_AddArrayToObject(j, "datastores")))
 		goto oom;
 	if ((val = h2k_vim_prop(obj, "datastore")))
 		for (xmlNodePtr m = h2k_xml_child(val, NULL); m;
 		    m = h2k_xml_next(m, NULL)) {
 			char *ref = h2k_xml_text(m, NULL);
-			const char *dn = ent_name(&ls->tab, ref);
+			const char *dn = ent_name(tab, ref);
 			cJSON *sj = cJSON_CreateString(dn ? dn : ref ? ref : "");
 			free(ref);
 			if (!sj)
@@ -567,9 +560,9 @@ vm_json(struct ls *ls, xmlNodePtr obj, const char *name, const char *path,
 		if (!t)
 			continue;
 		if (!strcmp(t, "VirtualDisk"))
-			r = add_disk(ls, disks, dev, gib);
+			r = add_disk(tab, disks, dev, gib);
 		else if (is_nic(dev, t))
-			r = add_nic(ls, nics, dev);
+			r = add_nic(tab, nics, dev);
 		free(t);
 		if (r < 0)
 			goto fail;
@@ -682,7 +675,7 @@ vm_cb(void *arg, xmlNodePtr obj)
 		rc = 0;
 		goto out;
 	}
-	if (!(j = vm_json(ls, obj, name, path, moref, pe->dc, &gib)))
+	if (!(j = vm_json(&ls->tab, obj, name, path, moref, pe->dc, &gib)))
 		goto out;
 	if (ls->o->table)
 		rc = keep_row(ls, obj, &name, &path, &power, gib);
@@ -1042,4 +1035,174 @@ h2k_inv_result_free(struct h2k_inv_result *res)
 	}
 	free(res->rows);
 	memset(res, 0, sizeof *res);
+}
+
+/* --- one VM: h2k-lease's lookup ----------------------------------------- */
+
+/*
+ * h2k-ls builds its moref table from the whole inventory; for one VM that
+ * would cost a listing.  Instead two round trips, whatever the depth of
+ * its folder: the VM and, by traversal, its ancestors up to the root
+ * folder (names and parents: path and datacenter), its datastores and
+ * networks (names); then, only if some are missing, the names of what no
+ * traversal from the VM reaches - its host (runtime.host is not a
+ * top-level property) and a datastore or portgroup a device names that
+ * the VM's own lists do not.  They fill a table like h2k-ls's, and
+ * vm_json maps the VM with it: the one mapping, the same values.
+ */
+#define ONE_MAX_OBJS 4096
+#define ONE_MAX_REFS 256
+
+struct one {
+	const char *moref;
+	struct table tab;
+	xmlDocPtr vm;           /* the VM's ObjectContent, out of the stream */
+	long nobj;
+};
+
+static int
+one_cb(void *arg, xmlNodePtr obj)
+{
+	struct one *a = arg;
+	char *moref, *type;
+	xmlNodePtr c;
+	int vm;
+
+	if (++a->nobj > ONE_MAX_OBJS)
+		return h2k_seterr(H2K_EX_NET, "VM %s: more than %d objects in "
+		    "the answer about it", a->moref, ONE_MAX_OBJS);
+	moref = h2k_xml_text(obj, "obj");
+	type = obj_type(obj);
+	vm = moref && type && !strcmp(type, "VirtualMachine") &&
+	    !strcmp(moref, a->moref);
+	free(moref);
+	free(type);
+	if (!vm)
+		return table_cb(&a->tab, obj);
+	if (a->vm)
+		return 0; /* repeated: the first counts */
+	/* the stream frees obj after this call */
+	if (!(a->vm = xmlNewDoc((const xmlChar *)"1.0")) ||
+	    !(c = xmlDocCopyNode(obj, a->vm, 1)))
+		return h2k_seterr(H2K_EX_FAIL, "out of memory");
+	xmlDocSetRootElement(a->vm, c);
+	return 0;
+}
+
+struct refs {
+	struct h2k_vim_ref r[ONE_MAX_REFS];
+	char *m[ONE_MAX_REFS];
+	int n;
+};
+
+/* Takes moref: ask for its name unless the table or the list has it. */
+static void
+want_ref(struct one *a, struct refs *rs, const char *type, char *moref)
+{
+	if (!moref || tab_find(&a->tab, moref) || rs->n == ONE_MAX_REFS) {
+		free(moref);
+		return;
+	}
+	for (int i = 0; i < rs->n; i++)
+		if (!strcmp(rs->m[i], moref)) {
+			free(moref);
+			return;
+		}
+	rs->m[rs->n] = moref;
+	rs->r[rs->n].type = type;
+	rs->r[rs->n].moref = moref;
+	rs->n++;
+}
+
+/* The morefs vm_json will look up that the first answer did not name. */
+static void
+missing_refs(struct one *a, xmlNodePtr vm, struct refs *rs)
+{
+	xmlNodePtr val = h2k_vim_prop(vm, "config.hardware.device"), dev;
+
+	want_ref(a, rs, "HostSystem", prop_text(vm, "runtime.host"));
+	for (dev = h2k_xml_child(val, NULL); dev; dev = h2k_xml_next(dev, NULL)) {
+		xmlNodePtr b = h2k_xml_child(dev, "backing"), port;
+		char *t = h2k_xml_type(dev);
+
+		if (t && b && !strcmp(t, "VirtualDisk"))
+			want_ref(a, rs, "Datastore", h2k_xml_text(b, "datastore"));
+		else if (t && b && is_nic(dev, t)) {
+			if ((port = h2k_xml_child(b, "port")))
+				want_ref(a, rs, "DistributedVirtualPortgroup",
+				    h2k_xml_text(port, "portgroupKey"));
+			else
+				want_ref(a, rs, "Network", h2k_xml_text(b, "network"));
+		}
+		free(t);
+	}
+}
+
+cJSON *
+h2k_inv_vm_one(struct h2k_vim *v, const char *moref)
+{
+	static const char *const p_name[] = { "name", NULL };
+	static const char *const p_folder[] = { "name", "parent", NULL };
+	static const char *const p_vapp[] = { "name", "parentFolder",
+		"parentVApp", NULL };
+	static const char *const n_folder[] = { "folderUp", "dcUp", NULL };
+	static const char *const n_vapp[] = { "vappFolder", "vappUp", NULL };
+	static const struct h2k_vim_hop hops[] = {
+		{ "vmFolder", "VirtualMachine", "parent", n_folder },
+		{ "vmVApp", "VirtualMachine", "parentVApp", n_vapp },
+		{ "vmDs", "VirtualMachine", "datastore", NULL },
+		{ "vmNet", "VirtualMachine", "network", NULL },
+		{ "folderUp", "Folder", "parent", n_folder },
+		{ "dcUp", "Datacenter", "parent", n_folder },
+		{ "vappFolder", "VirtualApp", "parentFolder", n_folder },
+		{ "vappUp", "VirtualApp", "parentVApp", n_vapp },
+	};
+	/* Network covers DistributedVirtualPortgroup and OpaqueNetwork. */
+	static const struct h2k_vim_spec specs[] = {
+		{ "VirtualMachine", vm_props }, { "Folder", p_folder },
+		{ "Datacenter", p_folder }, { "VirtualApp", p_vapp },
+		{ "Datastore", p_name }, { "Network", p_name },
+	};
+	static const struct h2k_vim_spec names[] = {
+		{ "HostSystem", p_name }, { "Datastore", p_name },
+		{ "Network", p_name },
+	};
+	struct one a = { .moref = moref };
+	struct refs rs = { .n = 0 };
+	char *name = NULL, *parent = NULL, *path = NULL, *dc = NULL;
+	xmlNodePtr obj;
+	cJSON *j = NULL;
+	double gib = 0;
+
+	if (h2k_vim_get_hops(v, "VirtualMachine", moref, hops,
+	    sizeof hops / sizeof hops[0], specs, sizeof specs / sizeof specs[0],
+	    ONE_MAX_OBJS, one_cb, &a) < 0)
+		goto out;
+	if (!a.vm || !(obj = xmlDocGetRootElement(a.vm)) ||
+	    !(name = prop_text(obj, "name"))) {
+		h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM", moref);
+		goto out;
+	}
+	missing_refs(&a, obj, &rs);
+	if (h2k_vim_get_refs(v, rs.r, rs.n, names,
+	    sizeof names / sizeof names[0], table_cb, &a.tab) < 0)
+		goto out;
+	if (!(parent = prop_text(obj, "parent")))
+		parent = prop_text(obj, "parentVApp");
+	/* Outside the VM folder tree (h2k-ls skips it): path and datacenter
+	 * null. */
+	if (parent)
+		path = h2k_inv_path(tab_up, &a.tab, v->root_folder, parent, NULL,
+		    name, &dc);
+	j = vm_json(&a.tab, obj, name, path, moref, dc, &gib);
+out:
+	for (int i = 0; i < rs.n; i++)
+		free(rs.m[i]);
+	tab_free(&a.tab);
+	xmlFreeDoc(a.vm);
+	free(name);
+	free(parent);
+	free(path);
+	free(dc);
+	return j;
 }

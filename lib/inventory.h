@@ -60,14 +60,22 @@ int h2k_inv_list(struct h2k_vim *v, const struct h2k_session *sess,
 void h2k_inv_result_free(struct h2k_inv_result *res);
 
 /*
+ * h2k-ls's line for the one VM moref (value) names, every field with the
+ * value h2k-ls gives it, in two round trips on v (one when nothing is left
+ * to name after the first: see inventory.c).  A VM outside the VM folder
+ * tree (h2k-ls skips it) has path and datacenter null.  NULL with the
+ * error set: H2K_EX_NOTFOUND when the server does not know the VM.
+ */
+cJSON *h2k_inv_vm_one(struct h2k_vim *v, const char *moref);
+
+/*
  * The fields of a VM that come straight from its own properties, added to o
  * in h2k-ls's order: uuid, instance_uuid, power_state, template, guest_id,
- * guest_os, num_cpu, memory_mb, firmware.  obj is an ObjectContent with
- * (some of) the properties h2k_inv_vm_props names.  An unset property is
+ * guest_os, num_cpu, memory_mb, firmware.  obj is a VirtualMachine's
+ * ObjectContent with (some of) those properties.  An unset property is
  * null, template false (sparse: both left out); a number the server
  * garbled is null.  -1 on out of memory.
  */
-extern const char *const h2k_inv_vm_props[];
 int h2k_inv_vm_fields(cJSON *o, xmlNodePtr obj, int sparse);
 
 /*

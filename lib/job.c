@@ -358,6 +358,29 @@ check_keys(const struct ctx *c, const struct ynode *map, const char *prefix)
 	return 0;
 }
 
+/*
+ * format: what the disks are written as (h2k-fetch --format); "ova", as in
+ * hyper2kvm's jobs, is VMDKs packed in an OVA (the ova option).
+ */
+static int
+get_format(const struct ctx *c, const struct ynode *n, const char *key,
+    struct h2k_jobspec *j)
+{
+	static const char *const fmts[] = {"vmdk", "raw", "qcow2", "ova"};
+	char *v = NULL;
+
+	if (get_string(c, n, key, &v) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++)
+		if (!strcmp(v, fmts[i])) {
+			free(v);
+			j->format = fmts[i];
+			return 0;
+		}
+	free(v);
+	return bad(c, n, key, "expected vmdk, raw, qcow2 or ova");
+}
+
 static int
 parse_options(const struct ctx *c, const struct ynode *n, const char *prefix,
     struct h2k_jobspec *j)
@@ -453,13 +476,15 @@ parse_job(const struct ctx *c, const struct ynode *n, const char *prefix,
 			r = get_string(c, v, key, &j->output_path), out = v;
 		else if (!strcmp(k, "options"))
 			r = parse_options(c, v, key, j);
+		else if (!strcmp(k, "format"))
+			r = get_format(c, v, key, j);
 		else if (!strcmp(k, "jobs") && prefix[0])
 			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': a batch "
 			    "cannot be nested in a job", c->name,
 			    n->kids[i]->line, key);
 		else
 			r = h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown "
-			    "key (known: name, vm_path, output_path, options)",
+			    "key (known: name, vm_path, output_path, format, options)",
 			    c->name, n->kids[i]->line, key);
 		if (r < 0)
 			goto fail;
@@ -551,6 +576,20 @@ body_tree(struct ctx *c, const char *buf, size_t len)
 			    (size_t)(e - buf) : 0;
 			/* buf need not be NUL-terminated: bound the excerpt by len. */
 			int ex = off < len ? (int)(len - off < 20 ? len - off : 20) : 11;
+			/*
+			 * Never quote what may be a credential: a value left
+			 * unquoted after "password": is where cJSON stops.
+			 */
+			char win[128];
+			size_t w0 = off > 96 ? off - 96 : 0;
+			size_t w1 = off < len ? off + (size_t)ex : len;
+			snprintf(win, sizeof win, "%.*s", (int)(w1 - w0), buf + w0);
+			if (is_secret_key(win)) {
+				h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
+				    "error near a credential key (not quoted)",
+				    name, line_of(buf, off));
+				return NULL;
+			}
 			h2k_seterr(H2K_EX_USAGE, "%s:%zu: JSON syntax "
 			    "error near '%.*s'", name, line_of(buf, off), ex,
 			    off < len ? buf + off : "end of file");
@@ -1006,6 +1045,7 @@ h2k_job_record_new(const struct h2k_jobspec *s, const char *id)
 {
 	cJSON *r = cJSON_CreateObject(), *o, *p;
 	char now[32];
+	int ova = s->format && !strcmp(s->format, "ova");
 
 	if (!r)
 		goto nomem;
@@ -1025,8 +1065,10 @@ h2k_job_record_new(const struct h2k_jobspec *s, const char *id)
 	    !cJSON_AddBoolToObject(o, "snapshot", s->snapshot) ||
 	    !cJSON_AddBoolToObject(o, "shutdown", s->shutdown) ||
 	    !cJSON_AddBoolToObject(o, "power_off", s->power_off) ||
-	    !cJSON_AddBoolToObject(o, "ova", s->ova) ||
+	    !cJSON_AddBoolToObject(o, "ova", s->ova || ova) ||
 	    (s->overwrite && !cJSON_AddBoolToObject(o, "overwrite", 1)) ||
+	    (s->format && !ova &&
+	    !cJSON_AddStringToObject(o, "format", s->format)) ||
 	    (s->hyper2kvm_manifest && !cJSON_AddBoolToObject(o,
 	    "hyper2kvm_manifest", 1)) ||
 	    (s->hyper2kvm_watch_dir && !cJSON_AddStringToObject(o,
@@ -1061,6 +1103,14 @@ is_int(const cJSON *v, double lo, double hi)
 }
 
 /* An optional field: absent, or of the type ok() accepts. */
+/* what h2k-fetch --format takes: a record goes to its argv */
+static int
+is_format(const cJSON *v)
+{
+	return cJSON_IsString(v) && (!strcmp(v->valuestring, "vmdk") ||
+	    !strcmp(v->valuestring, "raw") || !strcmp(v->valuestring, "qcow2"));
+}
+
 #define OPT(rec, key, ok) \
 	(!cJSON_GetObjectItemCaseSensitive((rec), (key)) || \
 	    (ok)(cJSON_GetObjectItemCaseSensitive((rec), (key))))
@@ -1193,6 +1243,9 @@ h2k_job_record_check(const cJSON *rec, const char *id)
 		if (!OPT(o, bools[i], is_bool))
 			return h2k_seterr(H2K_EX_FAIL, "record field "
 			    "'options.%s' is not true or false", bools[i]);
+	if (!OPT(o, "format", is_format))
+		return h2k_seterr(H2K_EX_FAIL, "record field 'options.format' "
+		    "is not vmdk, raw or qcow2");
 	/* the runner passes it to h2k-ovf --deliver: an absolute path */
 	a = cJSON_GetObjectItemCaseSensitive(o, "hyper2kvm_watch_dir");
 	if (a && (!cJSON_IsString(a) || a->valuestring[0] != '/'))

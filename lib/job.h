@@ -4,8 +4,8 @@
  *
  * Job files are those of hyper2kvm-providers, YAML or JSON, single
  *   {name, vm_path, output_path, options: {parallel_downloads, remove_cdrom,
- *    snapshot, shutdown, power_off, ova, overwrite, hyper2kvm_manifest,
- *    hyper2kvm_watch_dir}}
+ *    snapshot, shutdown, power_off, ova, overwrite, format,
+ *    hyper2kvm_manifest, hyper2kvm_watch_dir}}
  * or batch {jobs: [JOB, ...]}.  Every error names FILE:LINE and the key
  * ("jobs[2].options.snapshot") with H2K_EX_USAGE.  A job that carries
  * credentials (Password, Username, credentials, ...) is refused: jobs run
@@ -35,6 +35,8 @@ struct h2k_jobspec {
 	int parallel_downloads;  /* 0: the runner's default (DownloadWorkers) */
 	int remove_cdrom, snapshot, shutdown, power_off, ova;
 	int overwrite;           /* h2k-fetch --overwrite */
+	const char *format;      /* "raw", "qcow2", "vmdk" (h2k-fetch --format),
+	                          * "ova" (VMDKs in an OVA: the record's ova), NULL */
 	int hyper2kvm_manifest;  /* h2k-ovf --hyper2kvm-manifest */
 	char *hyper2kvm_watch_dir; /* h2k-ovf --deliver; absolute once resolved */
 	char *source;            /* "FILE:LINE" of the job, for messages */

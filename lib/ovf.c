@@ -867,3 +867,242 @@ out:
 	free(part);
 	return rc;
 }
+
+/*
+ * Read the OVA back as a reader would (archive_read on the file, not the
+ * bytes we wrote): every member one of m[] by name, each exactly once, of
+ * the digest expected.  Only then may the loose copies go.
+ */
+int
+h2k_ova_verify(const char *path, const struct h2k_ova_member *m, size_t n,
+    volatile sig_atomic_t *cancel)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	unsigned char *seen = h2k_calloc(n ? n : 1, 1);
+	char *buf = h2k_malloc(IO_CHUNK);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = -1, rc = -1, r;
+
+	if (!a || !seen || !buf || !ctx) {
+		h2k_seterr(H2K_EX_FAIL, "out of memory");
+		goto out;
+	}
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    archive_read_open_fd(a, fd, 64 << 10) != ARCHIVE_OK) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", path, archive_error_string(a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(ae);
+		size_t i;
+		la_ssize_t got;
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned mdlen = 0;
+		char hex[EVP_MAX_MD_SIZE * 2 + 1];
+
+		for (i = 0; name && i < n; i++)
+			if (!strcmp(m[i].name, name))
+				break;
+		if (!name || i == n || seen[i]) {
+			h2k_seterr(H2K_EX_IO, "%s: member %.200s %s", path,
+			    name ? name : "(no name)", name && i < n ?
+			    "packed twice" : "was not packed by us");
+			goto out;
+		}
+		seen[i] = 1;
+		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+		while ((got = archive_read_data(a, buf, IO_CHUNK)) > 0) {
+			if (cancel && *cancel) {
+				h2k_seterr(H2K_EX_CANCEL, "interrupted");
+				goto out;
+			}
+			EVP_DigestUpdate(ctx, buf, (size_t)got);
+		}
+		if (got < 0) {
+			h2k_seterr(H2K_EX_IO, "%s: member %s: %s", path, name,
+			    archive_error_string(a));
+			goto out;
+		}
+		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		tohex(md, mdlen, hex);
+		if (!m[i].sha256 || strcasecmp(hex, m[i].sha256)) {
+			h2k_seterr(H2K_EX_IO, "%s: member %s reads back with "
+			    "SHA-256 %s, the manifest says %s", path, name, hex,
+			    m[i].sha256 ? m[i].sha256 : "nothing");
+			goto out;
+		}
+	}
+	if (r != ARCHIVE_EOF) {
+		h2k_seterr(H2K_EX_IO, "%s: %s", path, archive_error_string(a));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!seen[i]) {
+			h2k_seterr(H2K_EX_IO, "%s: member %s missing", path,
+			    m[i].name);
+			goto out;
+		}
+	rc = 0;
+out:
+	if (a)
+		archive_read_free(a);
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	free(seen);
+	return rc;
+}
+
+/* --- what the descriptor says of each disk ------------------------------- */
+
+/*
+ * ovf:format of each kind of file.  The OVF specification names VMware's
+ * URIs for VMDK; for qcow2, the URI oVirt and virt-v2v write
+ * (getVolumeImageFormat, COW).  Raw has no URI in the specification or
+ * in VMware's tools; oVirt labels its raw volumes with the sparse-VMDK URI
+ * (plus an ovf:volume-format="RAW" of its own), which a VMware reader would
+ * take for a VMDK: h2k names qemu's raw format instead (h2k-ovf(1)).
+ */
+const char *
+h2k_ovf_format_uri(const char *format, const char *vmdk_subformat)
+{
+	if (!format)
+		return NULL;
+	if (!strcmp(format, "qcow2"))
+		return "http://www.gnome.org/~markmc/qcow-image-format.html";
+	if (!strcmp(format, "raw"))
+		return "https://www.qemu.org/docs/master/system/qemu-block-drivers.html#raw";
+	if (strcmp(format, "vmdk"))
+		return NULL;
+	if (!vmdk_subformat)
+		/* the plain bytes of a flat disk: raw, whatever the name */
+		return h2k_ovf_format_uri("raw", NULL);
+	if (!strcmp(vmdk_subformat, "streamOptimized"))
+		return "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized";
+	return "http://www.vmware.com/interfaces/specifications/vmdk.html#sparse";
+}
+
+#define OVF_NS "http://schemas.dmtf.org/ovf/envelope/1"
+
+static xmlAttrPtr
+attr_named(xmlNodePtr n, const char *name)
+{
+	for (xmlAttrPtr a = n->properties; a; a = a->next)
+		if (a->name && !strcmp((const char *)a->name, name))
+			return a;
+	return NULL;
+}
+
+/* Set the attribute of local name `name` (in the namespace it has, else
+ * the OVF one, as every attribute vSphere writes there). */
+static int
+set_attr(xmlNodePtr n, const char *name, const char *val)
+{
+	xmlAttrPtr a = attr_named(n, name);
+	xmlNsPtr ns = a ? a->ns : NULL, *all;
+
+	/* a prefixed one: the default namespace is no attribute's */
+	if (!a && (all = xmlGetNsList(n->doc, n))) {
+		for (size_t i = 0; all[i] && !ns; i++)
+			if (all[i]->prefix && all[i]->href &&
+			    !strcmp((const char *)all[i]->href, OVF_NS))
+				ns = all[i];
+		xmlFree(all);
+	}
+	return xmlSetNsProp(n, ns, (const xmlChar *)name,
+	    (const xmlChar *)val) ? 0 : h2k_seterr(H2K_EX_FAIL, "out of memory");
+}
+
+static void
+walk_disks(xmlNodePtr n, const char *id, const struct h2k_ovf_disk *dk,
+    int *rc)
+{
+	char num[32];
+
+	for (xmlNodePtr c = n ? n->children : NULL; c && *rc == 0; c = c->next) {
+		if (!is(c, "Disk")) {
+			walk_disks(c, id, dk, rc);
+			continue;
+		}
+		xmlChar *fr = xmlGetProp(c, (const xmlChar *)"fileRef");
+		int hit = fr && !strcmp((const char *)fr, id);
+		xmlFree(fr);
+		if (!hit)
+			continue;
+		if (dk->format_uri && set_attr(c, "format", dk->format_uri) < 0)
+			*rc = -1;
+		if (dk->capacity > 0) {
+			/* in bytes: no unit to get wrong */
+			xmlAttrPtr u = attr_named(c, "capacityAllocationUnits");
+			snprintf(num, sizeof num, "%lld", dk->capacity);
+			if (set_attr(c, "capacity", num) < 0)
+				*rc = -1;
+			if (u)
+				xmlRemoveProp(u);
+		}
+		if (dk->populated >= 0) {
+			snprintf(num, sizeof num, "%lld", dk->populated);
+			if (set_attr(c, "populatedSize", num) < 0)
+				*rc = -1;
+		}
+	}
+}
+
+int
+h2k_ovf_set_disks(struct h2k_ovf_desc *d, const struct h2k_ovf_disk *dk,
+    size_t n)
+{
+	xmlDocPtr doc = h2k_xml_parse(d->text, d->len, "OVF descriptor");
+	xmlNodePtr root, refs;
+	xmlChar *mem = NULL;
+	int rc = 0, len = 0;
+	char num[32];
+
+	if (!doc)
+		return -1;
+	root = xmlDocGetRootElement(doc);
+	refs = root ? child_named(root, "References") : NULL;
+	for (xmlNodePtr f = refs ? refs->children : NULL; f && rc == 0; f = f->next) {
+		if (!is(f, "File"))
+			continue;
+		xmlChar *href = xmlGetProp(f, (const xmlChar *)"href");
+		xmlChar *id = xmlGetProp(f, (const xmlChar *)"id");
+		for (size_t i = 0; href && id && i < n; i++) {
+			if (strcmp(dk[i].href, (const char *)href))
+				continue;
+			snprintf(num, sizeof num, "%lld", dk[i].size);
+			if (dk[i].size >= 0 && set_attr(f, "size", num) < 0)
+				rc = -1;
+			walk_disks(root, (const char *)id, &dk[i], &rc);
+		}
+		xmlFree(href);
+		xmlFree(id);
+	}
+	if (rc == 0) {
+		xmlDocDumpMemoryEnc(doc, &mem, &len, "UTF-8");
+		if (!mem || len <= 0)
+			rc = h2k_seterr(H2K_EX_FAIL, "OVF descriptor: cannot "
+			    "serialise");
+	}
+	if (rc == 0) {
+		char *t = h2k_malloc((size_t)len + 1);
+		if (!t)
+			rc = -1;
+		else {
+			memcpy(t, mem, (size_t)len);
+			t[len] = '\0';
+			free(d->text);
+			d->text = t;
+			d->len = (size_t)len;
+		}
+	}
+	xmlFree(mem);
+	xmlFreeDoc(doc);
+	return rc;
+}

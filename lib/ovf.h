@@ -53,6 +53,31 @@ int h2k_ovf_process(const char *text, size_t len, int remove_cdrom,
     struct h2k_ovf_desc *out);
 void h2k_ovf_desc_free(struct h2k_ovf_desc *d);
 
+/* What a downloaded file is, for its References/File and DiskSection/Disk. */
+struct h2k_ovf_disk {
+	const char *href;       /* the File's href: the file name written */
+	const char *format_uri; /* ovf:format, or NULL: leave the server's */
+	long long size;         /* the File's ovf:size, -1: leave it */
+	long long capacity;     /* ovf:capacity in bytes, <= 0: leave it */
+	long long populated;    /* ovf:populatedSize, -1: leave it */
+};
+
+/*
+ * The ovf:format URI for a file of h2k-fetch's files[]: format vmdk, raw,
+ * qcow2; vmdk_subformat streamOptimized or monolithicSparse (a VMDK without
+ * one is the plain bytes of a disk: raw).  NULL: unknown format.
+ */
+const char *h2k_ovf_format_uri(const char *format, const char *vmdk_subformat);
+
+/*
+ * Make the descriptor say what each file is: for the File whose href is
+ * dk[i].href, its ovf:size, and on every Disk whose ovf:fileRef is that
+ * File's id, ovf:format, ovf:capacity (in bytes: ovf:capacityAllocationUnits
+ * is dropped) and ovf:populatedSize.  The text is serialised again.
+ */
+int h2k_ovf_set_disks(struct h2k_ovf_desc *d, const struct h2k_ovf_disk *dk,
+    size_t n);
+
 /* A file name made from a VM name: no "/", "\", control bytes, leading dot. */
 char *h2k_ovf_safe_name(const char *name);
 /*
@@ -107,6 +132,14 @@ struct h2k_ova_member {
  * so does *cancel becoming non-zero (H2K_EX_CANCEL).
  */
 int h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
+    volatile sig_atomic_t *cancel);
+
+/*
+ * Read the OVA at path back: its members must be exactly m[] (by name, once
+ * each), each hashing to m[i].sha256.  H2K_EX_IO naming the member that
+ * differs, is missing or was not expected.
+ */
+int h2k_ova_verify(const char *path, const struct h2k_ova_member *m, size_t n,
     volatile sig_atomic_t *cancel);
 
 #endif

@@ -19,11 +19,14 @@ struct slot {
 	char *vm, *file;   /* as given: the JSON lines carry them exactly */
 	char *label;       /* "vm/file" escaped for the terminal (h2k.h) */
 	_Atomic int64_t done, total;
+	_Atomic int64_t cap, pos;  /* disk capacity, disk position decoded (-1: none) */
 	_Atomic int phase;
 	_Atomic int restart;
 	/* owned by the drawing thread (under p->mu) */
 	double rate, last_t, last_json;
 	int64_t last_done;
+	double prate;      /* rate of the measure (position or bytes) */
+	int64_t last_m;
 };
 
 struct h2k_progress {
@@ -152,6 +155,8 @@ h2k_progress_add(struct h2k_progress *p, const char *vm, const char *file)
 	}
 	s->label = lb.data;
 	atomic_store(&s->total, -1);
+	atomic_store(&s->cap, -1);
+	atomic_store(&s->pos, -1);
 	s->last_t = h2k_monotime();
 	p->slots[p->n] = s;
 	id = (int)p->n++;
@@ -191,12 +196,33 @@ h2k_progress_set(struct h2k_progress *p, int id, int64_t done, int64_t total)
 }
 
 void
-h2k_progress_restart(struct h2k_progress *p, int id)
+h2k_progress_capacity(struct h2k_progress *p, int id, int64_t cap)
 {
 	struct slot *s = get(p, id);
 
 	if (s)
+		atomic_store(&s->cap, cap > 0 ? cap : -1);
+}
+
+void
+h2k_progress_pos(struct h2k_progress *p, int id, int64_t pos)
+{
+	struct slot *s = get(p, id);
+
+	if (s)
+		atomic_store(&s->pos, pos >= 0 ? pos : -1);
+}
+
+void
+h2k_progress_restart(struct h2k_progress *p, int id)
+{
+	struct slot *s = get(p, id);
+
+	/* a restarted stream is decoded again from its start */
+	if (s) {
+		atomic_store(&s->pos, -1);
 		atomic_store(&s->restart, 1);
+	}
 }
 
 /* Honest total: unknown once passed. */
@@ -206,28 +232,57 @@ eff_total(int64_t done, int64_t total)
 	return total >= 0 && done <= total ? total : -1;
 }
 
+/*
+ * What percent and ETA are taken from: bytes over the stream's length
+ * when it is known; else the disk position over the disk's capacity (a
+ * stream of unknown length covers the disk from 0 to its capacity; the
+ * decoder's position when it gives one, else the bytes, which for a
+ * compressed stream run behind the disk and make the estimate
+ * pessimistic).  *mt = -1: no estimate.
+ */
+static void
+measure(struct slot *s, int64_t *m, int64_t *mt)
+{
+	int64_t done = atomic_load(&s->done), tot = atomic_load(&s->total);
+	int64_t cap = atomic_load(&s->cap), pos = atomic_load(&s->pos);
+
+	*m = done;
+	*mt = eff_total(done, tot);
+	if (*mt >= 0 || cap <= 0)
+		return;
+	*m = pos >= 0 ? pos : done;
+	*mt = eff_total(*m, cap);
+}
+
 static void
 update_rate(struct slot *s, double now)
 {
 	int64_t done = atomic_load(&s->done);
 	double dt = now - s->last_t;
 
+	int64_t m, mt;
+
+	measure(s, &m, &mt);
 	if (atomic_exchange(&s->restart, 0)) {
-		s->rate = 0;
+		s->rate = s->prate = 0;
 		s->last_t = now;
 		s->last_done = done;
+		s->last_m = m;
 		return;
 	}
 	if (dt < 0.2)
 		return;
 	double inst = done >= s->last_done ? (double)(done - s->last_done) / dt : 0;
+	double pinst = m >= s->last_m ? (double)(m - s->last_m) / dt : 0;
 	/* EWMA with a ~5 s time constant; the first sample sets it outright */
 	double a = dt / 5.0;
 	if (a > 1)
 		a = 1;
 	s->rate = s->rate == 0 ? inst : s->rate + a * (inst - s->rate);
+	s->prate = s->prate == 0 ? pinst : s->prate + a * (pinst - s->prate);
 	s->last_t = now;
 	s->last_done = done;
+	s->last_m = m;
 }
 
 static void
@@ -236,32 +291,38 @@ json_line(struct h2k_progress *p, struct slot *s, struct h2k_buf *b)
 	int ph = atomic_load(&s->phase);
 	int64_t done = atomic_load(&s->done);
 	int64_t total = eff_total(done, atomic_load(&s->total));
+	int64_t cap = atomic_load(&s->cap), m, mt;
 	cJSON *o = cJSON_CreateObject();
 	char *txt;
 
 	if (!o)
 		return;
+	measure(s, &m, &mt);
 	cJSON_AddStringToObject(o, "phase", phase_name[ph]);
 	cJSON_AddStringToObject(o, "vm", s->vm);
 	cJSON_AddStringToObject(o, "file", s->file);
 	cJSON_AddNumberToObject(o, "bytes_done", (double)done);
-	if (total >= 0) {
-		double pct = total ? 100.0 * (double)done / (double)total : 100.0;
+	if (total >= 0)
+		cJSON_AddNumberToObject(o, "bytes_total", (double)total);
+	else
+		cJSON_AddNullToObject(o, "bytes_total");
+	if (cap > 0)
+		cJSON_AddNumberToObject(o, "capacity_bytes", (double)cap);
+	if (mt >= 0 || ph == H2K_PH_DONE) {
+		double pct = mt > 0 ? 100.0 * (double)m / (double)mt : 100.0;
 		/* 100 is reserved for "done": a full stream is not yet fsynced */
 		if (ph != H2K_PH_DONE && pct > 99.9)
 			pct = 99.9;
 		if (ph == H2K_PH_DONE)
 			pct = 100;
-		cJSON_AddNumberToObject(o, "bytes_total", (double)total);
 		cJSON_AddNumberToObject(o, "percent_complete", (double)(int64_t)(pct * 10) / 10);
-	} else {
-		cJSON_AddNullToObject(o, "bytes_total");
+	} else
 		cJSON_AddNullToObject(o, "percent_complete");
-	}
 	double rate = ph == H2K_PH_DOWNLOAD ? s->rate : 0;
+	double prate = ph == H2K_PH_DOWNLOAD ? s->prate : 0;
 	cJSON_AddNumberToObject(o, "rate_bps", (double)(int64_t)rate);
-	if (total >= 0 && rate > 0 && ph == H2K_PH_DOWNLOAD)
-		cJSON_AddNumberToObject(o, "eta_s", (double)(int64_t)((double)(total - done) / rate + 0.5));
+	if (mt >= 0 && prate > 0 && ph == H2K_PH_DOWNLOAD)
+		cJSON_AddNumberToObject(o, "eta_s", (double)(int64_t)((double)(mt - m) / prate + 0.5));
 	else if (ph == H2K_PH_DONE)
 		cJSON_AddNumberToObject(o, "eta_s", 0);
 	else
@@ -296,42 +357,48 @@ fmt_eta(double secs, char *buf, size_t len)
 		snprintf(buf, len, "%ld:%02ld", s / 60, s % 60);
 }
 
-/* One bar line, cut to width (labels are escaped names, h2k.h). */
+/*
+ * One bar line, cut to width (labels are escaped names, h2k.h).  m of mt
+ * is the measure (see measure()); est: it is the disk's capacity, not the
+ * stream's length, and the bytes are shown beside it.
+ */
 static void
-bar_line(struct h2k_buf *b, const char *label, int64_t done, int64_t total,
-    double rate, int phase, int width)
+bar_line(struct h2k_buf *b, const char *label, int64_t done, int64_t m,
+    int64_t et, int est, double rate, double prate, int phase, int width)
 {
 	char d[32], t[32], r[32], e[64] = "", line[512], tail[200];
-	int64_t et = eff_total(done, total);
+	const char *ph = phase == H2K_PH_RETRY ? " (retrying)" :
+	    phase == H2K_PH_VERIFY ? " (verifying)" : "";
 
 	h2k_human_bytes((double)done, d, sizeof d);
 	h2k_human_bytes(rate, r, sizeof r);
 	if (et >= 0) {
 		h2k_human_bytes((double)et, t, sizeof t);
-		if (rate > 0 && phase == H2K_PH_DOWNLOAD) {
+		if (prate > 0 && phase == H2K_PH_DOWNLOAD) {
 			char eta[48];
-			fmt_eta((double)(et - done) / rate, eta, sizeof eta);
+			fmt_eta((double)(et - m) / prate, eta, sizeof eta);
 			snprintf(e, sizeof e, " ETA %s", eta);
 		}
-		double pct = et ? 100.0 * (double)done / (double)et : 100;
+		double pct = et ? 100.0 * (double)m / (double)et : 100;
 		if (pct > 99 && phase != H2K_PH_DONE)
 			pct = 99;
 		if (phase == H2K_PH_DONE)
 			pct = 100;
-		snprintf(tail, sizeof tail, " %3d%% %s/%s %s/s%s%s", (int)pct, d, t, r, e,
-		    phase == H2K_PH_RETRY ? " (retrying)" :
-		    phase == H2K_PH_VERIFY ? " (verifying)" : "");
+		if (est)
+			snprintf(tail, sizeof tail, " %3d%% %s (disk %s) %s/s%s%s", (int)pct,
+			    d, t, r, e, ph);
+		else
+			snprintf(tail, sizeof tail, " %3d%% %s/%s %s/s%s%s", (int)pct, d, t,
+			    r, e, ph);
 	} else
-		snprintf(tail, sizeof tail, "      %s %s/s%s", d, r,
-		    phase == H2K_PH_RETRY ? " (retrying)" :
-		    phase == H2K_PH_VERIFY ? " (verifying)" : "");
+		snprintf(tail, sizeof tail, "      %s %s/s%s", d, r, ph);
 	int tl = (int)strlen(tail);
 	int lw = width / 3;
 	int bw = width - lw - tl - 4;
 	if (bw < 5)
 		bw = 5;
 	char bar[256];
-	int fill = et > 0 ? (int)((double)bw * (double)done / (double)et) : 0;
+	int fill = et > 0 ? (int)((double)bw * (double)m / (double)et) : 0;
 	if (fill > bw)
 		fill = bw;
 	for (int i = 0; i < bw && i < (int)sizeof bar - 1; i++)
@@ -368,22 +435,26 @@ draw(struct h2k_progress *p, double now, int force_json)
 		}
 	} else if (p->mode == H2K_PROGRESS_BAR) {
 		int w = term_width(p->fd), lines = 0;
-		int64_t tdone = 0, ttotal = 0;
-		int tknown = 1, active = 0, ndone = 0, nleft = 0;
-		double trate = 0;
+		int64_t tdone = 0, tm = 0, ttotal = 0;
+		int tknown = 1, test = 0, active = 0, ndone = 0, nleft = 0;
+		double trate = 0, tprate = 0;
 		clear_bars(p, &b);
 		for (size_t i = 0; i < p->n; i++) {
 			struct slot *s = p->slots[i];
 			int ph = atomic_load(&s->phase);
-			int64_t done = atomic_load(&s->done), tot = atomic_load(&s->total);
+			int64_t done = atomic_load(&s->done), m, mt;
+			int est = eff_total(done, atomic_load(&s->total)) < 0;
 			update_rate(s, now);
+			measure(s, &m, &mt);
 			if (ph == H2K_PH_FAILED)
 				continue;
 			tdone += done;
-			if (eff_total(done, tot) < 0)
+			tm += m;
+			if (mt < 0)
 				tknown = 0;
 			else
-				ttotal += tot;
+				ttotal += mt;
+			test |= est && mt >= 0;
 			if (ph == H2K_PH_DONE) {
 				ndone++;
 				continue;
@@ -393,7 +464,9 @@ draw(struct h2k_progress *p, double now, int force_json)
 				continue;
 			active++;
 			trate += s->rate;
-			bar_line(&b, s->label, done, tot, s->rate, ph, w);
+			tprate += s->prate;
+			bar_line(&b, s->label, done, m, mt, est && mt >= 0, s->rate,
+			    s->prate, ph, w);
 			lines++;
 		}
 		if (p->n > 0) {
@@ -404,8 +477,8 @@ draw(struct h2k_progress *p, double now, int force_json)
 			 * is: drawn as a download it stopped at 99 % (100 is
 			 * kept for "done") with all the bytes in.
 			 */
-			bar_line(&b, lbl, tdone, tknown ? ttotal : -1, trate,
-			    ndone && !nleft ? H2K_PH_DONE : H2K_PH_DOWNLOAD, w);
+			bar_line(&b, lbl, tdone, tm, tknown ? ttotal : -1, test, trate,
+			    tprate, ndone && !nleft ? H2K_PH_DONE : H2K_PH_DOWNLOAD, w);
 			lines++;
 		}
 		p->drawn = lines;

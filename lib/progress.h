@@ -9,11 +9,14 @@
  * 100 ms.  JSON: one object per active file per second and one at every
  * phase change:
  *   {"phase":"download","vm":"web1","file":"disk-0.vmdk","bytes_done":N,
- *    "bytes_total":N|null,"percent_complete":F|null,"rate_bps":N,"eta_s":N|null}
+ *    "bytes_total":N|null,"capacity_bytes":N,"percent_complete":F|null,
+ *    "rate_bps":N,"eta_s":N|null}
  * Honesty rules: the total is what the caller says it is (Content-Length
  * when the server sent one, else the device size); once bytes_done passes
- * it, the total is treated as unknown.  Unknown total: no percent, no ETA
- * (null in JSON, absent on the bar).  Percent is never above 100, and 100
+ * it, the total is treated as unknown.  Unknown total: percent and ETA
+ * from the disk position (decoder's, else bytes) over the disk's capacity
+ * (capacity_bytes, present when known) while the position is within it;
+ * else no percent, no ETA (null in JSON, absent on the bar).  Percent is never above 100, and 100
  * only in phase "done".  The rate is an exponentially weighted average
  * over about five seconds, restarted at each (re)connect so a retry does
  * not inherit a stale rate.
@@ -51,7 +54,15 @@ int h2k_progress_add(struct h2k_progress *p, const char *vm, const char *file);
 void h2k_progress_set(struct h2k_progress *p, int id, int64_t done, int64_t total);
 /* A phase change; JSON mode emits a line at once. Thread-safe. */
 void h2k_progress_phase(struct h2k_progress *p, int id, enum h2k_progress_phase ph);
-/* The rate restarts (new connection). */
+/*
+ * The disk's capacity (-1: unknown), and the disk position a decoder has
+ * covered (-1: none; the bytes then stand for it).  With a stream of
+ * unknown length, percent and ETA come from position over capacity.
+ * Lock-free.
+ */
+void h2k_progress_capacity(struct h2k_progress *p, int id, int64_t cap);
+void h2k_progress_pos(struct h2k_progress *p, int id, int64_t pos);
+/* The rate restarts (new connection); the position is forgotten. */
 void h2k_progress_restart(struct h2k_progress *p, int id);
 /* Redraw if due (bars: 100 ms; JSON: 1 s). */
 void h2k_progress_tick(struct h2k_progress *p);

@@ -4,7 +4,7 @@
  *
  * The runner is one single-threaded process.  Each job is the pipeline
  *   h2k-lease [--snapshot|--shutdown|--power-off] VM
- *     | h2k-fetch --progress json -o OUTPUT [-j N] [--overwrite] | h2k-ovf [--remove-cdrom] [--ova]
+ *     | h2k-fetch --progress json -o OUTPUT [-j N] [--overwrite] [--format F] | h2k-ovf [--remove-cdrom] [--ova]
  *       [--hyper2kvm-manifest] [--deliver DIR]
  * started as three children in one new process group, with the runner in
  * the middle of every pipe: it relays each JSON line to the next stage
@@ -124,6 +124,7 @@ struct stage {
 struct filep {
 	char *file;
 	double done, total;
+	double cap, pct;      /* a stream's capacity and percent (-1: none) */
 };
 
 struct job {
@@ -140,6 +141,8 @@ struct job {
 	struct filep *files;
 	size_t nfiles;
 	double tot_done, tot_total;
+	double est_pct;       /* from streams' capacities (on_progress), -1: none */
+	double cap_total;     /* the lease's disk_capacity_bytes, 0: unknown */
 	char *fail;           /* the runner failed the job: why */
 };
 
@@ -256,6 +259,11 @@ stage_argv(int i, const cJSON *rec)
 		    !(v[n++] = h2k_asprintf("%d", (int)pd))))
 			goto fail;
 		if (optbool(o, "overwrite") && !(v[n++] = h2k_strdup("--overwrite")))
+			goto fail;
+		/* the record was checked (h2k_job_record_check): a known format */
+		const char *fmt = h2k_json_str(o, "format");
+		if (fmt && (!(v[n++] = h2k_strdup("--format")) ||
+		    !(v[n++] = h2k_strdup(fmt))))
 			goto fail;
 	} else {
 		if (optbool(o, "remove_cdrom") &&
@@ -382,6 +390,8 @@ set_progress(struct job *j, const char *phase)
 	if (j->tot_total > 1e18)
 		j->tot_total = 1e18;
 	double pct = j->tot_total > 0 ? j->tot_done * 100.0 / j->tot_total : 0;
+	if (j->est_pct >= 0 && j->est_pct <= 100)
+		pct = j->est_pct;
 	if (pct > 100)
 		pct = 100;
 	if (phase && !strcmp(phase, "completed"))
@@ -568,6 +578,10 @@ on_line(struct job *j, int i, char *line, size_t len)
 				tot += h2k_json_num(d, "size", 0);
 		if (tot > j->tot_total)
 			j->tot_total = tot;
+		/* streams not started yet weigh in the job's percent too */
+		double cap = h2k_json_num(l, "disk_capacity_bytes", 0);
+		if (cap > 0 && cap < 1e18)
+			j->cap_total = cap;
 		set_progress(j, "download");
 	} else if (i == 1) {
 		set_progress(j, "ovf");
@@ -598,6 +612,36 @@ on_line(struct job *j, int i, char *line, size_t len)
 		    h2k_buf_append(&j->st[i + 1].qbuf, "\n", 1) < 0)
 			h2k_warn("job %s: %s", j->c.id, h2k_errmsg());
 	}
+}
+
+/*
+ * A stream has no bytes_total: its line gives a percent of the disk's
+ * capacity instead.  When any file is such a stream, the job's percent is
+ * weighted by each file's total or capacity, over at least the lease's
+ * capacity (files not begun count as 0%); -1 when a file gives neither
+ * (no honest figure) or none is a stream (bytes over totals then).
+ */
+static double
+est_percent(const struct job *j)
+{
+	double w = 0, got = 0;
+	int streams = 0;
+
+	for (size_t k = 0; k < j->nfiles; k++) {
+		const struct filep *f = &j->files[k];
+		if (f->total > 0 && f->total < 1e18) {
+			got += f->done < f->total ? f->done : f->total;
+			w += f->total;
+		} else if (f->cap > 0 && f->cap < 1e18 && f->pct >= 0 && f->pct <= 100) {
+			got += f->cap * f->pct / 100;
+			w += f->cap;
+			streams++;
+		} else
+			return -1;
+	}
+	if (streams && j->cap_total > w)
+		w = j->cap_total;
+	return streams && w > 0 ? 100 * got / w : -1;
 }
 
 /* h2k-fetch's JSON progress line: per file, or a total (no "file"). */
@@ -640,6 +684,8 @@ on_progress(struct job *j, const char *line, size_t len)
 		}
 		j->files[k].done = done;
 		j->files[k].total = total;
+		j->files[k].cap = h2k_json_num(o, "capacity_bytes", -1);
+		j->files[k].pct = h2k_json_num(o, "percent_complete", -1);
 		double d = 0, t = 0;
 		for (k = 0; k < j->nfiles; k++) {
 			d += j->files[k].done;
@@ -648,6 +694,7 @@ on_progress(struct job *j, const char *line, size_t len)
 		j->tot_done = d;
 		if (t > j->tot_total)
 			j->tot_total = t;
+		j->est_pct = est_percent(j);
 	}
 	/* h2k-fetch's own "done" is not the job's: h2k-ovf is still to run. */
 	const char *ph = h2k_json_str(o, "phase");
@@ -1254,6 +1301,7 @@ claim_more(void)
 		if (!j)
 			return -1;
 		j->logfd = -1;
+		j->est_pct = -1;
 		if ((r = h2k_spool_claim(rsp, &j->c)) <= 0) {
 			free(j);
 			if (r < 0) {

@@ -17,6 +17,12 @@
  * Enqueue: write the record to tmp/ under a unique name, fsync, rename into
  * new/, fsync new/.  A reader sees no file or a whole one, and a crash
  * before the rename leaves only debris in tmp/ (cleaned after a day).
+ * A batch of records is all or none: after all of them are durable in tmp/,
+ * a journal tmp/batch.ID.jnl naming them is made durable (the commit point)
+ * and flocked by its writer; then they are renamed into new/ and the journal
+ * removed.  A writer that dies in between leaves the journal unlocked, and
+ * the next recovery (every runner's, h2k-job serve's start) renames the
+ * rest of the batch into new/.
  *
  * Lock: flock(LOCK_EX|LOCK_NB) on lock/ID, not on the record, because
  * status updates replace the record (temp + rename, so readers never see a
@@ -707,12 +713,134 @@ h2k_spool_recs_free(cJSON **recs)
 	free(recs);
 }
 
+static const char *
+rec_id(const cJSON *rec)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "id"));
+}
+
+/*
+ * The commit point of a batch: tmp/batch.ID0.jnl names every record of it,
+ * written whole (tmp/batch.ID0.part, fsync, rename, fsync tmp/) and flocked
+ * by its writer as long as it lives.  Returns the locked fd, -1 on error.
+ */
+static int
+journal_write(struct h2k_spool *sp, cJSON *const *recs, size_t n,
+    char *jname, size_t jn)
+{
+	char part[H2K_SPOOL_IDMAX + 32];
+	struct h2k_buf b = {0};
+	int fd, e = 0;
+
+	snprintf(part, sizeof part, "tmp/batch.%s.part", rec_id(recs[0]));
+	snprintf(jname, jn, "tmp/batch.%s.jnl", rec_id(recs[0]));
+	for (size_t i = 0; i < n; i++)
+		if (h2k_buf_append(&b, rec_id(recs[i]), strlen(rec_id(recs[i])))
+		    < 0 || h2k_buf_append(&b, "\n", 1) < 0) {
+			h2k_buf_free(&b);
+			return h2k_seterr(H2K_EX_FAIL, "out of memory");
+		}
+	fd = openat(sp->dfd, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	errno = 0;
+	if (fd < 0 || flock(fd, LOCK_EX) < 0 ||
+	    write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) < 0 ||
+	    renameat(sp->dfd, part, sp->dfd, jname) < 0)
+		e = errno ? errno : EIO;
+	h2k_buf_free(&b);
+	if (e) {
+		if (fd >= 0) {
+			unlinkat(sp->dfd, part, 0);
+			close(fd);
+		}
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", sp->dir, part,
+		    strerror(e));
+	}
+	if (fsync_dir(sp, "tmp") < 0) {
+		unlinkat(sp->dfd, jname, 0);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+h2k_spool_roll_batches(struct h2k_spool *sp)
+{
+	struct names l;
+	int count = 0;
+
+	if (list_dir(sp, "tmp", &l) < 0)
+		return -1;
+	for (size_t i = 0; i < l.n; i++) {
+		const char *nm = l.v[i];
+		size_t len = strlen(nm);
+		char p[NAME_MAX + 8], buf[64 * 1024];
+		struct stat st;
+		ssize_t r;
+		int fd, moved = 0;
+
+		if (strncmp(nm, "batch.", 6) || len < 11 ||
+		    strcmp(nm + len - 4, ".jnl"))
+			continue;
+		snprintf(p, sizeof p, "tmp/%s", nm);
+		fd = openat(sp->dfd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* locked: its writer lives and is moving it now */
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    flock(fd, LOCK_EX | LOCK_NB) < 0 ||
+		    fstat(fd, &st) < 0 || st.st_nlink == 0) {
+			close(fd);
+			continue;
+		}
+		struct h2k_buf b = {.max = 16u << 20};
+		while ((r = read(fd, buf, sizeof buf)) > 0)
+			if (h2k_buf_append(&b, buf, (size_t)r) < 0)
+				break;
+		if (r != 0 || h2k_buf_append(&b, "", 1) < 0) {
+			h2k_warn("%s/%s: cannot be read; left as it is",
+			    sp->dir, p);
+			h2k_buf_free(&b);
+			close(fd);
+			continue;
+		}
+		for (char *line = b.data, *nl; *line; line = nl + 1) {
+			char src[H2K_SPOOL_IDMAX + 16], dst[H2K_SPOOL_IDMAX + 8];
+			if (!(nl = strchr(line, '\n')))
+				break;
+			*nl = '\0';
+			if (!h2k_spool_idok(line))
+				continue;
+			snprintf(src, sizeof src, "tmp/%s.new", line);
+			snprintf(dst, sizeof dst, "new/%s", line);
+			/* ENOENT: moved before the writer died */
+			if (renameat(sp->dfd, src, sp->dfd, dst) == 0)
+				moved++;
+		}
+		h2k_buf_free(&b);
+		if (fsync_dir(sp, "new") == 0)
+			unlinkat(sp->dfd, p, 0);
+		close(fd);
+		if (moved)
+			h2k_info("spool %s: queued the rest of an interrupted "
+			    "batch (%d job%s)", sp->dir, moved,
+			    moved == 1 ? "" : "s");
+		count += moved;
+	}
+	names_free(&l);
+	return count;
+}
+
 int
 h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n)
 {
 	char (*tmps)[H2K_SPOOL_IDMAX + 32] = NULL;
+	char jname[H2K_SPOOL_IDMAX + 32];
 	size_t written = 0, moved = 0;
-	int rc = -1;
+	int rc = -1, jfd = -1;
+	const char *die = getenv("H2K_SPOOL_TEST_DIE_AFTER_MOVES");
 
 	if (n == 0)
 		return 0;
@@ -720,8 +848,7 @@ h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n)
 		return -1;
 	/* Every record durable in tmp/ before any becomes visible. */
 	for (; written < n; written++) {
-		const char *id = cJSON_GetStringValue(
-		    cJSON_GetObjectItemCaseSensitive(recs[written], "id"));
+		const char *id = rec_id(recs[written]);
 		char name[H2K_SPOOL_IDMAX + 16];
 		if (!id || !h2k_spool_idok(id)) {
 			h2k_seterr(H2K_EX_FAIL, "record without a valid id");
@@ -732,10 +859,20 @@ h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n)
 			goto out;
 		snprintf(tmps[written], sizeof tmps[0], "tmp/%s", name);
 	}
+	/*
+	 * A batch is all or nothing: once its journal is durable it is
+	 * queued, by us below or, should we die while moving it, by the next
+	 * h2k_spool_roll_batches (every runner's recovery, serve's start).
+	 */
+	if (n > 1 && (jfd = journal_write(sp, recs, n, jname,
+	    sizeof jname)) < 0)
+		goto out;
 	for (; moved < n; moved++) {
 		char dst[H2K_SPOOL_IDMAX + 8];
-		snprintf(dst, sizeof dst, "new/%s", cJSON_GetStringValue(
-		    cJSON_GetObjectItemCaseSensitive(recs[moved], "id")));
+		/* Test hook for the crash tests: die in the middle. */
+		if (die && *die && moved == (size_t)atoi(die))
+			raise(SIGKILL);
+		snprintf(dst, sizeof dst, "new/%s", rec_id(recs[moved]));
 		if (renameat(sp->dfd, tmps[moved], sp->dfd, dst) < 0) {
 			h2k_seterr(H2K_EX_IO, "rename into %s/%s: %s", sp->dir,
 			    dst, strerror(errno));
@@ -743,9 +880,7 @@ h2k_spool_enqueue(struct h2k_spool *sp, cJSON *const *recs, size_t n)
 			while (moved > 0) {
 				moved--;
 				snprintf(dst, sizeof dst, "new/%s",
-				    cJSON_GetStringValue(
-				    cJSON_GetObjectItemCaseSensitive(recs[moved],
-				    "id")));
+				    rec_id(recs[moved]));
 				unlinkat(sp->dfd, dst, 0);
 			}
 			goto out;
@@ -757,6 +892,11 @@ out:
 	for (size_t i = 0; i < written; i++)
 		if (tmps[i][0])
 			unlinkat(sp->dfd, tmps[i], 0);
+	if (jfd >= 0) {
+		/* done (or taken back): the journal goes before its lock */
+		unlinkat(sp->dfd, jname, 0);
+		close(jfd);
+	}
 	free(tmps);
 	return rc;
 }
@@ -1115,6 +1255,9 @@ h2k_spool_recover(struct h2k_spool *sp)
 	struct names l;
 	int count = 0;
 
+	/* a batch whose writer died while moving it into new/ */
+	if (h2k_spool_roll_batches(sp) < 0)
+		h2k_warn("%s", h2k_errmsg());
 	if (list_dir(sp, "cur", &l) < 0)
 		return -1;
 	for (size_t i = 0; i < l.n; i++) {

@@ -136,6 +136,13 @@ int h2k_spool_adopt(struct h2k_spool *sp, const char *id, struct h2k_claim *c);
  */
 int h2k_spool_recover(struct h2k_spool *sp);
 
+/*
+ * Queue the rest of every batch whose writer died while moving it into
+ * new/ (tmp/batch.ID.jnl, unlocked).  Returns the number of records moved,
+ * -1 on error.  h2k_spool_recover calls it first.
+ */
+int h2k_spool_roll_batches(struct h2k_spool *sp);
+
 /* Move sub/name to bad/ and write bad/name.reason. */
 int h2k_spool_moveaside(struct h2k_spool *sp, const char *sub,
     const char *name, const char *reason);

@@ -600,6 +600,78 @@ out:
 	return rc;
 }
 
+/* TraversalSpecs, each defined in full; a hop's next ones by name. */
+static int
+append_hops(struct h2k_buf *b, const struct h2k_vim_hop *hops, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (h2k_buf_printf(b, "<selectSet xsi:type=\"TraversalSpec\">"
+		    "<name>%s</name><type>%s</type><path>%s</path>"
+		    "<skip>false</skip>", hops[i].name, hops[i].type,
+		    hops[i].path) < 0)
+			return -1;
+		for (const char *const *nx = hops[i].next; nx && *nx; nx++)
+			if (h2k_buf_printf(b, "<selectSet><name>%s</name>"
+			    "</selectSet>", *nx) < 0)
+				return -1;
+		if (h2k_buf_printf(b, "</selectSet>") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+h2k_vim_get_hops(struct h2k_vim *v, const char *type, const char *moref,
+    const struct h2k_vim_hop *hops, int nhops,
+    const struct h2k_vim_spec *specs, int nspecs, long max_objs,
+    h2k_vim_obj_fn fn, void *arg)
+{
+	struct h2k_buf spec = {0};
+	int rc = -1;
+
+	for (int i = 0; i < nspecs; i++)
+		if (append_propset(&spec, specs[i].type, specs[i].props) < 0)
+			goto out;
+	if (h2k_buf_append(&spec, "<objectSet>", 11) < 0 ||
+	    append_moref(&spec, "obj", type, moref) < 0 ||
+	    h2k_buf_printf(&spec, "<skip>false</skip>") < 0 ||
+	    append_hops(&spec, hops, nhops) < 0 ||
+	    h2k_buf_printf(&spec, "</objectSet>") < 0)
+		goto out;
+	rc = retrieve_paged(v, spec.data, 0, max_objs, fn, arg);
+out:
+	h2k_buf_free(&spec);
+	return rc;
+}
+
+int
+h2k_vim_get_refs(struct h2k_vim *v, const struct h2k_vim_ref *refs, int n,
+    const struct h2k_vim_spec *specs, int nspecs, h2k_vim_obj_fn fn,
+    void *arg)
+{
+	struct h2k_buf spec = {0};
+	int rc = -1;
+
+	if (n <= 0)
+		return 0;
+	for (int i = 0; i < nspecs; i++)
+		if (append_propset(&spec, specs[i].type, specs[i].props) < 0)
+			goto out;
+	for (int i = 0; i < n; i++)
+		if (h2k_buf_append(&spec, "<objectSet>", 11) < 0 ||
+		    append_moref(&spec, "obj", refs[i].type, refs[i].moref) < 0 ||
+		    h2k_buf_printf(&spec, "<skip>false</skip></objectSet>") < 0)
+			goto out;
+	/* An object gone meanwhile is left out rather than failing the rest. */
+	if (h2k_buf_printf(&spec, "<reportMissingObjectsInResults>true"
+	    "</reportMissingObjectsInResults>") < 0)
+		goto out;
+	rc = retrieve_paged(v, spec.data, n, n, fn, arg);
+out:
+	h2k_buf_free(&spec);
+	return rc;
+}
+
 xmlNodePtr
 h2k_vim_prop(xmlNodePtr obj, const char *name)
 {

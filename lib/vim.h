@@ -96,6 +96,37 @@ int h2k_vim_get_list(struct h2k_vim *v, const char *type,
     const char *const *morefs, int n, const char *const *props,
     h2k_vim_obj_fn fn, void *arg);
 
+/*
+ * Several objects of several types named by moref value (refs[i].type is
+ * ours, never the server's), with the properties specs give each type, in
+ * one round trip.  An object the server no longer knows is left out or
+ * comes without properties (reportMissingObjectsInResults), not an error.
+ */
+struct h2k_vim_ref {
+	const char *type, *moref;
+};
+int h2k_vim_get_refs(struct h2k_vim *v, const struct h2k_vim_ref *refs, int n,
+    const struct h2k_vim_spec *specs, int nspecs, h2k_vim_obj_fn fn,
+    void *arg);
+
+/*
+ * One object and what the PropertyCollector reaches from it through hops
+ * (TraversalSpecs: from an object of hop.type along its property hop.path,
+ * then on by the hops named in hop.next), with the properties specs give
+ * each type, in one round trip.  All hops are offered at the start object
+ * (those of another type do not apply there).  Names, types and paths are
+ * ours, put in the request as they are.  max_objs bounds a continued
+ * answer, as for h2k_vim_get_list.
+ */
+struct h2k_vim_hop {
+	const char *name, *type, *path;
+	const char *const *next;  /* NULL-terminated, or NULL */
+};
+int h2k_vim_get_hops(struct h2k_vim *v, const char *type, const char *moref,
+    const struct h2k_vim_hop *hops, int nhops,
+    const struct h2k_vim_spec *specs, int nspecs, long max_objs,
+    h2k_vim_obj_fn fn, void *arg);
+
 /* Properties of one object (fn called once). */
 int h2k_vim_get(struct h2k_vim *v, const char *type, const char *moref,
     const char *const *props, h2k_vim_obj_fn fn, void *arg);

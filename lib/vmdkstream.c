@@ -59,6 +59,7 @@
 #define MT_GT           1
 #define MT_GD           2
 #define MT_FOOTER       3
+#define MAX_EOS_PAD     (1ll << 20)     /* zero padding after the end marker */
 
 enum st { ST_HEAD, ST_PLAIN, ST_SKIP, ST_MHEAD, ST_META, ST_GRAIN, ST_FOOTER, ST_END,
     ST_FAILED };
@@ -86,6 +87,10 @@ struct h2k_vmdks {
 	long long gd_at, gd_len, gt_at, gt_len, gt_sec, gd_first;
 	unsigned char ent[4];
 	long long expect, grains;
+	/* metadata markers seen, each bounded by what the disk can hold: an
+	 * endless run of them (or of padding) would be a stream that never
+	 * ends and never writes */
+	long long n_gt, n_gd, n_footer, max_gt;
 	int failcode;
 	char failmsg[256];
 	z_stream z;
@@ -182,6 +187,7 @@ h2k_vmdks_reset(struct h2k_vmdks *d)
 	d->is_vmdk = -1;
 	d->count_on = 0;
 	d->expect = d->grains = 0;
+	d->n_gt = d->n_gd = d->n_footer = d->max_gt = 0;
 	d->failcode = 0;
 	d->failmsg[0] = '\0';
 }
@@ -268,6 +274,7 @@ parse_header(struct h2k_vmdks *d)
 		d->gd_max = (long long)((gts * 4 + SECTOR - 1) / SECTOR) * 2 + 8;
 		d->gt_sec = ((long long)gtes * 4 + SECTOR - 1) / SECTOR;
 		d->gd_len = (long long)gts * 4;
+		d->max_gt = (long long)gts;
 		d->gt_len = (long long)gts * d->gt_sec * SECTOR;
 		d->gt_at = -1;
 		/* gd < over bounds the products: over is at most MAX_OVERHEAD */
@@ -363,7 +370,10 @@ grain(struct h2k_vmdks *d)
 	}
 	size_t got = len - d->z.avail_out;
 	if (got < len)
-		memset(d->gbuf + got, 0, len - got);
+		/* the rest of the grain would be made up zeros: qemu-img
+		 * refuses to read that part of the disk, so does h2k */
+		return fail(d, d->mark, "grain at LBA %lld inflates to only %zu of its %zu bytes",
+		    d->glba, got, len);
 	return emit(d, off, len);
 }
 
@@ -414,15 +424,23 @@ marker_meta(struct h2k_vmdks *d)
 			return fail(d, d->mark, "end-of-stream marker with %llu sectors",
 			    (unsigned long long)ns);
 		d->pos = d->cap;
+		d->mark += SECTOR;      /* where padding would start */
 		d->st = ST_END;
 		return 0;
 	case MT_GT:
 		max = ((long long)d->gtes * 4 + SECTOR - 1) / SECTOR;
+		if (++d->n_gt > d->max_gt)
+			return fail(d, d->mark, "grain table marker %lld: more than the %lld "
+			    "tables of this disk", d->n_gt, d->max_gt);
 		break;
 	case MT_GD:
 		max = d->gd_max;
+		if (++d->n_gd > 1)
+			return fail(d, d->mark, "a second grain directory marker");
 		break;
 	case MT_FOOTER:
+		if (++d->n_footer > 1)
+			return fail(d, d->mark, "a second footer marker");
 		if (ns != 1)
 			return fail(d, d->mark, "footer marker with %llu sectors (1)",
 			    (unsigned long long)ns);
@@ -560,10 +578,14 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		}
 		break;
 	case ST_END:
-		/* a writer may pad its last sector: zeros only */
+		/* a writer may pad its last sector (or block): zeros only,
+		 * and not forever */
 		for (k = 0; k < n; k++)
 			if (p[k])
 				return fail(d, d->off + (long long)k, "data after the end-of-stream marker");
+		if (d->is_vmdk == 1 && d->off + (long long)n - d->mark > MAX_EOS_PAD)
+			return fail(d, d->mark, "more than %lld bytes of padding after the "
+			    "end-of-stream marker", MAX_EOS_PAD);
 		break;
 	case ST_FAILED:
 		return -1;

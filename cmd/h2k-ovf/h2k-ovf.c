@@ -27,21 +27,22 @@ usage(void)
 {
 	h2k_usage(
 	    "usage: h2k-ovf [-hqVv] [-s session] [--deliver dir] [--hyper2kvm-fix]\n"
-	    "               [--hyper2kvm-manifest] [--hyper2kvm-output dir] [--keep-lease]\n"
-	    "               [--ova] [--remove-cdrom] [--verify]\n");
+	    "               [--hyper2kvm-manifest] [--hyper2kvm-output dir] [--keep-files]\n"
+	    "               [--keep-lease] [--ova] [--remove-cdrom] [--verify]\n");
 }
 
 int
 main(int argc, char **argv)
 {
 	enum { OPT_OVA = 256, OPT_CDROM, OPT_KEEP, OPT_VERIFY, OPT_DELIVER,
-	    OPT_H2KVM_FIX, OPT_H2KVM_MANIFEST, OPT_H2KVM_OUTPUT };
+	    OPT_H2KVM_FIX, OPT_H2KVM_MANIFEST, OPT_H2KVM_OUTPUT, OPT_KEEPFILES };
 	static const struct option longopts[] = {
 		{ "deliver", required_argument, NULL, OPT_DELIVER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "hyper2kvm-fix", no_argument, NULL, OPT_H2KVM_FIX },
 		{ "hyper2kvm-manifest", no_argument, NULL, OPT_H2KVM_MANIFEST },
 		{ "hyper2kvm-output", required_argument, NULL, OPT_H2KVM_OUTPUT },
+		{ "keep-files", no_argument, NULL, OPT_KEEPFILES },
 		{ "keep-lease", no_argument, NULL, OPT_KEEP },
 		{ "ova", no_argument, NULL, OPT_OVA },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -83,6 +84,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_VERIFY:
 			o.verify = 1;
+			break;
+		case OPT_KEEPFILES:
+			o.keep_files = 1;
 			break;
 		case OPT_DELIVER:
 			o.deliver = optarg;

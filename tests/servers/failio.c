@@ -9,6 +9,9 @@
  *   FAILIO=fdatasync:N  fdatasync fails once the file holds more than N
  *                    bytes (the checkpoints during the stream)
  *   FAILIO=close     close fails (the descriptor is closed all the same)
+ *   FAILIO=flipova:N read() of a file whose name ends in ".ova" returns
+ *                    byte N inverted (the file is untouched): what an OVA
+ *                    corrupted on its way to the disk reads back as
  * SPDX-License-Identifier: LGPL-3.0-or-later
  */
 #define _GNU_SOURCE
@@ -33,6 +36,20 @@ is_part(int fd)
 		return 0;
 	t[n] = '\0';
 	return strcmp(t + n - 5, ".part") == 0;
+}
+
+static int
+is_ova(int fd)
+{
+	char p[64], t[4096];
+	ssize_t n;
+
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	n = readlink(p, t, sizeof t - 1);
+	if (n < 4)
+		return 0;
+	t[n] = '\0';
+	return strcmp(t + n - 4, ".ova") == 0;
 }
 
 static int
@@ -128,4 +145,24 @@ close(int fd)
 		return -1;
 	}
 	return 0;
+}
+
+ssize_t
+read(int fd, void *buf, size_t n)
+{
+	static ssize_t (*real)(int, void *, size_t);
+	off_t at = -1;
+	ssize_t r;
+
+	if (!real)
+		real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+	if (mode("flipova:") && is_ova(fd))
+		at = lseek(fd, 0, SEEK_CUR);
+	r = real(fd, buf, n);
+	if (at >= 0 && r > 0) {
+		off_t want = atoll(getenv("FAILIO") + 8);
+		if (want >= at && want < at + r)
+			((unsigned char *)buf)[want - at] ^= 0xff;
+	}
+	return r;
 }

@@ -6,7 +6,7 @@
 #
 #   soapd.py --dir DIR --env FILE [--mode MODE] [--at METHOD[,METHOD]]
 #            [--times K] [--cert-change] [--password PW] [--lifetime S]
-#            [--stuck-vm] [--fault-msg MSG]
+#            [--stuck-vm] [--fault-msg MSG] [--vm-tree flood|loop]
 #
 # It answers enough of vim25 for a client to connect, log in and list an
 # empty inventory (RetrieveServiceContent, Login, Logout, CreateContainerView,
@@ -40,6 +40,10 @@
 # --stuck-vm: the inventory holds one VM, vm-1 named "stuck", powered on,
 # whose guest never shuts down: ShutdownGuest is accepted and ignored, so
 # runtime.powerState stays poweredOn (the --shutdown timeout of h2k-lease).
+# --vm-tree MODE: the inventory holds vm-2 named "tree", powered off, in
+# folder group-a; the lookup of it with a TraversalSpec (h2k-lease's) is
+# answered with, besides the VM, MODE flood: 5000 folders; loop: folders
+# group-a and group-b, each the other's parent.
 # --lease-url URL (repeatable): any HttpNfcLease is ready, and its
 # info.deviceUrl lists these URLs (h2k-fetch trusts them with the session cookie).
 # --lease-thumbprint TP: the sslThumbprint of every such device URL (default
@@ -109,7 +113,27 @@ def lease_answer(urls, tp=""):
                  '</objects></returnval></RetrievePropertiesExResponse>' % devs + TAIL)
 
 
-def normal(method, body, stuck=False, lease_urls=None, lease_tp=""):
+def tree_answer(mode, traversal):
+    f = ('<objects><obj type="Folder">%s</obj><propSet><name>name</name><val xsi:type="xsd:string">'
+         '%s</val></propSet><propSet><name>parent</name><val type="Folder" xsi:type='
+         '"ManagedObjectReference">%s</val></propSet></objects>')
+    objs = ('<objects><obj type="VirtualMachine">vm-2</obj>'
+            '<propSet><name>name</name><val xsi:type="xsd:string">tree</val></propSet>'
+            '<propSet><name>parent</name><val type="Folder" xsi:type="ManagedObjectReference">'
+            'group-a</val></propSet><propSet><name>runtime.host</name><val type="HostSystem" '
+            'xsi:type="ManagedObjectReference">host-9</val></propSet><propSet><name>runtime.powerState'
+            '</name><val xsi:type="VirtualMachinePowerState">poweredOff</val></propSet></objects>')
+    if traversal and mode == "flood":
+        objs += "".join(f % ("group-f%d" % i, "f", "group-a") for i in range(5000))
+    elif traversal:
+        objs += f % ("group-a", "a", "group-b") + f % ("group-b", "b", "group-a")
+    return 200, (HEAD + '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
+                 + objs + '</returnval></RetrievePropertiesExResponse>' + TAIL)
+
+
+def normal(method, body, stuck=False, lease_urls=None, lease_tp="", tree=None):
+    if tree and method == "RetrievePropertiesEx" and 'type="VirtualMachine">vm-2<' in body:
+        return tree_answer(tree, "TraversalSpec" in body)
     if lease_urls and method == "RetrievePropertiesEx" and 'type="HttpNfcLease"' in body:
         return lease_answer(lease_urls, lease_tp)
     if stuck and method == "RetrievePropertiesEx" and 'type="VirtualMachine">vm-1<' in body:
@@ -221,7 +245,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     r = (200, HEAD + '<LoginResponse xmlns="urn:vim25"><returnval><key>%s</key>'
                          '<userName>user</userName></returnval></LoginResponse>' % COOKIE + TAIL)
             else:
-                r = normal(method, body, srv.stuck, srv.lease_urls, srv.lease_tp)
+                r = normal(method, body, srv.stuck, srv.lease_urls, srv.lease_tp, srv.tree)
         status, text = r
         self.send_response(status)
         for h in headers:
@@ -312,6 +336,7 @@ def main():
     ap.add_argument("--lease-url", action="append", default=[])
     ap.add_argument("--lease-thumbprint", default="")
     ap.add_argument("--fault-msg")
+    ap.add_argument("--vm-tree", choices=("flood", "loop"))
     a = ap.parse_args()
     if a.fault_msg is not None:
         import urllib.parse
@@ -320,6 +345,7 @@ def main():
     srv.dir, srv.mode, srv.at, srv.times = a.dir, a.mode, set(a.at.split(",")), a.times
     srv.password, srv.cert_change, srv.close_each = a.password, a.cert_change, a.cert_change
     srv.stuck = a.stuck_vm
+    srv.tree = a.vm_tree
     srv.lease_urls = a.lease_url
     srv.lease_tp = a.lease_thumbprint
     cert, srv.ctx_a, der_a = mkcert(a.dir, "soapd-a")

@@ -29,9 +29,11 @@ test_expect_success 'kill -9 mid-stream, rerun: the stream is taken again from 0
 	import json, sys
 	for line in open(sys.argv[1]):
 	    o = json.loads(line)
-	    # no length, no device size: no percent until done
+	    # no length, no device size: the percent is of the lease capacity
+	    assert o["bytes_total"] is None or o["phase"] == "done", o
+	    assert o["capacity_bytes"] == 2097152, o
 	    if o["phase"] != "done":
-	        assert o["percent_complete"] is None and o["eta_s"] is None, o
+	        assert 0 <= o["percent_complete"] <= 99.9, o
 	    else:
 	        assert o["percent_complete"] == 100
 	PY

@@ -100,7 +100,7 @@ test_expect_success 'several VMs through one pipeline, one bad line in the middl
 '
 
 test_expect_success '--ova: descriptor first, then manifest and disks, all byte-identical' '
-	h2k-lease "$OFF" | h2k-fetch -o ova | h2k-ovf --ova >outova 2>err &&
+	h2k-lease "$OFF" | h2k-fetch -o ova | h2k-ovf --ova --keep-files >outova 2>err &&
 	ova=$(jget outova ova_path) && d=$(jget outova dir) &&
 	test "$ova" = "$d/DC0_H0_VM1.ova" && test -f "$ova" && test ! -e "$ova.part" &&
 	test "$(file_mode "$ova")" = 600 &&

@@ -20,11 +20,11 @@ test_expect_success 'setup: one downloaded VM' '
 D=$(jget line dir)
 
 test_expect_success 'a second h2k-ovf while the first packs: exit 12, the first unharmed' '
-	{ h2k-ovf --ova <line >o1 2>e1; echo $? >rc1; } &
+	{ h2k-ovf --ova --keep-files <line >o1 2>e1; echo $? >rc1; } &
 	i=0; while [ ! -e "$D/$VM.ova.part" ] && [ ! -e rc1 ]; do
 		i=$((i + 1)); [ $i -lt 600 ] || break; sleep 0.05; done &&
 	test -e "$D/$VM.ova.part" &&
-	expect_code 12 h2k-ovf --ova <line >o2 2>e2 &&
+	expect_code 12 h2k-ovf --ova --keep-files <line >o2 2>e2 &&
 	test_one_line e2 && grep -qF "$D" e2 && grep -q "another h2k-ovf" e2 &&
 	test_line_count = 0 o2 &&
 	wait && test "$(cat rc1)" = 0 &&
@@ -37,7 +37,7 @@ test_expect_success 'a second h2k-ovf while the first packs: exit 12, the first 
 '
 
 test_expect_success 'once the first is done, the line runs again (lease already ended)' '
-	h2k-ovf --ova <line >o3 2>e3 && grep -q "already ended" e3 &&
+	h2k-ovf --ova --keep-files <line >o3 2>e3 && grep -q "already ended" e3 &&
 	test "$(jget o3 lease.state)" = completed
 '
 

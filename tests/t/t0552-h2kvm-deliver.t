@@ -54,7 +54,7 @@ test_expect_success 'a hyper2kvm daemon watches the directory' '
 '
 
 test_expect_success '--ova --deliver: the OVA alone lands in the directory' '
-	h2k-lease "$VM" | h2k-fetch -o exp | h2k-ovf --ova --deliver "$W" >line 2>err &&
+	h2k-lease "$VM" | h2k-fetch -o exp | h2k-ovf --ova --keep-files --deliver "$W" >line 2>err &&
 	test_line_count = 1 line &&
 	test "$(jget line delivered_path)" = "$W/DC0_H0_VM1.ova" &&
 	ls "$W" >listing && echo DC0_H0_VM1.ova >want && test_cmp want listing &&
@@ -73,7 +73,7 @@ daemon_stop
 
 test_expect_success 'on the same file system the OVA is a hard link' '
 	mkdir inbox &&
-	h2k-ovf --ova --deliver inbox <line >line2 2>err2 &&
+	h2k-ovf --ova --keep-files --deliver inbox <line >line2 2>err2 &&
 	test "$(stat -c %i inbox/DC0_H0_VM1.ova)" = "$(stat -c %i "$(jget line ova_path)")" &&
 	ls -A inbox >l && echo DC0_H0_VM1.ova >want && test_cmp want l
 '

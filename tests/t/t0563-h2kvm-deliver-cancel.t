@@ -46,7 +46,7 @@ C
 
 test_expect_success 'a read(2) shim and an OVA' '
 	cc -shared -fPIC -o slow.so slow.c -ldl &&
-	h2k-lease /DC0/vm/DC0_H0_VM0 | h2k-fetch -o exp | h2k-ovf --ova >line 2>err &&
+	h2k-lease /DC0/vm/DC0_H0_VM0 | h2k-fetch -o exp | h2k-ovf --ova --keep-files >line 2>err &&
 	test_line_count = 1 line && stat -c %i "$(jget line ova_path)" >ino0
 '
 

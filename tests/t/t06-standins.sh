@@ -10,7 +10,8 @@
 # Knobs (environment): STANDIN_CHUNK bytes per step, STANDIN_DELAY seconds
 # per step, STANDIN_PAUSE=lease|ovf|ovf-printed stops that stage on the first attempt
 # of a job after touching $STANDIN_STATE/at-STAGE-ID, STANDIN_TERM_DELAY
-# seconds h2k-fetch takes to abort on SIGTERM.
+# seconds h2k-fetch takes to abort on SIGTERM, STANDIN_STREAM=1 progress
+# lines as for a stream (bytes_total null, percent of capacity_bytes).
 # SPDX-License-Identifier: LGPL-3.0-or-later
 
 # The runner looks for the pipeline next to itself first; under the
@@ -19,7 +20,7 @@
 export H2K_BINDIR="$TRASH/bin"
 # The runner gives its stages an allow-list of its environment: name the
 # stand-ins' knobs.
-export H2K_JOB_KEEPENV="STANDIN_STATE STANDIN_SRC STANDIN_CHUNK STANDIN_DELAY STANDIN_PAUSE STANDIN_TERM_DELAY"
+export H2K_JOB_KEEPENV="STANDIN_STATE STANDIN_SRC STANDIN_CHUNK STANDIN_DELAY STANDIN_PAUSE STANDIN_TERM_DELAY STANDIN_STREAM"
 
 standins_install() { # DIR: replace h2k-lease/fetch/ovf in DIR with stand-ins
 	local d=$1
@@ -71,7 +72,12 @@ h2k-lease)
 	done | jq -s -c --arg name "$name" --arg path "$vm" --arg moref "$moref" \
 		'{name: $name, path: $path, moref: ("vm-" + $name),
 		  lease: {moref: $moref, timeout_s: 300, mode: "export", snapshot: null},
-		  devices: .}'
+		  devices: .}' |
+		if [ -n "${STANDIN_STREAM:-}" ]; then
+			jq -c '.lease.disk_capacity_bytes = ([.devices[].size] | add) | del(.devices[].size)'
+		else
+			cat
+		fi
 	;;
 h2k-fetch)
 	out=
@@ -97,6 +103,7 @@ h2k-fetch)
 		: >"$state/files.$$"
 		sed 1,2d "$state/devs.$$" >"$state/devs2.$$"
 		while IFS=$tab read -r key tid size src; do
+			[ "$size" != null ] || size=$(stat -c %s "$src")
 			dst=$vdir/$tid
 			part=$dst.part
 			: >>"$part"
@@ -109,8 +116,13 @@ h2k-fetch)
 				dd if="$src" of="$part" iflag=skip_bytes,count_bytes oflag=seek_bytes \
 					conv=notrunc skip="$have" seek="$have" count="$n" bs=65536 status=none || exit 8
 				have=$((have + n))
-				printf '{"phase":"download","vm":"%s","file":"%s","bytes_done":%d,"bytes_total":%d,"percent_complete":%d}\n' \
-					"$name" "$tid" "$have" "$size" $((have * 100 / size)) >&2
+				if [ -n "${STANDIN_STREAM:-}" ]; then
+					printf '{"phase":"download","vm":"%s","file":"%s","bytes_done":%d,"bytes_total":null,"capacity_bytes":%d,"percent_complete":%d}\n' \
+						"$name" "$tid" "$have" "$size" $((have * 100 / size)) >&2
+				else
+					printf '{"phase":"download","vm":"%s","file":"%s","bytes_done":%d,"bytes_total":%d,"percent_complete":%d}\n' \
+						"$name" "$tid" "$have" "$size" $((have * 100 / size)) >&2
+				fi
 				[ "$delay" = 0 ] || sleep "$delay"
 			done
 			sha=$(sha256sum <"$part")

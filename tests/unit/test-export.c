@@ -55,6 +55,7 @@ test_info(void)
 	    "<fileSize>-4</fileSize>"),
 	    "vc.example.com:443", &e), 0, "a lease's info");
 	ok(e.timeout_s == 300 && e.ndev == 2, "timeout and two devices");
+	ok(e.capacity == -1, "no totalDiskCapacityInKB: capacity unknown");
 	if (e.ndev == 2) {
 		is_str(e.dev[0].url, "https://vc.example.com:443/nfc/52a/disk-0.vmdk",
 		    "a * host is the session's");
@@ -114,6 +115,25 @@ test_info(void)
 	is_int(info("<fileSize>1</fileSize>" DEV("k", "https://h/x",
 	    "<fileSize>12abc</fileSize>"), "h", &e), 0, "a size with junk");
 	ok(e.ndev == 1 && e.dev[0].size == -1, "is no size");
+	is_int(info("<totalDiskCapacityInKB>2048</totalDiskCapacityInKB>", "h", &e), 0,
+	    "a stream lease: only the total capacity");
+	ok(e.capacity == 2097152, "capacity in bytes (%lld)", e.capacity);
+	e.server = strdup("https://vc/sdk");
+	cJSON *cl = h2k_export_lease_json(&e);
+	ok(cl && h2k_json_num(cl, "disk_capacity_bytes", -1) == 2097152,
+	    "in the lease JSON as disk_capacity_bytes");
+	cJSON_Delete(cl);
+	is_int(info("<totalDiskCapacityInKB>-5</totalDiskCapacityInKB>", "h", &e), 0,
+	    "a negative capacity");
+	ok(e.capacity == -1, "is none");
+	is_int(info("<totalDiskCapacityInKB>99999999999999999999</totalDiskCapacityInKB>",
+	    "h", &e), 0, "a capacity past 2^62 bytes");
+	ok(e.capacity == -1, "is none");
+	e.server = strdup("https://vc/sdk");
+	cl = h2k_export_lease_json(&e);
+	ok(cl && !cJSON_GetObjectItemCaseSensitive(cl, "disk_capacity_bytes"),
+	    "and not in the JSON");
+	cJSON_Delete(cl);
 
 	struct h2k_buf b = {0};
 	for (int i = 0; i < 4097; i++)

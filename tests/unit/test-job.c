@@ -43,6 +43,38 @@ main(void)
 {
 	struct h2k_joblist l;
 
+	/* --- format: what the disks are written as --- */
+	is_int(parse("vm_path: /a\noutput_path: /o\nformat: qcow2\n", &l), 0, "format: qcow2");
+	is_str(l.v[0].format, "qcow2", "kept");
+	{
+		cJSON *rec = h2k_job_record_new(&l.v[0], "1.2.3.abcd");
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(rec, "options");
+		is_str(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "format")),
+		    "qcow2", "the record's options.format");
+		is_int(h2k_job_record_check(rec, "1.2.3.abcd"), 0, "the record checks");
+		cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)o, "format",
+		    cJSON_CreateString("-o/etc"));
+		is_int(h2k_job_record_check(rec, "1.2.3.abcd"), -1,
+		    "a record with another format is refused");
+		cJSON_Delete(rec);
+	}
+	h2k_joblist_free(&l);
+	is_int(parse("{\"vm_path\": \"/a\", \"output_path\": \"/o\", \"format\": \"ova\","
+	    " \"options\": {\"ova\": false}}\n", &l), 0, "format: ova (JSON)");
+	{
+		cJSON *rec = h2k_job_record_new(&l.v[0], "1.2.3.abcd");
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(rec, "options");
+		ok(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ova")) &&
+		    !cJSON_GetObjectItemCaseSensitive(o, "format"),
+		    "is the ova option, whatever options.ova says, and no format");
+		cJSON_Delete(rec);
+	}
+	h2k_joblist_free(&l);
+	refused("vm_path: /a\noutput_path: /o\nformat: vhd\n",
+	    "f.yaml:3: key 'format': expected vmdk, raw, qcow2 or ova", "format: vhd refused");
+	refused("vm_path: /a\noutput_path: /o\nformat: [raw]\n",
+	    "f.yaml:3: key 'format': expected a string", "format: a list refused");
+
 	/* --- accepted forms --- */
 	is_int(parse("name: a\nvm_path: /dc/vm/a\noutput_path: /o\n"
 	    "options:\n  parallel_downloads: 8\n  remove_cdrom: yes\n"

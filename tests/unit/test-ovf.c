@@ -1,4 +1,5 @@
 /* Unit tests for lib/ovf.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -308,6 +309,40 @@ test_ova(void)
 	is_int(h2k_ova_write(ova, m, 2, NULL), -1, "missing member fails");
 	is_int(h2k_errcode(), H2K_EX_NOTFOUND, "as not found");
 
+	/* read back: every member as expected, once */
+	char ohex[65];
+	m[1].path = p2;
+	m[1].sha256 = hex;
+	is_int(h2k_ova_write(ova, m, 2, NULL), 0, "pack again");
+	is_int(h2k_sha256_file(p1, ohex, &sz), 0, "hash the descriptor");
+	struct h2k_ova_member v[3] = {
+		{ "a.ovf", NULL, ohex }, { "d.vmdk", NULL, hex }, { "e.vmdk", NULL, hex },
+	};
+	is_int(h2k_ova_verify(ova, v, 2, NULL), 0, "the OVA reads back as packed");
+	is_int(h2k_ova_verify(ova, v, 3, NULL), -1, "a member missing fails");
+	ok(has(h2k_errmsg(), "e.vmdk missing"), "naming it: %s", h2k_errmsg());
+	is_int(h2k_ova_verify(ova, v + 1, 1, NULL), -1, "a member not expected fails");
+	ok(has(h2k_errmsg(), "a.ovf was not packed by us"), "naming it: %s", h2k_errmsg());
+	v[1].sha256 = ohex;
+	is_int(h2k_ova_verify(ova, v, 2, NULL), -1, "a digest that differs fails");
+	ok(has(h2k_errmsg(), "member d.vmdk reads back with SHA-256"), "naming it: %s",
+	    h2k_errmsg());
+	is_int(h2k_errcode(), H2K_EX_IO, "as an I/O error");
+	v[1].sha256 = hex;
+	/* a byte changed inside the disk's member */
+	int fd = open(ova, O_WRONLY);
+	ok(fd >= 0 && pwrite(fd, "X", 1, 4096 + 100000) == 1 && close(fd) == 0,
+	    "corrupt the OVA");
+	is_int(h2k_ova_verify(ova, v, 2, NULL), -1, "a corrupt member fails");
+	struct h2k_ova_member twice[2] = { { "a.ovf", NULL, ohex }, { "a.ovf", NULL, ohex } };
+	unlink(ova);
+	m[1] = m[0];
+	is_int(h2k_ova_write(ova, m, 2, NULL), 0, "pack a member twice");
+	is_int(h2k_ova_verify(ova, twice, 1, NULL), -1, "a member twice fails");
+	ok(has(h2k_errmsg(), "packed twice"), "says so: %s", h2k_errmsg());
+	unlink(ova);
+	m[1].name = "d.vmdk";
+
 	volatile sig_atomic_t stop = 1;
 	m[1].path = p2;
 	m[1].sha256 = hex;
@@ -320,9 +355,61 @@ test_ova(void)
 	rmdir(dir);
 }
 
+static const char desc_disks[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\">\n"
+    "  <References>\n"
+    "    <File ovf:href=\"disk-0.qcow2\" ovf:id=\"file1\" ovf:size=\"1\"/>\n"
+    "    <File ovf:href=\"nvram\" ovf:id=\"file2\" ovf:size=\"8684\"/>\n"
+    "  </References>\n"
+    "  <DiskSection>\n"
+    "    <Disk ovf:capacity=\"2\" ovf:capacityAllocationUnits=\"byte * 2^30\" "
+    "ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\" "
+    "ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
+    "  </DiskSection>\n"
+    "</Envelope>\n";
+
+static void
+test_disks(void)
+{
+	struct h2k_ovf_desc d;
+	const char *q = "http://www.gnome.org/~markmc/qcow-image-format.html";
+
+	ok(!strcmp(h2k_ovf_format_uri("qcow2", NULL), q), "qcow2 URI");
+	ok(has(h2k_ovf_format_uri("raw", NULL), "qemu-block-drivers.html#raw"), "raw URI");
+	ok(has(h2k_ovf_format_uri("vmdk", "streamOptimized"), "vmdk.html#streamOptimized"),
+	    "streamOptimized URI");
+	ok(has(h2k_ovf_format_uri("vmdk", "monolithicSparse"), "vmdk.html#sparse"),
+	    "other sparse VMDK: #sparse");
+	ok(!strcmp(h2k_ovf_format_uri("vmdk", NULL), h2k_ovf_format_uri("raw", NULL)),
+	    "a VMDK of plain bytes is raw");
+	ok(!h2k_ovf_format_uri("vhdx", NULL) && !h2k_ovf_format_uri(NULL, NULL),
+	    "unknown: NULL");
+
+	is_int(h2k_ovf_process(desc_disks, sizeof desc_disks - 1, 0, &d), 0, "parse");
+	struct h2k_ovf_disk dk[2] = {
+		{ "disk-0.qcow2", q, 4456448, 2147483648LL, 1048576 },
+		{ "other.raw", "x", 5, 5, 5 },
+	};
+	is_int(h2k_ovf_set_disks(&d, dk, 2), 0, "set the disks");
+	ok(d.text && has(d.text, "ovf:format=\"http://www.gnome.org/~markmc/qcow-image-format.html\""),
+	    "format URI set");
+	ok(d.text && has(d.text, "ovf:capacity=\"2147483648\"") &&
+	    !has(d.text, "capacityAllocationUnits"), "capacity in bytes, no unit");
+	ok(d.text && has(d.text, "ovf:populatedSize=\"1048576\""),
+	    "populatedSize added with the ovf prefix");
+	ok(d.text && has(d.text, "ovf:href=\"disk-0.qcow2\" ovf:id=\"file1\" ovf:size=\"4456448\""),
+	    "the File's size");
+	ok(d.text && has(d.text, "ovf:size=\"8684\"") && !has(d.text, "other.raw"),
+	    "a file not named is left alone");
+	h2k_ovf_desc_free(&d);
+}
+
 int
 main(void)
 {
+	test_disks();
 	test_cdrom();
 	test_hostile();
 	test_mf();

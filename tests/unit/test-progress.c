@@ -215,13 +215,62 @@ test_json(void)
 	    "past the announced total: unknown, not over 100");
 	cJSON_Delete(o);
 
+	/* a stream of unknown length, measured against the disk's capacity */
+	int s1 = h2k_progress_add(p, "web3", "disk-0.raw");
+	h2k_progress_capacity(p, s1, 4000);
+	h2k_progress_set(p, s1, 1000, -1);
+	h2k_progress_phase(p, s1, H2K_PH_DOWNLOAD);
+	drain(pfd[0]);
+	o = last_json();
+	ok(o && num(o, "bytes_total") == -1 && num(o, "capacity_bytes") == 4000 &&
+	    num(o, "percent_complete") == 25, "no length: percent of the capacity (%g)",
+	    num(o, "percent_complete"));
+	cJSON_Delete(o);
+	h2k_progress_pos(p, s1, 3000);
+	h2k_progress_phase(p, s1, H2K_PH_RETRY);
+	drain(pfd[0]);
+	o = last_json();
+	ok(o && num(o, "percent_complete") == 75 && num(o, "bytes_done") == 1000,
+	    "a decoder's position goes before the bytes (%g)", num(o, "percent_complete"));
+	cJSON_Delete(o);
+	h2k_progress_restart(p, s1);
+	h2k_progress_set(p, s1, 0, -1);
+	h2k_progress_phase(p, s1, H2K_PH_DOWNLOAD);
+	drain(pfd[0]);
+	o = last_json();
+	ok(o && num(o, "percent_complete") == 0, "a restart forgets the position");
+	cJSON_Delete(o);
+	h2k_progress_pos(p, s1, 5000);
+	h2k_progress_phase(p, s1, H2K_PH_VERIFY);
+	drain(pfd[0]);
+	o = last_json();
+	ok(o && num(o, "percent_complete") == -1 && num(o, "eta_s") == -1,
+	    "past the capacity: no percent");
+	cJSON_Delete(o);
+	h2k_progress_set(p, s1, 900, 900);
+	h2k_progress_pos(p, s1, 4000);
+	h2k_progress_phase(p, s1, H2K_PH_DONE);
+	drain(pfd[0]);
+	o = last_json();
+	ok(o && num(o, "percent_complete") == 100, "done: 100");
+	cJSON_Delete(o);
+	int s2 = h2k_progress_add(p, "web3", "disk-1.raw");
+	h2k_progress_capacity(p, s2, 0);
+	h2k_progress_set(p, s2, 10, -1);
+	h2k_progress_phase(p, s2, H2K_PH_DOWNLOAD);
+	drain(pfd[0]);
+	o = last_json();
+	ok(o && num(o, "capacity_bytes") == -2 && num(o, "percent_complete") == -1,
+	    "a capacity of 0 is none");
+	cJSON_Delete(o);
+
 	/* the same phase again is no news */
 	h2k_progress_phase(p, b, H2K_PH_VERIFY);
 	ok(!*drain(pfd[0]), "no line when the phase does not change");
 	/* a queued slot never writes a line */
 	int c = h2k_progress_add(p, "web2", "x");
 	h2k_progress_phase(p, c, H2K_PH_QUEUED);
-	ok(c == 2 && !*drain(pfd[0]), "queued: no line");
+	ok(c == 4 && !*drain(pfd[0]), "queued: no line");
 	h2k_progress_free(p);
 	close(pfd[0]);
 	close(pfd[1]);
