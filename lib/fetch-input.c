@@ -26,6 +26,7 @@
 #include "fetch-int.h"
 #include "lease.h"
 #include "ovf.h"
+#include "pathsafe.h"
 #include "vim.h"
 
 /* --- input lines ---------------------------------------------------------- */

@@ -39,6 +39,7 @@
 #include "h2k.h"
 #include "lease.h"
 #include "ovf.h"
+#include "pathsafe.h"
 #include "session.h"
 #include "vmdir.h"
 
