@@ -417,16 +417,10 @@ load_file(const char *path, int must_exist, int is_system, struct h2k_config *c)
 		rc = h2k_seterr(H2K_EX_SECRET, "%s (it holds a Password)", saved);
 	if (rc == 0 && c->url) {
 		/* A password in VCenterURL is a password in the file. */
-		char *u = NULL, *user = NULL, *pw = NULL;
+		char *pw = NULL;
 
-		if (h2k_url_userinfo(c->url, &u, &user, &pw) < 0)
+		if (h2k_config_take_url(c, c->url, &pw) < 0)
 			return h2k_adderr("config file %s: VCenterURL", path);
-		free(c->url);
-		c->url = u;
-		if (user && !c->username)
-			c->username = user;
-		else
-			free(user);
 		if (pw && !secure) {
 			h2k_freesecret(pw);
 			return h2k_seterr(H2K_EX_SECRET, "%s (its VCenterURL holds a "
@@ -438,6 +432,24 @@ load_file(const char *path, int must_exist, int is_system, struct h2k_config *c)
 			h2k_freesecret(pw);
 	}
 	return rc;
+}
+
+int
+h2k_config_take_url(struct h2k_config *c, const char *in, char **password)
+{
+	char *u = NULL, *user = NULL;
+
+	*password = NULL;
+	if (h2k_url_userinfo(in, &u, &user, password) < 0)
+		return -1;
+	free(c->url);
+	c->url = u;
+	if (user && !c->username) {
+		c->username = user;
+		return 1;
+	}
+	free(user);
+	return 0;
 }
 
 /* --- environment ---------------------------------------------------------- */
@@ -499,16 +511,14 @@ load_env(struct h2k_config *c, int h2k)
 	    env_bool(&c->insecure, n_ins) < 0)
 		return -1;
 	if ((v = env(n_url))) {
-		char *user = NULL, *pw = NULL;
+		char *pw = NULL;
+		int took;
 
-		if (h2k_url_userinfo(v, &c->url, &user, &pw) < 0)
+		if ((took = h2k_config_take_url(c, v, &pw)) < 0)
 			return h2k_adderr("%s", n_url);
 		c->url_from = n_url;
-		if (user && !c->username) {
-			c->username = user;
+		if (took)
 			c->username_from = n_url;
-		} else
-			free(user);
 		if (pw && !c->password) {
 			c->password = pw;
 			c->password_from = n_url;

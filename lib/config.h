@@ -62,5 +62,12 @@ char *h2k_password_prompt(const char *prompt); /* NULL if no terminal */
  * user part is refused (H2K_EX_USAGE): it would cut the name or password.
  */
 int h2k_url_userinfo(const char *in, char **url, char **user, char **password);
+/*
+ * A server URL for c (-u, VCenterURL, H2K_URL/GOVC_URL): c->url becomes in
+ * without its user part, whose user is taken when c has none yet (1, else
+ * 0); *password gets the URL's password or NULL, the caller's to judge
+ * and to h2k_freesecret.  in may be c->url.  -1 as h2k_url_userinfo.
+ */
+int h2k_config_take_url(struct h2k_config *c, const char *in, char **password);
 
 #endif

@@ -41,6 +41,7 @@ struct h2k_diskout {
 	enum h2k_disk_format fmt;
 	char *name;
 	long long data;
+	int sized;              /* raw: ftruncated to the capacity already */
 	/* qcow2 */
 	unsigned char *cl;      /* one cluster: the L2 table being filled, or scratch */
 	unsigned char *pad;     /* a short last piece, padded to a cluster */
@@ -106,6 +107,7 @@ h2k_diskout_reset(struct h2k_diskout *o)
 {
 	o->data = 0;
 	o->end = 0;
+	o->sized = 0;
 	o->l2_idx = -1;
 	o->next = 1;
 	o->last_off = -1;
@@ -272,9 +274,10 @@ qcow2_finish(struct h2k_diskout *o, long long capacity)
 			if (o->l1[i])
 				return h2k_seterr(H2K_EX_IO, "%s: data beyond the capacity", o->name);
 	}
-	if (l1_cl == 0)
-		l1_cl = 1;
-	long long l1_at = o->next;
+	/* an empty disk has no L1 table: a cluster for it would be one
+	 * that nothing references, a leak for qemu-img check (and its
+	 * offset is 0, as qemu-img create writes it) */
+	long long l1_at = l1_cl ? o->next : 0;
 	if (write_table(o, l1_at, l1_size, l1_cl, l1_entry, 0) < 0)
 		return -1;
 	o->next += l1_cl;
@@ -314,6 +317,18 @@ qcow2_finish(struct h2k_diskout *o, long long capacity)
 	be32(h + 100, 104);
 	/* 104..111: the end of the header extensions, zeros */
 	return pwrite_all(o, h, sizeof h, 0);
+}
+
+int
+h2k_diskout_size(struct h2k_diskout *o, long long capacity)
+{
+	if (o->fmt != H2K_FMT_RAW || o->sized || capacity < 0)
+		return 0;
+	if (ftruncate(o->fd, capacity) < 0)
+		return h2k_seterr(H2K_EX_IO, "%s: truncate to %lld bytes: %s", o->name,
+		    capacity, strerror(errno));
+	o->sized = 1;
+	return 0;
 }
 
 int

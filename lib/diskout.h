@@ -27,6 +27,11 @@ void h2k_diskout_reset(struct h2k_diskout *o);
 int h2k_diskout_put(void *arg, long long off, const unsigned char *buf, size_t len);
 /* The disk is capacity bytes long: complete the image.  -1 with H2K_EX_IO. */
 int h2k_diskout_finish(struct h2k_diskout *o, long long capacity);
+/* The capacity is known (a stream's header): a raw file is sized to it
+ * now, once, so that a file system that cannot hold a file that large
+ * fails the disk before the download rather than after.  -1 with
+ * H2K_EX_IO. */
+int h2k_diskout_size(struct h2k_diskout *o, long long capacity);
 /* The end of the last write in the file: writes only ever move it up. */
 long long h2k_diskout_end(const struct h2k_diskout *o);
 /* Bytes of disk data written (the zero pieces left out). */

@@ -18,6 +18,7 @@
  * again after --shutdown/--power-off: the user asked for it to be off, and
  * a migration usually wants it to stay off.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,7 @@
 #include "export.h"
 #include "h2k.h"
 #include "inventory.h"
+#include "jsonl.h"
 #include "lease.h"
 
 #define DEF_READY 300.0
@@ -500,6 +502,77 @@ oom:
 	cJSON_Delete(a);
 	h2k_seterr(H2K_EX_FAIL, "out of memory");
 	return NULL;
+}
+
+/* --- the pipeline line ---------------------------------------------------- */
+
+/*
+ * h2k-lease's step for one VM.  Once the line is out, the stages
+ * downstream own the lease and its snapshot; until then they are ours, so
+ * every failure (and a cancel noticed before the write) undoes them here.
+ */
+int
+h2k_export_line(struct h2k_vim *v, cJSON *line,
+    const struct h2k_export_opts *o, FILE *out, const char *outname)
+{
+	const char *moref = h2k_json_str(line, "moref");
+	const char *name = h2k_json_str(line, "name");
+	const char *who = o->progname ? o->progname : "h2k-lease";
+	struct h2k_export e;
+	char *ps, label[512], why[128];
+	cJSON *lj, *dj;
+
+	if (!moref || !*moref)
+		return h2k_seterr(H2K_EX_USAGE, "no \"moref\" field");
+	snprintf(label, sizeof label, "%s", name ? name : moref);
+
+	/* The line may be old: the power state that matters is today's. */
+	ps = h2k_export_power_state(v, moref);
+	if (!ps) {
+		if (h2k_errcode() == H2K_EX_NOTFOUND)
+			h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM (%s)",
+			    label, moref);
+		return -1;
+	}
+	if (h2k_export_start(v, moref, label, ps, o, &e) < 0) {
+		free(ps);
+		return -1;
+	}
+	free(ps);
+	lj = h2k_export_lease_json(&e);
+	dj = h2k_export_devices_json(&e);
+	if (!lj || !dj) {
+		cJSON_Delete(lj);
+		cJSON_Delete(dj);
+		goto undo;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(line, "lease");
+	cJSON_DeleteItemFromObjectCaseSensitive(line, "devices");
+	cJSON_AddItemToObject(line, "lease", lj);
+	cJSON_AddItemToObject(line, "devices", dj);
+	if (e.power_action) {
+		/* We changed it: the line must not carry the old state on. */
+		cJSON_DeleteItemFromObjectCaseSensitive(line, "power_state");
+		cJSON_AddStringToObject(line, "power_state", "poweredOff");
+	}
+	if (cancelled(o)) {
+		h2k_seterr(H2K_EX_CANCEL, "%s: interrupted", label);
+		goto undo;
+	}
+	if (h2k_json_write(out, line) < 0) {
+		h2k_adderr("%s: writing %s", label, outname);
+		goto undo;
+	}
+	h2k_info("%s: lease %s ready, %zu device(s)%s", label, e.lease, e.ndev,
+	    e.snapshot ? " (from a temporary snapshot)" : "");
+	h2k_export_free(&e);
+	return 0;
+undo:
+	snprintf(why, sizeof why, cancelled(o) ? "export cancelled by %s" :
+	    "export failed in %s", who);
+	h2k_export_undo(v, &e, why);
+	h2k_export_free(&e);
+	return -1;
 }
 
 /* --- VM lookup ----------------------------------------------------------- */

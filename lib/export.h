@@ -8,6 +8,7 @@
 #define H2K_EXPORT_H
 
 #include <signal.h>
+#include <stdio.h>
 
 #include <cjson/cJSON.h>
 
@@ -27,6 +28,7 @@ struct h2k_export_opts {
 	double shutdown_timeout;       /* guest shutdown; 0: 300 s */
 	double task_timeout;           /* snapshot and power tasks; 0: 900 s */
 	volatile sig_atomic_t *cancel; /* non-zero: stop at the next step, clean up */
+	const char *progname;          /* names the undoer in the abort reason; NULL: h2k-lease */
 };
 
 struct h2k_export_dev {
@@ -63,6 +65,19 @@ void h2k_export_free(struct h2k_export *e);
 
 /* Undo a started export: abort the lease with why, remove the snapshot. */
 void h2k_export_undo(struct h2k_vim *v, struct h2k_export *e, const char *why);
+
+/*
+ * h2k-lease's step for one VM: line holds what is known of it (h2k-ls
+ * fields or h2k_export_vm_lookup's) and needs a string "moref".  Read its
+ * power state afresh, start the export, add "lease" and "devices" (and
+ * power_state poweredOff when it was powered off here) and write the line
+ * to out (outname names it in messages).  Anything failing after the
+ * start, a cancel seen before the write included, aborts the lease and
+ * removes the snapshot before -1 (H2K_EX_CANCEL for a cancel); after the
+ * write they belong to the stages downstream.
+ */
+int h2k_export_line(struct h2k_vim *v, cJSON *line,
+    const struct h2k_export_opts *o, FILE *out, const char *outname);
 
 /* JSON for the pipeline: {"lease":{...}} and [devices] as HACKING.md says. */
 cJSON *h2k_export_lease_json(const struct h2k_export *e);

@@ -26,6 +26,7 @@
 #include "fetch-int.h"
 #include "lease.h"
 #include "ovf.h"
+#include "pathsafe.h"
 #include "vim.h"
 
 /* --- input lines ---------------------------------------------------------- */
@@ -349,7 +350,8 @@ add_files(struct run *r, struct vm *vm, const cJSON *devs)
 		    cJSON_IsNumber(key) ? h2k_asprintf("%.0f", key->valuedouble) : h2k_strdup("");
 		f->target_id = h2k_strdup(tid ? tid : fb ? fb : "");
 		f->disk = !cJSON_IsFalse(dk);
-		f->size_hint = (long long)h2k_json_num(d, "size", -1);
+		/* a size out of range is no size: never an out-of-range cast */
+		f->size_hint = bytes_or_unknown(d, "size");
 		f->cap_hint = f->disk ? disk_capacity(vm->line, d, k - 1, ndisks) : -1;
 		f->capacity = -1;
 		f->conv = f->disk ? r->o->format : H2K_FMT_VMDK;

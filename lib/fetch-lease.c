@@ -44,10 +44,12 @@
 
 /* --- the lease thread ----------------------------------------------------- */
 
+/* Sums in double: capacities come from the line and the stream's header,
+ * each below 9e18, and a few of them overflow a long long. */
 static int
 vm_percent(struct vm *vm)
 {
-	long long done = 0, total = 0;
+	double done = 0, total = 0;
 	int unknown = 0, complete = 0;
 
 	for (int i = 0; i < vm->nfiles; i++) {
@@ -68,13 +70,13 @@ vm_percent(struct vm *vm)
 			unknown = 1;
 			continue;
 		}
-		done += d;
-		total += t;
+		done += (double)d;
+		total += (double)t;
 	}
 	if (vm->nfiles > 0 && complete == vm->nfiles)
 		return 100;
 	int pct = unknown ? (vm->nfiles ? 100 * complete / vm->nfiles : 0) :
-	    total > 0 ? (int)(100.0 * (double)done / (double)total) : 0;
+	    total > 0 ? (int)(100.0 * done / total) : 0;
 	return pct > 99 ? 99 : pct < 0 ? 0 : pct;
 }
 

@@ -586,7 +586,9 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (x->dec) {
 		/* decoded as it arrives; hashed once complete (see finish) */
-		if (h2k_vmdks_feed(x->dec, data, n) < 0) {
+		if (h2k_vmdks_feed(x->dec, data, n) < 0 ||
+		    (h2k_vmdks_is_vmdk(x->dec) == 1 &&
+		    h2k_diskout_size(x->out, h2k_vmdks_capacity(x->dec)) < 0)) {
 			conv_fail(x);
 			return 0;
 		}
@@ -714,6 +716,7 @@ nap(struct file *f, double d)
  */
 static const unsigned char zeros[REHASH_BUF];
 
+/* 0, -1 with errno, or -2 when cancelled. */
 static int
 hash_file(struct xfer *x, long long *size)
 {
@@ -734,6 +737,8 @@ hash_file(struct xfer *x, long long *size)
 				size_t z = d - pos < REHASH_BUF ? (size_t)(d - pos) : REHASH_BUF;
 				EVP_DigestUpdate(x->w->sha, zeros, z);
 				pos += (long long)z;
+				if (fetch_cancelled || x->f->vm->failed)
+					return -2;
 			}
 			if (pos >= st.st_size)
 				break;
@@ -751,6 +756,8 @@ hash_file(struct xfer *x, long long *size)
 		}
 		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
 		pos += n;
+		if (fetch_cancelled || x->f->vm->failed)
+			return -2;
 	}
 	*size = pos;
 	return 0;
@@ -809,9 +816,14 @@ finish(struct xfer *x)
 	if (e)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
 		    op ? op : "read back for SHA-256", strerror(e));
-	if (x->dec && !raw_inflight(x) && hash_file(x, &size) < 0)
+	if (x->dec && !raw_inflight(x) && (e = hash_file(x, &size)) < 0) {
+		/* a sparse raw disk hashes its holes too (a TiB takes
+		 * minutes): a cancel stops it, and nothing is renamed */
+		if (e == -2)
+			return -2;
 		return h2k_seterr(H2K_EX_IO, "%s/%s: read back for SHA-256: %s", vm->dir,
 		    f->part, strerror(errno));
+	}
 	int fd = x->fd;
 	x->fd = -1;
 	if (close(fd) < 0)
@@ -1165,10 +1177,12 @@ download(struct worker *w, struct file *f)
 		xfer_reset(&x);
 		fetch_hz_park(w);
 		EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
-		publish(&x);
-		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
+		/* the position first: a line between the two would show the
+		 * old attempt's position beside this one's bytes */
 		h2k_progress_restart(r->prog, f->prog);
 		atomic_store(&f->pos, -1);
+		publish(&x);
+		h2k_progress_phase(r->prog, f->prog, H2K_PH_DOWNLOAD);
 		if (setup_attempt(w, &x, &hdrs, &ifr, range) < 0)
 			goto out;
 		CURLcode cc = curl_easy_perform(w->h);

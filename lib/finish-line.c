@@ -39,6 +39,7 @@
 #include "h2k.h"
 #include "lease.h"
 #include "ovf.h"
+#include "pathsafe.h"
 #include "session.h"
 #include "vmdir.h"
 
@@ -49,20 +50,10 @@ struct file {
 	const char *format, *subformat;  /* as h2k-fetch wrote them, or NULL */
 	char *base;
 	long long size, capacity, allocated;
+	dev_t dev;  /* the file checked (lstat): only it is removed */
+	ino_t ino;
 	int used;
 };
-
-static int
-is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
-		    (*s >= 'A' && *s <= 'F')))
-			return 0;
-	return 1;
-}
 
 /* Same directory, by inode: the descriptor names files relative to itself. */
 static int
@@ -140,15 +131,34 @@ verify_ova(const char *ovap, struct h2k_ova_member *mem, size_t nm,
 	return 0;
 }
 
-/* The export is complete and its OVA verified: the loose disks go. */
+/*
+ * The export is complete and its OVA verified: the loose disks go.  Each
+ * is removed by its name in the locked VM folder (dirfd), never through
+ * the path the line gave (its directories may be symbolic links that
+ * point elsewhere by now), and only if it is still the file checked.
+ */
 static void
-remove_packed(const char *dir, struct file *f, size_t nf, cJSON *files,
+remove_packed(int dirfd, struct file *f, size_t nf, cJSON *files,
     const char *label)
 {
 	for (size_t i = 0; i < nf; i++) {
+		struct stat st;
+		int gone;
 		if (!f[i].used)
 			continue;
-		if (unlink(f[i].path) < 0 && errno != ENOENT) {
+		gone = fstatat(dirfd, f[i].base, &st, AT_SYMLINK_NOFOLLOW) < 0;
+		if (gone && errno != ENOENT) {
+			h2k_warn("%s: %s: cannot remove it after packing: %s",
+			    label, f[i].path, strerror(errno));
+			continue;
+		}
+		if (!gone && (!S_ISREG(st.st_mode) || st.st_dev != f[i].dev ||
+		    st.st_ino != f[i].ino)) {
+			h2k_warn("%s: %s: not the file packed in the OVA any "
+			    "more; left in place", label, f[i].path);
+			continue;
+		}
+		if (!gone && unlinkat(dirfd, f[i].base, 0) < 0 && errno != ENOENT) {
 			h2k_warn("%s: %s: cannot remove it after packing: %s",
 			    label, f[i].path, strerror(errno));
 			continue;
@@ -157,11 +167,7 @@ remove_packed(const char *dir, struct file *f, size_t nf, cJSON *files,
 		cJSON_DeleteItemFromObjectCaseSensitive(e, "removed");
 		cJSON_AddBoolToObject(e, "removed", 1);
 	}
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
+	(void)fsync(dirfd);
 }
 
 static int
@@ -197,7 +203,7 @@ check_files(cJSON *files, const char *dir, const char *safe,
 		if (!x->key || !x->path || !*x->path || x->size < 0)
 			return h2k_seterr(H2K_EX_USAGE, "%s: files[%zu] lacks "
 			    "key, path or size", label, i - 1);
-		if (!is_hex64(x->sha256))
+		if (!h2k_is_hex64(x->sha256))
 			return h2k_seterr(H2K_EX_USAGE, "%s: %s: no sha256 from "
 			    "h2k-fetch", label, x->path);
 		if (!(d = h2k_strdup(x->path)))
@@ -222,14 +228,28 @@ check_files(cJSON *files, const char *dir, const char *safe,
 			if (!strcmp(f[j].base, x->base))
 				return h2k_seterr(H2K_EX_USAGE, "%s: %s listed "
 				    "twice", label, x->base);
-		if (lstat(x->path, &st) < 0)
-			return h2k_seterr(errno == ENOENT ? H2K_EX_NOTFOUND :
+		if (lstat(x->path, &st) < 0) {
+			int e = errno;
+			char *ova = e == ENOENT ? h2k_asprintf("%s/%s.ova", dir,
+			    safe) : NULL;
+			int packed = ova && lstat(ova, &st) == 0 && S_ISREG(st.st_mode);
+			free(ova);
+			if (packed)
+				/* an earlier h2k-ovf --ova without --keep-files */
+				return h2k_seterr(H2K_EX_NOTFOUND, "%s: %s: no such "
+				    "file: removed once packed in %s.ova (an earlier "
+				    "h2k-ovf --ova; --keep-files keeps the disks)",
+				    label, x->path, safe);
+			return h2k_seterr(e == ENOENT ? H2K_EX_NOTFOUND :
 			    H2K_EX_IO, "%s: %s: %s", label, x->path,
-			    strerror(errno));
+			    strerror(e));
+		}
 		if (!S_ISREG(st.st_mode))
 			return h2k_seterr(H2K_EX_IO, "%s: %s: not a regular "
 			    "file", label, x->path);
 		x->allocated = (long long)st.st_blocks * 512;
+		x->dev = st.st_dev;
+		x->ino = st.st_ino;
 		if ((long long)st.st_size != x->size)
 			return h2k_seterr(H2K_EX_IO, "%s: %s: %lld bytes on "
 			    "disk, h2k-fetch wrote %lld", label, x->path,
@@ -481,7 +501,7 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 	}
 	/* a hyper2kvm manifest names the disks: they stay for it */
 	if (ovap && !o->keep_files && !h2k_json_str(line, "hyper2kvm_manifest_path"))
-		remove_packed(dir, f, nf, files, label);
+		remove_packed(vd.dirfd, f, nf, files, label);
 
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "ovf_path");
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "mf_path");

@@ -119,6 +119,11 @@ size_t h2k_utf8_seq(const unsigned char *s, size_t n, unsigned *cp);
  * UTF-8, 0 if none.  JSON strings are UTF-8: a path that is not cannot
  * go down the pipeline. */
 size_t h2k_utf8_bad(const char *s, size_t n);
+/* 1 if s is 64 hexadecimal digits (a SHA-256 as text), either case. */
+int h2k_is_hex64(const char *s);
+/* Little-endian integers of on-disk headers (VMDK). */
+uint32_t h2k_le32(const unsigned char *p);
+uint64_t h2k_le64(const unsigned char *p);
 /* 1 if the code point must not reach a terminal raw (list above). */
 int h2k_cp_unsafe(unsigned cp);
 #define H2K_ESC_KEEPNL  1  /* newline passes raw (line-oriented streams) */

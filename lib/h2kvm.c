@@ -87,19 +87,6 @@ rd_sector(const char *path, unsigned char *b, size_t n, size_t *got)
 	return 0;
 }
 
-static uint32_t
-le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 static uint64_t
 be64(const unsigned char *p)
 {
@@ -150,10 +137,10 @@ sniff(const char *path, const char **fmt, const char **sub,
 		return h2k_seterr(H2K_EX_USAGE, "%s: a VMDK3 (COWD) image, not "
 		    "a format h2k hands to hyper2kvm; refused", path);
 	if (n >= 80 && !memcmp(b, "KDMV", 4)) {
-		uint64_t sectors = le64(b + 12);
+		uint64_t sectors = h2k_le64(b + 12);
 		*fmt = "vmdk";
 		/* flags bit 16: compressed grains, which only streamOptimized has */
-		*sub = le32(b + 8) & 0x10000 ? "streamOptimized" :
+		*sub = h2k_le32(b + 8) & 0x10000 ? "streamOptimized" :
 		    "monolithicSparse";
 		if (sectors < (uint64_t)LLONG_MAX / 512)
 			*capacity = (long long)(sectors * 512);
@@ -283,18 +270,6 @@ used_name(const struct disk *d, size_t nd, const cJSON *files, const char *id,
 }
 
 static int
-is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
-		    (*s >= 'A' && *s <= 'F')))
-			return 0;
-	return 1;
-}
-
-static int
 utf8_ok(const char *what, const char *s)
 {
 	if (s && h2k_utf8_bad(s, strlen(s)))
@@ -398,7 +373,7 @@ collect(const cJSON *line, const char *outdir_abs, const char *dir_abs,
 		x->f = f;
 		x->path = p;
 		x->size = size_of(f, "size");
-		if (!is_hex64(sha) || x->size < 0)
+		if (!h2k_is_hex64(sha) || x->size < 0)
 			return h2k_seterr(H2K_EX_USAGE, "%s: files[] entry lacks "
 			    "size or sha256", p);
 		if (utf8_ok(p, p) < 0)

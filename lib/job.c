@@ -411,8 +411,10 @@ parse_options(const struct ctx *c, const struct ynode *n, const char *prefix,
 			r = get_bool(c, v, key, &j->shutdown);
 		else if (!strcmp(k, "power_off"))
 			r = get_bool(c, v, key, &j->power_off);
-		else if (!strcmp(k, "ova"))
+		else if (!strcmp(k, "ova")) {
 			r = get_bool(c, v, key, &j->ova);
+			j->ova_line = n->kids[i]->line;
+		}
 		else if (!strcmp(k, "overwrite"))
 			r = get_bool(c, v, key, &j->overwrite);
 		else if (!strcmp(k, "hyper2kvm_manifest"))
@@ -493,6 +495,13 @@ parse_job(const struct ctx *c, const struct ynode *n, const char *prefix,
 		h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s%s%s': missing "
 		    "(a job needs vm_path and output_path)", c->name, n->line,
 		    prefix, prefix[0] ? "." : "", vm ? "output_path" : "vm_path");
+		goto fail;
+	}
+	if (j->format && !strcmp(j->format, "ova") && j->ova_line && !j->ova) {
+		/* one would be dropped without a word */
+		h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s%soptions.ova': false, "
+		    "but format is ova (VMDKs in an OVA)", c->name, j->ova_line,
+		    prefix, prefix[0] ? "." : "");
 		goto fail;
 	}
 	if (!j->name) {

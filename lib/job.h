@@ -34,6 +34,7 @@ struct h2k_jobspec {
 	char *output_path;       /* absolute once h2k_job_resolve ran */
 	int parallel_downloads;  /* 0: the runner's default (DownloadWorkers) */
 	int remove_cdrom, snapshot, shutdown, power_off, ova;
+	size_t ova_line;         /* line of an options.ova given, 0: none */
 	int overwrite;           /* h2k-fetch --overwrite */
 	const char *format;      /* "raw", "qcow2", "vmdk" (h2k-fetch --format),
 	                          * "ova" (VMDKs in an OVA: the record's ova), NULL */

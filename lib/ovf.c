@@ -415,25 +415,6 @@ h2k_ovf_desc_free(struct h2k_ovf_desc *d)
 	memset(d, 0, sizeof *d);
 }
 
-char *
-h2k_ovf_safe_name(const char *name)
-{
-	char *s = h2k_pathsafe(name, "vm");
-	size_t n;
-
-	if (!s)
-		return NULL;
-	/* ustar holds 100 bytes of name: leave room for ".ovf", ".mf". */
-	n = strlen(s);
-	if (n > 80) {
-		n = 80;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--; /* do not cut a UTF-8 character in half */
-		s[n] = '\0';
-	}
-	return s;
-}
-
 int
 h2k_ovf_output_name(const char *safe, const char *base)
 {

@@ -78,8 +78,6 @@ const char *h2k_ovf_format_uri(const char *format, const char *vmdk_subformat);
 int h2k_ovf_set_disks(struct h2k_ovf_desc *d, const struct h2k_ovf_disk *dk,
     size_t n);
 
-/* A file name made from a VM name: no "/", "\", control bytes, leading dot. */
-char *h2k_ovf_safe_name(const char *name);
 /*
  * Is base a name h2k-ovf writes in the folder of the VM whose safe name is
  * safe: NAME.ovf, NAME.mf, NAME.ova, NAME.hyper2kvm.json, or one of their

@@ -172,3 +172,24 @@ h2k_pathset_free(struct h2k_pathset *set)
 	free(set->names);
 	memset(set, 0, sizeof *set);
 }
+
+/* Here, not in ovf.c: h2k-fetch names folders and reserves NAME.ovf by it
+ * and must not link the OVF/OVA code (libarchive) for that. */
+char *
+h2k_ovf_safe_name(const char *name)
+{
+	char *s = h2k_pathsafe(name, "vm");
+	size_t n;
+
+	if (!s)
+		return NULL;
+	/* ustar holds 100 bytes of name: leave room for ".ovf", ".mf". */
+	n = strlen(s);
+	if (n > 80) {
+		n = 80;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--; /* do not cut a UTF-8 character in half */
+		s[n] = '\0';
+	}
+	return s;
+}

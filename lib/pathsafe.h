@@ -48,4 +48,8 @@ struct h2k_pathset {
 char *h2k_pathset_claim(struct h2k_pathset *set, const char *safe);
 void h2k_pathset_free(struct h2k_pathset *set);
 
+/* A file name made from a VM name: no "/", "\", control bytes, leading
+ * dot, at most 80 bytes (ustar names: room for ".ovf", ".mf"). */
+char *h2k_ovf_safe_name(const char *name);
+
 #endif

@@ -225,6 +225,18 @@ h2k_progress_restart(struct h2k_progress *p, int id)
 	}
 }
 
+/* a + b for counts >= 0, at most INT64_MAX: capacities come from the
+ * line and the stream's header, each below 9e18, and two overflow. */
+static int64_t
+sat_add(int64_t a, int64_t b)
+{
+	if (a < 0)
+		a = 0;
+	if (b < 0)
+		b = 0;
+	return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
 /* Honest total: unknown once passed. */
 static int64_t
 eff_total(int64_t done, int64_t total)
@@ -448,12 +460,12 @@ draw(struct h2k_progress *p, double now, int force_json)
 			measure(s, &m, &mt);
 			if (ph == H2K_PH_FAILED)
 				continue;
-			tdone += done;
-			tm += m;
+			tdone = sat_add(tdone, done);
+			tm = sat_add(tm, m);
 			if (mt < 0)
 				tknown = 0;
 			else
-				ttotal += mt;
+				ttotal = sat_add(ttotal, mt);
 			test |= est && mt >= 0;
 			if (ph == H2K_PH_DONE) {
 				ndone++;

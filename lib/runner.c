@@ -143,6 +143,7 @@ struct job {
 	double tot_done, tot_total;
 	double est_pct;       /* from streams' capacities (on_progress), -1: none */
 	double cap_total;     /* the lease's disk_capacity_bytes, 0: unknown */
+	double pct_hi;        /* the highest percent this attempt recorded */
 	char *fail;           /* the runner failed the job: why */
 };
 
@@ -396,6 +397,14 @@ set_progress(struct job *j, const char *phase)
 		pct = 100;
 	if (phase && !strcmp(phase, "completed"))
 		pct = 100;
+	/*
+	 * Never back within an attempt: a stream cut and restarted from its
+	 * start (or a disk whose figure turns unknown) holds the job's
+	 * percent until the work catches up.
+	 */
+	if (pct < j->pct_hi)
+		pct = j->pct_hi;
+	j->pct_hi = pct;
 	h2k_job_set_num(p, "percent_complete", (double)(long)(pct * 10) / 10);
 	h2k_job_set_num(p, "bytes_done", j->tot_done);
 	h2k_job_set_num(p, "bytes_total", j->tot_total);

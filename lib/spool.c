@@ -448,6 +448,25 @@ fail:
 	return -1;
 }
 
+int
+h2k_spool_open_default(struct h2k_spool *sp, const char *dir, int create)
+{
+	char *def = NULL;
+	int r = 0;
+
+	if ((!dir || !*dir) && !(dir = def = h2k_spool_default()))
+		return -1;
+	if (!create && access(dir, F_OK) < 0 && errno == ENOENT) {
+		memset(sp, 0, sizeof *sp);
+		sp->dfd = -1;
+		sp->max_attempts = H2K_SPOOL_MAX_ATTEMPTS;
+		r = (sp->dir = h2k_strdup(dir)) ? 1 : -1;
+	} else
+		r = h2k_spool_open(sp, dir, create);
+	free(def);
+	return r;
+}
+
 void
 h2k_spool_close(struct h2k_spool *sp)
 {

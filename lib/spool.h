@@ -35,6 +35,13 @@ char *h2k_spool_default(void);
  * the runner export anything to anywhere.
  */
 int h2k_spool_open(struct h2k_spool *sp, const char *dir, int create);
+/*
+ * The commands' way in: dir, or h2k_spool_default() when dir is NULL or
+ * empty, opened by h2k_spool_open.  Without create a spool that does not
+ * exist is not made (a mistyped name must not leave directories behind):
+ * 1, with sp->dir naming it and sp->dfd -1 (h2k_spool_close frees it).
+ */
+int h2k_spool_open_default(struct h2k_spool *sp, const char *dir, int create);
 void h2k_spool_close(struct h2k_spool *sp);
 
 /* A fresh, unique, sortable job id: "SECONDS.USEC.PID.RAND" (bufsize >= 64). */

@@ -219,6 +219,31 @@ h2k_utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
 	return k;
 }
 
+int
+h2k_is_hex64(const char *s)
+{
+	if (!s || strlen(s) != 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
+		    (*s >= 'A' && *s <= 'F')))
+			return 0;
+	return 1;
+}
+
+uint32_t
+h2k_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+uint64_t
+h2k_le64(const unsigned char *p)
+{
+	return (uint64_t)h2k_le32(p) | (uint64_t)h2k_le32(p + 4) << 32;
+}
+
 size_t
 h2k_utf8_bad(const char *s, size_t n)
 {

@@ -59,6 +59,7 @@
 #define MT_GT           1
 #define MT_GD           2
 #define MT_FOOTER       3
+#define MAX_EOS_PAD     (1ll << 20)     /* zero padding after the end marker */
 
 enum st { ST_HEAD, ST_PLAIN, ST_SKIP, ST_MHEAD, ST_META, ST_GRAIN, ST_FOOTER, ST_END,
     ST_FAILED };
@@ -86,24 +87,15 @@ struct h2k_vmdks {
 	long long gd_at, gd_len, gt_at, gt_len, gt_sec, gd_first;
 	unsigned char ent[4];
 	long long expect, grains;
+	/* metadata markers seen, each bounded by what the disk can hold: an
+	 * endless run of them (or of padding) would be a stream that never
+	 * ends and never writes */
+	long long n_gt, n_gd, n_footer, max_gt;
 	int failcode;
 	char failmsg[256];
 	z_stream z;
 	int z_ok;
 };
-
-static uint32_t
-le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 static int
 fail(struct h2k_vmdks *d, long long at, const char *fmt, ...)
@@ -182,6 +174,7 @@ h2k_vmdks_reset(struct h2k_vmdks *d)
 	d->is_vmdk = -1;
 	d->count_on = 0;
 	d->expect = d->grains = 0;
+	d->n_gt = d->n_gd = d->n_footer = d->max_gt = 0;
 	d->failcode = 0;
 	d->failmsg[0] = '\0';
 }
@@ -213,10 +206,10 @@ h2k_vmdks_is_vmdk(const struct h2k_vmdks *d)
 int
 h2k_vmdk_sniff(const unsigned char *sec, size_t n, const char **sub, long long *capacity)
 {
-	if (n < 28 || le32(sec) != KDMV)
+	if (n < 28 || h2k_le32(sec) != KDMV)
 		return 0;
-	uint32_t fl = le32(sec + 8);
-	uint64_t cap = le64(sec + 12);
+	uint32_t fl = h2k_le32(sec + 8);
+	uint64_t cap = h2k_le64(sec + 12);
 	*sub = (fl & FL_COMPRESS) && (fl & FL_MARKER) ? "streamOptimized" : "monolithicSparse";
 	*capacity = cap <= MAX_CAP_SECTORS ? (long long)cap * SECTOR : -1;
 	return 1;
@@ -227,10 +220,10 @@ static int
 parse_header(struct h2k_vmdks *d)
 {
 	const unsigned char *h = d->acc;
-	uint32_t ver = le32(h + 4), fl = le32(h + 8);
-	uint64_t cap = le64(h + 12), gs = le64(h + 20), doff = le64(h + 28);
-	uint64_t dsz = le64(h + 36), over = le64(h + 64);
-	uint32_t gtes = le32(h + 44);
+	uint32_t ver = h2k_le32(h + 4), fl = h2k_le32(h + 8);
+	uint64_t cap = h2k_le64(h + 12), gs = h2k_le64(h + 20), doff = h2k_le64(h + 28);
+	uint64_t dsz = h2k_le64(h + 36), over = h2k_le64(h + 64);
+	uint32_t gtes = h2k_le32(h + 44);
 	unsigned alg = (unsigned)h[77] | (unsigned)h[78] << 8;
 
 	if (ver < 1 || ver > 3)
@@ -256,7 +249,7 @@ parse_header(struct h2k_vmdks *d)
 		    "before the grains", (unsigned long long)doff, (unsigned long long)dsz,
 		    (unsigned long long)over);
 	d->is_vmdk = 1;
-	d->gd_at_end = le64(h + 56) == ~0ull;
+	d->gd_at_end = h2k_le64(h + 56) == ~0ull;
 	d->cap = (long long)cap * SECTOR;
 	d->overhead = (long long)over;
 	d->gtes = gtes;
@@ -264,10 +257,11 @@ parse_header(struct h2k_vmdks *d)
 		/* sectors a grain directory of this disk takes, with room */
 		unsigned long long grains = (cap + gs - 1) / gs;
 		unsigned long long gts = (grains + gtes - 1) / gtes;
-		uint64_t gd = le64(h + 56);
+		uint64_t gd = h2k_le64(h + 56);
 		d->gd_max = (long long)((gts * 4 + SECTOR - 1) / SECTOR) * 2 + 8;
 		d->gt_sec = ((long long)gtes * 4 + SECTOR - 1) / SECTOR;
 		d->gd_len = (long long)gts * 4;
+		d->max_gt = (long long)gts;
 		d->gt_len = (long long)gts * d->gt_sec * SECTOR;
 		d->gt_at = -1;
 		/* gd < over bounds the products: over is at most MAX_OVERHEAD */
@@ -318,7 +312,7 @@ tables(struct h2k_vmdks *d, const unsigned char *p, size_t n, long long at)
 			continue;
 		d->ent[r % 4] = p[k];
 		if (r % 4 == 3)
-			table_entry(d, in_gd, r / 4, le32(d->ent));
+			table_entry(d, in_gd, r / 4, h2k_le32(d->ent));
 	}
 }
 
@@ -363,7 +357,10 @@ grain(struct h2k_vmdks *d)
 	}
 	size_t got = len - d->z.avail_out;
 	if (got < len)
-		memset(d->gbuf + got, 0, len - got);
+		/* the rest of the grain would be made up zeros: qemu-img
+		 * refuses to read that part of the disk, so does h2k */
+		return fail(d, d->mark, "grain at LBA %lld inflates to only %zu of its %zu bytes",
+		    d->glba, got, len);
 	return emit(d, off, len);
 }
 
@@ -371,8 +368,8 @@ grain(struct h2k_vmdks *d)
 static int
 marker_head(struct h2k_vmdks *d)
 {
-	uint64_t val = le64(d->acc);
-	uint32_t size = le32(d->acc + 8);
+	uint64_t val = h2k_le64(d->acc);
+	uint32_t size = h2k_le32(d->acc + 8);
 
 	if (size == 0) {
 		d->aneed = SECTOR;  /* the rest of the metadata marker's sector */
@@ -404,8 +401,8 @@ marker_head(struct h2k_vmdks *d)
 static int
 marker_meta(struct h2k_vmdks *d)
 {
-	uint64_t ns = le64(d->acc);
-	uint32_t type = le32(d->acc + 12);
+	uint64_t ns = h2k_le64(d->acc);
+	uint32_t type = h2k_le32(d->acc + 12);
 	long long max;
 
 	switch (type) {
@@ -414,15 +411,23 @@ marker_meta(struct h2k_vmdks *d)
 			return fail(d, d->mark, "end-of-stream marker with %llu sectors",
 			    (unsigned long long)ns);
 		d->pos = d->cap;
+		d->mark += SECTOR;      /* where padding would start */
 		d->st = ST_END;
 		return 0;
 	case MT_GT:
 		max = ((long long)d->gtes * 4 + SECTOR - 1) / SECTOR;
+		if (++d->n_gt > d->max_gt)
+			return fail(d, d->mark, "grain table marker %lld: more than the %lld "
+			    "tables of this disk", d->n_gt, d->max_gt);
 		break;
 	case MT_GD:
 		max = d->gd_max;
+		if (++d->n_gd > 1)
+			return fail(d, d->mark, "a second grain directory marker");
 		break;
 	case MT_FOOTER:
+		if (++d->n_footer > 1)
+			return fail(d, d->mark, "a second footer marker");
 		if (ns != 1)
 			return fail(d, d->mark, "footer marker with %llu sectors (1)",
 			    (unsigned long long)ns);
@@ -485,7 +490,7 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		*used = k;
 		if (d->alen < SECTOR)
 			return 0;
-		if (le32(d->acc) == KDMV)
+		if (h2k_le32(d->acc) == KDMV)
 			return parse_header(d);
 		/* not a sparse VMDK: the bytes are the disk */
 		d->is_vmdk = 0;
@@ -548,9 +553,9 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		if (d->alen == d->aneed) {
 			d->off += k;
 			*used = k;
-			if (le32(d->acc) != KDMV)
+			if (h2k_le32(d->acc) != KDMV)
 				return fail(d, d->mark, "footer without the KDMV magic");
-			if (le64(d->acc + 12) != (uint64_t)d->cap / SECTOR)
+			if (h2k_le64(d->acc + 12) != (uint64_t)d->cap / SECTOR)
 				return fail(d, d->mark + 12, "footer capacity differs from the header's");
 			d->mark += SECTOR;
 			d->alen = 0;
@@ -560,10 +565,14 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		}
 		break;
 	case ST_END:
-		/* a writer may pad its last sector: zeros only */
+		/* a writer may pad its last sector (or block): zeros only,
+		 * and not forever */
 		for (k = 0; k < n; k++)
 			if (p[k])
 				return fail(d, d->off + (long long)k, "data after the end-of-stream marker");
+		if (d->is_vmdk == 1 && d->off + (long long)n - d->mark > MAX_EOS_PAD)
+			return fail(d, d->mark, "more than %lld bytes of padding after the "
+			    "end-of-stream marker", MAX_EOS_PAD);
 		break;
 	case ST_FAILED:
 		return -1;
@@ -615,7 +624,7 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 			d->st = ST_END;
 			return 0;
 		}
-		if (d->alen >= 4 && le32(d->acc) == KDMV)
+		if (d->alen >= 4 && h2k_le32(d->acc) == KDMV)
 			in = "the header";
 		else {
 			/* less than a sector of plain bytes */

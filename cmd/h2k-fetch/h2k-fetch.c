@@ -97,6 +97,28 @@ add_pin(struct h2k_fetch_opts *o, struct h2k_fetch_pin *pins, char **store,
 	o->npins++;
 }
 
+/* What h2k-fetch(1) says holds without an option. */
+static void
+defaults(struct h2k_fetch_opts *o, struct h2k_fetch_pin *pins)
+{
+	memset(o, 0, sizeof *o);
+	o->retries = 8;
+	o->retry_delay = 1;
+	o->retry_max_delay = 60;
+	o->retry_after_max = 300;
+	o->tls.low_speed_limit = 1024;
+	o->tls.low_speed_time = 60;
+	o->progress_fd = STDERR_FILENO;
+	o->progress = progress_mode("auto");
+	o->progname = "h2k-fetch";
+	o->errors = stderr;
+	o->pins = pins;
+	/* set by h2k-job for its pipeline: see h2k_fetch_opts.job_id */
+	o->job_id = getenv("H2K_JOB_ID");
+	if (o->job_id && !*o->job_id)
+		o->job_id = NULL;
+}
+
 /*
  * The configuration files count for DownloadWorkers (the -j default),
  * SoapTimeout and LogLevel.  Returns the number of download workers.
@@ -150,6 +172,23 @@ use_session(struct h2k_fetch_opts *o, const char *sflag,
 	return sess->insecure != 0;
 }
 
+static char *capem;	/* static: h2k_die paths, see LeakSanitizer */
+
+/* After the options: the -j default, the CA file, the session and -k. */
+static void
+prepare(struct h2k_fetch_opts *o, int jobs, const char *sflag,
+    struct h2k_session *sess, int insecure)
+{
+	o->jobs = config_jobs(jobs);
+	/* A CA file is a trust file: checked, then used as read. */
+	if (o->tls.ca_file && !(o->tls.ca_pem = capem = h2k_trust_read(
+	    "CA file", o->tls.ca_file, H2K_CA_MAX, NULL, NULL)))
+		h2k_die();
+	if (use_session(o, sflag, sess))
+		insecure = 1;
+	o->tls.insecure = insecure;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -183,29 +222,13 @@ main(int argc, char **argv)
 	struct h2k_fetch_opts o;
 	struct h2k_fetch_pin pins[MAXPINS];
 	struct h2k_session sess = { 0 };
-	static char *capem;	/* static: h2k_die paths, see LeakSanitizer */
 	const char *sflag = NULL;
 	char *pinstore[MAXPINS];
 	int c, verbose, jobs = 0, insecure = 0, rc;
 
-	memset(&o, 0, sizeof o);
-	o.retries = 8;
-	o.retry_delay = 1;
-	o.retry_max_delay = 60;
-	o.retry_after_max = 300;
-	o.tls.low_speed_limit = 1024;
-	o.tls.low_speed_time = 60;
-	o.progress_fd = STDERR_FILENO;
-	o.progress = progress_mode("auto");
-	o.progname = "h2k-fetch";
-	o.errors = stderr;
-	o.pins = pins;
+	defaults(&o, pins);
 	h2k_cmd_init("h2k-fetch");
 	verbose = h2k_log_getlevel();
-	/* set by h2k-job for its pipeline: see h2k_fetch_opts.job_id */
-	o.job_id = getenv("H2K_JOB_ID");
-	if (o.job_id && !*o.job_id)
-		o.job_id = NULL;
 	while ((c = getopt_long(argc, argv, "hj:ko:qs:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -284,14 +307,7 @@ main(int argc, char **argv)
 		    "go");
 	h2k_log_setlevel(verbose);
 
-	o.jobs = config_jobs(jobs);
-	/* A CA file is a trust file: checked, then used as read. */
-	if (o.tls.ca_file && !(o.tls.ca_pem = capem = h2k_trust_read("CA file",
-	    o.tls.ca_file, H2K_CA_MAX, NULL, NULL)))
-		h2k_die();
-	if (use_session(&o, sflag, &sess))
-		insecure = 1;
-	o.tls.insecure = insecure;
+	prepare(&o, jobs, sflag, &sess, insecure);
 
 	/* no SA_RESTART: a read of stdin must return so the run can stop */
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -47,36 +47,28 @@ static struct {
 	const char *config;
 	const char *session;
 	int verbose, quiet;
-	/* run */
-	int once, workers, max_attempts;
-	double grace;
+	int max_attempts;
 	/* ls */
 	int all;
 	const char *status;
 	/* wait, cancel */
 	double timeout;
-	/* serve */
-	const char *listen, *api_key_file, *cert, *key;
 	char *cfg_listen;       /* DaemonAddr (or H2K_LISTEN) */
-	/* where the pipeline commands are: dir of argv[0] when it has one */
-	char *bindir;
 	/* from the config file */
 	int download_workers;   /* DownloadWorkers: default -j for h2k-fetch */
 	char *cfg_spool;        /* Spool (or H2K_SPOOL) */
 	int level_set;          /* -v/-q given: config LogLevel does not apply */
-} opt = {.workers = 2, .max_attempts = H2K_SPOOL_MAX_ATTEMPTS, .grace = 60,
-    .timeout = -1};
+} opt = {.max_attempts = H2K_SPOOL_MAX_ATTEMPTS, .timeout = -1};
 
+/* run's and serve's options go straight where lib/ takes them. */
+static struct h2k_runner_opts ro = {.workers = 2, .grace = 60};
+static struct h2k_api_opts ao = {.cancel_wait = 10};
+
+/* A record on stdout, one line (the callback h2k_runner_cancel takes). */
 static int
 json_out(const cJSON *o)
 {
-	char *s = h2k_json_print(o);
-
-	if (!s)
-		return -1;
-	int r = printf("%s\n", s) < 0 || fflush(stdout) == EOF;
-	free(s);
-	return r ? h2k_seterr(H2K_EX_IO, "stdout: %s", strerror(errno)) : 0;
+	return h2k_json_write(stdout, o);
 }
 
 /*
@@ -107,36 +99,20 @@ load_config(void)
 }
 
 /*
- * Open the spool.  Only submit and run create it: a mistyped --spool given
- * to ls must not leave directories behind.  Returns 0, or 1 when the spool
- * does not exist and create is not set (sp->dir then holds the name).
+ * Open the spool (--spool, else the config's Spool, else the default).
+ * Only submit, run and serve create it (lib/spool.c
+ * h2k_spool_open_default): 1 when it does not exist and create is not set.
  */
 static int
 open_spool_opt(struct h2k_spool *sp, int create)
 {
-	char *dir = NULL;
-	const char *d = opt.spool;
+	int r = h2k_spool_open_default(sp, opt.spool ? opt.spool :
+	    opt.cfg_spool, create);
 
-	if (!d)
-		d = opt.cfg_spool;
-	if (!d || !*d) {
-		if (!(dir = h2k_spool_default()))
-			h2k_die();
-		d = dir;
-	}
-	if (!create && access(d, F_OK) < 0 && errno == ENOENT) {
-		memset(sp, 0, sizeof *sp);
-		sp->dfd = -1;
-		if (!(sp->dir = h2k_strdup(d)))
-			h2k_die();
-		free(dir);
-		return 1;
-	}
-	if (h2k_spool_open(sp, d, create) < 0)
+	if (r < 0)
 		h2k_die();
 	sp->max_attempts = opt.max_attempts;
-	free(dir);
-	return 0;
+	return r;
 }
 
 static void
@@ -152,6 +128,15 @@ open_spool_ro(struct h2k_spool *sp, const char *what)
 	if (open_spool_opt(sp, 0) == 1)
 		h2k_diex(H2K_EX_NOTFOUND, "no job %s (spool %s does not exist)",
 		    what, sp->dir);
+}
+
+/* run and serve are daemons: they say what they do unless -q. */
+static void
+open_spool_daemon(struct h2k_spool *sp)
+{
+	if (!opt.quiet && h2k_log_getlevel() < H2K_LOG_INFO)
+		h2k_log_setlevel(H2K_LOG_INFO + opt.verbose);
+	open_spool(sp);
 }
 
 /* --- submit -------------------------------------------------------------- */
@@ -304,6 +289,8 @@ cmd_wait(int argc, char **argv)
 
 	if (argc < 1)
 		usage();
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	open_spool_ro(&sp, argv[0]);
 	if ((rc = h2k_spool_wait(&sp, argv, argc, &w)) < 0)
 		h2k_die();
@@ -353,20 +340,13 @@ static int
 cmd_run(int argc, char **argv)
 {
 	struct h2k_spool sp;
-	struct h2k_runner_opts ro = {0};
 	int rc;
 
 	(void)argv;
 	if (argc)
 		usage();
-	if (!opt.quiet && h2k_log_getlevel() < H2K_LOG_INFO)
-		h2k_log_setlevel(H2K_LOG_INFO + opt.verbose);
-	open_spool(&sp);
+	open_spool_daemon(&sp);
 	ro.spool = &sp;
-	ro.workers = opt.workers;
-	ro.once = opt.once;
-	ro.grace = opt.grace;
-	ro.bindir = opt.bindir;
 	ro.session = opt.session;
 	ro.download_workers = opt.download_workers;
 	ro.reload = reload_config;
@@ -382,21 +362,15 @@ static int
 cmd_serve(int argc, char **argv)
 {
 	struct h2k_spool sp;
-	struct h2k_api_opts ao = {0};
 
 	(void)argv;
 	if (argc)
 		usage();
-	if (!opt.quiet && h2k_log_getlevel() < H2K_LOG_INFO)
-		h2k_log_setlevel(H2K_LOG_INFO + opt.verbose);
-	open_spool(&sp);
+	open_spool_daemon(&sp);
 	ao.spool = &sp;
-	ao.listen = opt.listen ? opt.listen : opt.cfg_listen;
-	ao.key_file = opt.api_key_file;
-	ao.cert = opt.cert;
-	ao.key = opt.key;
+	if (!ao.listen)
+		ao.listen = opt.cfg_listen;
 	ao.session = opt.session;
-	ao.cancel_wait = 10;
 	if (h2k_api_serve(&ao) < 0)
 		h2k_die();
 	h2k_spool_close(&sp);
@@ -405,8 +379,39 @@ cmd_serve(int argc, char **argv)
 
 /* --- main ------------------------------------------------------------------ */
 
-int
-main(int argc, char **argv)
+/* H2K_BINDIR (where a package keeps the pipeline, a libexec dir), else argv[0]'s dir. */
+static void
+find_bindir(const char *argv0)
+{
+	const char *e = getenv("H2K_BINDIR");
+
+	if (e && *e)
+		ro.bindir = strdup(e);
+	else if (strchr(argv0, '/')) {
+		char *d = strdup(argv0);
+		if (d) {
+			*strrchr(d, '/') = '\0';
+			ro.bindir = d;
+		}
+	}
+}
+
+/* The subcommands, and the options only one of them takes (bits). */
+enum { ONLY_RUN = 1, ONLY_LS = 2, ONLY_WAIT = 4, ONLY_SERVE = 8 };
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	int only;
+} cmds[] = {
+	{"submit", cmd_submit, 0}, {"run", cmd_run, ONLY_RUN},
+	{"ls", cmd_ls, ONLY_LS}, {"show", cmd_show, 0},
+	{"cancel", cmd_cancel, ONLY_WAIT}, {"status", cmd_status, 0},
+	{"serve", cmd_serve, ONLY_SERVE}, {"wait", cmd_wait, ONLY_WAIT},
+};
+
+/* The global and subcommand options; returns the ONLY_ bits of those seen. */
+static int
+parse_opts(int argc, char **argv)
 {
 	enum { O_SPOOL = 256, O_ONCE, O_WORKERS, O_MAXATT, O_GRACE, O_ALL,
 	    O_STATUS, O_TIMEOUT, O_VERSION, O_LISTEN, O_APIKEY, O_CERT, O_KEY };
@@ -431,20 +436,8 @@ main(int argc, char **argv)
 		{"workers", required_argument, NULL, O_WORKERS},
 		{NULL, 0, NULL, 0},
 	};
-	const char *cmd;
-	int ch, run_only = 0, ls_only = 0, wait_only = 0, serve_only = 0;
+	int ch, only = 0;
 
-	h2k_cmd_init("h2k-job");
-	/* H2K_BINDIR: where a package keeps the pipeline (a libexec dir). */
-	if (getenv("H2K_BINDIR") && *getenv("H2K_BINDIR"))
-		opt.bindir = strdup(getenv("H2K_BINDIR"));
-	else if (strchr(argv[0], '/')) {
-		char *d = strdup(argv[0]);
-		if (d) {
-			*strrchr(d, '/') = '\0';
-			opt.bindir = d;
-		}
-	}
 	while ((ch = getopt_long(argc, argv, "c:hqs:v", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -467,50 +460,50 @@ main(int argc, char **argv)
 			opt.spool = optarg;
 			break;
 		case O_ONCE:
-			opt.once = 1;
-			run_only = 1;
+			ro.once = 1;
+			only |= ONLY_RUN;
 			break;
 		case O_WORKERS:
-			opt.workers = (int)h2k_opt_int("--workers", optarg, 1,
+			ro.workers = (int)h2k_opt_int("--workers", optarg, 1,
 			    256);
-			run_only = 1;
+			only |= ONLY_RUN;
 			break;
 		case O_MAXATT:
 			opt.max_attempts = (int)h2k_opt_int("--max-attempts",
 			    optarg, 1, 1000);
 			break;
 		case O_GRACE:
-			opt.grace = h2k_opt_secs("--grace", optarg, 0, 86400);
-			run_only = 1;
+			ro.grace = h2k_opt_secs("--grace", optarg, 0, 86400);
+			only |= ONLY_RUN;
 			break;
 		case O_ALL:
 			opt.all = 1;
-			ls_only = 1;
+			only |= ONLY_LS;
 			break;
 		case O_STATUS:
 			opt.status = optarg;
-			ls_only = 1;
+			only |= ONLY_LS;
 			break;
 		case O_TIMEOUT:
 			opt.timeout = h2k_opt_secs("--timeout", optarg,
 			    H2K_NUM_ABOVE0, 1e9);
-			wait_only = 1;
+			only |= ONLY_WAIT;
 			break;
 		case O_LISTEN:
-			opt.listen = optarg;
-			serve_only = 1;
+			ao.listen = optarg;
+			only |= ONLY_SERVE;
 			break;
 		case O_APIKEY:
-			opt.api_key_file = optarg;
-			serve_only = 1;
+			ao.key_file = optarg;
+			only |= ONLY_SERVE;
 			break;
 		case O_CERT:
-			opt.cert = optarg;
-			serve_only = 1;
+			ao.cert = optarg;
+			only |= ONLY_SERVE;
 			break;
 		case O_KEY:
-			opt.key = optarg;
-			serve_only = 1;
+			ao.key = optarg;
+			only |= ONLY_SERVE;
 			break;
 		case O_VERSION:
 			h2k_version();
@@ -519,36 +512,31 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
+	return only;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd;
+	int only, i, n = sizeof cmds / sizeof cmds[0];
+
+	h2k_cmd_init("h2k-job");
+	find_bindir(argv[0]);
+	only = parse_opts(argc, argv);
 	if (optind >= argc)
 		usage();
 	cmd = argv[optind++];
 	argc -= optind;
 	argv += optind;
-	if ((run_only && strcmp(cmd, "run")) || (ls_only && strcmp(cmd, "ls")) ||
-	    (wait_only && strcmp(cmd, "wait") && strcmp(cmd, "cancel")) ||
-	    (serve_only && strcmp(cmd, "serve")))
+	for (i = 0; i < n && strcmp(cmd, cmds[i].name); i++)
+		;
+	if (only & ~(i < n ? cmds[i].only : 0))
 		h2k_diex(H2K_EX_USAGE, "option not valid for '%s'", cmd);
 	if (load_config() < 0)
 		h2k_die();
-	if (!strcmp(cmd, "submit"))
-		return cmd_submit(argc, argv);
-	if (!strcmp(cmd, "run"))
-		return cmd_run(argc, argv);
-	if (!strcmp(cmd, "ls"))
-		return cmd_ls(argc, argv);
-	if (!strcmp(cmd, "show"))
-		return cmd_show(argc, argv);
-	if (!strcmp(cmd, "cancel"))
-		return cmd_cancel(argc, argv);
-	if (!strcmp(cmd, "status"))
-		return cmd_status(argc, argv);
-	if (!strcmp(cmd, "serve"))
-		return cmd_serve(argc, argv);
-	if (!strcmp(cmd, "wait")) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		return cmd_wait(argc, argv);
-	}
+	if (i < n)
+		return cmds[i].fn(argc, argv);
 	h2k_say("unknown command '%s'", cmd);
 	usage();
 }

@@ -5,23 +5,21 @@
  *
  * VMs come from the arguments (inventory path, moref or unique name) or,
  * with none, from h2k-ls lines on stdin.  Each VM is done on its own: a
- * failure is reported on stderr and the others go on.  A temporary
- * snapshot is removed here whenever anything fails after its creation,
- * including a signal; once the line is written, the stages downstream own
- * the lease and the snapshot.
+ * failure is reported on stderr and the others go on.  Each VM's step is
+ * lib/export.c h2k_export_line: it removes a temporary snapshot and aborts
+ * the lease whenever anything fails after their creation, including a
+ * signal; once the line is written, the stages downstream own them.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "export.h"
 #include "h2k.h"
 #include "jsonl.h"
-#include "lease.h"
 #include "num.h"
 #include "session.h"
 #include "vim.h"
@@ -62,75 +60,56 @@ fail(struct run *r, const char *where)
 		r->said_cancel = 1;
 }
 
-/*
- * One VM: line holds what we know of it (h2k-ls fields or the lookup's);
- * it gets "lease" and "devices" and goes to stdout.
- */
+/* One VM: lib/export.c h2k_export_line, which undoes what it started on failure. */
 static int
 one(struct run *r, cJSON *line)
 {
-	const char *moref = NULL, *name = NULL;
-	cJSON *m = cJSON_GetObjectItemCaseSensitive(line, "moref");
-	cJSON *n = cJSON_GetObjectItemCaseSensitive(line, "name");
-	struct h2k_export e;
-	char *ps, label[512];
-	cJSON *lj, *dj;
+	return h2k_export_line(r->v, line, &r->opts, stdout, "stdout");
+}
 
-	if (cJSON_IsString(m))
-		moref = m->valuestring;
-	if (cJSON_IsString(n))
-		name = n->valuestring;
-	if (!moref || !*moref)
-		return h2k_seterr(H2K_EX_USAGE, "no \"moref\" field");
-	snprintf(label, sizeof label, "%s", name ? name : moref);
+/* The VMs named on the command line, looked up as h2k_export_vm_lookup says. */
+static void
+from_args(struct run *r, int argc, char **argv)
+{
+	for (int i = 0; i < argc && !got_signal; i++) {
+		cJSON *line = h2k_export_vm_lookup(r->v, argv[i]);
+		if (!line || one(r, line) < 0)
+			fail(r, NULL);
+		else
+			r->ok++;
+		cJSON_Delete(line);
+		if (h2k_errcode() == H2K_EX_SESSION && r->failed && !r->ok)
+			break; /* every other VM would fail the same way */
+	}
+}
 
-	/* The line may be old: the power state that matters is today's. */
-	ps = h2k_export_power_state(r->v, moref);
-	if (!ps) {
-		if (h2k_errcode() == H2K_EX_NOTFOUND)
-			h2k_seterr(H2K_EX_NOTFOUND, "%s: no such VM (%s)",
-			    label, moref);
-		return -1;
+/* h2k-ls lines on stdin; a bad line is reported and the others go on. */
+static void
+from_stdin(struct run *r)
+{
+	struct h2k_jsonl in;
+	cJSON *line;
+	int rc;
+
+	h2k_jsonl_init(&in, stdin, "stdin");
+	while (!got_signal && (rc = h2k_jsonl_next(&in, &line)) != 0) {
+		char where[64];
+		snprintf(where, sizeof where, "stdin:%ld", in.lineno);
+		if (rc < 0) {
+			fail(r, NULL);
+			/* a read error, not a bad line: nothing more
+			 * will come (stdin a directory fails forever) */
+			if (h2k_errcode() != H2K_EX_USAGE)
+				break;
+			continue;
+		}
+		if (one(r, line) < 0)
+			fail(r, where);
+		else
+			r->ok++;
+		cJSON_Delete(line);
 	}
-	if (h2k_export_start(r->v, moref, label, ps, &r->opts, &e) < 0) {
-		free(ps);
-		return -1;
-	}
-	free(ps);
-	lj = h2k_export_lease_json(&e);
-	dj = h2k_export_devices_json(&e);
-	if (!lj || !dj) {
-		cJSON_Delete(lj);
-		cJSON_Delete(dj);
-		goto undo;
-	}
-	cJSON_DeleteItemFromObjectCaseSensitive(line, "lease");
-	cJSON_DeleteItemFromObjectCaseSensitive(line, "devices");
-	cJSON_AddItemToObject(line, "lease", lj);
-	cJSON_AddItemToObject(line, "devices", dj);
-	if (e.power_action) {
-		/* We changed it: the line must not carry the old state on. */
-		cJSON_DeleteItemFromObjectCaseSensitive(line, "power_state");
-		cJSON_AddStringToObject(line, "power_state", "poweredOff");
-	}
-	if (got_signal) {
-		h2k_seterr(H2K_EX_CANCEL, "%s: interrupted", label);
-		goto undo;
-	}
-	if (h2k_json_write(stdout, line) < 0) {
-		h2k_adderr("%s: writing stdout", label);
-		goto undo;
-	}
-	h2k_info("%s: lease %s ready, %zu device(s)%s", label, e.lease, e.ndev,
-	    e.snapshot ? " (from a temporary snapshot)" : "");
-	h2k_export_free(&e);
-	return 0;
-undo:
-	/* Nobody downstream has seen this lease: it and its snapshot are ours. */
-	h2k_export_undo(r->v, &e, got_signal ? "export cancelled by h2k-lease" :
-	    "export failed in h2k-lease");
-	h2k_export_free(&e);
-	return -1;
+	h2k_jsonl_free(&in);
 }
 
 int
@@ -222,42 +201,10 @@ main(int argc, char **argv)
 	if (!r.v)
 		return h2k_report();
 
-	if (argc > 0) {
-		for (int i = 0; i < argc && !got_signal; i++) {
-			cJSON *line = h2k_export_vm_lookup(r.v, argv[i]);
-			if (!line || one(&r, line) < 0)
-				fail(&r, NULL);
-			else
-				r.ok++;
-			cJSON_Delete(line);
-			if (h2k_errcode() == H2K_EX_SESSION && r.failed && !r.ok)
-				break; /* every other VM would fail the same way */
-		}
-	} else {
-		struct h2k_jsonl in;
-		cJSON *line;
-		int rc;
-
-		h2k_jsonl_init(&in, stdin, "stdin");
-		while (!got_signal && (rc = h2k_jsonl_next(&in, &line)) != 0) {
-			char where[64];
-			snprintf(where, sizeof where, "stdin:%ld", in.lineno);
-			if (rc < 0) {
-				fail(&r, NULL);
-				/* a read error, not a bad line: nothing more
-				 * will come (stdin a directory fails forever) */
-				if (h2k_errcode() != H2K_EX_USAGE)
-					break;
-				continue;
-			}
-			if (one(&r, line) < 0)
-				fail(&r, where);
-			else
-				r.ok++;
-			cJSON_Delete(line);
-		}
-		h2k_jsonl_free(&in);
-	}
+	if (argc > 0)
+		from_args(&r, argc, argv);
+	else
+		from_stdin(&r);
 	h2k_vim_free(r.v);
 	if (got_signal) {
 		if (!r.said_cancel)

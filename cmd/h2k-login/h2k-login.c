@@ -132,6 +132,27 @@ enum {
 	OPT_LOGOUT,
 };
 
+/* -u URL: a user in it is taken (unless -U came first), a password refused. */
+static void
+opt_url(struct h2k_config *c, char *arg)
+{
+	char *p;
+
+	if (h2k_config_take_url(c, arg, &p) < 0) {
+		h2k_adderr("-u");
+		h2k_die();
+	}
+	if (p) {
+		/* Too late to keep it out of ps, but not out of
+		 * /proc/PID/cmdline for the rest of our life. */
+		h2k_freesecret(p);
+		h2k_wipe(arg, strlen(arg));
+		h2k_diex(H2K_EX_USAGE, "password in the server URL refused "
+		    "(command lines are visible to other users); use "
+		    "--password-file, --password-stdin or H2K_PASSWORD");
+	}
+}
+
 /*
  * What main and the helpers own lives in static storage: h2k_die() and
  * h2k_diex() exit without unwinding, and LeakSanitizer would count memory reachable
@@ -189,31 +210,10 @@ main(int argc, char *argv[])
 		case 's':
 			sflag = optarg;
 			break;
-		case 'u': {
-			char *u, *user, *p;
-
-			if (h2k_url_userinfo(optarg, &u, &user, &p) < 0) {
-				h2k_adderr("-u");
-				h2k_die();
-			}
-			if (p) {
-				/* Too late to keep it out of ps, but not out of
-				 * /proc/PID/cmdline for the rest of our life. */
-				h2k_freesecret(p);
-				h2k_wipe(optarg, strlen(optarg));
-				h2k_diex(H2K_EX_USAGE, "password in the server URL refused "
-				    "(command lines are visible to other users); use "
-				    "--password-file, --password-stdin or H2K_PASSWORD");
-			}
-			free(c.url);
-			c.url = u;
-			if (user && !c.username)
-				c.username = user;
-			else
-				free(user);
+		case 'u':
+			opt_url(&c, optarg);
 			login_opts = 1;
 			break;
-		}
 		case 'v':
 			verbose++;
 			break;

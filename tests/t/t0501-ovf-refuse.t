@@ -62,9 +62,11 @@ test_expect_success 'CreateDescriptor failing: the server message, lease aborted
 	test "$(lease_state line)" = gone
 '
 
-# Lease timeout: long enough for h2k-fetch to start its keepalive; under
-# valgrind on a busy machine a start takes seconds.
-LT=3
+# Lease timeout: long enough for h2k-fetch to start its keepalive, and
+# for the gap between h2k-fetch's end and h2k-ovf's first keepalive (a
+# few commands and an ASan start: 3 s was seen to run out on a loaded
+# machine); under valgrind a start takes seconds.
+LT=5
 [ -z "${H2K_VALGRIND:-}" ] || LT=15
 restart -vm 1 -disks 1 -disk-size 64K -power off -lease-timeout $LT
 test_expect_success 'lease in error: reported with the server message, exit 7' '

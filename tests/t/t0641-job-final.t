@@ -96,7 +96,7 @@ test_expect_success 'wait on a job moved to bad/ ends: exit 1, the reason said' 
 	id=$(submit_vms vm1) && test -n "$id" || return 1
 	{ timeout 20 h2k-job wait $id >wait.out 2>wait.err; echo $? >wait.rc; } &
 	wpid=$! &&
-	sleep 0.5 &&
+	sleep 2 && # (ASan start on a loaded machine: 0.5 s was seen too short)
 	echo "{not json" >"$H2K_SPOOL/new/$id" &&
 	h2k-job run --once 2>run.err;
 	wait $wpid &&

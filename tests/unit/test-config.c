@@ -226,6 +226,27 @@ userinfo(void)
 	free(u);
 	free(user);
 
+	/* h2k_config_take_url: -u, VCenterURL and H2K_URL's one step */
+	h2k_config_init(&c);
+	is_int(h2k_config_take_url(&c, "https://ann:s3@vc/sdk", &pw), 1,
+	    "take_url: user taken");
+	is_str(c.url, "https://vc/sdk", "take_url: url without user part");
+	is_str(c.username, "ann", "take_url: user");
+	is_str(pw, "s3", "take_url: password handed back");
+	h2k_freesecret(pw);
+	is_int(h2k_config_take_url(&c, c.url, &pw), 0,
+	    "take_url: in may be c->url");
+	is_str(c.url, "https://vc/sdk", "take_url: same url");
+	is_int(h2k_config_take_url(&c, "https://bob@vc2/sdk", &pw), 0,
+	    "take_url: a user already there stays");
+	is_str(c.username, "ann", "take_url: first user kept");
+	is_str(c.url, "https://vc2/sdk", "take_url: the new url");
+	ok(pw == NULL, "take_url: no password");
+	is_int(h2k_config_take_url(&c, "https://u%00x@vc3/sdk", &pw), -1,
+	    "take_url: %%00 refused");
+	is_str(c.url, "https://vc2/sdk", "take_url: url unchanged on failure");
+	h2k_config_free(&c);
+
 	clean_env();
 	setenv("GOVC_URL", "https://urluser:urlpw@govc/sdk", 1);
 	is_int(load(&c, NULL, NULL), 0, "GOVC_URL with user:pass");

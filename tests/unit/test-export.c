@@ -1,4 +1,5 @@
 /* Unit tests for lib/export.c. SPDX-License-Identifier: LGPL-3.0-or-later */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,9 +155,39 @@ test_info(void)
 	ok(e.lease == NULL && e.dev == NULL && e.ndev == 0, "free resets");
 }
 
+/*
+ * h2k_export_line refuses a line it cannot name a VM by before any call
+ * (v is NULL: a call would crash) and writes nothing then.
+ */
+static void
+test_line_refused(void)
+{
+	const char *bad[] = {"{}", "{\"moref\":\"\"}", "{\"moref\":54}",
+	    "{\"name\":\"x\",\"moref\":null}"};
+	struct h2k_export_opts o = {0};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cJSON *l = cJSON_Parse(bad[i]);
+		int rc = h2k_export_line(NULL, l, &o, out, "out");
+
+		ok(rc == -1 && h2k_errcode() == H2K_EX_USAGE &&
+		    strstr(h2k_errmsg(), "no \"moref\" field"),
+		    "line %s refused: %s", bad[i], h2k_errmsg());
+		cJSON_Delete(l);
+	}
+	fflush(out);
+	is_int(len, 0, "nothing written for a refused line");
+	fclose(out);
+	free(buf);
+}
+
 int
 main(void)
 {
+	test_line_refused();
 	fix("https://*/nfc/x/disk-0.vmdk", "vc.example.com",
 	    "https://vc.example.com/nfc/x/disk-0.vmdk", "* replaced");
 	fix("https://*/nfc/x", "vc.example.com:8989",

@@ -7,6 +7,7 @@
 
 #include "h2k.h"
 #include "ovf.h"
+#include "pathsafe.h"
 #include "tap.h"
 
 /* Shaped like a vCenter 8 export: a CD-ROM on an image, a DVD, two disks. */

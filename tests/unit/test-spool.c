@@ -322,6 +322,43 @@ main(void)
 	for (int i = 0; i < 40; i++)
 		cJSON_Delete(many[i]);
 	h2k_spool_close(&sp);
+
+	/* --- h2k_spool_open_default: a read never makes a spool --- */
+	{
+		char miss[512], home[300];
+		struct stat sb;
+
+		snprintf(miss, sizeof miss, "%s/not-there", dir);
+		is_int(h2k_spool_open_default(&sp, miss, 0), 1,
+		    "missing spool, no create: 1");
+		ok(sp.dfd == -1 && sp.dir && !strcmp(sp.dir, miss),
+		    "names the spool it did not find");
+		ok(stat(miss, &sb) < 0, "and did not create it");
+		h2k_spool_close(&sp);
+		is_int(h2k_spool_open_default(&sp, miss, 1), 0, "create: opened");
+		ok(sp.dfd >= 0 && stat(miss, &sb) == 0 && S_ISDIR(sb.st_mode),
+		    "created");
+		h2k_spool_close(&sp);
+		is_int(h2k_spool_open_default(&sp, miss, 0), 0,
+		    "existing spool, no create: opened");
+		h2k_spool_close(&sp);
+		/* NULL and "" take the default (XDG_STATE_HOME for a user) */
+		if (geteuid() != 0) {
+			snprintf(home, sizeof home, "%s/xdg", dir);
+			setenv("XDG_STATE_HOME", home, 1);
+			snprintf(miss, sizeof miss, "%s/h2k/spool", home);
+			is_int(h2k_spool_open_default(&sp, NULL, 0), 1,
+			    "NULL: the default, missing");
+			is_str(sp.dir, miss, "the default's name");
+			h2k_spool_close(&sp);
+			is_int(h2k_spool_open_default(&sp, "", 0), 1,
+			    "\"\": the default as well");
+			h2k_spool_close(&sp);
+			ok(stat(miss, &sb) < 0, "default not created by a read");
+		} else
+			skip(5, "root's default spool is /var/spool/h2k");
+	}
+
 	snprintf(p, sizeof p, "rm -rf %s", dir);
 	if (system(p) != 0)
 		return 1;
