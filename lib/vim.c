@@ -364,6 +364,11 @@ retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
 	maxpages = page_size > 0 ? H2K_VIM_MAX_OBJECTS / page_size : 0;
 	if (maxpages < H2K_VIM_MIN_PAGES)
 		maxpages = H2K_VIM_MIN_PAGES;
+	/* A lookup (one VM and what it names: h2k_vim_get_hops) is a page or
+	 * two on any vCenter; one object a page for ever must not cost a
+	 * thousand round trips, each under its own deadline. */
+	if (max_objs < H2K_VIM_MAX_OBJECTS && 2 + max_objs / 256 < maxpages)
+		maxpages = 2 + max_objs / 256;
 
 	if (h2k_buf_printf(&b, "<specSet>%s</specSet>", spec) < 0)
 		goto out;
@@ -414,6 +419,13 @@ retrieve_paged(struct h2k_vim *v, const char *spec, int page_size,
 			    "%ld objects for %ld asked for, and a continuation "
 			    "token (paging loop)", h2k_soap_host(v->soap), objs,
 			    max_objs);
+			goto cancel;
+		}
+		if (pages >= maxpages && max_objs < H2K_VIM_MAX_OBJECTS) {
+			h2k_seterr(H2K_EX_NET, "%s: ContinueRetrievePropertiesEx: "
+			    "more than %ld pages for a lookup of at most %ld "
+			    "objects (paging loop)", h2k_soap_host(v->soap),
+			    maxpages, max_objs);
 			goto cancel;
 		}
 		if (pages >= maxpages || objs > H2K_VIM_MAX_OBJECTS) {
