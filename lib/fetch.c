@@ -513,20 +513,21 @@ h2k_fetch_run(const struct h2k_fetch_opts *o, FILE *in, const char *inname, FILE
 	struct run r;
 	struct pool p = { .nw = o->jobs > 0 ? o->jobs : 4 };
 	sigset_t old;
-	int code;
+	int code, nothreads = 0;
 
 	if (run_init(&r, o, out, &code) < 0)
 		return code;
 	if (run_start(&r, &p, &old) == 0) {
 		if (p.started == 0 || !r.lease_started) {
 			fetch_msg(&r, "cannot start threads");
-			fetch_cancelled = 1;
+			fetch_cancelled = 1;  /* nothing starts; not a cancel (exit 1) */
+			nothreads = 1;
 		}
 		read_input(&r, in, inname);
 		wait_all(&r);
 	}
 	run_stop(&r, &p, &old);
-	code = run_code(&r, p.started);
+	code = nothreads ? H2K_EX_FAIL : run_code(&r, p.started);
 	run_free(&r);
 	return code;
 }
