@@ -618,6 +618,38 @@ body_tree(struct ctx *c, const char *buf, size_t len)
 	return yaml_tree(c, buf, len);
 }
 
+/*
+ * The batch form {jobs: [...]} of a map root: *jobs is its list, or NULL
+ * when root is a single job.  Nothing may stand beside 'jobs', and it
+ * must be a list (h2k-job submit and the REST API judge it alike).
+ */
+static int
+batch_jobs(struct ctx *c, const struct ynode *root, const struct ynode **jobs)
+{
+	*jobs = NULL;
+	for (size_t i = 0; i + 1 < root->nkids; i += 2)
+		if (root->kids[i]->type == N_SCALAR &&
+		    !strcmp(root->kids[i]->val, "jobs"))
+			*jobs = root->kids[i + 1];
+	if (!*jobs)
+		return 0;
+	if (check_keys(c, root, "") < 0)
+		return -1;
+	for (size_t i = 0; i + 1 < root->nkids; i += 2)
+		if (strcmp(root->kids[i]->val, "jobs")) {
+			h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': unknown key "
+			    "beside 'jobs' in a batch", c->name,
+			    root->kids[i]->line, root->kids[i]->val);
+			return -1;
+		}
+	if ((*jobs)->type != N_SEQ) {
+		h2k_seterr(H2K_EX_USAGE, "%s:%zu: key 'jobs': expected a list, "
+		    "got %s", c->name, (*jobs)->line, typename(*jobs));
+		return -1;
+	}
+	return 0;
+}
+
 int
 h2k_job_parse(const char *name, const char *buf, size_t len,
     struct h2k_joblist *out)
@@ -635,27 +667,10 @@ h2k_job_parse(const char *name, const char *buf, size_t len,
 		    "[...]}, got %s", name, root->line, typename(root));
 		goto out;
 	}
-	const struct ynode *jobs = NULL;
-	for (size_t i = 0; i + 1 < root->nkids; i += 2)
-		if (root->kids[i]->type == N_SCALAR &&
-		    !strcmp(root->kids[i]->val, "jobs"))
-			jobs = root->kids[i + 1];
+	const struct ynode *jobs;
+	if (batch_jobs(&c, root, &jobs) < 0)
+		goto out;
 	if (jobs) {
-		if (check_keys(&c, root, "") < 0)
-			goto out;
-		for (size_t i = 0; i + 1 < root->nkids; i += 2)
-			if (strcmp(root->kids[i]->val, "jobs")) {
-				h2k_seterr(H2K_EX_USAGE, "%s:%zu: key '%s': "
-				    "unknown key beside 'jobs' in a batch",
-				    name, root->kids[i]->line,
-				    root->kids[i]->val);
-				goto out;
-			}
-		if (jobs->type != N_SEQ) {
-			h2k_seterr(H2K_EX_USAGE, "%s:%zu: key 'jobs': expected a "
-			    "list, got %s", name, jobs->line, typename(jobs));
-			goto out;
-		}
 		if (jobs->nkids == 0) {
 			h2k_seterr(H2K_EX_USAGE, "%s:%zu: key 'jobs': empty "
 			    "list", name, jobs->line);
@@ -850,28 +865,8 @@ h2k_job_parse_api(const char *name, const char *buf, size_t len,
 		return -1;
 	root = tree;
 	if (root->type == N_MAP) {
-		for (size_t i = 0; i + 1 < root->nkids; i += 2)
-			if (root->kids[i]->type == N_SCALAR &&
-			    !strcmp(root->kids[i]->val, "jobs"))
-				jobs = root->kids[i + 1];
-		if (jobs) {
-			if (check_keys(&c, root, "") < 0)
-				goto fail;
-			for (size_t i = 0; i + 1 < root->nkids; i += 2)
-				if (strcmp(root->kids[i]->val, "jobs")) {
-					h2k_seterr(H2K_EX_USAGE, "%s:%zu: key "
-					    "'%s': unknown key beside 'jobs' in a "
-					    "batch", name, root->kids[i]->line,
-					    root->kids[i]->val);
-					goto fail;
-				}
-			if (jobs->type != N_SEQ) {
-				h2k_seterr(H2K_EX_USAGE, "%s:%zu: key 'jobs': "
-				    "expected a list, got %s", name, jobs->line,
-				    typename(jobs));
-				goto fail;
-			}
-		}
+		if (batch_jobs(&c, root, &jobs) < 0)
+			goto fail;
 	} else if (root->type == N_SEQ)
 		jobs = root;
 	else {
