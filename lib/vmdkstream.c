@@ -20,9 +20,10 @@
  * the grains, and no end marker: such a stream is whole once it brought
  * as many grains as those tables list.  They are counted as the overhead
  * streams past (the directory says where the tables are; they must follow
- * it, contiguous, inside the overhead, as qemu-img lays them out; any
- * other layout is not counted and the stream may then end after any
- * whole grain).  Grains come in increasing LBA
+ * it, contiguous, inside the overhead, as qemu-img lays them out; a
+ * stream of any other layout needs the end-of-stream marker too, or a
+ * cut after any whole grain would pass for the end).  Grains come in
+ * increasing LBA
  * order (the writer emits the disk front to back; qemu's and ESXi's do):
  * a grain at or below the last one's LBA is refused, so no byte of the
  * disk is written twice and a sink may append.
@@ -642,17 +643,22 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 		in = "metadata or padding";
 		break;
 	case ST_MHEAD:
-		if (!d->alen && !d->gd_at_end) {
+		if (!d->alen && d->count_on) {
 			/* qemu-img writes its tables up front and no end marker:
 			 * a stream that ends between markers is whole when it
 			 * brought every grain they list */
-			if (d->count_on && d->grains < d->expect)
+			if (d->grains < d->expect)
 				return fail(d, d->off, "stream ends after %lld of the %lld "
 				    "grains its grain tables list", d->grains, d->expect);
 			d->pos = d->cap;
 			d->st = ST_END;
 			return 0;
 		}
+		if (!d->alen && !d->gd_at_end)
+			/* tables nobody counted: nothing tells a cut between
+			 * grains from the end, and ESXi always ends with a marker */
+			return fail(d, d->off, "stream ends without an end-of-stream "
+			    "marker (and its grain tables could not be counted)");
 		in = d->alen ? "a marker" : NULL;
 		break;
 	case ST_META:

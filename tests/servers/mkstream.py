@@ -15,8 +15,9 @@
 # capacity), backwards (second grain's LBA below the first), inflate
 # (corrupt zlib data), bomb (a grain inflating to 128 KiB), marker (unknown
 # marker type), truncgrain (stream ends inside a grain), noeos (no end-of-
-# stream marker), hugegrain (absurd compressed size).  Prints the offset in
-# the stream where the fault is on stdout.
+# stream marker), hugegrain (absurd compressed size), uncounted (header
+# gdOffset 0: grain tables the decoder cannot count, and no end-of-stream
+# marker).  Prints the offset in the stream where the fault is on stdout.
 import argparse, struct, sys, zlib
 
 G = 65536
@@ -49,6 +50,8 @@ def main():
     bad, where = a.bad, -1
     hv = {"version": dict(version=7), "flags": dict(flags=0x1)}.get(bad, {})
     hv["over"] = a.overhead
+    if bad == "uncounted":
+        hv["gd"] = 0
     out = bytearray(header(cap_sec, **hv))
     if bad in ("version", "flags"):
         where = 4 if bad == "version" else 8
@@ -103,7 +106,7 @@ def main():
     if bad == "magic":
         foot[0:4], where = b"XXXX", len(out)
     out += foot
-    if bad == "noeos":
+    if bad in ("noeos", "uncounted"):
         where = len(out)
     else:
         out += meta(0, 0)

@@ -35,6 +35,7 @@ done <<-\EOF
 	marker marker of unknown type 9
 	truncgrain stream ends inside a grain
 	noeos without an end-of-stream marker
+	uncounted stream ends without an end-of-stream marker (and its grain tables could not be counted)
 	hugegrain compressed bytes is absurd
 EOF
 

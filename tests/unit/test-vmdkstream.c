@@ -418,6 +418,37 @@ malformed(const unsigned char *s0, size_t n, const struct layout *l)
 	free(s);
 }
 
+/*
+ * gdOffset 0 in the header: grain tables the decoder does not count.  Only
+ * the end-of-stream marker then tells the end from a cut between grains.
+ */
+static void
+uncounted(const unsigned char *s0, size_t n, const struct layout *l, const char *what)
+{
+	unsigned char *s = malloc(n);
+	int has_eos = l->nmeta > 0 && rd32(s0 + l->meta[l->nmeta - 1] + 12) == 0;
+	size_t cut = has_eos ? l->meta[l->nmeta - 1] : n;
+	long long cap;
+	char name[96];
+
+	memcpy(s, s0, n);
+	wr64(s + 56, 0);
+	snprintf(name, sizeof name, "%s, tables not counted, no end marker", what);
+	bad(s, cut, (long long)cut, "ends without an end-of-stream marker (and its grain "
+	    "tables could not be counted)", name);
+	snprintf(name, sizeof name, "%s, tables not counted, cut after its first grain", what);
+	bad(s, l->grains[1], (long long)l->grains[1], "ends without an end-of-stream marker",
+	    name);
+	if (!has_eos) {
+		skip(1, "no end-of-stream marker in this stream");
+		free(s);
+		return;
+	}
+	ok(decode(s, n, 0, path("unc.raw"), H2K_FMT_RAW, &cap) == 0 && cap == (long long)rd64(s + 12) * 512,
+	    "%s, tables not counted, with its end marker: whole", what);
+	free(s);
+}
+
 int
 main(void)
 {
@@ -478,6 +509,7 @@ main(void)
 		is_int(h2k_vmdks_consumed(d), (long long)en, "observe: bytes consumed");
 		h2k_vmdks_free(d);
 		malformed(es, en, &l);
+		uncounted(es, en, &l, "ESXi stream");
 	}
 
 	if (have_qemu) {
@@ -492,6 +524,7 @@ main(void)
 			roundtrip("qemu-img stream", qs, qn, path("disk.raw"), disk, disklen);
 			walk(qs, qn, &l);
 			malformed(qs, qn, &l);
+			uncounted(qs, qn, &l, "qemu-img stream");
 			/* no end marker here: a cut between grains shows
 			 * against the grain tables up front */
 			size_t last = l.grains[l.ngrains - 1];
