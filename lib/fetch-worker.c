@@ -1157,6 +1157,9 @@ download(struct worker *w, struct file *f)
 			h2k_seterr(H2K_EX_IO, "%s: out of memory", what);
 			goto out;
 		}
+		/* plain bytes: no more than the disk the line says (the lease's
+		 * capacity), else 64 TiB; a VMDK header states its own */
+		h2k_vmdks_limit(x.dec, atomic_load(&f->cap_hint));
 	} else if (f->disk)
 		x.obs = h2k_vmdks_new(NULL, NULL);  /* NULL: no position, no harm */
 	hwm = x.have;

@@ -79,6 +79,7 @@ struct h2k_vmdks {
 	size_t glen;
 	long long skip;
 	long long cap, pos, last_lba, overhead, gd_max;
+	long long limit;        /* plain bytes: the most the disk may hold */
 	unsigned gtes;
 	long long glba;         /* the grain being read */
 	int is_vmdk;
@@ -144,6 +145,7 @@ h2k_vmdks_new(h2k_vmdks_sink sink, void *arg)
 		return NULL;
 	}
 	d->z_ok = 1;
+	d->limit = MAX_CAP_SECTORS * SECTOR;
 	h2k_vmdks_reset(d);
 	return d;
 }
@@ -202,6 +204,23 @@ int
 h2k_vmdks_is_vmdk(const struct h2k_vmdks *d)
 {
 	return d->is_vmdk;
+}
+
+void
+h2k_vmdks_limit(struct h2k_vmdks *d, long long capacity)
+{
+	d->limit = capacity > 0 && capacity < (long long)(MAX_CAP_SECTORS * SECTOR) ?
+	    capacity : (long long)(MAX_CAP_SECTORS * SECTOR);
+}
+
+/* Plain bytes up to stream offset end: none past the disk's capacity
+ * reaches the sink (a server sending more would fill the file system). */
+static int
+plain_room(struct h2k_vmdks *d, long long end)
+{
+	if (end <= d->limit)
+		return 0;
+	return fail(d, d->limit, "plain bytes longer than its capacity %lld bytes", d->limit);
 }
 
 int
@@ -495,6 +514,8 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 			return parse_header(d);
 		/* not a sparse VMDK: the bytes are the disk */
 		d->is_vmdk = 0;
+		if (plain_room(d, SECTOR) < 0)
+			return -1;
 		d->st = ST_PLAIN;
 		d->off = 0;
 		d->glen = 0;
@@ -502,6 +523,8 @@ step(struct h2k_vmdks *d, const unsigned char *p, size_t n, size_t *used)
 		d->off = SECTOR;
 		return d->st == ST_FAILED ? -1 : 0;
 	case ST_PLAIN:
+		if (plain_room(d, d->off + (long long)n) < 0)
+			return -1;
 		k = plain(d, p, n);
 		if (d->st == ST_FAILED)
 			return -1;
@@ -630,6 +653,8 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 		else {
 			/* less than a sector of plain bytes */
 			d->is_vmdk = 0;
+			if (plain_room(d, (long long)d->alen) < 0)
+				return -1;
 			memcpy(d->gbuf, d->acc, d->alen);
 			d->off = (long long)d->alen;
 			if (emit(d, 0, d->alen) < 0)

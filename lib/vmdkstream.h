@@ -47,6 +47,15 @@ int h2k_vmdks_feed(struct h2k_vmdks *d, const void *buf, size_t n);
  * error set ("offset N: stream ends inside ..."). */
 int h2k_vmdks_finish(struct h2k_vmdks *d);
 
+/*
+ * Plain bytes (not a VMDK) are the disk: at most capacity bytes of them
+ * (<= 0: unknown, 64 TiB, the largest capacity a VMDK header may give).
+ * One byte more fails the stream, "offset CAPACITY: plain bytes longer
+ * than its capacity N bytes", before any of it reaches the sink.  Kept
+ * across resets.
+ */
+void h2k_vmdks_limit(struct h2k_vmdks *d, long long capacity);
+
 /* Bytes of the stream taken so far. */
 long long h2k_vmdks_consumed(const struct h2k_vmdks *d);
 /* Bytes of the virtual disk covered so far (the end of the last grain

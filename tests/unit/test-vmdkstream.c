@@ -27,6 +27,7 @@
 
 static char dir[256];
 static int have_qemu;
+static long long limit;         /* h2k_vmdks_limit of decode(), 0: none */
 
 static char *
 path(const char *name)
@@ -123,6 +124,9 @@ decode(const unsigned char *buf, size_t n, size_t chunk, const char *out,
 	struct h2k_vmdks *d = h2k_vmdks_new(h2k_diskout_put, o);
 	size_t off = 0, k = 1;
 	int rc = -1;
+
+	if (limit)
+		h2k_vmdks_limit(d, limit);
 
 	while (off < n) {
 		size_t c = chunk ? chunk : (k = k * 7 % 9973 + 1);
@@ -476,6 +480,33 @@ main(void)
 		is_int(h2k_vmdks_finish(d), 0, "plain: empty stream is an empty disk");
 		is_int(h2k_vmdks_capacity(d), 0, "plain: capacity 0");
 		h2k_vmdks_free(d);
+	}
+
+	{
+		/* plain bytes bounded by the disk's capacity: the bytes up to
+		 * it are a disk; one more fails before reaching the image */
+		long long cap;
+		struct stat st;
+		limit = (long long)disklen;
+		ok(decode(disk, disklen, 0, path("lim.raw"), H2K_FMT_RAW, &cap) == 0 &&
+		    cap == (long long)disklen, "plain: exactly its capacity");
+		limit = (long long)disklen - 1;
+		bad(disk, disklen, (long long)disklen - 1, "plain bytes longer than its "
+		    "capacity", "plain: one byte past its capacity");
+		ok(stat(path("bad.raw"), &st) == 0 && st.st_size < (long long)disklen,
+		    "plain: nothing past the capacity written (%lld bytes)",
+		    (long long)st.st_size);
+		limit = 40 * G;
+		bad(disk, disklen, 40 * G, "longer than its capacity 2621440 bytes",
+		    "plain: a grain past its capacity");
+		limit = 100;
+		ok(decode(disk, 100, 1, path("lim.raw"), H2K_FMT_RAW, &cap) == 0 && cap == 100,
+		    "plain: 100 bytes, capacity 100");
+		bad(disk, 101, 100, "longer than its capacity 100 bytes",
+		    "plain: 101 bytes, capacity 100");
+		bad(disk, 600, 100, "longer than its capacity 100 bytes",
+		    "plain: a sector and more, capacity 100");
+		limit = 0;
 	}
 
 	/* ESXi's layout, checked against the oracle too */
