@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "diskimg.h"
 #include "finish-int.h"
 #include "h2k.h"
 #include "lease.h"
@@ -63,16 +64,6 @@ same_dir(const char *a, const char *b)
 
 	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
 	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* A byte count from the line, or -1 (the descriptor then keeps the server's). */
-static long long
-bytes_field(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 9e18 ?
-	    (long long)v->valuedouble : -1;
 }
 
 /*
@@ -170,6 +161,44 @@ remove_packed(int dirfd, struct file *f, size_t nf, cJSON *files,
 	(void)fsync(dirfd);
 }
 
+/*
+ * A disk's capacity for the DiskSection, from the image (diskimg.h): the
+ * line's capacity_bytes is user input, only checked against it.  The file
+ * opened must be the one lstat'ed (dev, inode); O_NONBLOCK: a FIFO swapped
+ * in meanwhile does not hang the open.
+ */
+static int
+image_capacity(struct file *x, const cJSON *it, const char *label)
+{
+	const cJSON *lc = cJSON_GetObjectItemCaseSensitive(it, "capacity_bytes");
+	int fd = open(x->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	long long cap = -1;
+	int rc;
+
+	if (fd < 0)
+		return h2k_seterr(H2K_EX_IO, "%s: %s: %s", label, x->path, strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_dev != x->dev || st.st_ino != x->ino) {
+		close(fd);
+		return h2k_seterr(H2K_EX_IO, "%s: %s: replaced while it was checked", label,
+		    x->path);
+	}
+	rc = h2k_diskimg_capacity(fd, x->path, x->format, x->subformat, &cap);
+	close(fd);
+	if (rc < 0)
+		return h2k_adderr("%s", label);
+	if (lc && (!cJSON_IsNumber(lc) || lc->valuedouble != (double)cap)) {
+		if (cJSON_IsNumber(lc))
+			return h2k_seterr(H2K_EX_IO, "%s: %s: files[] says capacity_bytes "
+			    "%.0f, the image holds %lld bytes", label, x->path,
+			    lc->valuedouble, cap);
+		return h2k_seterr(H2K_EX_IO, "%s: %s: files[] says a capacity_bytes that is "
+		    "not a number, the image holds %lld bytes", label, x->path, cap);
+	}
+	x->capacity = cap;
+	return 0;
+}
+
 static int
 check_files(cJSON *files, const char *dir, const char *safe,
     const char *label, const struct h2k_finish_opts *o, struct file **out, size_t *nout)
@@ -199,7 +228,7 @@ check_files(cJSON *files, const char *dir, const char *safe,
 		x->size = (long long)h2k_json_num(it, "size", -1);
 		x->format = h2k_json_str(it, "format");
 		x->subformat = h2k_json_str(it, "vmdk_subformat");
-		x->capacity = bytes_field(it, "capacity_bytes");
+		x->capacity = -1;
 		if (!x->key || !x->path || !*x->path || x->size < 0)
 			return h2k_seterr(H2K_EX_USAGE, "%s: files[%zu] lacks "
 			    "key, path or size", label, i - 1);
@@ -254,6 +283,10 @@ check_files(cJSON *files, const char *dir, const char *safe,
 			return h2k_seterr(H2K_EX_IO, "%s: %s: %lld bytes on "
 			    "disk, h2k-fetch wrote %lld", label, x->path,
 			    (long long)st.st_size, x->size);
+		if ((cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "disk")) || x->format ||
+		    cJSON_GetObjectItemCaseSensitive(it, "capacity_bytes")) &&
+		    image_capacity(x, it, label) < 0)
+			return -1;
 		if (o->verify) {
 			char hex[65];
 			long long sz;
