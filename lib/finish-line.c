@@ -16,7 +16,14 @@
  *      based on the snapshot when there is one; --remove-cdrom edits it;
  *   4. NAME.ovf and NAME.mf written atomically; --ova packs NAME.ova;
  *      --hyper2kvm-manifest writes NAME.hyper2kvm.json (after the OVA:
- *      it vouches for the digests the OVA packing checked);
+ *      it vouches for the digests the OVA packing checked).  With --ova
+ *      the folder reads as a completed export (vmdir.c: any of NAME.ovf,
+ *      .mf, .ova) only once NAME.ova is whole: the descriptor and the
+ *      manifest are written under temporary names (".NAME.ovf.pack",
+ *      ".NAME.mf.pack": h2k's own temporary files to h2k-fetch), packed
+ *      from there, and renamed only after the OVA was renamed and read
+ *      back; a run killed before that leaves no final name, and a rerun
+ *      writes the same temporary names again and finishes;
  *   5. HttpNfcLeaseComplete, then RemoveSnapshot of lease.snapshot;
  *   6. --deliver links the OVA or the manifest into the watched folder.
  * The name step 6 takes is checked free before step 2, so a refusal
@@ -199,6 +206,41 @@ image_capacity(struct file *x, const cJSON *it, const char *label)
 	return 0;
 }
 
+/* With --ova: NAME.ovf or NAME.mf under its temporary name, fsynced. */
+static int
+write_pack(int dirfd, const char *dir, const char *tmp, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	int fd, e;
+
+	(void)unlinkat(dirfd, tmp, 0);  /* an interrupted run's */
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, tmp, strerror(errno));
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		b += w;
+		n -= (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+	e = errno ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+	(void)unlinkat(dirfd, tmp, 0);
+	return h2k_seterr(H2K_EX_IO, "%s/%s: %s", dir, tmp, strerror(e));
+}
+
 static int
 check_files(cJSON *files, const char *dir, const char *safe,
     const char *label, const struct h2k_finish_opts *o, struct file **out, size_t *nout)
@@ -336,7 +378,8 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 	const char *snap = h2k_json_str(lease, "snapshot");
 	const char *dirf = h2k_json_str(line, "dir");
 	char label[256], *safe = NULL, *dir = NULL, *ovfp = NULL, *mfp = NULL,
-	    *ovap = NULL, *lmsg = NULL, *desc = NULL;
+	    *ovap = NULL, *lmsg = NULL, *desc = NULL, *ovft = NULL, *mft = NULL;
+	char *ovftp = NULL, *mftp = NULL;
 	struct h2k_ovf_desc pd = { 0 };
 	struct h2k_vmid vid;
 	struct h2k_vmdir vd = { .dirfd = -1, .lockfd = -1 };
@@ -472,8 +515,8 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 		h2k_seterr(H2K_EX_CANCEL, "%s: interrupted", label);
 		goto out;
 	}
-	if (h2k_atomic_write(ovfp, pd.text, pd.len, 0600) < 0 ||
-	    h2k_atomic_write(mfp, mf.data, mf.len, 0600) < 0) {
+	if (!o->ova && (h2k_atomic_write(ovfp, pd.text, pd.len, 0600) < 0 ||
+	    h2k_atomic_write(mfp, mf.data, mf.len, 0600) < 0)) {
 		h2k_adderr("%s", label);
 		goto out;
 	}
@@ -481,12 +524,21 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 		size_t nm = 0;
 		mem = h2k_calloc(pd.nhrefs + 2, sizeof *mem);
 		ovap = h2k_asprintf("%s/%s.ova", dir, safe);
-		if (!mem || !ovap)
+		ovft = h2k_asprintf(".%s.ovf.pack", safe);
+		mft = h2k_asprintf(".%s.mf.pack", safe);
+		ovftp = h2k_asprintf("%s/.%s.ovf.pack", dir, safe);
+		mftp = h2k_asprintf("%s/.%s.mf.pack", dir, safe);
+		if (!mem || !ovap || !ovft || !mft || !ovftp || !mftp)
 			goto out;
+		if (write_pack(vd.dirfd, dir, ovft, pd.text, pd.len) < 0 ||
+		    write_pack(vd.dirfd, dir, mft, mf.data, mf.len) < 0) {
+			h2k_adderr("%s", label);
+			goto out;
+		}
 		mem[nm].name = strrchr(ovfp, '/') + 1;
-		mem[nm++].path = ovfp;
+		mem[nm++].path = ovftp;
 		mem[nm].name = strrchr(mfp, '/') + 1;
-		mem[nm++].path = mfp;
+		mem[nm++].path = mftp;
 		for (size_t i = 0; i < pd.nhrefs; i++) {
 			int k = find_file(f, nf, pd.hrefs[i]);
 			mem[nm].name = f[k].base;
@@ -494,15 +546,25 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 			mem[nm++].sha256 = f[k].sha256;
 		}
 		if (h2k_ova_write(ovap, mem, nm, &finish_signal) < 0) {
-			/* The manifest vouches for bytes that did not match. */
-			if (h2k_errcode() != H2K_EX_CANCEL)
-				unlink(mfp);
 			h2k_adderr("%s", label);
 			goto out;
 		}
 		if (!o->keep_files &&
 		    verify_ova(ovap, mem, nm, hex, &mf, label) < 0)
 			goto out;
+		/* the OVA is whole: the loose descriptor and manifest may show */
+		if (renameat(vd.dirfd, mft, vd.dirfd, strrchr(mfp, '/') + 1) < 0 ||
+		    renameat(vd.dirfd, ovft, vd.dirfd, strrchr(ovfp, '/') + 1) < 0) {
+			h2k_seterr(H2K_EX_IO, "%s: %s: rename: %s", label, ovfp, strerror(errno));
+			goto out;
+		}
+		free(ovft);
+		free(mft);
+		ovft = mft = NULL;
+		if (fsync(vd.dirfd) < 0) {
+			h2k_seterr(H2K_EX_IO, "%s: %s: fsync: %s", label, dir, strerror(errno));
+			goto out;
+		}
 	}
 	/* an earlier run's: this run writes and delivers its own, or none */
 	cJSON_DeleteItemFromObjectCaseSensitive(line, "hyper2kvm_manifest_path");
@@ -555,6 +617,16 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 	}
 	rc = 0;
 out:
+	/* not packed, or packed into an OVA that did not hold: the
+	 * temporary descriptor and manifest vouch for nothing */
+	if (ovft)
+		(void)unlinkat(vd.dirfd, ovft, 0);
+	if (mft)
+		(void)unlinkat(vd.dirfd, mft, 0);
+	free(ovft);
+	free(mft);
+	free(ovftp);
+	free(mftp);
 	h2k_vmdir_close(&vd);
 	free(safe);
 	free(dir);
