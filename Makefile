@@ -27,7 +27,7 @@ DESTDIR   ?=
 
 CC        ?= cc
 PKG_CONFIG?= pkg-config
-PKGS       = libcurl libxml-2.0 yaml-0.1 libcjson openssl libarchive libmicrohttpd zlib
+PKGS       = libcurl libxml-2.0 yaml-0.1 libcjson openssl libarchive libmicrohttpd libdeflate zlib
 
 # Where objects and binaries go; the sanitizer build uses another tree.
 O         ?= build/obj
