@@ -69,8 +69,12 @@ qcow2(const unsigned char *h, size_t n, const char *name, long long *cap)
 	uint32_t ver, cbits, l1;
 	uint64_t size, cs, per_l1;
 
-	if (n < QCOW_V2_LEN || memcmp(h, "QFI\xfb", 4))
-		return h2k_seterr(H2K_EX_IO, "%s: not a qcow2 image (no QFI\\xfb header)", name);
+	if (n < 4 || memcmp(h, "QFI\xfb", 4))
+		/* h2kvm.c words the same finding so */
+		return h2k_seterr(H2K_EX_IO, "%s: files[] says format qcow2, the bytes are %s",
+		    name, n >= 4 && !memcmp(h, "KDMV", 4) ? "vmdk" : "raw");
+	if (n < QCOW_V2_LEN)
+		return h2k_seterr(H2K_EX_IO, "%s: a truncated qcow2 header", name);
 	ver = be32(h + 4);
 	if (ver != 2 && ver != 3)
 		return h2k_seterr(H2K_EX_IO, "%s: qcow2 version %u (2 or 3 expected)", name, ver);

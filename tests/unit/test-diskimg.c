@@ -163,7 +163,8 @@ main(void)
 	spit("b.qcow2", h, sizeof h);
 	refused("b.qcow2", "qcow2", NULL, "v3 header length 50");
 	spit("b.qcow2", h, 40);
-	refused("b.qcow2", "qcow2", NULL, "not a qcow2 image");
+	refused("b.qcow2", "qcow2", NULL, "a truncated qcow2 header");
+	refused("p.vmdk", "qcow2", NULL, "files[] says format qcow2, the bytes are raw");
 
 	/* crafted sparse VMDK headers */
 	memset(h, 0, sizeof h);
@@ -176,6 +177,7 @@ main(void)
 	h[13] = 8;              /* 2048 sectors */
 	spit("ok.vmdk", h, sizeof h);
 	is_int(capof("ok.vmdk", "vmdk", "monolithicSparse"), 1 << 20, "crafted sparse VMDK: 1 MiB");
+	refused("ok.vmdk", "qcow2", NULL, "files[] says format qcow2, the bytes are vmdk");
 	h[4] = 9;
 	spit("b.vmdk", h, sizeof h);
 	refused("b.vmdk", "vmdk", NULL, "VMDK version 9");
