@@ -42,9 +42,11 @@ void h2k_vmdks_reset(struct h2k_vmdks *d);
  */
 int h2k_vmdks_feed(struct h2k_vmdks *d, const void *buf, size_t n);
 
-/* The stream has ended: 0 if it was whole (end-of-stream marker seen, or
- * plain bytes: their last piece goes to the sink), else -1 with the
- * error set ("offset N: stream ends inside ..."). */
+/* The stream has ended: 0 if it was whole (end-of-stream marker seen;
+ * tables up front, as qemu-img writes them, counted and every grain they
+ * list brought; or plain bytes: their last piece goes to the sink), else
+ * -1 with the error set ("offset N: stream ends inside ...", "... without
+ * an end-of-stream marker"). */
 int h2k_vmdks_finish(struct h2k_vmdks *d);
 
 /*
