@@ -14,11 +14,13 @@
  *      not finished, whatever is on disk);
  *   3. OvfManager.CreateDescriptor with the files (device key, name, size),
  *      based on the snapshot when there is one; --remove-cdrom edits it;
- *   4. NAME.ovf and NAME.mf written atomically; --ova packs NAME.ova;
+ *   4. NAME.ovf and NAME.mf written atomically, in that order (the
+ *      manifest is what makes the folder a completed export to vmdir.c,
+ *      so it must not show before the descriptor); --ova packs NAME.ova;
  *      --hyper2kvm-manifest writes NAME.hyper2kvm.json (after the OVA:
  *      it vouches for the digests the OVA packing checked).  With --ova
- *      the folder reads as a completed export (vmdir.c: any of NAME.ovf,
- *      .mf, .ova) only once NAME.ova is whole: the descriptor and the
+ *      the folder reads as a completed export (vmdir.c: NAME.mf or
+ *      NAME.ova) only once NAME.ova is whole: the descriptor and the
  *      manifest are written under temporary names (".NAME.ovf.pack",
  *      ".NAME.mf.pack": h2k's own temporary files to h2k-fetch), packed
  *      from there, and renamed only after the OVA was renamed and read
@@ -553,8 +555,8 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 		    verify_ova(ovap, mem, nm, hex, &mf, label) < 0)
 			goto out;
 		/* the OVA is whole: the loose descriptor and manifest may show */
-		if (renameat(vd.dirfd, mft, vd.dirfd, strrchr(mfp, '/') + 1) < 0 ||
-		    renameat(vd.dirfd, ovft, vd.dirfd, strrchr(ovfp, '/') + 1) < 0) {
+		if (renameat(vd.dirfd, ovft, vd.dirfd, strrchr(ovfp, '/') + 1) < 0 ||
+		    renameat(vd.dirfd, mft, vd.dirfd, strrchr(mfp, '/') + 1) < 0) {
 			h2k_seterr(H2K_EX_IO, "%s: %s: rename: %s", label, ovfp, strerror(errno));
 			goto out;
 		}

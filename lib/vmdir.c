@@ -328,6 +328,19 @@ is_final_export(const char *n, const struct finals *f)
 	return 0;
 }
 
+/*
+ * The export is complete once its manifest or its OVA is there: h2k-ovf
+ * writes NAME.ovf before NAME.mf (and with --ova both only after
+ * NAME.ova), so a run killed between the two leaves a lone NAME.ovf,
+ * which vouches for nothing and which the next run replaces.
+ */
+static int
+is_completion(const char *n, const struct finals *f)
+{
+	size_t l = strlen(n);
+	return is_final_export(n, f) && !(l >= 4 && !strcasecmp(n + l - 4, ".ovf"));
+}
+
 static int
 is_own_temp(const char *n)
 {
@@ -353,7 +366,7 @@ completed_file(int dirfd, int marked, const struct finals *f)
 		return NULL;
 	}
 	while (!hit && (de = readdir(dp)))
-		if (is_final_export(de->d_name, f) ||
+		if (is_completion(de->d_name, f) ||
 		    (!marked && !is_own_temp(de->d_name)))
 			hit = h2k_strdup(de->d_name);
 	closedir(dp);

@@ -137,6 +137,22 @@ test_expect_success '(d) --overwrite replaces it (old .ovf/.mf gone)' '
 	test "$(jget d3.json dir)" = "$TRASH/done/v"
 '
 
+test_expect_success '(d) a lone NAME.ovf (h2k-ovf killed before its .mf) is no completed export' '
+	vmline v vm-1 u1 "$U" | $F -o lone >l1.json &&
+	echo "<stale/>" >lone/v/v.ovf &&
+	vmline v vm-1 u1 "$U" | $F -o lone >l2.json 2>l2.err &&
+	cmp lone/v/disk-0.vmdk srv/d && test "$(jget l2.json dir)" = "$TRASH/lone/v"
+'
+
+test_expect_success '(d) ... while a lone NAME.mf or NAME.OVA still is (12)' '
+	rm lone/v/v.ovf && echo "SHA256(disk-0.vmdk)= x" >lone/v/v.mf &&
+	expect_code 12 $F -o lone <<<"$(vmline v vm-1 u1 "$U")" 2>l3.err &&
+	grep -q "completed export (v.mf)" l3.err &&
+	rm lone/v/v.mf && : >lone/v/V.OVA &&
+	expect_code 12 $F -o lone <<<"$(vmline v vm-1 u1 "$U")" 2>l4.err &&
+	grep -q "completed export (V.OVA)" l4.err
+'
+
 test_expect_success '(d) a folder of files nobody claimed (no marker) is not taken over' '
 	mkdir -p legacy/v && cp srv/junk legacy/v/disk-0.vmdk && snap legacy >before &&
 	expect_code 12 $F -o legacy <<<"$(vmline v vm-1 u1 "$U")" 2>d4.err &&

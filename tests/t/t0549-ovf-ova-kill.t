@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# h2k-ovf --ova killed (-9) while it packs, or once the OVA is renamed but
-# before the loose descriptor and manifest are: the folder reads as a
-# completed export (NAME.ovf, .mf or .ova under a final name) only when
+# h2k-ovf --ova killed (-9) while it packs, or once the OVA (and the loose
+# descriptor) are renamed but before the manifest is: the folder reads as a
+# completed export (NAME.mf or NAME.ova under a final name) only when
 # NAME.ova is whole, so h2k-fetch on the same lease is not refused (exit
 # 12) while the OVA is missing; a rerun of h2k-ovf --ova finishes the job
 # from the downloaded disks, which are never lost, and leaves no temporary
@@ -62,7 +62,8 @@ renameat(int a, const char *from, int b, const char *to)
 {
 	int (*real)(int, const char *, int, const char *) =
 	    (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
-	/* the OVA is renamed, the loose manifest is next */
+	/* the OVA and then the loose descriptor are renamed, the loose
+	 * manifest (the mark of a completed export) is next */
 	if (ends(to, ".mf"))
 		stall("loose");
 	return real(a, from, b, to);
@@ -133,7 +134,7 @@ test_expect_success 'killed while packing: a rerun finishes, nothing temporary l
 test_expect_success 'killed once the OVA is renamed: the OVA is whole, a rerun finishes' '
 	d=$(jget line1 dir) &&
 	stop_at loose line1 &&
-	test "$(finals "$d")" = "DC0_H0_VM1.ova " &&
+	test "$(finals "$d")" = "DC0_H0_VM1.ova DC0_H0_VM1.ovf " &&
 	tar tf "$d/DC0_H0_VM1.ova" >members &&
 	printf "%s\n" DC0_H0_VM1.ovf DC0_H0_VM1.mf disk-0.raw >expect && test_cmp expect members &&
 	expect_code 12 h2k-fetch -q --format raw -o o <lease1 >/dev/null 2>fetch1.err &&
