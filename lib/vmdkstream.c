@@ -374,6 +374,13 @@ grain(struct h2k_vmdks *d)
 	d->z.next_out = d->gbuf;
 	d->z.avail_out = (uInt)len;
 	int zr = inflate(&d->z, Z_FINISH);
+	if (zr == Z_MEM_ERROR) {
+		/* zlib's window, allocated for a grain that ends early: not
+		 * the stream's fault (zlib's own message would be none) */
+		h2k_seterr(H2K_EX_IO, "offset %lld: grain at LBA %lld: inflate: out of memory",
+		    d->mark, d->glba);
+		return sink_fail(d);
+	}
 	if (zr != Z_STREAM_END) {
 		if (d->z.avail_out == 0)
 			return fail(d, d->mark, "grain at LBA %lld inflates beyond its %zu bytes",
