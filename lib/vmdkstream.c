@@ -372,7 +372,10 @@ grain(struct h2k_vmdks *d)
 	d->z.next_in = d->cbuf + 2;
 	d->z.avail_in = (uInt)d->clen - 2;
 	d->z.next_out = d->gbuf;
-	d->z.avail_out = (uInt)len;
+	/* a whole grain's room even for the last, partial one: qemu's and
+	 * VMware's writers may compress it whole (the bytes past the
+	 * capacity are dropped, as qemu-img does); beyond 64 KiB is a bomb */
+	d->z.avail_out = H2K_VMDK_GRAIN;
 	int zr = inflate(&d->z, Z_FINISH);
 	if (zr == Z_MEM_ERROR) {
 		/* zlib's window, allocated for a grain that ends early: not
@@ -383,8 +386,8 @@ grain(struct h2k_vmdks *d)
 	}
 	if (zr != Z_STREAM_END) {
 		if (d->z.avail_out == 0)
-			return fail(d, d->mark, "grain at LBA %lld inflates beyond its %zu bytes",
-			    d->glba, len);
+			return fail(d, d->mark, "grain at LBA %lld inflates beyond its %u bytes",
+			    d->glba, H2K_VMDK_GRAIN);
 		if (zr == Z_BUF_ERROR || zr == Z_OK)
 			return fail(d, d->mark, "grain at LBA %lld: compressed data ends early",
 			    d->glba);
@@ -395,7 +398,7 @@ grain(struct h2k_vmdks *d)
 	 * marker's size, are padding to ignore (as zlib and qemu-img do) */
 	if (d->z.avail_in < 4)
 		return fail(d, d->mark, "grain at LBA %lld: compressed data ends early", d->glba);
-	size_t got = len - d->z.avail_out;
+	size_t got = H2K_VMDK_GRAIN - d->z.avail_out;
 	if (libdeflate_adler32(1, d->gbuf, got) != be32(d->z.next_in))
 		return fail(d, d->mark, "grain at LBA %lld: inflate error: incorrect data check",
 		    d->glba);

@@ -19,12 +19,16 @@ def header(cap, gd=0xffffffffffffffff):
     h = struct.pack("<IIIQQQQIQQQB4sH", 0x564d444b, 3, 0x30001, cap, 128, 1, 1, 512, 0,
                     gd, 2, 0, b"\n \r\n", 1)
     return h + b"\0" * (512 - len(h))
+def desc(sec):
+    t = ('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
+         'createType="streamOptimized"\n\nRW %d SPARSE "disk.vmdk"\n' % sec).encode()
+    return t + b"\0" * (512 - len(t))
 def meta(n, t):
     return struct.pack("<QII", n, 0, t) + b"\0" * 496
 def stream(out, z):
     # one grain at LBA 0 (offset 1024), its table, directory, footer, end
     cap = len(out) // 512
-    s = header(cap) + b"\0" * 512
+    s = header(cap) + desc(cap)
     g = struct.pack("<QI", 0, len(z)) + z
     s += g + b"\0" * (-len(g) % 512)
     s += meta(4, 1)
@@ -105,7 +109,8 @@ F="h2k-fetch --ca-file $NFCD_CERT --retry-delay 0.01 --retries 1 -q"
 while read -r kind why; do
 	if command -v qemu-img >/dev/null; then
 		test_expect_success "$kind: qemu-img (the oracle) refuses it" '
-			expect_code 1 qemu-img convert -f vmdk -O raw srv/'$kind' q.raw 2>q.err
+			expect_code 1 qemu-img convert -f vmdk -O raw srv/'$kind' q.raw 2>q.err &&
+			grep -q "error while reading at byte 0" q.err
 		'
 	fi
 	for fmt in raw qcow2; do
