@@ -32,11 +32,14 @@
  * needs whole (a header, a marker, one compressed grain) are gathered in
  * buffers of fixed size, everything else is counted past.  Each grain is
  * inflated whole into one 64 KiB buffer: output that does not fit is a
- * bomb.  The inflater is libdeflate's whole-buffer one rather than zlib's
- * streaming inflate: a grain is always whole in cbuf, and libdeflate
- * inflates it and checks its adler32 in about half of zlib's CPU, which is
- * what bounds a raw/qcow2 conversion on a small machine (the check is
- * kept: it is the only end-to-end check of the bytes ESXi compressed).
+ * bomb.  The inflater is zlib's, raw, behind zlib's own header checks:
+ * it refuses exactly what qemu-img (zlib's uncompress) refuses.
+ * libdeflate's whole-buffer inflater was faster but is laxer: it decodes
+ * distance codes 30-31 and length codes 286-287, more than 286/30 code
+ * lengths, and the unused half of a one-code tree, all of which zlib and
+ * qemu-img refuse (attack-deflate, t0430).  The adler32 of the output is
+ * libdeflate's (SIMD; the check is kept: it is the only end-to-end check
+ * of the bytes ESXi compressed).
  * Errors name the stream offset of the item at fault.
  */
 #include <stdarg.h>
@@ -46,6 +49,7 @@
 #include <string.h>
 
 #include <libdeflate.h>
+#include <zlib.h>
 
 #include "h2k.h"
 #include "vmdkstream.h"
@@ -100,7 +104,8 @@ struct h2k_vmdks {
 	long long n_gt, n_gd, n_footer, max_gt;
 	int failcode;
 	char failmsg[256];
-	struct libdeflate_decompressor *z;
+	z_stream z;
+	int z_ok;
 };
 
 static int
@@ -141,12 +146,12 @@ h2k_vmdks_new(h2k_vmdks_sink sink, void *arg)
 	d->arg = arg;
 	d->gbuf = malloc(H2K_VMDK_GRAIN);
 	d->cbuf = malloc(MAX_CSIZE);
-	d->z = libdeflate_alloc_decompressor();
-	if (!d->gbuf || !d->cbuf || !d->z) {
+	if (!d->gbuf || !d->cbuf || inflateInit2(&d->z, -15) != Z_OK) {
 		h2k_vmdks_free(d);
 		h2k_seterr(H2K_EX_IO, "decoder: out of memory");
 		return NULL;
 	}
+	d->z_ok = 1;
 	d->limit = MAX_CAP_SECTORS * SECTOR;
 	h2k_vmdks_reset(d);
 	return d;
@@ -157,8 +162,8 @@ h2k_vmdks_free(struct h2k_vmdks *d)
 {
 	if (!d)
 		return;
-	if (d->z)
-		libdeflate_free_decompressor(d->z);
+	if (d->z_ok)
+		inflateEnd(&d->z);
 	free(d->gbuf);
 	free(d->cbuf);
 	free(d);
@@ -348,6 +353,12 @@ emit(struct h2k_vmdks *d, long long off, size_t len)
 	return 0;
 }
 
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* The compressed grain is in cbuf. */
 static int
 grain(struct h2k_vmdks *d)
@@ -360,18 +371,57 @@ grain(struct h2k_vmdks *d)
 		d->pos = off + (long long)len;
 		return 0;
 	}
-	size_t used, got;
-	/* _ex: bytes after the zlib stream, up to the marker's size, are
-	 * padding to ignore (as zlib's inflate and qemu-img do) */
-	enum libdeflate_result r = libdeflate_zlib_decompress_ex(d->z, d->cbuf, d->clen,
-	    d->gbuf, len, &used, &got);
-	if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
-		return fail(d, d->mark, "grain at LBA %lld inflates beyond its %zu bytes",
-		    d->glba, len);
-	if (r != LIBDEFLATE_SUCCESS)
-		/* libdeflate does not tell a cut stream from a corrupt one */
-		return fail(d, d->mark, "grain at LBA %lld: inflate error: "
-		    "corrupt or truncated zlib data", d->glba);
+	const unsigned char *c = d->cbuf;
+	if (d->clen < 2)
+		return fail(d, d->mark, "grain at LBA %lld: compressed data ends early", d->glba);
+	/* zlib's own header checks, in its order and words */
+	if ((c[0] << 8 | c[1]) % 31)
+		return fail(d, d->mark, "grain at LBA %lld: inflate error: incorrect header check",
+		    d->glba);
+	if ((c[0] & 0x0f) != Z_DEFLATED)
+		return fail(d, d->mark, "grain at LBA %lld: inflate error: unknown compression method",
+		    d->glba);
+	if ((c[0] >> 4) + 8 > 15)
+		return fail(d, d->mark, "grain at LBA %lld: inflate error: invalid window size",
+		    d->glba);
+	if (c[1] & 0x20)
+		return fail(d, d->mark, "grain at LBA %lld: inflate error: needs a preset dictionary",
+		    d->glba);
+	if (inflateReset(&d->z) != Z_OK)
+		return fail(d, d->mark, "inflate: cannot reset");
+	d->z.next_in = d->cbuf + 2;
+	d->z.avail_in = (uInt)d->clen - 2;
+	d->z.next_out = d->gbuf;
+	/* a whole grain's room even for the last, partial one: qemu's and
+	 * VMware's writers may compress it whole (the bytes past the
+	 * capacity are dropped, as qemu-img does); beyond 64 KiB is a bomb */
+	d->z.avail_out = H2K_VMDK_GRAIN;
+	int zr = inflate(&d->z, Z_FINISH);
+	if (zr == Z_MEM_ERROR) {
+		/* zlib's window, allocated for a grain that ends early: not
+		 * the stream's fault (zlib's own message would be none) */
+		h2k_seterr(H2K_EX_IO, "offset %lld: grain at LBA %lld: inflate: out of memory",
+		    d->mark, d->glba);
+		return sink_fail(d);
+	}
+	if (zr != Z_STREAM_END) {
+		if (d->z.avail_out == 0)
+			return fail(d, d->mark, "grain at LBA %lld inflates beyond its %u bytes",
+			    d->glba, H2K_VMDK_GRAIN);
+		if (zr == Z_BUF_ERROR || zr == Z_OK)
+			return fail(d, d->mark, "grain at LBA %lld: compressed data ends early",
+			    d->glba);
+		return fail(d, d->mark, "grain at LBA %lld: inflate error: %s", d->glba,
+		    d->z.msg ? d->z.msg : "bad data");
+	}
+	/* the adler32 after the deflate data; bytes after it, up to the
+	 * marker's size, are padding to ignore (as zlib and qemu-img do) */
+	if (d->z.avail_in < 4)
+		return fail(d, d->mark, "grain at LBA %lld: compressed data ends early", d->glba);
+	size_t got = H2K_VMDK_GRAIN - d->z.avail_out;
+	if (libdeflate_adler32(1, d->gbuf, got) != be32(d->z.next_in))
+		return fail(d, d->mark, "grain at LBA %lld: inflate error: incorrect data check",
+		    d->glba);
 	if (got < len)
 		/* the rest of the grain would be made up zeros: qemu-img
 		 * refuses to read that part of the disk, so does h2k */

@@ -56,6 +56,9 @@
 #ifdef HAVE_JOB
 #include "job.h"
 #endif
+#ifdef HAVE_VMDKSTREAM
+#include "vmdkstream.h"
+#endif
 
 #if LIBXML_VERSION < 21200
 #define LIBXML2_EXEMPT "libxml2.so"
@@ -448,6 +451,40 @@ op_ovf(const char *buf, size_t len)
 }
 #endif
 
+#ifdef HAVE_VMDKSTREAM
+/* h2k-fetch --format's decoder: a streamOptimized stream, in chunks of
+ * 4,000 bytes, each grain inflated (zlib's window and state are
+ * allocations of their own). */
+static unsigned long long vsum;
+static int
+vgrain(void *arg, long long off, const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		vsum = vsum * 31 + b[i];
+	put("%lld+%zu;", off, n);
+	return 0;
+}
+
+static int
+op_vmdks(const char *buf, size_t len)
+{
+	struct h2k_vmdks *d = h2k_vmdks_new(vgrain, NULL);
+	int rc = 0;
+
+	if (!d)
+		return -1;
+	vsum = 0;
+	for (size_t i = 0; i < len && rc == 0; i += 4000)
+		rc = h2k_vmdks_feed(d, buf + i, len - i < 4000 ? len - i : 4000);
+	if (rc == 0)
+		rc = h2k_vmdks_finish(d);
+	if (rc == 0)
+		put("cap=%lld;sum=%llx", h2k_vmdks_capacity(d), vsum);
+	h2k_vmdks_free(d);
+	return rc;
+}
+#endif
+
 struct op {
 	const char *name;
 	int (*run)(const char *buf, size_t len);
@@ -489,6 +526,9 @@ static const struct op ops[] = {
 #endif
 #ifdef HAVE_JOB
 	{"job", op_job, 0, 0, LIBYAML_EXEMPT},
+#endif
+#ifdef HAVE_VMDKSTREAM
+	{"vmdks", op_vmdks, 0, 0, NULL},
 #endif
 #ifdef HAVE_OVF
 	{"mf", op_mf, 0, 0, NULL},

@@ -116,4 +116,24 @@ if have job; then
 else
 	test_skip 'YAML job parser' 'lib/job.c not on main yet'
 fi
+if have vmdks; then
+	V=$C/vmdkstream
+	test_expect_success 'streamOptimized decoder (h2k-fetch --format): every good seed' '
+		sweep_ok vmdks "$V"/qemu-1 "$V"/qemu-2 "$V"/esxi-1 "$V"/esxi-2 "$V"/plain-1 \
+			"$V"/ubsan-gd-overflow
+	'
+	# attack-deflate: a grain that ends early, or a bomb, makes zlib
+	# allocate its window; that failing is out of memory (exit 8), not
+	# the stream's "inflate error: bad data"
+	test_expect_success 'streamOptimized decoder: bad seeds stay refused, memory named' '
+		"$SW" -e -v vmdks "$V"/bad-* "$V"/lax-* "$V"/esxi-3 >h.out 2>h.err; rc=$?; cat h.out;
+		test $rc = 0 &&
+		test "$(grep -c ", 0 broken" h.out)" = "$(ls "$V"/bad-* "$V"/lax-* "$V"/esxi-3 | wc -l)" &&
+		grep -q "bad-cutgrain: 5 allocations" h.out &&
+		grep -q "^# k=5: offset 1024: grain at LBA 0: inflate: out of memory (exit class 8)" h.out &&
+		! grep "^# k=.*bad data" h.out
+	'
+else
+	test_skip 'streamOptimized decoder' 'lib/vmdkstream.c not built'
+fi
 test_done

@@ -377,7 +377,7 @@ malformed(const unsigned char *s0, size_t n, const struct layout *l)
 	FRESH(); wr32(s + g0 + 8, 0x7fffffff);
 	bad(s, n, (long long)g0, "compressed bytes is absurd", "absurd grain size");
 	FRESH(); wr32(s + g0 + 8, 20);
-	bad(s, n, (long long)g0, "corrupt or truncated zlib data", "grain size too small");
+	bad(s, n, (long long)g0, "compressed data ends early", "grain size too small");
 	FRESH();
 	bad(s, g0 + 3000, (long long)g0 + 3000, "ends inside a grain", "truncated grain");
 	FRESH();
