@@ -116,14 +116,21 @@ main(void)
 	h2k_vmdir_close(&d2);
 	/* a completed export of the same VM */
 	char *ovf = h2k_asprintf("%s/web/web.ovf", root);
+	char *mf = h2k_asprintf("%s/web/web.mf", root);
 	int fd = open(ovf, O_WRONLY | O_CREAT, 0600);
 	close(fd);
-	ok(h2k_vmdir_claim(root, &a, 0, &d3) < 0 && h2k_errcode() == H2K_EX_EXISTS,
-	    "completed export: refused, exit 12");
-	ok(access(ovf, F_OK) == 0, "... and left in place");
-	ok(h2k_vmdir_claim(root, &a, H2K_VMDIR_OVERWRITE, &d3) == 0, "--overwrite: taken");
-	ok(access(ovf, F_OK) < 0, "... the old .ovf removed");
+	/* h2k-ovf killed between its descriptor and its manifest */
+	ok(h2k_vmdir_claim(root, &a, 0, &d3) == 0, "a lone descriptor: no completed export");
 	h2k_vmdir_close(&d3);
+	fd = open(mf, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ok(h2k_vmdir_claim(root, &a, 0, &d3) < 0 && h2k_errcode() == H2K_EX_EXISTS,
+	    "completed export (.ovf and .mf): refused, exit 12");
+	ok(access(ovf, F_OK) == 0 && access(mf, F_OK) == 0, "... and left in place");
+	ok(h2k_vmdir_claim(root, &a, H2K_VMDIR_OVERWRITE, &d3) == 0, "--overwrite: taken");
+	ok(access(ovf, F_OK) < 0 && access(mf, F_OK) < 0, "... the old .ovf and .mf removed");
+	h2k_vmdir_close(&d3);
+	free(mf);
 	/* the rerun in the other order finds the same folders */
 	ok(h2k_vmdir_claim(root, &c, 0, &d2) == 0 && strstr(d2.path, "/web--vm-60"),
 	    "rerun, other order: the same folder");
