@@ -548,6 +548,10 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 			mem[nm++].sha256 = f[k].sha256;
 		}
 		if (h2k_ova_write(ovap, mem, nm, &finish_signal) < 0) {
+			/* an earlier run's NAME.mf vouches for bytes that did
+			 * not match (and marks the folder complete): it goes */
+			if (h2k_errcode() != H2K_EX_CANCEL)
+				(void)unlinkat(vd.dirfd, strrchr(mfp, '/') + 1, 0);
 			h2k_adderr("%s", label);
 			goto out;
 		}
