@@ -13,9 +13,12 @@
  * name for messages), read as format says, from its headers only:
  *   "raw"    the file's size;
  *   "qcow2"  the header's size (magic, version 2 or 3, cluster size, a
- *            v3 header's length, an L1 table large enough: checked);
+ *            v3 header's length, an L1 table large enough: checked;
+ *            a backing file, an external data file, encryption, the
+ *            corrupt bit or an unknown incompatible feature refused);
  *   "vmdk"   a sparse header's capacity (sectors x 512) when the file
- *            starts with "KDMV", the sum of the extents of a text
+ *            starts with "KDMV" (a parentFileNameHint in the embedded
+ *            descriptor refused), the sum of the extents of a text
  *            descriptor ("# Disk DescriptorFile", at most 64 KiB), else
  *            the file's size (the plain bytes of a disk);
  *            subformat (streamOptimized, monolithicSparse) non-NULL
