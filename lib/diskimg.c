@@ -129,16 +129,25 @@ qcow2(const unsigned char *h, size_t n, const char *name, long long *cap)
 }
 
 static int
-sparse(const unsigned char *h, size_t n, const char *name, long long *cap)
+sparse(const unsigned char *h, size_t n, const char *name, const char *subformat,
+    long long *cap)
 {
-	uint32_t ver;
+	uint32_t ver, fl;
 	uint64_t sec;
+	const char *is;
 
 	if (n < SECTOR || memcmp(h, "KDMV", 4))
 		return h2k_seterr(H2K_EX_IO, "%s: not a sparse VMDK (no KDMV header)", name);
 	ver = h2k_le32(h + 4);
 	if (ver < 1 || ver > 3)
 		return h2k_seterr(H2K_EX_IO, "%s: VMDK version %u (1 to 3)", name, ver);
+	/* compressed grains (bit 16) and markers (bit 17): streamOptimized, as
+	 * h2k-fetch's sniff names it; the line's word goes into the format URI */
+	fl = h2k_le32(h + 8);
+	is = (fl & 1u << 16) && (fl & 1u << 17) ? "streamOptimized" : "monolithicSparse";
+	if (subformat && strcmp(subformat, is))
+		return h2k_seterr(H2K_EX_IO, "%s: files[] says a %s VMDK, the header is "
+		    "%s's", name, subformat, is);
 	sec = h2k_le64(h + 12);
 	if (sec == 0 || sec > MAX_SECTORS)
 		return h2k_seterr(H2K_EX_IO, "%s: VMDK capacity of %llu sectors is absurd", name,
@@ -233,7 +242,7 @@ h2k_diskimg_capacity(int fd, const char *name, const char *format,
 	else if (n >= 4 && !memcmp(b, "KDMV", 4)) {
 		/* with the embedded descriptor qemu reads */
 		if (head(fd, name, b, SECTOR + VMDK_DESC_SIZE, &n) == 0)
-			rc = sparse(b, n, name, cap);
+			rc = sparse(b, n, name, subformat, cap);
 	}
 	else if (subformat)
 		rc = h2k_seterr(H2K_EX_IO, "%s: files[] says a %s VMDK, the file has no "

@@ -131,8 +131,15 @@ main(void)
 		    "streamOptimized (qemu-img): 9 MiB");
 		is_int(capof("f.vmdk", "vmdk", NULL), 11 << 20,
 		    "monolithicFlat descriptor (qemu-img): its extent, 11 MiB");
+		/* attack-left: the line's subformat goes into the format URI */
+		refused("so.vmdk", "vmdk", "monolithicSparse", "files[] says a monolithicSparse "
+		    "VMDK, the header is streamOptimized's");
+		refused("s.vmdk", "vmdk", "streamOptimized", "files[] says a streamOptimized "
+		    "VMDK, the header is monolithicSparse's");
+		refused("s.vmdk", "vmdk", "twoGbMaxExtentSparse", "the header is "
+		    "monolithicSparse's");
 	} else
-		skip(6, "no qemu-img");
+		skip(9, "no qemu-img");
 
 	/* crafted qcow2 headers */
 	memset(h, 0, sizeof h);
