@@ -227,6 +227,10 @@ h2k_diskimg_capacity(int fd, const char *name, const char *format,
 		return h2k_seterr(H2K_EX_IO, "%s: %s", name, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return h2k_seterr(H2K_EX_IO, "%s: not a regular file", name);
+	/* an empty file is no disk: its capacity 0 would leave the server's
+	 * figure in the descriptor, describing bytes that are not there */
+	if (st.st_size == 0)
+		return h2k_seterr(H2K_EX_IO, "%s: an empty image (0 bytes)", name);
 	if (format && !strcmp(format, "raw")) {
 		*cap = (long long)st.st_size;
 		return 0;

@@ -11,7 +11,7 @@
 /*
  * The capacity in bytes of the disk image open at fd (a regular file;
  * name for messages), read as format says, from its headers only:
- *   "raw"    the file's size;
+ *   "raw"    the file's size (an empty file is refused, as any format);
  *   "qcow2"  the header's size (magic, version 2 or 3, cluster size, a
  *            v3 header's length, an L1 table large enough: checked;
  *            a backing file, an external data file, encryption, the

@@ -113,6 +113,11 @@ main(void)
 	is_int(capof("p.vmdk", "vmdk", NULL), 512, "vmdk of plain bytes: the file's size");
 	is_int(capof("p.vmdk", NULL, NULL), 512, "no format, plain bytes: the file's size");
 	refused("p.vmdk", "vmdk", "streamOptimized", "no sparse VMDK header");
+	/* attack-left: capacity 0 kept the server's figure in the descriptor */
+	spit("e.raw", h, 0);
+	refused("e.raw", "raw", NULL, "an empty image (0 bytes)");
+	refused("e.raw", "vmdk", NULL, "an empty image (0 bytes)");
+	refused("e.raw", NULL, NULL, "an empty image (0 bytes)");
 	is_int(capof("p.vmdk", "vhdx", NULL), -2, "an unknown format is refused");
 	is_int(h2k_errcode(), H2K_EX_USAGE, "  with exit 2");
 
