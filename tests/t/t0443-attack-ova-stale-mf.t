@@ -8,7 +8,8 @@
 # wrong, and the folder went on reading as a completed export (h2k-fetch
 # exit 12).  Now: exit 8 (the lease, completed by the first run, only
 # warned of), no NAME.mf, no NAME.ova, no temporary file, and
-# h2k-fetch takes the folder again.
+# h2k-fetch takes the folder again.  A packing failure that proves nothing
+# against the bytes (the OVA cannot be written) leaves NAME.mf alone.
 # SPDX-License-Identifier: LGPL-3.0-or-later
 . "$(dirname "$0")/../lib.sh"
 
@@ -38,5 +39,18 @@ for keep in "" --keep-files; do
 		test "$(jget line2 dir)" = "$(jget line dir)"
 	'
 done
+
+# Any other packing failure proves nothing against the bytes: the earlier
+# manifest still tells the truth, and stays.
+test_expect_success 'the OVA cannot be written (a directory in the way of its .part): NAME.mf stays' '
+	rm -rf o && h2k-lease /DC0/vm/DC0_H0_VM0 >lease &&
+	h2k-fetch -q --format raw -o o <lease >line &&
+	expect_code 0 h2k-ovf <line >out 2>err &&
+	d=$(jget line dir) && cp "$d/DC0_H0_VM0.mf" mf.before &&
+	mkdir -p "$d/DC0_H0_VM0.ova.part/x" &&
+	expect_code 8 h2k-ovf --ova --keep-lease <line >out 2>err &&
+	grep -q "DC0_H0_VM0.ova.part" err &&
+	cmp mf.before "$d/DC0_H0_VM0.mf" && test ! -e "$d/DC0_H0_VM0.ova"
+'
 
 test_done
