@@ -243,12 +243,16 @@ h2k_diskimg_capacity(int fd, const char *name, const char *format,
 		rc = qcow2(b, n, name, cap);
 	else if (!format && n >= 4 && !memcmp(b, "QFI\xfb", 4))
 		rc = qcow2(b, n, name, cap);
+	else if (format && !subformat && n >= 4 && !memcmp(b, "KDMV", 4))
+		/* a vmdk without subformat is the plain bytes of a disk, the
+		 * raw format URI and the file's size: these bytes are not */
+		rc = h2k_seterr(H2K_EX_IO, "%s: files[] says a VMDK of plain bytes "
+		    "(no vmdk_subformat), the bytes are a sparse VMDK", name);
 	else if (n >= 4 && !memcmp(b, "KDMV", 4)) {
 		/* with the embedded descriptor qemu reads */
 		if (head(fd, name, b, SECTOR + VMDK_DESC_SIZE, &n) == 0)
 			rc = sparse(b, n, name, subformat, cap);
-	}
-	else if (subformat)
+	} else if (subformat)
 		rc = h2k_seterr(H2K_EX_IO, "%s: files[] says a %s VMDK, the file has no "
 		    "sparse VMDK header", name, subformat);
 	else if (n >= sizeof desc_magic - 1 && !memcmp(b, desc_magic, sizeof desc_magic - 1) &&

@@ -22,7 +22,8 @@
  *            descriptor ("# Disk DescriptorFile", at most 64 KiB), else
  *            the file's size (the plain bytes of a disk);
  *            subformat (streamOptimized, monolithicSparse) non-NULL
- *            requires the sparse header, of that kind (its flags);
+ *            requires the sparse header, of that kind (its flags), and
+ *            NULL refuses it (a vmdk line without one is plain bytes);
  *   NULL     whichever of those the first bytes show.
  * Never more than 64 KiB is read.  0, or -1 with H2K_EX_IO naming the
  * file (H2K_EX_USAGE for a format it does not know).

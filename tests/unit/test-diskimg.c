@@ -226,9 +226,15 @@ main(void)
 	refused("ok.vmdk", "qcow2", NULL, "files[] says format qcow2, the bytes are vmdk");
 	h[4] = 9;
 	spit("b.vmdk", h, sizeof h);
-	refused("b.vmdk", "vmdk", NULL, "VMDK version 9");
+	refused("b.vmdk", "vmdk", "monolithicSparse", "VMDK version 9");
+	refused("b.vmdk", NULL, NULL, "VMDK version 9");
 	spit("b.vmdk", h, 100);
-	refused("b.vmdk", "vmdk", NULL, "not a sparse VMDK");
+	refused("b.vmdk", "vmdk", "monolithicSparse", "not a sparse VMDK");
+	/* attack-left: a vmdk line without subformat is plain bytes (the raw
+	 * format URI), not a sparse header's capacity */
+	refused("ok.vmdk", "vmdk", NULL, "files[] says a VMDK of plain bytes (no "
+	    "vmdk_subformat), the bytes are a sparse VMDK");
+	is_int(capof("ok.vmdk", NULL, NULL), 1 << 20, "no format at all: the header's 1 MiB");
 	{
 		/* attack-left: a delta disk names its parent in the embedded
 		 * descriptor qemu reads from byte 512 */
