@@ -27,6 +27,7 @@
 #define DESC_MAX        (64u << 10)
 #define QCOW_V2_LEN     72
 #define QCOW_V3_LEN     104
+#define VMDK_DESC_SIZE  (20 * SECTOR)   /* what qemu reads of an embedded one */
 #define MAX_SECTORS     ((unsigned long long)H2K_DISKIMG_MAX / SECTOR)
 
 static const char desc_magic[] = "# Disk DescriptorFile";
@@ -88,6 +89,31 @@ qcow2(const unsigned char *h, size_t n, const char *name, long long *cap)
 			return h2k_seterr(H2K_EX_IO, "%s: qcow2 v3 header length %u (%d to %llu)",
 			    name, hl, QCOW_V3_LEN, (unsigned long long)cs);
 	}
+	/* an image that is not the whole disk, or not readable alone: a
+	 * descriptor calling it a standalone qcow2 of that size would lie, and
+	 * a reader opening it as qcow2 would read the file it names */
+	if (be64(h + 8))
+		return h2k_seterr(H2K_EX_IO, "%s: a qcow2 with a backing file "
+		    "(not the whole disk); refused", name);
+	if (be32(h + 32))
+		return h2k_seterr(H2K_EX_IO, "%s: an encrypted qcow2 (method %u); refused",
+		    name, be32(h + 32));
+	if (ver == 3) {
+		/* incompatible features qemu knows and that keep the image
+		 * whole and readable: dirty (0), compression type (3),
+		 * extended L2 (4); corrupt (1), an external data file (2)
+		 * and any unknown bit are refused */
+		uint64_t inc = be64(h + 72) & ~(uint64_t)(1u | 1u << 3 | 1u << 4);
+		if (inc & 4)
+			return h2k_seterr(H2K_EX_IO, "%s: a qcow2 with an external data "
+			    "file (not the whole disk); refused", name);
+		if (inc & 2)
+			return h2k_seterr(H2K_EX_IO, "%s: a qcow2 marked corrupt; refused",
+			    name);
+		if (inc)
+			return h2k_seterr(H2K_EX_IO, "%s: qcow2 incompatible features "
+			    "0x%llx unknown; refused", name, (unsigned long long)inc);
+	}
 	size = be64(h + 24);
 	if (size == 0 || size > (uint64_t)H2K_DISKIMG_MAX)
 		return h2k_seterr(H2K_EX_IO, "%s: qcow2 size of %llu bytes is absurd", name,
@@ -103,20 +129,41 @@ qcow2(const unsigned char *h, size_t n, const char *name, long long *cap)
 }
 
 static int
-sparse(const unsigned char *h, size_t n, const char *name, long long *cap)
+sparse(const unsigned char *h, size_t n, const char *name, const char *subformat,
+    long long *cap)
 {
-	uint32_t ver;
+	uint32_t ver, fl;
 	uint64_t sec;
+	const char *is;
 
 	if (n < SECTOR || memcmp(h, "KDMV", 4))
 		return h2k_seterr(H2K_EX_IO, "%s: not a sparse VMDK (no KDMV header)", name);
 	ver = h2k_le32(h + 4);
 	if (ver < 1 || ver > 3)
 		return h2k_seterr(H2K_EX_IO, "%s: VMDK version %u (1 to 3)", name, ver);
+	/* compressed grains (bit 16) and markers (bit 17): streamOptimized, as
+	 * h2k-fetch's sniff names it; the line's word goes into the format URI */
+	fl = h2k_le32(h + 8);
+	is = (fl & 1u << 16) && (fl & 1u << 17) ? "streamOptimized" : "monolithicSparse";
+	if (subformat && strcmp(subformat, is))
+		return h2k_seterr(H2K_EX_IO, "%s: files[] says a %s VMDK, the header is "
+		    "%s's", name, subformat, is);
 	sec = h2k_le64(h + 12);
 	if (sec == 0 || sec > MAX_SECTORS)
 		return h2k_seterr(H2K_EX_IO, "%s: VMDK capacity of %llu sectors is absurd", name,
 		    (unsigned long long)sec);
+	/* qemu reads the embedded descriptor from byte 512 (10 KiB of it)
+	 * and takes a parentFileNameHint there for a parent: a delta disk,
+	 * not the whole disk (h2kvm.c refuses the same) */
+	if (n > SECTOR) {
+		static const char hint[] = "parentFileNameHint";
+		size_t m = n - SECTOR < VMDK_DESC_SIZE ? n - SECTOR : VMDK_DESC_SIZE;
+		const unsigned char *p = memmem(h + SECTOR, m, hint, sizeof hint - 1);
+		/* qemu skips 'parentFileNameHint="': an empty name is none */
+		if (p && !((size_t)(p - h) + sizeof hint + 1 < n && p[sizeof hint + 1] == '"'))
+			return h2k_seterr(H2K_EX_IO, "%s: a VMDK with a parent (%s, not "
+			    "the whole disk); refused", name, hint);
+	}
 	*cap = (long long)sec * SECTOR;
 	return 0;
 }
@@ -180,6 +227,10 @@ h2k_diskimg_capacity(int fd, const char *name, const char *format,
 		return h2k_seterr(H2K_EX_IO, "%s: %s", name, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return h2k_seterr(H2K_EX_IO, "%s: not a regular file", name);
+	/* an empty file is no disk: its capacity 0 would leave the server's
+	 * figure in the descriptor, describing bytes that are not there */
+	if (st.st_size == 0)
+		return h2k_seterr(H2K_EX_IO, "%s: an empty image (0 bytes)", name);
 	if (format && !strcmp(format, "raw")) {
 		*cap = (long long)st.st_size;
 		return 0;
@@ -192,9 +243,16 @@ h2k_diskimg_capacity(int fd, const char *name, const char *format,
 		rc = qcow2(b, n, name, cap);
 	else if (!format && n >= 4 && !memcmp(b, "QFI\xfb", 4))
 		rc = qcow2(b, n, name, cap);
-	else if (n >= 4 && !memcmp(b, "KDMV", 4))
-		rc = sparse(b, n, name, cap);
-	else if (subformat)
+	else if (format && !subformat && n >= 4 && !memcmp(b, "KDMV", 4))
+		/* a vmdk without subformat is the plain bytes of a disk, the
+		 * raw format URI and the file's size: these bytes are not */
+		rc = h2k_seterr(H2K_EX_IO, "%s: files[] says a VMDK of plain bytes "
+		    "(no vmdk_subformat), the bytes are a sparse VMDK", name);
+	else if (n >= 4 && !memcmp(b, "KDMV", 4)) {
+		/* with the embedded descriptor qemu reads */
+		if (head(fd, name, b, SECTOR + VMDK_DESC_SIZE, &n) == 0)
+			rc = sparse(b, n, name, subformat, cap);
+	} else if (subformat)
 		rc = h2k_seterr(H2K_EX_IO, "%s: files[] says a %s VMDK, the file has no "
 		    "sparse VMDK header", name, subformat);
 	else if (n >= sizeof desc_magic - 1 && !memcmp(b, desc_magic, sizeof desc_magic - 1) &&

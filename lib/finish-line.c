@@ -547,7 +547,13 @@ finish_line(struct h2k_vim *v, cJSON *line, const struct h2k_finish_opts *o,
 			mem[nm].path = f[k].path;
 			mem[nm++].sha256 = f[k].sha256;
 		}
-		if (h2k_ova_write(ovap, mem, nm, &finish_signal) < 0) {
+		int pr = h2k_ova_write(ovap, mem, nm, &finish_signal);
+		if (pr < 0) {
+			/* an earlier run's NAME.mf vouches for bytes that did
+			 * not match (and marks the folder complete): it goes;
+			 * after any other failure it still tells the truth */
+			if (pr == -2)
+				(void)unlinkat(vd.dirfd, strrchr(mfp, '/') + 1, 0);
 			h2k_adderr("%s", label);
 			goto out;
 		}

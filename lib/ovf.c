@@ -734,6 +734,7 @@ pack_one(struct archive *a, const struct h2k_ova_member *m, char *buf,
 		if (r == 0) {
 			h2k_seterr(H2K_EX_IO, "%s: shrank while being packed",
 			    m->path);
+			rc = -2;
 			goto out;
 		}
 		if (ctx)
@@ -747,6 +748,7 @@ pack_one(struct archive *a, const struct h2k_ova_member *m, char *buf,
 	}
 	if (read(fd, buf, 1) > 0) {
 		h2k_seterr(H2K_EX_IO, "%s: grew while being packed", m->path);
+		rc = -2;
 		goto out;
 	}
 	if (ctx) {
@@ -759,6 +761,7 @@ pack_one(struct archive *a, const struct h2k_ova_member *m, char *buf,
 			h2k_seterr(H2K_EX_IO, "%s: SHA-256 %s does not match "
 			    "the %s recorded when it was downloaded", m->path,
 			    hex, m->sha256);
+			rc = -2;
 			goto out;
 		}
 	}
@@ -776,7 +779,7 @@ h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
 {
 	struct archive *a = NULL;
 	char *part = h2k_asprintf("%s.part", path), *buf = NULL;
-	int fd = -1, big = 0, rc = -1;
+	int fd = -1, big = 0, rc = -1, bad = -1;
 
 	if (!part)
 		return -1;
@@ -813,11 +816,14 @@ h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
 		h2k_seterr(H2K_EX_IO, "%s: %s", part, archive_error_string(a));
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (pack_one(a, &m[i], buf, cancel) < 0) {
+	for (size_t i = 0; i < n; i++) {
+		int pr = pack_one(a, &m[i], buf, cancel);
+		if (pr < 0) {
 			h2k_adderr("%s", path);
+			bad = pr;
 			goto out;
 		}
+	}
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		h2k_seterr(H2K_EX_IO, "%s: %s", part, archive_error_string(a));
 		goto out;
@@ -846,7 +852,7 @@ out:
 		unlink(part);
 	free(buf);
 	free(part);
-	return rc;
+	return rc < 0 ? bad : rc;
 }
 
 /*

@@ -127,7 +127,9 @@ struct h2k_ova_member {
  * or more, or a name longer than ustar's 99 bytes), streamed in 1 MiB reads, written to path.part, fsynced, renamed.
  * A member whose bytes do not match its sha256 or its size at open time
  * fails the whole package and nothing is left under path or path.part;
- * so does *cancel becoming non-zero (H2K_EX_CANCEL).
+ * so does *cancel becoming non-zero (H2K_EX_CANCEL).  0; -2 when a
+ * member's bytes were not those recorded (its digest or size), -1 for
+ * any other failure.
  */
 int h2k_ova_write(const char *path, const struct h2k_ova_member *m, size_t n,
     volatile sig_atomic_t *cancel);

@@ -332,7 +332,8 @@ is_final_export(const char *n, const struct finals *f)
  * The export is complete once its manifest or its OVA is there: h2k-ovf
  * writes NAME.ovf before NAME.mf (and with --ova both only after
  * NAME.ova), so a run killed between the two leaves a lone NAME.ovf,
- * which vouches for nothing and which the next run replaces.
+ * which vouches for nothing: the next h2k-fetch that takes the folder
+ * removes it, the next h2k-ovf replaces it.
  */
 static int
 is_completion(const char *n, const struct finals *f)
@@ -447,9 +448,12 @@ take(struct h2k_vmdir *d, int dfd, const char *path, int marked,
 			goto out;
 		}
 		free(hit);
-		if (remove_final_exports(dfd, path, &fin) < 0)
-			goto out;
 	}
+	/* with --overwrite the old export; else at most a lone NAME.ovf (an
+	 * h2k-ovf killed before its manifest, or another VM's of that name):
+	 * it would describe the files of another run beside this one's */
+	if (remove_final_exports(dfd, path, &fin) < 0)
+		goto out;
 	if (marker_write(dfd, path, id) < 0)
 		goto out;
 	d->dirfd = dfd;

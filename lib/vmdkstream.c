@@ -89,6 +89,7 @@ struct h2k_vmdks {
 	long long skip;
 	long long cap, pos, last_lba, overhead, gd_max;
 	long long limit;        /* plain bytes: the most the disk may hold */
+	long long want;         /* plain bytes: the capacity known, else -1 */
 	unsigned gtes;
 	long long glba;         /* the grain being read */
 	int is_vmdk;
@@ -153,6 +154,7 @@ h2k_vmdks_new(h2k_vmdks_sink sink, void *arg)
 	}
 	d->z_ok = 1;
 	d->limit = MAX_CAP_SECTORS * SECTOR;
+	d->want = -1;
 	h2k_vmdks_reset(d);
 	return d;
 }
@@ -218,6 +220,19 @@ h2k_vmdks_limit(struct h2k_vmdks *d, long long capacity)
 {
 	d->limit = capacity > 0 && capacity < (long long)(MAX_CAP_SECTORS * SECTOR) ?
 	    capacity : (long long)(MAX_CAP_SECTORS * SECTOR);
+	d->want = capacity > 0 && capacity < (long long)(MAX_CAP_SECTORS * SECTOR) ?
+	    capacity : -1;
+}
+
+/* Plain bytes that end at end: short of a capacity known, the stream was
+ * cut (a clean end of a body of unknown length looks the same), and the
+ * disk written would be shorter than the VM's */
+static int
+plain_whole(struct h2k_vmdks *d, long long end)
+{
+	if (d->want < 0 || end >= d->want)
+		return 0;
+	return fail(d, end, "plain bytes end short of its capacity %lld bytes", d->want);
 }
 
 /* Plain bytes up to stream offset end: none past the disk's capacity
@@ -680,6 +695,8 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 	case ST_END:
 		return 0;
 	case ST_PLAIN:
+		if (plain_whole(d, d->off) < 0)
+			return -1;
 		if (d->glen && emit(d, d->off - (long long)d->glen, d->glen) < 0)
 			return -1;
 		d->glen = 0;
@@ -690,6 +707,8 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 		if (d->alen == 0) {
 			/* an empty disk of plain bytes */
 			d->is_vmdk = 0;
+			if (plain_whole(d, 0) < 0)
+				return -1;
 			d->cap = 0;
 			d->st = ST_END;
 			return 0;
@@ -699,7 +718,8 @@ h2k_vmdks_finish(struct h2k_vmdks *d)
 		else {
 			/* less than a sector of plain bytes */
 			d->is_vmdk = 0;
-			if (plain_room(d, (long long)d->alen) < 0)
+			if (plain_room(d, (long long)d->alen) < 0 ||
+			    plain_whole(d, (long long)d->alen) < 0)
 				return -1;
 			memcpy(d->gbuf, d->acc, d->alen);
 			d->off = (long long)d->alen;

@@ -53,8 +53,11 @@ int h2k_vmdks_finish(struct h2k_vmdks *d);
  * Plain bytes (not a VMDK) are the disk: at most capacity bytes of them
  * (<= 0: unknown, 64 TiB, the largest capacity a VMDK header may give).
  * One byte more fails the stream, "offset CAPACITY: plain bytes longer
- * than its capacity N bytes", before any of it reaches the sink.  Kept
- * across resets.
+ * than its capacity N bytes", before any of it reaches the sink; a known
+ * capacity is also the least: plain bytes that end short of it fail the
+ * stream at its end, "offset N: plain bytes end short of its capacity N
+ * bytes" (a cut stream of unknown length ends as cleanly).  Kept across
+ * resets.
  */
 void h2k_vmdks_limit(struct h2k_vmdks *d, long long capacity);
 

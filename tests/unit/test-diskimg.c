@@ -113,6 +113,11 @@ main(void)
 	is_int(capof("p.vmdk", "vmdk", NULL), 512, "vmdk of plain bytes: the file's size");
 	is_int(capof("p.vmdk", NULL, NULL), 512, "no format, plain bytes: the file's size");
 	refused("p.vmdk", "vmdk", "streamOptimized", "no sparse VMDK header");
+	/* attack-left: capacity 0 kept the server's figure in the descriptor */
+	spit("e.raw", h, 0);
+	refused("e.raw", "raw", NULL, "an empty image (0 bytes)");
+	refused("e.raw", "vmdk", NULL, "an empty image (0 bytes)");
+	refused("e.raw", NULL, NULL, "an empty image (0 bytes)");
 	is_int(capof("p.vmdk", "vhdx", NULL), -2, "an unknown format is refused");
 	is_int(h2k_errcode(), H2K_EX_USAGE, "  with exit 2");
 
@@ -131,8 +136,15 @@ main(void)
 		    "streamOptimized (qemu-img): 9 MiB");
 		is_int(capof("f.vmdk", "vmdk", NULL), 11 << 20,
 		    "monolithicFlat descriptor (qemu-img): its extent, 11 MiB");
+		/* attack-left: the line's subformat goes into the format URI */
+		refused("so.vmdk", "vmdk", "monolithicSparse", "files[] says a monolithicSparse "
+		    "VMDK, the header is streamOptimized's");
+		refused("s.vmdk", "vmdk", "streamOptimized", "files[] says a streamOptimized "
+		    "VMDK, the header is monolithicSparse's");
+		refused("s.vmdk", "vmdk", "twoGbMaxExtentSparse", "the header is "
+		    "monolithicSparse's");
 	} else
-		skip(6, "no qemu-img");
+		skip(9, "no qemu-img");
 
 	/* crafted qcow2 headers */
 	memset(h, 0, sizeof h);
@@ -165,6 +177,40 @@ main(void)
 	spit("b.qcow2", h, 40);
 	refused("b.qcow2", "qcow2", NULL, "a truncated qcow2 header");
 	refused("p.vmdk", "qcow2", NULL, "files[] says format qcow2, the bytes are raw");
+	/* attack-left: images that are not the whole disk, or not readable
+	 * alone, are no qcow2 of that capacity */
+	wbe32(h + 100, 104);
+	spit("b.qcow2", h, sizeof h);
+	is_int(capof("b.qcow2", "qcow2", NULL), 1 << 20, "crafted qcow2 v3 again: 1 MiB");
+	wbe64(h + 8, 200);
+	spit("b.qcow2", h, sizeof h);
+	refused("b.qcow2", "qcow2", NULL, "a qcow2 with a backing file");
+	wbe64(h + 8, 0);
+	wbe32(h + 32, 2);
+	spit("b.qcow2", h, sizeof h);
+	refused("b.qcow2", "qcow2", NULL, "an encrypted qcow2 (method 2)");
+	wbe32(h + 32, 0);
+	wbe64(h + 72, 4);
+	spit("b.qcow2", h, sizeof h);
+	refused("b.qcow2", "qcow2", NULL, "a qcow2 with an external data file");
+	wbe64(h + 72, 2);
+	spit("b.qcow2", h, sizeof h);
+	refused("b.qcow2", "qcow2", NULL, "a qcow2 marked corrupt");
+	wbe64(h + 72, 1u << 5 | 1);
+	spit("b.qcow2", h, sizeof h);
+	refused("b.qcow2", "qcow2", NULL, "incompatible features 0x20 unknown");
+	wbe64(h + 72, 1 | 1u << 3 | 1u << 4);
+	spit("b.qcow2", h, sizeof h);
+	is_int(capof("b.qcow2", "qcow2", NULL), 1 << 20,
+	    "dirty, zstd, extended L2: whole and readable, 1 MiB");
+	is_int(capof("b.qcow2", NULL, NULL), 1 << 20, "  the same without a format");
+	wbe64(h + 72, 0);
+	wbe64(h + 8, 200);
+	wbe32(h + 4, 2);
+	spit("b.qcow2", h, sizeof h);
+	refused("b.qcow2", NULL, NULL, "a qcow2 with a backing file");
+	wbe64(h + 8, 0);
+	wbe32(h + 4, 3);
 
 	/* crafted sparse VMDK headers */
 	memset(h, 0, sizeof h);
@@ -180,9 +226,52 @@ main(void)
 	refused("ok.vmdk", "qcow2", NULL, "files[] says format qcow2, the bytes are vmdk");
 	h[4] = 9;
 	spit("b.vmdk", h, sizeof h);
-	refused("b.vmdk", "vmdk", NULL, "VMDK version 9");
+	refused("b.vmdk", "vmdk", "monolithicSparse", "VMDK version 9");
+	refused("b.vmdk", NULL, NULL, "VMDK version 9");
 	spit("b.vmdk", h, 100);
-	refused("b.vmdk", "vmdk", NULL, "not a sparse VMDK");
+	refused("b.vmdk", "vmdk", "monolithicSparse", "not a sparse VMDK");
+	/* attack-left: a vmdk line without subformat is plain bytes (the raw
+	 * format URI), not a sparse header's capacity */
+	refused("ok.vmdk", "vmdk", NULL, "files[] says a VMDK of plain bytes (no "
+	    "vmdk_subformat), the bytes are a sparse VMDK");
+	is_int(capof("ok.vmdk", NULL, NULL), 1 << 20, "no format at all: the header's 1 MiB");
+	{
+		/* attack-left: a delta disk names its parent in the embedded
+		 * descriptor qemu reads from byte 512 */
+		static const char kid[] = "# Disk DescriptorFile\nversion=1\n"
+		    "parentFileNameHint=\"/etc/shadow\"\n";
+		static const char none[] = "# Disk DescriptorFile\nversion=1\n"
+		    "parentFileNameHint=\"\"\n";
+		unsigned char s2[1024];
+		h[4] = 1;
+		memset(s2, 0, sizeof s2);
+		memcpy(s2, h, 512);
+		memcpy(s2 + 512, kid, sizeof kid - 1);
+		spit("k.vmdk", s2, sizeof s2);
+		refused("k.vmdk", "vmdk", "monolithicSparse", "a VMDK with a parent");
+		refused("k.vmdk", NULL, NULL, "a VMDK with a parent");
+		memset(s2 + 512, 0, 512);
+		memcpy(s2 + 512, none, sizeof none - 1);
+		spit("k.vmdk", s2, sizeof s2);
+		is_int(capof("k.vmdk", "vmdk", "monolithicSparse"), 1 << 20,
+		    "an empty parentFileNameHint is none (as qemu reads it): 1 MiB");
+	}
+	if (have_qemu) {
+		sh("qemu-img create -q -f qcow2 %s 1M", path("base.qcow2"));
+		sh("qemu-img create -q -f qcow2 -b %s -F qcow2 %s 2M", path("base.qcow2"),
+		    path("kid.qcow2"));
+		sh("qemu-img create -q -f qcow2 -o data_file=%s %s 1M", path("ext.raw"),
+		    path("ext.qcow2"));
+		sh("qemu-img create -q -f vmdk %s 1M", path("base.vmdk"));
+		sh("qemu-img create -q -f vmdk -b %s -F vmdk %s", path("base.vmdk"),
+		    path("kid.vmdk"));
+		refused("kid.qcow2", "qcow2", NULL, "a qcow2 with a backing file");
+		refused("ext.qcow2", "qcow2", NULL, "a qcow2 with an external data file");
+		refused("kid.vmdk", "vmdk", "monolithicSparse", "a VMDK with a parent");
+		is_int(capof("base.vmdk", "vmdk", "monolithicSparse"), 1 << 20,
+		    "its parent (qemu-img): 1 MiB");
+	} else
+		skip(4, "no qemu-img");
 
 	/* text descriptors */
 	{

@@ -301,7 +301,7 @@ test_ova(void)
 
 	m[1].sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
 	unlink(ova);
-	is_int(h2k_ova_write(ova, m, 2, NULL), -1, "digest mismatch fails");
+	is_int(h2k_ova_write(ova, m, 2, NULL), -2, "digest mismatch fails (-2: not the bytes recorded)");
 	ok(has(h2k_errmsg(), "does not match"), "says so: %s", h2k_errmsg());
 	ok(stat(ova, &st) < 0 && stat(part, &st) < 0,
 	    "nothing left under the final or the .part name");

@@ -121,7 +121,12 @@ main(void)
 	close(fd);
 	/* h2k-ovf killed between its descriptor and its manifest */
 	ok(h2k_vmdir_claim(root, &a, 0, &d3) == 0, "a lone descriptor: no completed export");
+	/* attack-left: it described another run's files; taking the folder
+	 * removes it */
+	ok(access(ovf, F_OK) < 0, "... and the lone descriptor is removed");
 	h2k_vmdir_close(&d3);
+	fd = open(ovf, O_WRONLY | O_CREAT, 0600);
+	close(fd);
 	fd = open(mf, O_WRONLY | O_CREAT, 0600);
 	close(fd);
 	ok(h2k_vmdir_claim(root, &a, 0, &d3) < 0 && h2k_errcode() == H2K_EX_EXISTS,

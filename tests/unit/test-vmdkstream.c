@@ -506,6 +506,16 @@ main(void)
 		    "plain: 101 bytes, capacity 100");
 		bad(disk, 600, 100, "longer than its capacity 100 bytes",
 		    "plain: a sector and more, capacity 100");
+		/* attack-left: a known capacity is also the least (a cut body
+		 * of unknown length ends as cleanly as a whole one) */
+		limit = (long long)disklen + 1;
+		bad(disk, disklen, (long long)disklen, "plain bytes end short of its capacity",
+		    "plain: one byte short of its capacity");
+		limit = 101;
+		bad(disk, 100, 100, "end short of its capacity 101 bytes",
+		    "plain: 100 bytes (less than a sector), capacity 101");
+		bad(disk, 0, 0, "end short of its capacity 101 bytes",
+		    "plain: no bytes at all, capacity 101");
 		limit = 0;
 	}
 
