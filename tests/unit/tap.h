@@ -4,7 +4,9 @@
  */
 #ifndef H2K_TAP_H
 #define H2K_TAP_H
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_n, tap_fail;
@@ -41,6 +43,17 @@ static int tap_n, tap_fail;
 		printf("\n"); \
 	} \
 } while (0)
+
+/* Run a shell command made like printf: the tests' way to the oracles
+ * (qemu-img) and to fixtures; system(3)'s status. */
+static inline int sh(const char *fmt, ...) {
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
 
 static inline int tap_done(void) {
 	printf("1..%d\n", tap_n);

@@ -29,17 +29,6 @@ path(const char *name)
 }
 
 static int
-sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static int
 spit(const char *name, const void *b, size_t n)
 {
 	int fd = open(path(name), O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -71,17 +71,6 @@ spit(const char *p, const void *b, size_t n)
 	return rc;
 }
 
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 /* A disk of n bytes: random grains, repeated ones, holes, a grain with one
  * byte at its very end, and a short last piece. */
 static unsigned char *
