@@ -32,6 +32,13 @@ int h2k_diskout_finish(struct h2k_diskout *o, long long capacity);
  * fails the disk before the download rather than after.  -1 with
  * H2K_EX_IO. */
 int h2k_diskout_size(struct h2k_diskout *o, long long capacity);
+/* A raw image: write its aligned grains through a second descriptor of
+ * the .part opened with O_DIRECT (part, relative to dirfd; checked to be
+ * the same file), unless H2K_FETCH_NO_DIRECT is set.  1 when on, 0 when
+ * not (not raw, refused, or asked not to): never an error. */
+int h2k_diskout_direct(struct h2k_diskout *o, int dirfd, const char *part);
+/* Direct writes are on: the page cache does not hold the data written. */
+int h2k_diskout_is_direct(const struct h2k_diskout *o);
 /* The end of the last write in the file: writes only ever move it up. */
 long long h2k_diskout_end(const struct h2k_diskout *o);
 /* Bytes of disk data written (the zero pieces left out). */

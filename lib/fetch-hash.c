@@ -35,6 +35,15 @@
  * hasher (ECANCELED), since the zeros of a large disk take minutes.  The
  * qcow2 image keeps its read-back in fetch-worker.c (see hash_file).
  *
+ * A raw image written with O_DIRECT (diskout.c) is not in the page cache:
+ * reading it back would go to the disk.  The worker copies each grain it
+ * wrote into a ring of HZ_SLOTS grain-sized slots (fetch_hz_grain; one
+ * run per slot, blocking while the ring is full: the hasher's pace is the
+ * stream's) and the hasher hashes the slots in order, the gaps from the
+ * zero block as above.  A slot is the hasher's from its push until its
+ * run is hashed and popped, under hz_mu; the worker fills only the slot
+ * past the last queued one.
+ *
  * Shared with the worker, under worker.hz_mu: hz_fd, hz_target (written
  * so far), hz_hashed, the sync state (copied back to the xfer on park) and
  * hz_err.  The checkpoints write the .part.meta file (fetch-worker.c).
@@ -145,6 +154,7 @@ hasher_main(void *arg)
 		}
 		long long from = w->hz_hashed, lim = w->hz_target;
 		int zero = 0;
+		const unsigned char *slot = NULL;
 		if (w->hz_raw) {
 			while (w->hz_en && w->hz_ext[w->hz_eh].end <= from) {
 				w->hz_eh = (w->hz_eh + 1) % HZ_EXTS;
@@ -155,6 +165,9 @@ hasher_main(void *arg)
 				zero = 1;
 			lim = zero ? (s < lim ? s : lim) :
 			    (w->hz_ext[w->hz_eh].end < lim ? w->hz_ext[w->hz_eh].end : lim);
+			if (!zero && w->hz_ring)
+				slot = w->hz_slot + (size_t)(w->hz_eh % HZ_SLOTS) * H2K_VMDK_GRAIN +
+				    (from - s);
 		}
 		long long left = lim - from;
 		size_t want = left < (long long)REHASH_BUF ? (size_t)left : REHASH_BUF;
@@ -163,28 +176,34 @@ hasher_main(void *arg)
 		w->hz_busy = 1;
 		pthread_mutex_unlock(&w->hz_mu);
 		ssize_t n;
-		if (zero)
+		if (zero || slot)
 			n = (ssize_t)want;
 		else do
 			n = pread(fd, w->rbuf, want, from);
 		while (n < 0 && errno == EINTR);
 		int e = n < 0 ? errno : EIO;
 		if (n > 0)
-			EVP_DigestUpdate(w->sha, zero ? zeros : w->rbuf, (size_t)n);
+			EVP_DigestUpdate(w->sha, zero ? zeros : slot ? slot : w->rbuf, (size_t)n);
 		if (w->hz_raw && (fetch_cancelled || (hx && hx->f->vm->failed))) {
 			n = -1;
 			e = ECANCELED;
 		}
 		/* here, not in the socket's thread: a busy disk's queue can
 		 * block even sync_file_range */
-		if (n > 0 && !zero)
+		if (n > 0 && !zero && !slot)
 			wb = fetch_write_behind(fd, wb, from + n);
 		pthread_mutex_lock(&w->hz_mu);
 		w->hz_busy = 0;
 		w->hz_wb = wb;
-		if (n > 0)
+		if (n > 0) {
 			w->hz_hashed += n;
-		else {
+			if (slot && w->hz_ext[w->hz_eh].end <= w->hz_hashed) {
+				/* the slot is free: a worker may wait for it */
+				w->hz_eh = (w->hz_eh + 1) % HZ_EXTS;
+				w->hz_en--;
+				pthread_cond_broadcast(&w->hz_done);
+			}
+		} else {
 			w->hz_err = e;  /* the file is shorter than we wrote: say so */
 			w->hz_errop = e == ECANCELED ? "SHA-256" : "read back for SHA-256";
 		}
@@ -225,6 +244,8 @@ fetch_hz_stop(struct worker *w)
 	pthread_cond_signal(&w->hz_work);
 	pthread_mutex_unlock(&w->hz_mu);
 	pthread_join(w->hz_thr, NULL);
+	free(w->hz_slot);
+	w->hz_slot = NULL;
 	pthread_cond_destroy(&w->hz_work);
 	pthread_cond_destroy(&w->hz_done);
 	pthread_mutex_destroy(&w->hz_mu);
@@ -278,6 +299,8 @@ fetch_hz_attach(struct worker *w, struct xfer *x)
 	w->hz_errop = NULL;
 	w->hz_raw = x->dec && x->f->conv == H2K_FMT_RAW;
 	w->hz_eh = w->hz_en = 0;
+	w->hz_ring = w->hz_raw && x->out && h2k_diskout_is_direct(x->out) &&
+	    (w->hz_slot || (w->hz_slot = malloc((size_t)HZ_SLOTS * H2K_VMDK_GRAIN)));
 	pthread_mutex_unlock(&w->hz_mu);
 }
 
@@ -320,6 +343,43 @@ fetch_hz_raw(struct worker *w, long long data, long long upto, const char **op)
 	}
 	pthread_mutex_unlock(&w->hz_mu);
 	return fetch_hz_feed(w, upto, op);
+}
+
+/* A raw image: the grain at off (len bytes of buf) was written and the
+ * disk below off + len is final.  With the ring (a direct image), a copy
+ * of the bytes goes to the hasher, waiting for a free slot; else as
+ * fetch_hz_raw.  As fetch_hz_feed. */
+int
+fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t len,
+    const char **op)
+{
+	unsigned i;
+	int e;
+
+	pthread_mutex_lock(&w->hz_mu);
+	if (!w->hz_ring || len > H2K_VMDK_GRAIN) {
+		pthread_mutex_unlock(&w->hz_mu);
+		return fetch_hz_raw(w, off, off + (long long)len, op);
+	}
+	while (w->hz_en >= HZ_SLOTS && !w->hz_err && w->hz_fd >= 0) {
+		pthread_cond_signal(&w->hz_work);
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	}
+	if ((e = w->hz_err) || w->hz_en >= HZ_SLOTS) {
+		*op = e ? w->hz_errop : "SHA-256";
+		pthread_mutex_unlock(&w->hz_mu);
+		return e ? e : EIO;
+	}
+	i = (w->hz_eh + w->hz_en) % HZ_EXTS;
+	pthread_mutex_unlock(&w->hz_mu);
+	/* past the queued runs: the hasher does not look at this slot */
+	memcpy(w->hz_slot + (size_t)(i % HZ_SLOTS) * H2K_VMDK_GRAIN, buf, len);
+	pthread_mutex_lock(&w->hz_mu);
+	w->hz_ext[i].start = off;
+	w->hz_ext[i].end = off + (long long)len;
+	w->hz_en++;
+	pthread_mutex_unlock(&w->hz_mu);
+	return fetch_hz_feed(w, off + (long long)len, op);
 }
 
 /* Wait until every written byte is hashed, then park.  0, or an errno

@@ -42,6 +42,7 @@
 #define MAX_DISCARD    (64u << 10)   /* body of an error answer we read */
 #define META_MAX       (16u << 10)
 #define HZ_EXTS        1024          /* data runs of a raw image queued for the hasher */
+#define HZ_SLOTS       32            /* grains of a direct raw image queued: 2 MiB */
 
 /* set by h2k_fetch_cancel (a signal handler), read by every thread */
 extern atomic_int fetch_cancelled;
@@ -160,6 +161,11 @@ struct worker {
 	int hz_raw;
 	struct { long long start, end; } hz_ext[HZ_EXTS];
 	unsigned hz_eh, hz_en;
+	/* a raw image written with O_DIRECT: each run is one grain whose
+	 * bytes wait in hz_slot[ring index % HZ_SLOTS] (HZ_SLOTS divides
+	 * HZ_EXTS), never merged; the worker blocks while all are queued */
+	int hz_ring;
+	unsigned char *hz_slot;
 };
 
 struct xfer {
@@ -223,6 +229,8 @@ void fetch_hz_park(struct worker *w);
 void fetch_hz_attach(struct worker *w, struct xfer *x);
 int fetch_hz_feed(struct worker *w, long long upto, const char **op);
 int fetch_hz_raw(struct worker *w, long long data, long long upto, const char **op);
+int fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t len,
+    const char **op);
 int fetch_hz_drain(struct worker *w, const char **op);
 
 /* fetch-lease.c */

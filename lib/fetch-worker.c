@@ -545,8 +545,8 @@ conv_put(void *arg, long long off, const unsigned char *buf, size_t len)
 		return -1;
 	if (!raw_inflight(x))
 		return 0;
-	e = fetch_hz_raw(x->w, h2k_diskout_data(x->out) != had ? off : -1,
-	    off + (long long)len, &op);
+	e = h2k_diskout_data(x->out) != had ? fetch_hz_grain(x->w, off, buf, len, &op) :
+	    fetch_hz_raw(x->w, -1, off + (long long)len, &op);
 	if (e)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", x->f->vm->dir, x->f->part,
 		    op ? op : "read back for SHA-256", strerror(e));
@@ -1151,6 +1151,8 @@ download(struct worker *w, struct file *f)
 	if (f->conv) {
 		char *nm = h2k_asprintf("%s/%s", f->vm->dir, f->part);
 		x.out = nm ? h2k_diskout_new(x.fd, f->conv, nm) : NULL;
+		if (x.out)
+			(void)h2k_diskout_direct(x.out, f->vm->dirfd, f->part);
 		x.dec = x.out ? h2k_vmdks_new(conv_put, &x) : NULL;
 		free(nm);
 		if (!x.dec) {

@@ -145,7 +145,9 @@ h2k_vmdks_new(h2k_vmdks_sink sink, void *arg)
 	}
 	d->sink = sink;
 	d->arg = arg;
-	d->gbuf = malloc(H2K_VMDK_GRAIN);
+	/* page-aligned: a raw image writes grains from here with O_DIRECT */
+	void *g = NULL;
+	d->gbuf = posix_memalign(&g, 4096, H2K_VMDK_GRAIN) == 0 ? g : NULL;
 	d->cbuf = malloc(MAX_CSIZE);
 	if (!d->gbuf || !d->cbuf || inflateInit2(&d->z, -15) != Z_OK) {
 		h2k_vmdks_free(d);
