@@ -3,6 +3,8 @@
  * name ends in ".part" fail with EIO, to test what h2k-fetch does when the
  * disk fails at write, fsync or close (a full tmpfs only fails writes).
  *   FAILIO=write:N   pwrite/write fail once N bytes went to the file
+ *   FAILIO=direct    pwrite on an O_DIRECT descriptor fails with EINVAL:
+ *                    a file system that opens O_DIRECT, then refuses it
  *   FAILIO=read:N    pread fails for bytes past offset N (the read-back
  *                    that h2k-fetch's SHA-256 is computed from)
  *   FAILIO=fsync     fsync fails
@@ -17,6 +19,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +71,10 @@ pwrite(int fd, const void *buf, size_t n, off_t off)
 		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
 	if (mode("write:") && is_part(fd) && off + (off_t)n > atoll(getenv("FAILIO") + 6)) {
 		errno = EIO;
+		return -1;
+	}
+	if (mode("direct") && is_part(fd) && (fcntl(fd, F_GETFL) & O_DIRECT)) {
+		errno = EINVAL;
 		return -1;
 	}
 	return real(fd, buf, n, off);
