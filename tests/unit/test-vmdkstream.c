@@ -442,6 +442,61 @@ uncounted(const unsigned char *s0, size_t n, const struct layout *l, const char 
 	free(s);
 }
 
+/* A raw image through O_DIRECT: aligned grains direct, the rest buffered,
+ * the same bytes either way; the name checked to be the open file. */
+static void
+direct_tests(void)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	int fd = open(path("d.raw.part"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	unsigned char *a = NULL, *want = calloc(1, 3 * G + 1000);
+	struct h2k_diskout *o;
+
+	if (dfd < 0 || fd < 0 || posix_memalign((void **)&a, 4096, G + 1) != 0 || !want) {
+		ok(0, "direct: set up");
+		return;
+	}
+	o = h2k_diskout_new(fd, H2K_FMT_RAW, "d.raw.part");
+	unsetenv("H2K_FETCH_NO_DIRECT");
+	if (!h2k_diskout_direct(o, dfd, "d.raw.part")) {
+		skip(3, "no O_DIRECT on this file system");
+	} else {
+		ok(h2k_diskout_is_direct(o), "direct: on for a raw .part");
+		for (size_t i = 0; i < G + 1; i++)
+			a[i] = (unsigned char)(i * 7 + 1);
+		memcpy(want, a, G);                     /* aligned: direct */
+		memcpy(want + 2 * G, a + 1, G);         /* buffer unaligned: buffered */
+		memcpy(want + 3 * G, a, 1000);          /* short: buffered */
+		int rc = h2k_diskout_put(o, 0, a, G) | h2k_diskout_put(o, 2 * G, a + 1, G) |
+		    h2k_diskout_put(o, 3 * G, a, 1000) | h2k_diskout_finish(o, 3 * G + 1000);
+		size_t n = 0;
+		unsigned char *got = rc == 0 && fsync(fd) == 0 ? slurp(path("d.raw.part"), &n) : NULL;
+		ok(got && n == 3 * G + 1000 && memcmp(got, want, n) == 0,
+		    "direct: the file holds the grains, aligned or not, and the hole");
+		ok(h2k_diskout_data(o) == 2 * G + 1000, "direct: data counted");
+		free(got);
+	}
+	h2k_diskout_free(o);
+
+	o = h2k_diskout_new(fd, H2K_FMT_RAW, "d.raw.part");
+	setenv("H2K_FETCH_NO_DIRECT", "1", 1);
+	ok(!h2k_diskout_direct(o, dfd, "d.raw.part") && !h2k_diskout_is_direct(o),
+	    "direct: H2K_FETCH_NO_DIRECT=1 keeps it off");
+	unsetenv("H2K_FETCH_NO_DIRECT");
+	/* the name now another file's: not the descriptor's file, no direct */
+	close(open(path("other"), O_WRONLY | O_CREAT, 0600));
+	ok(rename(path("other"), path("d.raw.part")) == 0 &&
+	    !h2k_diskout_direct(o, dfd, "d.raw.part"), "direct: off when the name is another file");
+	h2k_diskout_free(o);
+	o = h2k_diskout_new(fd, H2K_FMT_QCOW2, "d.qcow2.part");
+	ok(!h2k_diskout_direct(o, dfd, "d.raw.part"), "direct: never for qcow2");
+	h2k_diskout_free(o);
+	close(fd);
+	close(dfd);
+	free(a);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -581,6 +636,8 @@ main(void)
 		h2k_vmdks_free(d);
 		h2k_diskout_free(o);
 	}
+
+	direct_tests();
 
 	free(disk);
 	free(es);
