@@ -160,6 +160,8 @@ pwrite_fd(struct h2k_diskout *o, int fd, const void *buf, size_t len, long long 
 		p += w;
 		off += w;
 		len -= (size_t)w;
+		/* the rest of a short direct write is no longer aligned */
+		fd = o->fd;
 	}
 	if (off > o->end)
 		o->end = off;
