@@ -202,7 +202,9 @@ h2k_diskout_direct(struct h2k_diskout *o, int dirfd, const char *part)
 
 	if (o->fmt != H2K_FMT_RAW || o->dfd >= 0 || (e && *e && strcmp(e, "0") != 0))
 		return o->dfd >= 0;
-	fd = openat(dirfd, part, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO swapped in for the name must not block the open
+	 * (it is no regular file: the inode check below turns it down) */
+	fd = openat(dirfd, part, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	/* the name may have been replaced since the .part was opened */

@@ -825,6 +825,13 @@ finish(struct xfer *x)
 		    f->part, strerror(errno));
 	}
 	int fd = x->fd;
+	struct stat a, b;
+	if (fstat(fd, &a) < 0 || fstatat(vm->dirfd, f->part, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		/* another user swapped the name: what we wrote and hashed is
+		 * not the file that would get the final name */
+		return h2k_seterr(H2K_EX_IO, "%s/%s: replaced by another file while written",
+		    vm->dir, f->part);
 	x->fd = -1;
 	if (close(fd) < 0)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: close: %s", vm->dir, f->part, strerror(errno));

@@ -5,6 +5,9 @@
  *   FAILIO=write:N   pwrite/write fail once N bytes went to the file
  *   FAILIO=direct    pwrite on an O_DIRECT descriptor fails with EINVAL:
  *                    a file system that opens O_DIRECT, then refuses it
+ *   FAILIO=fifo      an openat with O_DIRECT of a name ending in ".part"
+ *                    finds a FIFO there (another user swapped it for the
+ *                    file h2k-fetch opened first)
  *   FAILIO=read:N    pread fails for bytes past offset N (the read-back
  *                    that h2k-fetch's SHA-256 is computed from)
  *   FAILIO=fsync     fsync fails
@@ -20,6 +23,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +82,41 @@ pwrite(int fd, const void *buf, size_t n, off_t off)
 		return -1;
 	}
 	return real(fd, buf, n, off);
+}
+
+int
+openat(int dirfd, const char *name, int flags, ...)
+{
+	static int (*real)(int, const char *, int, ...);
+	mode_t m = 0;
+	size_t n = strlen(name);
+
+	if (!real)
+		real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		m = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (mode("fifo") && (flags & O_DIRECT) && n >= 5 && strcmp(name + n - 5, ".part") == 0 &&
+	    unlinkat(dirfd, name, 0) == 0)
+		(void)mkfifoat(dirfd, name, 0600);
+	return real(dirfd, name, flags, m);
+}
+
+int
+openat64(int dirfd, const char *name, int flags, ...)
+{
+	mode_t m = 0;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		m = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return openat(dirfd, name, flags, m);
 }
 
 ssize_t
