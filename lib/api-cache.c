@@ -217,6 +217,39 @@ scan_sub(struct h2k_apicache *c, int sub)
 	return 0;
 }
 
+/*
+ * A scan may be H2K_APICACHE_EVERY old; one job asked for by id must not
+ * be (a client that saw `h2k-job wait` return reads it next).  Its record
+ * is looked for in the order jobs move (new, cur, done), so that one moving
+ * on meanwhile is still found.
+ */
+int
+h2k_apicache_fresh(struct h2k_apicache *c, struct ent *e)
+{
+	for (int sub = 0; sub < 3; sub++) {
+		struct stat st;
+		char p[H2K_SPOOL_IDMAX + 8];
+
+		snprintf(p, sizeof p, "%s/%s", subs[sub], e->id);
+		if (fstatat(c->sp->dfd, p, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (e->sub == sub && e->ino == st.st_ino &&
+		    e->size == st.st_size &&
+		    e->mtime.tv_sec == st.st_mtim.tv_sec &&
+		    e->mtime.tv_nsec == st.st_mtim.tv_nsec)
+			return 0;
+		int was = e->sub;
+		e->sub = sub;
+		if (render(c, e, &st) < 0) {
+			e->sub = was;
+			return -1;
+		}
+		return 0;
+	}
+	return 0; /* gone: the last scan's view stands until the next */
+}
+
 int
 h2k_apicache_scan(struct h2k_apicache *c)
 {

@@ -631,19 +631,29 @@ h2k_spool_moveaside(struct h2k_spool *sp, const char *sub, const char *name,
 	/* bad/ keeps every version: a name may go bad more than once. */
 	snprintf(to, sizeof to, "bad/%.200s.%08x", name, r);
 	snprintf(rname, sizeof rname, "%.200s.%08x.reason", name, r);
-	if (renameat(sp->dfd, from, sp->dfd, to) < 0) {
-		if (errno == ENOENT)
-			return 0; /* someone else moved it */
-		return h2k_seterr(H2K_EX_IO, "move %s/%s aside: %s", sp->dir,
-		    from, strerror(errno));
-	}
-	h2k_warn("%s/%s: %s; moved to %s/%s", sp->dir, from, reason, sp->dir,
-	    to);
+	/*
+	 * The reason goes first: h2k-job wait reports a job once it sees
+	 * bad/NAME.X, and must find NAME.X.reason by then.  It is best
+	 * effort (a full spool still moves the job aside).
+	 */
 	if (!(text = h2k_asprintf("%s: %s/%s: %s\n", h2k_now_rfc3339(now),
 	    sp->dir, from, reason)))
 		return -1;
-	write_file(sp, "bad", rname, text, strlen(text), 1);
+	int have = write_file(sp, "bad", rname, text, strlen(text), 1) == 0;
 	free(text);
+	if (renameat(sp->dfd, from, sp->dfd, to) < 0) {
+		int e = errno;
+		char rp[NAME_MAX + 24];
+		snprintf(rp, sizeof rp, "bad/%s", rname);
+		if (have)
+			unlinkat(sp->dfd, rp, 0);
+		if (e == ENOENT)
+			return 0; /* someone else moved it */
+		return h2k_seterr(H2K_EX_IO, "move %s/%s aside: %s", sp->dir,
+		    from, strerror(e));
+	}
+	h2k_warn("%s/%s: %s; moved to %s/%s", sp->dir, from, reason, sp->dir,
+	    to);
 	return 0;
 }
 

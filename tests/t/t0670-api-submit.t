@@ -175,6 +175,22 @@ test_expect_success 'a body is judged as h2k-job submit judges the same file' '
 	done
 '
 
+test_expect_success '/jobs/ID right after its record changed: the new record, not the cached one' '
+	id=$(api_sid client-id-1) && test -n "$id" &&
+	hcurl POST /jobs/query -d "{\"all\":true}" >q &&
+	jq_ok q "[.jobs[] | select(.definition.id == \"client-id-1\")][0].status == \"pending\"" &&
+	jq -c ".status = \"failed\" | .error = \"made up here\"" "$H2K_SPOOL/new/$id" >"$TRASH/rec" &&
+	mv "$TRASH/rec" "$H2K_SPOOL/done/$id" && rm "$H2K_SPOOL/new/$id" &&
+	hcurl GET /jobs/client-id-1 >j && test "$(cat code)" = 200 &&
+	jq_ok j ".status == \"failed\"" &&
+	hcurl GET /jobs/progress/$id >p && test "$(cat code)" = 200 &&
+	mv "$H2K_SPOOL/done/$id" "$H2K_SPOOL/new/$id" &&
+	hcurl GET /jobs/$id >j2 && jq_ok j2 ".status == \"failed\"" &&
+	jq -c ".status = \"pending\" | del(.error)" "$H2K_SPOOL/new/$id" >"$TRASH/rec" &&
+	mv "$TRASH/rec" "$H2K_SPOOL/new/$id" &&
+	hcurl GET /jobs/$id >j3 && jq_ok j3 ".status == \"pending\""
+'
+
 test_expect_success 'cancel of a pending job; an unknown id fails with its reason' '
 	hcurl POST /jobs/cancel -d "{\"job_ids\":[\"client-id-1\",\"no-such\"]}" >c &&
 	test "$(cat code)" = 200 &&
