@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "diskout.h"
@@ -214,7 +215,8 @@ h2k_diskout_direct(struct h2k_diskout *o, int dirfd, const char *part)
 		return 0;
 	}
 	dio_align(fd, &o->dalign, &o->dmem);
-	if (o->dalign > H2K_VMDK_GRAIN || H2K_VMDK_GRAIN % o->dalign) {
+	if (o->dalign > H2K_VMDK_GRAIN || H2K_VMDK_GRAIN % o->dalign ||
+	    o->dmem > H2K_DISKOUT_MEMALIGN || H2K_DISKOUT_MEMALIGN % o->dmem) {
 		close(fd);
 		return 0;
 	}
@@ -323,6 +325,53 @@ qcow2_put(struct h2k_diskout *o, long long off, const unsigned char *buf, size_t
 		return -1;
 	be64(o->cl + (c % L2_ENTRIES) * 8, (uint64_t)at | OFLAG_COPIED);
 	o->next++;
+	return 0;
+}
+
+int
+h2k_diskout_put_later(struct h2k_diskout *o, long long off, const unsigned char *buf,
+    size_t len)
+{
+	/* the first direct write is made here: it may turn direct I/O off */
+	if (o->fmt != H2K_FMT_RAW || o->dfd < 0 || !o->dwrote || off % o->dalign ||
+	    len % o->dalign)
+		return h2k_diskout_put(o, off, buf, len) < 0 ? -1 : 0;
+	if (all_zero(buf, len))
+		return 0;
+	o->data += (long long)len;
+	if (off + (long long)len > o->end)
+		o->end = off + (long long)len;
+	return 1;
+}
+
+int
+h2k_diskout_writev(struct h2k_diskout *o, struct iovec *iov, int n, long long off)
+{
+	ssize_t w;
+
+	do
+		w = pwritev(o->dfd, iov, n, off);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return errno;
+	/* a short direct write: the rest, no longer aligned, buffered */
+	for (int i = 0; i < n; i++) {
+		size_t skip = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+		const unsigned char *p = (const unsigned char *)iov[i].iov_base + skip;
+		size_t left = iov[i].iov_len - skip;
+		w -= (ssize_t)skip;
+		off += (long long)skip;
+		while (left > 0) {
+			ssize_t k = pwrite(o->fd, p, left, off);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return k < 0 ? errno : ENOSPC;
+			p += k;
+			off += k;
+			left -= (size_t)k;
+		}
+	}
 	return 0;
 }
 

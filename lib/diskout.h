@@ -13,6 +13,7 @@
 #define H2K_DISKOUT_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 enum h2k_disk_format { H2K_FMT_VMDK, H2K_FMT_RAW, H2K_FMT_QCOW2 };
 
@@ -37,6 +38,20 @@ int h2k_diskout_size(struct h2k_diskout *o, long long capacity);
  * the same file), unless H2K_FETCH_NO_DIRECT is set.  1 when on, 0 when
  * not (not raw, refused, or asked not to): never an error. */
 int h2k_diskout_direct(struct h2k_diskout *o, int dirfd, const char *part);
+/*
+ * The sink's work without the direct write, for a caller that makes it
+ * later from another thread (fetch-hash.c): 1, the piece (not all zeros,
+ * aligned, after a first direct write went through) is counted and is the
+ * caller's to write with h2k_diskout_writev from memory aligned to
+ * H2K_DISKOUT_MEMALIGN; 0, done here (written or a hole); -1 with H2K_EX_IO.
+ */
+int h2k_diskout_put_later(struct h2k_diskout *o, long long off, const unsigned char *buf,
+    size_t len);
+#define H2K_DISKOUT_MEMALIGN 4096
+/* Write n pieces, contiguous from off, through the direct descriptor (any
+ * short write's rest buffered).  Safe beside the sink in another thread:
+ * they write different bytes.  0 or an errno; no message set. */
+int h2k_diskout_writev(struct h2k_diskout *o, struct iovec *iov, int n, long long off);
 /* Direct writes are on: the page cache does not hold the data written. */
 int h2k_diskout_is_direct(const struct h2k_diskout *o);
 /* The end of the last write in the file: writes only ever move it up. */

@@ -173,9 +173,35 @@ hasher_main(void *arg)
 		size_t want = left < (long long)REHASH_BUF ? (size_t)left : REHASH_BUF;
 		long long wb = w->hz_wb;
 		struct xfer *hx = w->hz_x;
+		/* slots still to be written: this one and the queued ones
+		 * after it that continue it on disk, in one call */
+		struct iovec iov[HZ_SLOTS];
+		int niov = 0;
+		long long put_at = 0;
+		if (slot && w->hz_ext[w->hz_eh].put) {
+			put_at = w->hz_ext[w->hz_eh].start;
+			for (unsigned k = 0, i = w->hz_eh; k < w->hz_en; k++, i = (i + 1) % HZ_EXTS) {
+				if (!w->hz_ext[i].put || (k && w->hz_ext[i].start !=
+				    w->hz_ext[(i + HZ_EXTS - 1) % HZ_EXTS].end))
+					break;
+				w->hz_ext[i].put = 0;
+				iov[niov].iov_base = w->hz_slot + (size_t)(i % HZ_SLOTS) * H2K_VMDK_GRAIN;
+				iov[niov].iov_len = (size_t)(w->hz_ext[i].end - w->hz_ext[i].start);
+				niov++;
+			}
+		}
+		struct h2k_diskout *out = w->hz_out;
 		w->hz_busy = 1;
 		pthread_mutex_unlock(&w->hz_mu);
 		ssize_t n;
+		int we = niov ? h2k_diskout_writev(out, iov, niov, put_at) : 0;
+		if (we) {
+			pthread_mutex_lock(&w->hz_mu);
+			w->hz_busy = 0;
+			w->hz_err = we;
+			w->hz_errop = "write";
+			continue;
+		}
 		if (zero || slot)
 			n = (ssize_t)want;
 		else do
@@ -299,8 +325,11 @@ fetch_hz_attach(struct worker *w, struct xfer *x)
 	w->hz_errop = NULL;
 	w->hz_raw = x->dec && x->f->conv == H2K_FMT_RAW;
 	w->hz_eh = w->hz_en = 0;
+	void *ring = NULL;
 	w->hz_ring = w->hz_raw && x->out && h2k_diskout_is_direct(x->out) &&
-	    (w->hz_slot || (w->hz_slot = malloc((size_t)HZ_SLOTS * H2K_VMDK_GRAIN)));
+	    (w->hz_slot || (posix_memalign(&ring, H2K_DISKOUT_MEMALIGN,
+	    (size_t)HZ_SLOTS * H2K_VMDK_GRAIN) == 0 && (w->hz_slot = ring)));
+	w->hz_out = x->out;
 	pthread_mutex_unlock(&w->hz_mu);
 }
 
@@ -338,6 +367,7 @@ fetch_hz_raw(struct worker *w, long long data, long long upto, const char **op)
 			last = (w->hz_eh + w->hz_en) % HZ_EXTS;
 			w->hz_ext[last].start = data;
 			w->hz_ext[last].end = upto;
+			w->hz_ext[last].put = 0;
 			w->hz_en++;
 		}
 	}
@@ -350,7 +380,7 @@ fetch_hz_raw(struct worker *w, long long data, long long upto, const char **op)
  * of the bytes goes to the hasher, waiting for a free slot; else as
  * fetch_hz_raw.  As fetch_hz_feed. */
 int
-fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t len,
+fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t len, int put,
     const char **op)
 {
 	unsigned i;
@@ -359,6 +389,10 @@ fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t
 	pthread_mutex_lock(&w->hz_mu);
 	if (!w->hz_ring || len > H2K_VMDK_GRAIN) {
 		pthread_mutex_unlock(&w->hz_mu);
+		if (put) {
+			*op = "write";
+			return EINVAL; /* the caller asked for a ring it has not */
+		}
 		return fetch_hz_raw(w, off, off + (long long)len, op);
 	}
 	while (w->hz_en >= HZ_SLOTS && !w->hz_err && w->hz_fd >= 0) {
@@ -377,9 +411,31 @@ fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t
 	pthread_mutex_lock(&w->hz_mu);
 	w->hz_ext[i].start = off;
 	w->hz_ext[i].end = off + (long long)len;
+	w->hz_ext[i].put = put;
 	w->hz_en++;
 	pthread_mutex_unlock(&w->hz_mu);
 	return fetch_hz_feed(w, off + (long long)len, op);
+}
+
+/* Wait until the hasher wrote every slot it was given to write (a raw
+ * image's fsync must come after).  0, or an errno and in *op what failed. */
+int
+fetch_hz_written(struct worker *w, const char **op)
+{
+	int e;
+
+	if (!w->hz_on)
+		return 0;
+	pthread_mutex_lock(&w->hz_mu);
+	pthread_cond_signal(&w->hz_work);
+	/* a slot is written before it is hashed and popped */
+	while (w->hz_ring && w->hz_fd >= 0 && !w->hz_err && w->hz_en > 0)
+		pthread_cond_wait(&w->hz_done, &w->hz_mu);
+	e = w->hz_err;
+	if (e)
+		*op = w->hz_errop;
+	pthread_mutex_unlock(&w->hz_mu);
+	return e;
 }
 
 /* Wait until every written byte is hashed, then park.  0, or an errno

@@ -42,7 +42,7 @@
 #define MAX_DISCARD    (64u << 10)   /* body of an error answer we read */
 #define META_MAX       (16u << 10)
 #define HZ_EXTS        1024          /* data runs of a raw image queued for the hasher */
-#define HZ_SLOTS       32            /* grains of a direct raw image queued: 2 MiB */
+#define HZ_SLOTS       64            /* grains of a direct raw image queued: 4 MiB */
 
 /* set by h2k_fetch_cancel (a signal handler), read by every thread */
 extern atomic_int fetch_cancelled;
@@ -159,13 +159,15 @@ struct worker {
 	 * decoder covered; below it the bytes are the data runs queued in
 	 * hz_ext (a ring), zeros elsewhere; no checkpoints */
 	int hz_raw;
-	struct { long long start, end; } hz_ext[HZ_EXTS];
+	/* put: the slot's bytes are still to be written, by the hasher */
+	struct { long long start, end; int put; } hz_ext[HZ_EXTS];
 	unsigned hz_eh, hz_en;
 	/* a raw image written with O_DIRECT: each run is one grain whose
 	 * bytes wait in hz_slot[ring index % HZ_SLOTS] (HZ_SLOTS divides
 	 * HZ_EXTS), never merged; the worker blocks while all are queued */
 	int hz_ring;
-	unsigned char *hz_slot;
+	unsigned char *hz_slot;   /* H2K_DISKOUT_MEMALIGN-aligned */
+	struct h2k_diskout *hz_out; /* the image the slots to put go to */
 };
 
 struct xfer {
@@ -229,8 +231,9 @@ void fetch_hz_park(struct worker *w);
 void fetch_hz_attach(struct worker *w, struct xfer *x);
 int fetch_hz_feed(struct worker *w, long long upto, const char **op);
 int fetch_hz_raw(struct worker *w, long long data, long long upto, const char **op);
-int fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t len,
+int fetch_hz_grain(struct worker *w, long long off, const unsigned char *buf, size_t len, int put,
     const char **op);
+int fetch_hz_written(struct worker *w, const char **op);
 int fetch_hz_drain(struct worker *w, const char **op);
 
 /* fetch-lease.c */

@@ -326,6 +326,8 @@ truncate_part(struct xfer *x)
 {
 	struct file *f = x->f;
 
+	/* first: a write the hasher is making must not land after the cut */
+	fetch_hz_park(x->w);
 	if (ftruncate(x->fd, 0) < 0 || fdatasync(x->fd) < 0) {
 		x->io_err = errno;
 		x->io_op = "truncate";
@@ -539,13 +541,18 @@ conv_put(void *arg, long long off, const unsigned char *buf, size_t len)
 	struct xfer *x = arg;
 	long long had = h2k_diskout_data(x->out);
 	const char *op = NULL;
-	int e;
+	int e, later = 0;
 
-	if (h2k_diskout_put(x->out, off, buf, len) < 0)
+	/* a direct image's grains are written by the hasher, from its ring:
+	 * the socket's thread does not wait for the disk */
+	if (raw_inflight(x) && x->w->hz_ring) {
+		if ((later = h2k_diskout_put_later(x->out, off, buf, len)) < 0)
+			return -1;
+	} else if (h2k_diskout_put(x->out, off, buf, len) < 0)
 		return -1;
 	if (!raw_inflight(x))
 		return 0;
-	e = h2k_diskout_data(x->out) != had ? fetch_hz_grain(x->w, off, buf, len, &op) :
+	e = h2k_diskout_data(x->out) != had ? fetch_hz_grain(x->w, off, buf, len, later, &op) :
 	    fetch_hz_raw(x->w, -1, off + (long long)len, &op);
 	if (e)
 		return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", x->f->vm->dir, x->f->part,
@@ -803,6 +810,13 @@ finish(struct xfer *x)
 				    op ? op : "read back for SHA-256", strerror(e));
 			size = f->capacity;
 		}
+		const char *op = NULL;
+		int e = raw_inflight(x) ? fetch_hz_written(x->w, &op) : 0;
+		if (e == ECANCELED && (fetch_cancelled || vm->failed))
+			return -2;
+		if (e)
+			return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
+			    op ? op : "write", strerror(e));
 	} else
 		sniff(x);
 	if (fsync(x->fd) < 0) {

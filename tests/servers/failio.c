@@ -2,7 +2,7 @@
  * tests/servers/failio.c - LD_PRELOAD shim that makes I/O on files whose
  * name ends in ".part" fail with EIO, to test what h2k-fetch does when the
  * disk fails at write, fsync or close (a full tmpfs only fails writes).
- *   FAILIO=write:N   pwrite/write fail once N bytes went to the file
+ *   FAILIO=write:N   pwrite/pwritev/write fail once N bytes went to the file
  *   FAILIO=direct    pwrite on an O_DIRECT descriptor fails with EINVAL:
  *                    a file system that opens O_DIRECT, then refuses it
  *   FAILIO=fifo      an openat with O_DIRECT of a name ending in ".part"
@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int
@@ -82,6 +83,34 @@ pwrite(int fd, const void *buf, size_t n, off_t off)
 		return -1;
 	}
 	return real(fd, buf, n, off);
+}
+
+ssize_t
+pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	static ssize_t (*real)(int, const struct iovec *, int, off_t);
+	size_t n = 0;
+
+	if (!real)
+		real = (ssize_t (*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT,
+		    "pwritev");
+	for (int i = 0; i < cnt; i++)
+		n += iov[i].iov_len;
+	if (mode("write:") && is_part(fd) && off + (off_t)n > atoll(getenv("FAILIO") + 6)) {
+		errno = EIO;
+		return -1;
+	}
+	if (mode("direct") && is_part(fd) && (fcntl(fd, F_GETFL) & O_DIRECT)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return real(fd, iov, cnt, off);
+}
+
+ssize_t
+pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return pwritev(fd, iov, cnt, off);
 }
 
 int

@@ -62,9 +62,20 @@ else test_expect_success 'the grains go through an O_DIRECT descriptor; H2K_FETC
 	# LeakSanitizer cannot run under ptrace (an ASan build)
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" &&
 	lease_line st "$NFCD_URL/nolength=1/q" |
-		strace -f -e trace=openat -o st.trace $F -o out --format raw >st.json &&
+		strace -f -e trace=openat,pwrite64,pwritev -o st.trace $F -o out --format raw >st.json &&
 	same out st &&
 	grep "disk-0.raw.part" st.trace | grep -q O_DIRECT &&
+	# the socket thread makes the first direct write (it may turn direct
+	# I/O off); the rest go from the hasher thread, several grains a call
+	dfd=$(grep "disk-0.raw.part.*O_DIRECT" st.trace | sed -n "s/.*= \([0-9][0-9]*\)\$/\1/p") &&
+	test -n "$dfd" &&
+	grep -E "^[0-9]+ +pwrite64\($dfd, " st.trace >probe &&
+	test_line_count = 1 probe &&
+	grep -E "^[0-9]+ +pwritev\($dfd, " st.trace >later &&
+	test "$(wc -l <later)" -gt 1 &&
+	test "$(cut -d" " -f1 probe)" != "$(cut -d" " -f1 later | sort -u)" &&
+	test "$(cut -d" " -f1 later | sort -u | wc -l)" = 1 &&
+	test "$(awk "{print \$NF}" later | sort -n | tail -n 1)" -gt 65536 &&
 	lease_line stb "$NFCD_URL/nolength=1/q" | H2K_FETCH_NO_DIRECT=1 \
 		strace -f -e trace=openat -o stb.trace $F -o out --format raw >stb.json &&
 	same out stb &&
