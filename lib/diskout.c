@@ -9,7 +9,9 @@
  * a second, O_DIRECT descriptor of the same file; anything else (a short
  * last grain, plain bytes' odd pieces) through the buffered one.  A file
  * system that refuses O_DIRECT (EINVAL at the open or the first write:
- * some FUSE or NFS mounts) gets buffered writes for the whole file.  The
+ * some FUSE or NFS mounts) gets buffered writes for the whole file.
+ * h2k-fetch has the direct writes made by another thread
+ * (h2k_diskout_put_later, h2k_diskout_writev; see fetch-hash.c).  The
  * caller's fsync of the buffered descriptor covers both: it is per inode,
  * and flushes the device cache that O_DIRECT does not.
  *

@@ -36,13 +36,22 @@
  * qcow2 image keeps its read-back in fetch-worker.c (see hash_file).
  *
  * A raw image written with O_DIRECT (diskout.c) is not in the page cache:
- * reading it back would go to the disk.  The worker copies each grain it
- * wrote into a ring of HZ_SLOTS grain-sized slots (fetch_hz_grain; one
- * run per slot, blocking while the ring is full: the hasher's pace is the
+ * reading it back would go to the disk.  The worker copies each grain
+ * into a ring of HZ_SLOTS grain-sized slots (fetch_hz_grain; one run per
+ * slot, blocking while the ring is full: the hasher's pace is the
  * stream's) and the hasher hashes the slots in order, the gaps from the
  * zero block as above.  A slot is the hasher's from its push until its
  * run is hashed and popped, under hz_mu; the worker fills only the slot
- * past the last queued one.
+ * past the last queued one.  The hasher also writes the slots marked put
+ * (all but the first direct write, which may find direct I/O refused):
+ * a direct write returns only once the device has the data, and made by
+ * the thread that reads the socket it set the stream's pace to the
+ * disk's.  At a slot's first touch the hasher writes it and the queued
+ * slots that continue it on disk in one pwritev (a few large direct
+ * writes, not one per grain), then hashes it; a failed write fails the
+ * file at the next feed ("write").  The worker waits for the ring to
+ * empty (fetch_hz_written) before its fsync, and parks the hasher before
+ * it truncates the .part, so no write lands after the cut.
  *
  * Shared with the worker, under worker.hz_mu: hz_fd, hz_target (written
  * so far), hz_hashed, the sync state (copied back to the xfer on park) and
