@@ -798,25 +798,25 @@ finish(struct xfer *x)
 
 	h2k_progress_phase(x->w->run->prog, f->prog, H2K_PH_VERIFY);
 	if (x->dec) {
-		f->capacity = h2k_vmdks_capacity(x->dec);
-		if (h2k_diskout_finish(x->out, f->capacity) < 0)
-			return -1;
-		if (raw_inflight(x)) {
-			/* the tail's zeros, hashed while the fsync runs */
-			const char *op = NULL;
-			int e = fetch_hz_raw(x->w, -1, f->capacity, &op);
-			if (e)
-				return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
-				    op ? op : "read back for SHA-256", strerror(e));
-			size = f->capacity;
-		}
 		const char *op = NULL;
+		f->capacity = h2k_vmdks_capacity(x->dec);
+		/* the hasher's writes first: the size is set, and the fsync
+		 * made, on the whole image */
 		int e = raw_inflight(x) ? fetch_hz_written(x->w, &op) : 0;
 		if (e == ECANCELED && (fetch_cancelled || vm->failed))
 			return -2;
 		if (e)
 			return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
 			    op ? op : "write", strerror(e));
+		if (h2k_diskout_finish(x->out, f->capacity) < 0)
+			return -1;
+		if (raw_inflight(x)) {
+			/* the tail's zeros, hashed while the fsync runs */
+			if ((e = fetch_hz_raw(x->w, -1, f->capacity, &op)))
+				return h2k_seterr(H2K_EX_IO, "%s/%s: %s: %s", vm->dir, f->part,
+				    op ? op : "read back for SHA-256", strerror(e));
+			size = f->capacity;
+		}
 	} else
 		sniff(x);
 	if (fsync(x->fd) < 0) {
