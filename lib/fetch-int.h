@@ -196,6 +196,12 @@ struct xfer {
 	 * position (progress), fed while it has seen every byte from 0 */
 	struct h2k_vmdks *obs;
 	int obs_sync;
+	/* what the observer learnt of the stream since byte 0 (kept when it
+	 * loses track): 1 streamOptimized, obs_most its bound; 0 plain
+	 * bytes; -1 not known.  line_cap: the capacity the line said. */
+	int obs_kind;
+	long long obs_most, line_cap;
+	int plain_short;        /* the attempt ended as plain bytes short of line_cap */
 	int conv_err;           /* the stream or the image failed: conv_msg */
 	int conv_code;
 	char conv_msg[512];

@@ -55,6 +55,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,8 @@ truncate_part(struct xfer *x)
 	if (x->obs) {
 		h2k_vmdks_reset(x->obs);
 		x->obs_sync = 1;
+		x->obs_kind = -1;
+		x->obs_most = -1;
 	}
 	fetch_hz_park(x->w);
 	x->last_sync = h2k_monotime();
@@ -416,6 +419,110 @@ stream_pos(struct xfer *x, const struct h2k_vmdks *d)
 	fetch_set_pos(x, h2k_vmdks_pos(d));
 }
 
+/*
+ * A disk saved as it comes (--format vmdk) is bounded as a conversion is,
+ * whatever the server says of its length: by what the observer learnt
+ * from byte 0 (plain bytes: the capacity from the line; streamOptimized:
+ * the longest stream of its header's capacity, or the end-of-stream
+ * marker plus its padding), else, when the observer never saw the
+ * prefix (a .part left by an earlier run), by the longest stream of the
+ * line's capacity.  -1: no bound known (yet).
+ */
+static long long
+save_most(const struct xfer *x)
+{
+	if (x->obs_kind == 0)
+		return x->line_cap > 0 ? x->line_cap : -1;
+	if (x->obs_kind == 1)
+		return x->obs_most;
+	if (!x->obs_sync && x->line_cap > 0)
+		return h2k_vmdk_stream_most(x->line_cap);
+	return -1;
+}
+
+/* What the bound most is, in words, and the stream offset to name. */
+static void
+save_words(const struct xfer *x, long long most, char *buf, size_t n, long long *at)
+{
+	long long eos = x->obs_kind == 1 ? h2k_vmdks_eos(x->obs) : -1;
+
+	*at = most;
+	if (x->obs_kind == 0)
+		snprintf(buf, n, "plain bytes longer than its capacity %lld bytes", most);
+	else if (eos >= 0) {
+		*at = eos;
+		snprintf(buf, n, "more than %lld bytes of padding after the end-of-stream "
+		    "marker", most - eos);
+	} else
+		snprintf(buf, n, "longer than a streamOptimized VMDK of capacity %lld bytes "
+		    "can be (%lld bytes)", x->obs_kind == 1 ? h2k_vmdks_capacity(x->obs) :
+		    x->line_cap, most);
+}
+
+/* The server's failure, not retried (judge): the same lease would send
+ * the same bytes. */
+static void
+bound_fail(struct xfer *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->conv_msg, sizeof x->conv_msg, fmt, ap);
+	va_end(ap);
+	x->conv_err = 1;
+	x->conv_code = H2K_EX_NET;
+}
+
+/* A length announced past the bound fails before a byte of it is written;
+ * before the first sector, a VMDK's bound from the line's capacity is the
+ * largest a valid stream may be. */
+static int
+save_announced(struct xfer *x)
+{
+	long long most = save_most(x), at;
+	char w[256];
+
+	if (!x->obs || x->total < 0)
+		return 0;
+	if (most < 0 && x->line_cap > 0)
+		most = h2k_vmdk_stream_most(x->line_cap);
+	if (most < 0 || x->total <= most)
+		return 0;
+	save_words(x, most, w, sizeof w, &at);
+	bound_fail(x, "length %lld announced: %s", x->total, w);
+	return -1;
+}
+
+/* n more bytes for a disk saved as it comes: observed (from byte 0 only),
+ * then held against the bound; -1 (conv_err set) past it. */
+static int
+save_room(struct xfer *x, const char *data, size_t n)
+{
+	long long most, at;
+	char w[256];
+
+	if (x->obs_sync) {
+		/* a stream the observer cannot follow is saved all the
+		 * same, bounded by what it learnt; plain bytes are their
+		 * own position */
+		if (h2k_vmdks_feed(x->obs, data, n) < 0)
+			x->obs_sync = 0;
+		x->obs_kind = h2k_vmdks_is_vmdk(x->obs);
+		if (x->obs_kind == 1)
+			x->obs_most = h2k_vmdks_most(x->obs);
+		else if (x->obs_kind == 0)
+			x->obs_sync = 0;
+		if (x->obs_kind >= 0 && save_announced(x) < 0)
+			return -1;
+	}
+	most = save_most(x);
+	if (most < 0 || x->have + (long long)n <= most)
+		return 0;
+	save_words(x, most, w, sizeof w, &at);
+	bound_fail(x, "offset %lld: %s", at, w);
+	return -1;
+}
+
 /* The answer's headers are all in: decide what its body means. */
 static int
 decide(struct xfer *x)
@@ -447,10 +554,12 @@ decide(struct xfer *x)
 		if (truncate_part(x) < 0)
 			return -1;
 		publish(x);
-		return 0;
+		return save_announced(x);
 	case H2K_RESUME_APPEND: {
 		struct h2k_crange cr;
-		x->obs_sync = 0;  /* the prefix on disk was never observed */
+		/* observed on only if it took every byte kept (a cut of this
+		 * run), not a prefix left by an earlier one */
+		x->obs_sync = x->obs_sync && h2k_vmdks_consumed(x->obs) == x->have;
 		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
 			x->total = (long long)cr.total;
 		if (!x->etag && ne) {
@@ -460,7 +569,7 @@ decide(struct xfer *x)
 		if (rehash(x) < 0)
 			return -1;
 		publish(x);
-		return 0;
+		return save_announced(x);
 	}
 	case H2K_RESUME_RESTART:
 		h2k_info("%s: answer does not continue the kept bytes (HTTP %ld, "
@@ -610,6 +719,8 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		stream_pos(x, x->dec);
 		return n;
 	}
+	if (x->obs && save_room(x, data, n) < 0)
+		return 0;
 	while (off < n) {
 		ssize_t w = pwrite(x->fd, data + off, n - off, x->have + (long long)off);
 		if (w < 0 && errno == EINTR)
@@ -640,15 +751,8 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 	}
 	publish(x);
-	if (x->obs && x->obs_sync) {
-		/* progress only: a stream it cannot follow is saved all the
-		 * same; plain bytes are their own position */
-		if (h2k_vmdks_feed(x->obs, data, n) < 0 ||
-		    h2k_vmdks_is_vmdk(x->obs) == 0)
-			x->obs_sync = 0;
-		else
-			stream_pos(x, x->obs);
-	}
+	if (x->obs && x->obs_sync)
+		stream_pos(x, x->obs);
 	return n;
 }
 
@@ -979,6 +1083,7 @@ xfer_reset(struct xfer *x)
 	x->io_op = NULL;
 	x->discarded = 0;
 	x->got = 0;
+	x->plain_short = 0;
 }
 
 /* The curl handle for one attempt: a Range from x->offset, with If-Range
@@ -1057,6 +1162,15 @@ body_done(struct xfer *x, const char *what, char *lasterr, size_t ll)
 		}
 	}
 	if (x->dec && h2k_vmdks_finish(x->dec) < 0) {
+		if (x->total < 0 && h2k_vmdks_is_vmdk(x->dec) == 0 && x->line_cap > 0 &&
+		    x->have < x->line_cap && h2k_errcode() == H2K_EX_NET) {
+			/* plain bytes of no stated length ended cleanly short
+			 * of the capacity: more often a cut than a wrong
+			 * disk; retried from 0, the error kept for the end */
+			snprintf(lasterr, ll, "%s", h2k_errmsg());
+			x->plain_short = 1;
+			return DL_RETRY;
+		}
 		conv_fail(x);
 		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
 		return DL_FAIL;
@@ -1166,6 +1280,9 @@ download(struct worker *w, struct file *f)
 	x.w = w;
 	x.f = f;
 	x.fd = -1;
+	x.obs_kind = -1;
+	x.obs_most = -1;
+	x.line_cap = atomic_load(&f->cap_hint);
 	snprintf(what, sizeof what, "%s: %s", f->vm->name, f->name);
 	if (open_part(&x) < 0)
 		goto out;
@@ -1182,7 +1299,7 @@ download(struct worker *w, struct file *f)
 		}
 		/* plain bytes: no more than the disk the line says (the lease's
 		 * capacity), else 64 TiB; a VMDK header states its own */
-		h2k_vmdks_limit(x.dec, atomic_load(&f->cap_hint));
+		h2k_vmdks_limit(x.dec, x.line_cap);
 	} else if (f->disk)
 		x.obs = h2k_vmdks_new(NULL, NULL);  /* NULL: no position, no harm */
 	hwm = x.have;
@@ -1222,6 +1339,11 @@ download(struct worker *w, struct file *f)
 			h2k_backoff_reset(&bo);
 		} else
 			fails++;
+		if ((fails > o->retries || attempts >= maxattempts) && x.plain_short) {
+			/* the stream's own words, as when it was not retried */
+			h2k_seterr(H2K_EX_NET, "%s: %s", what, lasterr);
+			goto out;
+		}
 		if (fails > o->retries || attempts >= maxattempts) {
 			h2k_seterr(H2K_EX_NET, "%s: giving up after %d attempt%s: %s", what,
 			    attempts, attempts == 1 ? "" : "s", lasterr);

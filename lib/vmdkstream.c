@@ -103,6 +103,7 @@ struct h2k_vmdks {
 	 * endless run of them (or of padding) would be a stream that never
 	 * ends and never writes */
 	long long n_gt, n_gd, n_footer, max_gt;
+	long long eos;          /* stream offset just past the end marker, or -1 */
 	int failcode;
 	char failmsg[256];
 	z_stream z;
@@ -189,6 +190,7 @@ h2k_vmdks_reset(struct h2k_vmdks *d)
 	d->count_on = 0;
 	d->expect = d->grains = 0;
 	d->n_gt = d->n_gd = d->n_footer = d->max_gt = 0;
+	d->eos = -1;
 	d->failcode = 0;
 	d->failmsg[0] = '\0';
 }
@@ -224,6 +226,58 @@ h2k_vmdks_limit(struct h2k_vmdks *d, long long capacity)
 	    capacity : (long long)(MAX_CAP_SECTORS * SECTOR);
 	d->want = capacity > 0 && capacity < (long long)(MAX_CAP_SECTORS * SECTOR) ?
 	    capacity : -1;
+}
+
+/*
+ * The longest stream this decoder takes for a disk of cap bytes whose
+ * header says over sectors of overhead (<= 0: the most a header may say).
+ * Every item is counted at the most marker_head and marker_meta let
+ * through, except a grain's compressed size: a 64 KiB grain is taken at
+ * zlib's deflateBound for any parameters (n + n/8 + n/64 + 5, plus 6 of
+ * zlib header and adler32), not the 128 KiB the decoder accepts, since no
+ * deflate writer makes more of incompressible data.  So, G grains of the
+ * capacity: the overhead, G grain markers (12 bytes, the data, sector
+ * padding), at most G grain tables (a table of one entry each, the worst
+ * header) with their markers, one directory (gd_max) and its marker, the
+ * footer and its marker, the end-of-stream marker and the padding after
+ * it.
+ */
+static long long
+stream_most(long long cap, long long over)
+{
+	long long g = (cap + H2K_VMDK_GRAIN - 1) / H2K_VMDK_GRAIN;
+	long long z = H2K_VMDK_GRAIN, gmax = 12 + z + (z + 7) / 8 + (z + 63) / 64 + 5 + 6;
+	long long gd = ((g * 4 + SECTOR - 1) / SECTOR) * 2 + 8;
+
+	if (over <= 0 || over > (long long)MAX_OVERHEAD)
+		over = MAX_OVERHEAD;
+	gmax = (gmax + SECTOR - 1) / SECTOR * SECTOR;
+	return over * SECTOR + g * gmax + g * 2 * SECTOR + (1 + gd) * SECTOR +
+	    2 * SECTOR + SECTOR + MAX_EOS_PAD;
+}
+
+long long
+h2k_vmdk_stream_most(long long capacity)
+{
+	if (capacity <= 0 || capacity > (long long)(MAX_CAP_SECTORS * SECTOR))
+		capacity = MAX_CAP_SECTORS * SECTOR;
+	return stream_most(capacity, 0);
+}
+
+long long
+h2k_vmdks_most(const struct h2k_vmdks *d)
+{
+	if (d->is_vmdk != 1)
+		return -1;
+	if (d->eos >= 0)
+		return d->eos + MAX_EOS_PAD;
+	return stream_most(d->cap, d->overhead);
+}
+
+long long
+h2k_vmdks_eos(const struct h2k_vmdks *d)
+{
+	return d->is_vmdk == 1 ? d->eos : -1;
 }
 
 /* Plain bytes that end at end: short of a capacity known, the stream was
@@ -495,6 +549,7 @@ marker_meta(struct h2k_vmdks *d)
 			    (unsigned long long)ns);
 		d->pos = d->cap;
 		d->mark += SECTOR;      /* where padding would start */
+		d->eos = d->mark;
 		d->st = ST_END;
 		return 0;
 	case MT_GT:

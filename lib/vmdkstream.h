@@ -73,6 +73,22 @@ long long h2k_vmdks_capacity(const struct h2k_vmdks *d);
 int h2k_vmdks_is_vmdk(const struct h2k_vmdks *d);
 
 /*
+ * The bound of a stream saved as it comes (h2k-fetch --format vmdk), in
+ * bytes: the longest streamOptimized stream of a disk of capacity bytes
+ * can be (every grain incompressible, every table and marker the decoder
+ * lets through, 1 MiB of padding after the end-of-stream marker; roughly
+ * 1.17 times the capacity plus 33 MiB: the overhead a header may state is
+ * not known).  h2k_vmdks_most: the same for the stream being read, with
+ * its header's capacity and overhead, and once its end-of-stream marker
+ * went by, that marker's end plus the padding allowed; -1 while the first
+ * sector is not in, or for plain bytes.  h2k_vmdks_eos: the stream offset
+ * just past the end-of-stream marker, -1 before.
+ */
+long long h2k_vmdk_stream_most(long long capacity);
+long long h2k_vmdks_most(const struct h2k_vmdks *d);
+long long h2k_vmdks_eos(const struct h2k_vmdks *d);
+
+/*
  * What the first sector of a saved file says: a sparse VMDK header
  * ("streamOptimized" with COMPRESS|MARKER, else "monolithicSparse") in
  * *sub with *capacity in bytes: 1; not a sparse VMDK: 0.

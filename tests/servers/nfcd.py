@@ -22,6 +22,8 @@
 #                with Retry-After: `retryafter` and Location: `location`
 #                when given (values percent-decoded)
 #   nolength=1   no Content-Length: chunked transfer coding
+#   cleancut=1   with nolength=1 and cut=N: the chunked body ends cleanly
+#                (its last chunk sent) after N bytes, then the close
 #   closedelim=1 no Content-Length: body delimited by closing the connection
 #                (a cut is then indistinguishable from the end; see BUGS)
 #   cookie=1     refuse (401) requests without the vmware_soap_session cookie
@@ -192,7 +194,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     ahead = sent / bps - (time.monotonic() - t0)
                     if ahead > 0:
                         time.sleep(ahead)
-            if chunked and sent == len(body):
+            if chunked and (sent == len(body) or (how == "cut" and spec.get("cleancut") == "1")):
                 self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
