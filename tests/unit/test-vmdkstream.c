@@ -595,6 +595,31 @@ main(void)
 		h2k_vmdks_free(d);
 		malformed(es, en, &l);
 		uncounted(es, en, &l, "ESXi stream");
+
+		/* the bound of a stream saved as it comes */
+		d = h2k_vmdks_new(NULL, NULL);
+		is_int(h2k_vmdks_most(d), -1, "most: not known before the header");
+		h2k_vmdks_feed(d, es, 512);
+		long long most = h2k_vmdks_most(d), grains = ((long long)disklen + G - 1) / G;
+		ok(most >= (long long)en + (1 << 20) && most < (long long)disklen * 6 / 5 +
+		    (long long)rd64(es + 64) * 512 + (1 << 20) + 8192,
+		    "most: the header's bound holds the stream and its padding (%lld)", most);
+		ok(most >= grains * 147 * 512, "most: every grain at 147 sectors");
+		is_int(h2k_vmdks_eos(d), -1, "eos: not yet");
+		h2k_vmdks_feed(d, es + 512, l.end - 512);
+		is_int(h2k_vmdks_eos(d), (long long)l.end, "eos: just past the end marker");
+		is_int(h2k_vmdks_most(d), (long long)l.end + (1 << 20),
+		    "most: then 1 MiB of padding after it");
+		ok(h2k_vmdk_stream_most((long long)disklen) >= most,
+		    "most: from the capacity alone, at least the header's");
+		is_int(h2k_vmdk_stream_most(1 << 20), 35830784LL,
+		    "most: 1 MiB, overhead unknown: 32 MiB + 16 * (147 + 2) sectors + 11 + 3 sectors + 1 MiB");
+		is_int(h2k_vmdk_stream_most(0), h2k_vmdk_stream_most(64LL << 40),
+		    "most: no capacity: that of 64 TiB");
+		h2k_vmdks_reset(d);
+		h2k_vmdks_feed(d, disk, 4096);
+		is_int(h2k_vmdks_most(d), -1, "most: none for plain bytes");
+		h2k_vmdks_free(d);
 	}
 
 	if (have_qemu) {
