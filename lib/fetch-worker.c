@@ -48,7 +48,18 @@
  * up; an attempt that moved the high-water mark of the file resets the
  * count (a server that cuts every few megabytes still gets the whole disk)
  * and a hard cap bounds the total.  401/403 (session), 404 (lease gone),
- * TLS failures and local I/O errors are not retried.
+ * TLS failures and local I/O errors are not retried.  A converted disk of
+ * plain bytes and no stated length that ends cleanly short of the
+ * capacity from the line is retried as a cut: a chunked end or a close
+ * comes more often from a network or a server hiccup than from a wrong
+ * disk, and the decoder's error is the one given when the retries run
+ * out.
+ *
+ * Bounds.  A disk saved as served (--format vmdk) is followed by an
+ * observe-only decoder from byte 0 (kept across a resume of this run,
+ * since it took every byte kept) and bounded as a conversion is
+ * (save_most): a server sending no length could otherwise fill the file
+ * system.
  */
 #include <errno.h>
 #include <fcntl.h>
