@@ -682,7 +682,22 @@ h2k_vmdir_check(const char *dir, const struct h2k_vmid *id, struct h2k_vmdir *d)
 		return -1;
 	}
 	if ((m = marker_read(d->dirfd, &mk)) == 1) {
-		/* a folder made by hand or by an older h2k: nothing to check */
+		/*
+		 * A folder made by hand or by an older h2k: nothing to check,
+		 * and no lock file of ours in it.  Two h2k-ovf writing its
+		 * descriptor at once would still clobber each other's .part
+		 * files: they take turns by the folder's own flock.
+		 */
+		if (flock(d->dirfd, LOCK_EX | LOCK_NB) < 0) {
+			int e = errno;
+			if (e == EWOULDBLOCK) {
+				h2k_seterr(H2K_EX_EXISTS, "%s: in use by another h2k-ovf "
+				    "writing its descriptor", dir);
+				busy = 1;
+			} else
+				h2k_seterr(H2K_EX_IO, "%s: lock: %s", dir, strerror(e));
+			goto fail;
+		}
 		return 0;
 	}
 	if (m < 0 || !h2k_vmid_match(&mk.id, id)) {

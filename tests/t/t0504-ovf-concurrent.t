@@ -7,6 +7,7 @@
 # the second is refused at once with exit 12 naming the folder, ends
 # nothing (the lease is the first one's to complete), and the first
 # finishes: complete OVA, manifest present and right, lease completed.
+# The same in a folder with no marker.
 . "$(dirname "$0")/../lib.sh"
 
 sim_start -vm 1 -disks 1 -disk-size 200M -power off
@@ -39,6 +40,29 @@ test_expect_success 'a second h2k-ovf while the first packs: exit 12, the first 
 test_expect_success 'once the first is done, the line runs again (lease already ended)' '
 	h2k-ovf --ova --keep-files <line >o3 2>e3 && grep -q "already ended" e3 &&
 	test "$(jget o3 lease.state)" = completed
+'
+
+# A folder with no marker (made by hand, or by an older h2k): no lock file
+# of h2k's in it, yet the two h2k-ovf must not both write (they did).
+test_expect_success 'setup: downloaded again, the marker removed' '
+	h2k-lease /DC0/vm/$VM | h2k-fetch -q -o exp2 >line2 &&
+	D2=$(jget line2 dir) && rm "$D2/.h2k-vm" "$D2/.h2k-lock"
+'
+D2=$(jget line2 dir)
+
+test_expect_success 'a folder with no marker: the second h2k-ovf is refused all the same' '
+	{ h2k-ovf --ova --keep-files <line2 >p1 2>f1; echo $? >rc2; } &
+	i=0; while [ ! -e "$D2/$VM.ova.part" ] && [ ! -e rc2 ]; do
+		i=$((i + 1)); [ $i -lt 600 ] || break; sleep 0.05; done &&
+	test -e "$D2/$VM.ova.part" &&
+	expect_code 12 h2k-ovf --ova --keep-files <line2 >p2 2>f2 &&
+	test_one_line f2 && grep -qF "$D2: in use by another h2k-ovf" f2 &&
+	test_line_count = 0 p2 &&
+	wait && test "$(cat rc2)" = 0 &&
+	test "$(jget p1 lease.state)" = completed &&
+	(cd "$D2" && sha256sum -c "$VM.mf" >/dev/null) &&
+	test ! -e "$D2/.h2k-lock" &&
+	mkdir y && tar -xf "$D2/$VM.ova" -C y && cmp y/$VM.mf "$D2/$VM.mf"
 '
 
 test_done
