@@ -334,7 +334,7 @@ check_files(cJSON *files, const char *dir, const char *safe,
 		if (o->verify) {
 			char hex[65];
 			long long sz;
-			if (h2k_sha256_file(x->path, hex, &sz) < 0)
+			if (h2k_sha256_file_id(x->path, &st, hex, &sz) < 0)
 				return h2k_adderr("%s", label);
 			if (strcasecmp(hex, x->sha256))
 				return h2k_seterr(H2K_EX_IO, "%s: %s: SHA-256 "

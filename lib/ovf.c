@@ -615,6 +615,12 @@ open_regular(const char *path, struct stat *st)
 int
 h2k_sha256_file(const char *path, char hex[65], long long *size)
 {
+	return h2k_sha256_file_id(path, NULL, hex, size);
+}
+
+int
+h2k_sha256_file_id(const char *path, const struct stat *want, char hex[65], long long *size)
+{
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	struct stat st;
@@ -626,6 +632,10 @@ h2k_sha256_file(const char *path, char hex[65], long long *size)
 
 	if (fd < 0)
 		return -1;
+	if (want && (st.st_dev != want->st_dev || st.st_ino != want->st_ino)) {
+		close(fd);
+		return h2k_seterr(H2K_EX_IO, "%s: replaced while it was checked", path);
+	}
 	buf = h2k_malloc(IO_CHUNK);
 	ctx = EVP_MD_CTX_new();
 	if (!buf || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {

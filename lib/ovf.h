@@ -112,6 +112,11 @@ void h2k_mf_free(struct h2k_mf_entry *e, size_t n);
 void h2k_sha256_hex(const void *p, size_t n, char hex[65]);
 /* SHA-256 of a file (regular file, not a symlink); *size gets its length. */
 int h2k_sha256_file(const char *path, char hex[65], long long *size);
+/* The same, of the file want describes (lstat'ed before): another file
+ * under the name since is an error, not hashed. */
+struct stat;
+int h2k_sha256_file_id(const char *path, const struct stat *want, char hex[65],
+    long long *size);
 
 /* --- OVA ------------------------------------------------------------------- */
 

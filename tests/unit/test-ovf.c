@@ -290,6 +290,26 @@ test_ova(void)
 	fclose(fp);
 	is_int(h2k_sha256_file(p2, hex, &sz), 0, "hash a file");
 	is_int(sz, 300000, "its size");
+	{
+		struct stat was;
+		char h2[65];
+		ok(lstat(p2, &was) == 0, "lstat the file");
+		is_int(h2k_sha256_file_id(p2, &was, h2, &sz), 0, "hash the file lstat saw");
+		ok(!strcmp(h2, hex), "the same digest");
+		/* another file under the name since: not hashed */
+		char p3[PATH_MAX];
+		snprintf(p3, sizeof p3, "%s/other", dir);
+		fp = fopen(p3, "w");
+		fputs("other\n", fp);
+		fclose(fp);
+		ok(rename(p3, p2) == 0, "the name now another file");
+		is_int(h2k_sha256_file_id(p2, &was, h2, &sz), -1, "a replaced file is refused");
+		ok(has(h2k_errmsg(), "replaced while it was checked"), "says so: %s", h2k_errmsg());
+		fp = fopen(p2, "w");
+		for (int i = 0; i < 300000; i++)
+			fputc(i * 7 & 0xff, fp);
+		fclose(fp);
+	}
 
 	struct h2k_ova_member m[2] = {
 		{ "a.ovf", p1, NULL }, { "d.vmdk", p2, hex },
