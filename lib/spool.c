@@ -657,6 +657,9 @@ h2k_spool_moveaside(struct h2k_spool *sp, const char *sub, const char *name,
 		return h2k_seterr(H2K_EX_IO, "move %s/%s aside: %s", sp->dir,
 		    from, strerror(e));
 	}
+	/* the reason's fsync of bad/ came before the rename: this one
+	 * makes the move itself durable (best effort, as the reason) */
+	(void)fsync_dir(sp, "bad");
 	h2k_warn("%s/%s: %s; moved to %s/%s", sp->dir, from, reason, sp->dir,
 	    to);
 	return 0;
