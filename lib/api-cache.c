@@ -221,33 +221,43 @@ scan_sub(struct h2k_apicache *c, int sub)
  * A scan may be H2K_APICACHE_EVERY old; one job asked for by id must not
  * be (a client that saw `h2k-job wait` return reads it next).  Its record
  * is looked for in the order jobs move (new, cur, done), so that one moving
- * on meanwhile is still found.
+ * on meanwhile is still found; twice, for one moving back (a requeue: cur
+ * to new) between two looks.  Not found, or no longer a record (moved
+ * aside to bad/, replaced by something else), it is what the next scan
+ * drops: 1, and the cache is marked for a scan.
  */
 int
 h2k_apicache_fresh(struct h2k_apicache *c, struct ent *e)
 {
-	for (int sub = 0; sub < 3; sub++) {
-		struct stat st;
-		char p[H2K_SPOOL_IDMAX + 8];
+	for (int pass = 0; pass < 2; pass++) {
+		for (int sub = 0; sub < 3; sub++) {
+			struct stat st;
+			char p[H2K_SPOOL_IDMAX + 8], api_id[sizeof e->api_id];
 
-		snprintf(p, sizeof p, "%s/%s", subs[sub], e->id);
-		if (fstatat(c->sp->dfd, p, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		if (e->sub == sub && e->ino == st.st_ino &&
-		    e->size == st.st_size &&
-		    e->mtime.tv_sec == st.st_mtim.tv_sec &&
-		    e->mtime.tv_nsec == st.st_mtim.tv_nsec)
+			snprintf(p, sizeof p, "%s/%s", subs[sub], e->id);
+			if (fstatat(c->sp->dfd, p, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			if (e->sub == sub && e->ino == st.st_ino &&
+			    e->size == st.st_size &&
+			    e->mtime.tv_sec == st.st_mtim.tv_sec &&
+			    e->mtime.tv_nsec == st.st_mtim.tv_nsec)
+				return 0;
+			int was = e->sub;
+			memcpy(api_id, e->api_id, sizeof api_id);
+			e->sub = sub;
+			if (render(c, e, &st) < 0) {
+				e->sub = was;
+				break; /* moved meanwhile, or not a record */
+			}
+			/* the index knows the entry by its old client id */
+			if (strcmp(api_id, e->api_id))
+				c->dirty = 1;
 			return 0;
-		int was = e->sub;
-		e->sub = sub;
-		if (render(c, e, &st) < 0) {
-			e->sub = was;
-			return -1;
 		}
-		return 0;
 	}
-	return 0; /* gone: the last scan's view stands until the next */
+	c->dirty = 1;
+	return 1;
 }
 
 int

@@ -57,7 +57,8 @@ struct h2k_apicache {
 
 /* Bring the cache up to the spool; -1 (h2k_seterr) on error. */
 int h2k_apicache_scan(struct h2k_apicache *c);
-/* Re-read one entry's record if it changed since the last scan. */
+/* Re-read one entry's record if it changed since the last scan: 0; 1,
+ * the record is gone or no longer one (the next scan drops it). */
 int h2k_apicache_fresh(struct h2k_apicache *c, struct ent *e);
 /* The entry of a spool id or client id, NULL: none (as of the last scan). */
 struct ent *h2k_apicache_find(struct h2k_apicache *c, const char *id);

@@ -555,8 +555,7 @@ job_of(const char *id, char sid[H2K_SPOOL_IDMAX])
 	pthread_mutex_lock(&S.lock);
 	if (h2k_apicache_scan(&S.c) == 0) {
 		struct ent *e = h2k_apicache_find(&S.c, id);
-		if (e) {
-			h2k_apicache_fresh(&S.c, e);
+		if (e && h2k_apicache_fresh(&S.c, e) == 0) {
 			b = h2k_apicache_get(e->job);
 			if (sid)
 				snprintf(sid, H2K_SPOOL_IDMAX, "%s", e->id);

@@ -280,14 +280,19 @@ static int
 write_file(struct h2k_spool *sp, const char *sub, const char *name,
     const char *data, size_t len, int durable)
 {
-	char tmp[H2K_SPOOL_IDMAX + 64], dst[H2K_SPOOL_IDMAX + 32];
+	/* dst whole: a reason's name (NAME.X.reason, NAME up to 200
+	 * bytes) cut short would be no reason, and be counted as a job */
+	char tmp[H2K_SPOOL_IDMAX + 64], dst[NAME_MAX + 16];
 	unsigned r = 0;
 	int fd;
 
+	if (strlen(name) > NAME_MAX)
+		return h2k_seterr(H2K_EX_IO, "%s/%s/%.64s...: name too long",
+		    sp->dir, sub, name);
 	(void)!getrandom(&r, sizeof r, GRND_NONBLOCK);
 	snprintf(tmp, sizeof tmp, "tmp/%.*s.%d.%08x", H2K_SPOOL_IDMAX, name,
 	    (int)getpid(), r);
-	snprintf(dst, sizeof dst, "%s/%.*s", sub, H2K_SPOOL_IDMAX, name);
+	snprintf(dst, sizeof dst, "%s/%s", sub, name);
 	fd = openat(sp->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW, 0600);
 	if (fd < 0)
@@ -652,6 +657,9 @@ h2k_spool_moveaside(struct h2k_spool *sp, const char *sub, const char *name,
 		return h2k_seterr(H2K_EX_IO, "move %s/%s aside: %s", sp->dir,
 		    from, strerror(e));
 	}
+	/* the reason's fsync of bad/ came before the rename: this one
+	 * makes the move itself durable (best effort, as the reason) */
+	(void)fsync_dir(sp, "bad");
 	h2k_warn("%s/%s: %s; moved to %s/%s", sp->dir, from, reason, sp->dir,
 	    to);
 	return 0;
