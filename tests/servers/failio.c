@@ -67,6 +67,17 @@ mode(const char *m)
 	return e && strncmp(e, m, strlen(m)) == 0;
 }
 
+/* The errno a positioned write of n bytes at off is to fail with, or 0. */
+static int
+write_fails(int fd, off_t off, size_t n)
+{
+	if (mode("write:") && is_part(fd) && off + (off_t)n > atoll(getenv("FAILIO") + 6))
+		return EIO;
+	if (mode("direct") && is_part(fd) && (fcntl(fd, F_GETFL) & O_DIRECT))
+		return EINVAL;
+	return 0;
+}
+
 ssize_t
 pwrite(int fd, const void *buf, size_t n, off_t off)
 {
@@ -74,14 +85,8 @@ pwrite(int fd, const void *buf, size_t n, off_t off)
 
 	if (!real)
 		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-	if (mode("write:") && is_part(fd) && off + (off_t)n > atoll(getenv("FAILIO") + 6)) {
-		errno = EIO;
+	if ((errno = write_fails(fd, off, n)))
 		return -1;
-	}
-	if (mode("direct") && is_part(fd) && (fcntl(fd, F_GETFL) & O_DIRECT)) {
-		errno = EINVAL;
-		return -1;
-	}
 	return real(fd, buf, n, off);
 }
 
@@ -96,14 +101,8 @@ pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 		    "pwritev");
 	for (int i = 0; i < cnt; i++)
 		n += iov[i].iov_len;
-	if (mode("write:") && is_part(fd) && off + (off_t)n > atoll(getenv("FAILIO") + 6)) {
-		errno = EIO;
+	if ((errno = write_fails(fd, off, n)))
 		return -1;
-	}
-	if (mode("direct") && is_part(fd) && (fcntl(fd, F_GETFL) & O_DIRECT)) {
-		errno = EINVAL;
-		return -1;
-	}
 	return real(fd, iov, cnt, off);
 }
 
