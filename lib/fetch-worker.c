@@ -59,9 +59,10 @@
  * observe-only decoder from byte 0 (kept across a resume of this run,
  * since it took every byte kept; fed the kept bytes as they are read back
  * for the digest on the resume of a .part of an earlier run) and bounded
- * as a conversion is
- * (save_most): a server sending no length could otherwise fill the file
- * system.
+ * as a conversion is (save_most): a server sending no length could
+ * otherwise fill the file system.  It also tells where the stream ends
+ * (save_whole): a body of no length that ends early is resumed as a cut,
+ * not renamed as a disk that looks whole.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -553,6 +554,44 @@ save_room(struct xfer *x, const char *data, size_t n)
 	return -1;
 }
 
+/*
+ * A disk saved as it comes whose body ended: whole, as far as the
+ * observer tells?  A streamOptimized stream it followed to the end must
+ * end as a conversion's would (its end-of-stream marker, or every grain
+ * its tables list): its own word, not the line's.  Plain bytes are not
+ * held to the line's capacity here (a line may overstate it, t0441).
+ * -1 and msg said when not (the observer then re-reads the kept bytes on
+ * a resume: its end was taken).
+ */
+static int
+save_whole(struct xfer *x, char *msg, size_t n)
+{
+	if (!x->obs_sync || h2k_vmdks_is_vmdk(x->obs) != 1)
+		return 0;
+	if (h2k_vmdks_finish(x->obs) < 0) {
+		snprintf(msg, n, "%s", h2k_errmsg());
+		x->obs_sync = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* Before the kept bytes are read back: the observer goes on if it took
+ * every one (a cut of this run); a prefix left by an earlier run (or one
+ * it lost, or whose end it took) is fed to it again from byte 0, as the
+ * bytes are read for the digest.  1: to feed. */
+static int
+obs_refeed(struct xfer *x)
+{
+	if (!x->obs || (x->obs_sync && h2k_vmdks_consumed(x->obs) == x->have))
+		return 0;
+	h2k_vmdks_reset(x->obs);
+	x->obs_sync = 1;
+	x->obs_kind = -1;
+	x->obs_most = -1;
+	return 1;
+}
+
 /* The answer's headers are all in: decide what its body means. */
 static int
 decide(struct xfer *x)
@@ -588,16 +627,7 @@ decide(struct xfer *x)
 	case H2K_RESUME_APPEND: {
 		struct h2k_crange cr;
 		long long most;
-		/* observed on if it took every byte kept (a cut of this
-		 * run); a prefix left by an earlier one (or one it lost) is
-		 * fed to it from the disk as it is read for the digest */
-		int refeed = x->obs && !(x->obs_sync && h2k_vmdks_consumed(x->obs) == x->have);
-		if (refeed) {
-			h2k_vmdks_reset(x->obs);
-			x->obs_sync = 1;
-			x->obs_kind = -1;
-			x->obs_most = -1;
-		}
+		int refeed = obs_refeed(x);
 		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
 			x->total = (long long)cr.total;
 		if (!x->etag && ne) {
@@ -1223,6 +1253,21 @@ body_done(struct xfer *x, const char *what, char *lasterr, size_t ll)
 		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
 		return DL_FAIL;
 	}
+	if (!x->dec && x->obs) {
+		char msg[512];
+		if (save_whole(x, msg, sizeof msg) < 0) {
+			if (x->total < 0) {
+				/* no stated length: a cut first, resumed from
+				 * here (a conversion's is retried from 0) */
+				snprintf(lasterr, ll, "%s", msg);
+				x->plain_short = 1;
+				return DL_RETRY;
+			}
+			/* all the length the server stated: its word */
+			h2k_seterr(H2K_EX_NET, "%s: %s", what, msg);
+			return DL_FAIL;
+		}
+	}
 	return finished(x);
 }
 
@@ -1290,10 +1335,17 @@ judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, d
 		return DL_RETRY;
 	}
 	if (cc == CURLE_OK && x->complete) {
-		/* the .part already held the whole stream (killed before rename) */
-		if (rehash(x, 0) < 0) {
+		/* the .part already held the whole stream (killed before
+		 * rename): the server's word on its length, the observer's
+		 * on its end */
+		char msg[512];
+		if (rehash(x, obs_refeed(x)) < 0) {
 			h2k_seterr(H2K_EX_IO, "%s/%s: read: %s", f->vm->dir, f->part,
 			    strerror(x->io_err));
+			return DL_FAIL;
+		}
+		if (!x->dec && x->obs && save_whole(x, msg, sizeof msg) < 0) {
+			h2k_seterr(H2K_EX_NET, "%s: %s", what, msg);
 			return DL_FAIL;
 		}
 		return finished(x);
