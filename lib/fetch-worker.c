@@ -57,9 +57,12 @@
  *
  * Bounds.  A disk saved as served (--format vmdk) is followed by an
  * observe-only decoder from byte 0 (kept across a resume of this run,
- * since it took every byte kept) and bounded as a conversion is
- * (save_most): a server sending no length could otherwise fill the file
- * system.
+ * since it took every byte kept; fed the kept bytes as they are read back
+ * for the digest on the resume of a .part of an earlier run) and bounded
+ * as a conversion is (save_most): a server sending no length could
+ * otherwise fill the file system.  It also tells where the stream ends
+ * (save_whole): a body of no length that ends early is resumed as a cut,
+ * not renamed as a disk that looks whole.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -367,9 +370,12 @@ truncate_part(struct xfer *x)
 	return 0;
 }
 
-/* Rebuild the digest from the first x->have bytes on disk. */
+static void observe(struct xfer *x, const char *data, size_t n);
+
+/* Rebuild the digest from the first x->have bytes on disk; with observe,
+ * feed them to the observer too (reset: a prefix it did not follow). */
 static int
-rehash(struct xfer *x)
+rehash(struct xfer *x, int observe_it)
 {
 	long long pos = 0;
 
@@ -387,6 +393,8 @@ rehash(struct xfer *x)
 			return -1;
 		}
 		EVP_DigestUpdate(x->w->sha, x->w->rbuf, (size_t)n);
+		if (observe_it && x->obs_sync)
+			observe(x, (const char *)x->w->rbuf, (size_t)n);
 		pos += n;
 		if (fetch_cancelled)
 			return -1;
@@ -435,9 +443,10 @@ stream_pos(struct xfer *x, const struct h2k_vmdks *d)
  * whatever the server says of its length: by what the observer learnt
  * from byte 0 (plain bytes: the capacity from the line; streamOptimized:
  * the longest stream of its header's capacity, or the end-of-stream
- * marker plus its padding), else, when the observer never saw the
- * prefix (a .part left by an earlier run), by the longest stream of the
- * line's capacity.  -1: no bound known (yet).
+ * marker plus its padding), else, when the observer could not read the
+ * header ("KDMV" but no header it takes), by the longest stream of the
+ * line's capacity.  A .part left by an earlier run is fed to the observer
+ * as rehash reads it back.  -1: no bound known (yet).
  */
 static long long
 save_most(const struct xfer *x)
@@ -495,6 +504,11 @@ save_announced(struct xfer *x)
 
 	if (!x->obs || x->total < 0)
 		return 0;
+	/* the observer follows from byte 0: held against the stream's own
+	 * bound with its first bytes, before any is written (a header may
+	 * state more than the line's capacity) */
+	if (most < 0 && x->obs_sync)
+		return 0;
 	if (most < 0 && x->line_cap > 0)
 		most = h2k_vmdk_stream_most(x->line_cap);
 	if (most < 0 || x->total <= most)
@@ -502,6 +516,21 @@ save_announced(struct xfer *x)
 	save_words(x, most, w, sizeof w, &at);
 	bound_fail(x, "length %lld announced: %s", x->total, w);
 	return -1;
+}
+
+/* n bytes of the stream, in order from byte 0, to the observer: a stream
+ * it cannot follow is saved all the same, bounded by what it learnt;
+ * plain bytes are their own position */
+static void
+observe(struct xfer *x, const char *data, size_t n)
+{
+	if (h2k_vmdks_feed(x->obs, data, n) < 0)
+		x->obs_sync = 0;
+	x->obs_kind = h2k_vmdks_is_vmdk(x->obs);
+	if (x->obs_kind == 1)
+		x->obs_most = h2k_vmdks_most(x->obs);
+	else if (x->obs_kind == 0)
+		x->obs_sync = 0;
 }
 
 /* n more bytes for a disk saved as it comes: observed (from byte 0 only),
@@ -513,16 +542,7 @@ save_room(struct xfer *x, const char *data, size_t n)
 	char w[256];
 
 	if (x->obs_sync) {
-		/* a stream the observer cannot follow is saved all the
-		 * same, bounded by what it learnt; plain bytes are their
-		 * own position */
-		if (h2k_vmdks_feed(x->obs, data, n) < 0)
-			x->obs_sync = 0;
-		x->obs_kind = h2k_vmdks_is_vmdk(x->obs);
-		if (x->obs_kind == 1)
-			x->obs_most = h2k_vmdks_most(x->obs);
-		else if (x->obs_kind == 0)
-			x->obs_sync = 0;
+		observe(x, data, n);
 		if (x->obs_kind >= 0 && save_announced(x) < 0)
 			return -1;
 	}
@@ -532,6 +552,44 @@ save_room(struct xfer *x, const char *data, size_t n)
 	save_words(x, most, w, sizeof w, &at);
 	bound_fail(x, "offset %lld: %s", at, w);
 	return -1;
+}
+
+/*
+ * A disk saved as it comes whose body ended: whole, as far as the
+ * observer tells?  A streamOptimized stream it followed to the end must
+ * end as a conversion's would (its end-of-stream marker, or every grain
+ * its tables list): its own word, not the line's.  Plain bytes are not
+ * held to the line's capacity here (a line may overstate it, t0441).
+ * -1 and msg said when not (the observer then re-reads the kept bytes on
+ * a resume: its end was taken).
+ */
+static int
+save_whole(struct xfer *x, char *msg, size_t n)
+{
+	if (!x->obs_sync || h2k_vmdks_is_vmdk(x->obs) != 1)
+		return 0;
+	if (h2k_vmdks_finish(x->obs) < 0) {
+		snprintf(msg, n, "%s", h2k_errmsg());
+		x->obs_sync = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* Before the kept bytes are read back: the observer goes on if it took
+ * every one (a cut of this run); a prefix left by an earlier run (or one
+ * it lost, or whose end it took) is fed to it again from byte 0, as the
+ * bytes are read for the digest.  1: to feed. */
+static int
+obs_refeed(struct xfer *x)
+{
+	if (!x->obs || (x->obs_sync && h2k_vmdks_consumed(x->obs) == x->have))
+		return 0;
+	h2k_vmdks_reset(x->obs);
+	x->obs_sync = 1;
+	x->obs_kind = -1;
+	x->obs_most = -1;
+	return 1;
 }
 
 /* The answer's headers are all in: decide what its body means. */
@@ -568,18 +626,27 @@ decide(struct xfer *x)
 		return save_announced(x);
 	case H2K_RESUME_APPEND: {
 		struct h2k_crange cr;
-		/* observed on only if it took every byte kept (a cut of this
-		 * run), not a prefix left by an earlier one */
-		x->obs_sync = x->obs_sync && h2k_vmdks_consumed(x->obs) == x->have;
+		long long most;
+		int refeed = obs_refeed(x);
 		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
 			x->total = (long long)cr.total;
 		if (!x->etag && ne) {
 			x->etag = h2k_strdup(ne);
 			(void)fetch_meta_write(f->vm->dirfd, f->meta, f->url, f->ident, x->etag, x->total, x->synced);
 		}
-		if (rehash(x) < 0)
+		if (rehash(x, refeed) < 0)
 			return -1;
 		publish(x);
+		if (x->obs && x->obs_sync)
+			stream_pos(x, x->obs);
+		if (x->obs && (most = save_most(x)) >= 0 && x->have > most) {
+			/* kept past the bound (an older run's): no more of it */
+			char w[256];
+			long long at;
+			save_words(x, most, w, sizeof w, &at);
+			bound_fail(x, "offset %lld: %s", at, w);
+			return -1;
+		}
 		return save_announced(x);
 	}
 	case H2K_RESUME_RESTART:
@@ -1186,6 +1253,21 @@ body_done(struct xfer *x, const char *what, char *lasterr, size_t ll)
 		h2k_seterr(x->conv_code, "%s: %s", what, x->conv_msg);
 		return DL_FAIL;
 	}
+	if (!x->dec && x->obs) {
+		char msg[512];
+		if (save_whole(x, msg, sizeof msg) < 0) {
+			if (x->total < 0) {
+				/* no stated length: a cut first, resumed from
+				 * here (a conversion's is retried from 0) */
+				snprintf(lasterr, ll, "%s", msg);
+				x->plain_short = 1;
+				return DL_RETRY;
+			}
+			/* all the length the server stated: its word */
+			h2k_seterr(H2K_EX_NET, "%s: %s", what, msg);
+			return DL_FAIL;
+		}
+	}
 	return finished(x);
 }
 
@@ -1253,10 +1335,17 @@ judge(struct xfer *x, CURLcode cc, const char *what, char *lasterr, size_t ll, d
 		return DL_RETRY;
 	}
 	if (cc == CURLE_OK && x->complete) {
-		/* the .part already held the whole stream (killed before rename) */
-		if (rehash(x) < 0) {
+		/* the .part already held the whole stream (killed before
+		 * rename): the server's word on its length, the observer's
+		 * on its end */
+		char msg[512];
+		if (rehash(x, obs_refeed(x)) < 0) {
 			h2k_seterr(H2K_EX_IO, "%s/%s: read: %s", f->vm->dir, f->part,
 			    strerror(x->io_err));
+			return DL_FAIL;
+		}
+		if (!x->dec && x->obs && save_whole(x, msg, sizeof msg) < 0) {
+			h2k_seterr(H2K_EX_NET, "%s: %s", what, msg);
 			return DL_FAIL;
 		}
 		return finished(x);

@@ -5,8 +5,9 @@
 # stream by the longest such a stream of its header's capacity can be
 # (every grain incompressible, every table and marker, 1 MiB of padding
 # after the end-of-stream marker), and once that marker went by, by the
-# padding allowed after it; a .part whose prefix the observer never saw
-# (left by an earlier run) by the longest stream of the line's capacity.
+# padding allowed after it; a .part left by an earlier run is read back
+# through the observer (t0457), and one whose header it cannot read is
+# held to the longest stream of the line's capacity.
 # Past the bound: exit 9, one line naming the disk, the offset and the
 # bound, nothing renamed, the .part no longer than the bound; a length
 # announced past it fails before a byte is written.  Valid streams
@@ -138,8 +139,10 @@ test_expect_success 'a length announced past the bound of the line capacity: ref
 	test "$(size out/huge-line/disk-0.vmdk.part)" = 0
 '
 
-# A .part left by a killed run: its prefix was never observed.
-head -c $((40 * MiB)) /dev/urandom >srv/big
+# A .part left by a killed run: its prefix is read back through the
+# observer (t0457); one whose "KDMV" header it cannot read (version 0)
+# is held to the longest stream of the line's capacity.
+{ printf 'KDMV\0\0\0\0'; head -c $((40 * MiB - 8)) /dev/urandom; } >srv/big
 # start in the background, wait for bytes on disk, SIGTERM: the .part stays
 run_and_kill() { # VM URL
 	line "$1" "$2" $cap >"$1.in"
@@ -154,7 +157,7 @@ run_and_kill() { # VM URL
 	wait $pid
 	echo $? >"$1.rc"
 }
-test_expect_success 'a resumed .part never observed: bounded by the line capacity' '
+test_expect_success 'a resumed .part of an unreadable header: bounded by the line capacity' '
 	run_and_kill resume "$NFCD_URL/nolength=1,bps=200000/big" &&
 	test "$(cat resume.rc)" = 10 &&
 	kept=$(size out/resume/disk-0.vmdk.part) && test "$kept" -gt 0 &&
