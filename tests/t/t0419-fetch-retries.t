@@ -22,6 +22,6 @@ done
 test_expect_success 'h2k-fetch(1) says n retries, n + 1 attempts' '
 	sed -n "/^\.It Fl -retries Ar n/,/^\.It /p" "$SRC_DIR/man/h2k-fetch.1" >page &&
 	grep -q "^+ 1 such attempts" page &&
-	grep -q "tries once" page
+	grep -q "gives up at the first attempt that brings nothing new" page
 '
 test_done
