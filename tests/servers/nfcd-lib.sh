@@ -51,6 +51,16 @@ lease_line() {
 	printf '{"name":"%s","devices":[%s]}\n' "$vm" "$devs"
 }
 
+# cap_line VM URL [CAP]: lease_line of one device whose capacity_bytes is
+# CAP, as h2k-lease passes the lease's on (none without CAP)
+cap_line() {
+	if [ -n "${3:-}" ]; then
+		lease_line "$1" "$2" | jq -c ".devices[0].capacity_bytes = $3"
+	else
+		lease_line "$1" "$2"
+	fi
+}
+
 # requests FILTER: the request log lines whose path contains FILTER
 requests() {
 	grep -F "$1" "$TRASH/srv/requests.log"

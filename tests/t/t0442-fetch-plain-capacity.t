@@ -18,9 +18,7 @@ head -c $cap /dev/urandom >srv/exact
 F="h2k-fetch --ca-file $NFCD_CERT --retry-delay 0.01 --retries 2 -q"
 
 # line VM URL: the capacity on the device, as h2k-lease passes it on
-line() {
-	lease_line "$1" "$2" | jq -c ".devices[0].capacity_bytes = $cap"
-}
+line() { cap_line "$1" "$2" "$cap"; }
 
 for fmt in raw qcow2; do
 	for src in nolength=1/long -/long nolength=1/longer; do

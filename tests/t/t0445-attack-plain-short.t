@@ -29,9 +29,7 @@ head -c 100 /dev/urandom >srv/tiny
 F="h2k-fetch --ca-file $NFCD_CERT --retry-delay 0.01 --retries 2 -q"
 
 # line VM URL: the capacity on the device, as h2k-lease passes it on
-line() {
-	lease_line "$1" "$2" | jq -c ".devices[0].capacity_bytes = $cap"
-}
+line() { cap_line "$1" "$2" "$cap"; }
 
 for fmt in raw qcow2; do
 	for src in nolength=1/short -/short nolength=1/tiny -/empty; do

@@ -28,13 +28,7 @@ cap=1048576
 MiB=1048576
 
 # line VM URL [CAP]: the capacity on the device, as h2k-lease passes it on
-line() {
-	if [ -n "${3:-}" ]; then
-		lease_line "$1" "$2" | jq -c ".devices[0].capacity_bytes = $3"
-	else
-		lease_line "$1" "$2"
-	fi
-}
+line() { cap_line "$@"; }
 # stream RAW VMDK: qemu-img's streamOptimized VMDK of RAW
 stream() {
 	qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$1" "$2"

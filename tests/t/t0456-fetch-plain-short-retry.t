@@ -19,9 +19,7 @@ head -c $cap /dev/urandom >srv/disk
 F="h2k-fetch --ca-file $NFCD_CERT --retry-delay 0.01 --retries 2 -q"
 
 # line VM URL: the capacity on the device, as h2k-lease passes it on
-line() {
-	lease_line "$1" "$2" | jq -c ".devices[0].capacity_bytes = $cap"
-}
+line() { cap_line "$1" "$2" "$cap"; }
 
 # count FILTER N: N requests logged (a cut one is logged once its bytes
 # went out, maybe after the client is done: waited for, 10 s at most)

@@ -25,9 +25,7 @@ F="h2k-fetch --ca-file $NFCD_CERT --retry-delay 0.01 --retries 2 -q"
 MiB=1048576
 small=512       # the line's capacity: less than the disk's
 size() { stat -c %s "$1"; }
-line() { # VM URL CAP
-	lease_line "$1" "$2" | jq -c ".devices[0].capacity_bytes = $3"
-}
+line() { cap_line "$@"; } # VM URL CAP
 
 # a valid stream longer than any stream of the line's capacity can be
 # (33 MiB of overhead allowed): 34 MiB of random data

@@ -24,9 +24,7 @@ nfcd_start
 cap=1048576
 cut=300000
 F="h2k-fetch --ca-file $NFCD_CERT --retry-delay 0.01 --retries 2 -q"
-line() { # VM URL
-	lease_line "$1" "$2" | jq -c ".devices[0].capacity_bytes = $cap"
-}
+line() { cap_line "$1" "$2" "$cap"; } # VM URL
 
 head -c $cap /dev/urandom >disk.raw
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized disk.raw srv/one.vmdk
