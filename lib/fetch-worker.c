@@ -53,7 +53,8 @@
  * capacity from the line is retried as a cut: a chunked end or a close
  * comes more often from a network or a server hiccup than from a wrong
  * disk, and the decoder's error is the one given when the retries run
- * out.
+ * out, or at once when an attempt ends at the same byte as the one
+ * before: a cut does not fall on the same byte twice, a short disk does.
  *
  * Bounds.  A disk saved as served (--format vmdk) is followed by an
  * observe-only decoder from byte 0 (kept across a resume of this run,
@@ -1372,7 +1373,7 @@ download(struct worker *w, struct file *f)
 	struct h2k_backoff bo;
 	char what[1024], lasterr[1024] = "", range[48], *ifr = NULL;
 	int fails = 0, attempts = 0, maxattempts = o->retries * 10 > 100 ? o->retries * 10 : 100;
-	long long hwm;
+	long long hwm, short_at = -1;
 	int rc = DL_FAIL;
 	struct curl_slist *hdrs = NULL;
 
@@ -1439,7 +1440,13 @@ download(struct worker *w, struct file *f)
 			h2k_backoff_reset(&bo);
 		} else
 			fails++;
-		if ((fails > o->retries || attempts >= maxattempts) && x.plain_short) {
+		/*
+		 * A converted stream starts over from 0: ending short at the
+		 * same byte twice is the server's answer, not a cut.
+		 */
+		int again = x.plain_short && x.dec && x.have == short_at;
+		short_at = x.plain_short && x.dec ? x.have : -1;
+		if ((fails > o->retries || attempts >= maxattempts || again) && x.plain_short) {
 			/* the stream's own words, as when it was not retried */
 			h2k_seterr(H2K_EX_NET, "%s: %s", what, lasterr);
 			goto out;

@@ -4,8 +4,9 @@
 # short of the capacity known from the line: more often a cut of the
 # network or the server than a wrong disk, so it is retried from byte 0
 # (a converted disk restarts) within --retries like any other cut; a
-# later whole answer makes the disk.  Only when the retries are used up:
-# exit 9, "plain bytes end short of its capacity", nothing renamed.  A
+# later whole answer makes the disk.  An answer that ends at the same byte
+# as the one before is the server's word on the disk, as are retries used
+# up: exit 9, "plain bytes end short of its capacity", nothing renamed.  A
 # body whose length the server stated (Content-Length) and which brought
 # it all is the server's word on the disk: not retried (t0445).
 # SPDX-License-Identifier: LGPL-3.0-or-later
@@ -51,16 +52,27 @@ for fmt in raw qcow2; do
 			fi
 		'
 	done
-	test_expect_success "$fmt, short on every answer: retries used up, then exit 9" '
+	test_expect_success "$fmt, short at the same byte twice: the answer of the server, exit 9" '
 		s=nolength=1,cut=$half,cleancut=1,times=0,f='$fmt' &&
 		line a-'$fmt' "$NFCD_URL/$s/disk" |
 		expect_code 9 $F -o out --format '$fmt' >b.json 2>b.err &&
 		cat b.err && test_one_line b.err && test ! -s b.json &&
 		grep -q "^h2k-fetch: a-'$fmt': disk-0\.'$fmt': offset $half: plain bytes end short of its capacity $cap bytes$" b.err &&
 		test ! -e out/a-'$fmt'/disk-0.'$fmt' &&
-		count "/$s/disk" 4
+		count "/$s/disk" 2
 	'
 done
+
+test_expect_success 'short at a new byte each time: cuts, retried until --retries are used up' '
+	s=nolength=1,cut=rand,cleancut=1,times=0,f=rr &&
+	line rr "$NFCD_URL/$s/disk" |
+	expect_code 9 $F -o out --format raw >b.json 2>b.err &&
+	test_one_line b.err &&
+	grep -q "^h2k-fetch: rr: disk-0\.raw: offset [0-9]*: plain bytes end short of its capacity $cap bytes$" b.err &&
+	i=0 && while [ "$(requests "/$s/disk" | wc -l)" -lt 4 ] && [ $i -lt 200 ]; do
+		i=$((i + 1)); sleep 0.05; done &&
+	test "$(requests "/$s/disk" | wc -l)" -ge 4
+'
 
 test_expect_success '--retries 0: the first short answer brought new bytes, one more, then exit 9' '
 	s=nolength=1,cut=$half,cleancut=1,times=0,f=r0 &&
