@@ -287,11 +287,19 @@ close(int fd)
 {
 	REAL(int, close, int);
 	int w = fd >= 0 && fd < MAXFD && watched[fd];
-	int r = real_close(fd);
+	char path[sizeof paths[0]] = "";
+	/*
+	 * Forgotten before the real close: once it returns, another thread
+	 * may open the watched file under this very number (h2k-fetch's
+	 * workers do), and clearing the mark after would unwatch it.
+	 */
+	if (w)
+		memcpy(path, paths[fd], sizeof path);
 	if (fd >= 0 && fd < MAXFD)
 		watched[fd] = 0;
+	int r = real_close(fd);
 	if (w && r == 0 && is_op("close")) {
-		logline("inject close", paths[fd], NULL);
+		logline("inject close", path, NULL);
 		errno = err_no();
 		return -1;
 	}
