@@ -148,26 +148,37 @@ h2k_diskout_data(const struct h2k_diskout *o)
 	return o->data;
 }
 
+/*
+ * len bytes at off through fd, the rest of a short write through buffered
+ * (a short direct write's rest is no longer aligned).  0 or an errno, no
+ * message and no state touched: the hasher thread writes with it too.
+ */
 static int
-pwrite_fd(struct h2k_diskout *o, int fd, const void *buf, size_t len, long long off)
+write_full(int fd, int buffered, const unsigned char *p, size_t len, long long off)
 {
-	const unsigned char *p = buf;
-
 	while (len > 0) {
 		ssize_t w = pwrite(fd, p, len, off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return h2k_seterr(H2K_EX_IO, "%s: write: %s", o->name,
-			    strerror(w < 0 ? errno : ENOSPC));
+			return w < 0 ? errno : ENOSPC;
 		p += w;
 		off += w;
 		len -= (size_t)w;
-		/* the rest of a short direct write is no longer aligned */
-		fd = o->fd;
+		fd = buffered;
 	}
-	if (off > o->end)
-		o->end = off;
+	return 0;
+}
+
+static int
+pwrite_fd(struct h2k_diskout *o, int fd, const void *buf, size_t len, long long off)
+{
+	int e = write_full(fd, o->fd, buf, len, off);
+
+	if (e)
+		return h2k_seterr(H2K_EX_IO, "%s: write: %s", o->name, strerror(e));
+	if (off + (long long)len > o->end)
+		o->end = off + (long long)len;
 	return 0;
 }
 
@@ -359,20 +370,12 @@ h2k_diskout_writev(struct h2k_diskout *o, struct iovec *iov, int n, long long of
 	/* a short direct write: the rest, no longer aligned, buffered */
 	for (int i = 0; i < n; i++) {
 		size_t skip = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
-		const unsigned char *p = (const unsigned char *)iov[i].iov_base + skip;
-		size_t left = iov[i].iov_len - skip;
+		int e = write_full(o->fd, o->fd, (const unsigned char *)iov[i].iov_base + skip,
+		    iov[i].iov_len - skip, off + (long long)skip);
+		if (e)
+			return e;
 		w -= (ssize_t)skip;
-		off += (long long)skip;
-		while (left > 0) {
-			ssize_t k = pwrite(o->fd, p, left, off);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				return k < 0 ? errno : ENOSPC;
-			p += k;
-			off += k;
-			left -= (size_t)k;
-		}
+		off += (long long)iov[i].iov_len;
 	}
 	return 0;
 }

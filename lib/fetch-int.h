@@ -196,11 +196,9 @@ struct xfer {
 	 * position (progress), fed while it has seen every byte from 0 */
 	struct h2k_vmdks *obs;
 	int obs_sync;
-	/* what the observer learnt of the stream since byte 0 (kept when it
-	 * loses track): 1 streamOptimized, obs_most its bound; 0 plain
-	 * bytes; -1 not known.  line_cap: the capacity the line said. */
-	int obs_kind;
-	long long obs_most, line_cap;
+	/* the capacity the line said (obs keeps what it learnt of the
+	 * stream from byte 0 when it loses track: h2k_vmdks_is_vmdk) */
+	long long line_cap;
 	int plain_short;        /* the attempt ended as plain bytes short of line_cap */
 	int conv_err;           /* the stream or the image failed: conv_msg */
 	int conv_code;

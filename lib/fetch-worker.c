@@ -360,10 +360,7 @@ truncate_part(struct xfer *x)
 	if (x->obs) {
 		h2k_vmdks_reset(x->obs);
 		x->obs_sync = 1;
-		x->obs_kind = -1;
-		x->obs_most = -1;
 	}
-	fetch_hz_park(x->w);
 	x->last_sync = h2k_monotime();
 	EVP_DigestInit_ex(x->w->sha, EVP_sha256(), NULL);
 	(void)fetch_meta_write(f->vm->dirfd, f->meta, f->url, f->ident, x->etag, x->total, 0);
@@ -452,10 +449,15 @@ stream_pos(struct xfer *x, const struct h2k_vmdks *d)
 static long long
 save_most(const struct xfer *x)
 {
-	if (x->obs_kind == 0)
+	int kind;
+
+	if (!x->obs)
+		return -1;
+	kind = h2k_vmdks_is_vmdk(x->obs);
+	if (kind == 0)
 		return x->line_cap > 0 ? x->line_cap : -1;
-	if (x->obs_kind == 1)
-		return x->obs_most;
+	if (kind == 1)
+		return h2k_vmdks_most(x->obs);
 	if (!x->obs_sync && x->line_cap > 0)
 		return h2k_vmdk_stream_most(x->line_cap);
 	return -1;
@@ -465,10 +467,11 @@ save_most(const struct xfer *x)
 static void
 save_words(const struct xfer *x, long long most, char *buf, size_t n, long long *at)
 {
-	long long eos = x->obs_kind == 1 ? h2k_vmdks_eos(x->obs) : -1;
+	int kind = h2k_vmdks_is_vmdk(x->obs);
+	long long eos = h2k_vmdks_eos(x->obs);
 
 	*at = most;
-	if (x->obs_kind == 0)
+	if (kind == 0)
 		snprintf(buf, n, "plain bytes longer than its capacity %lld bytes", most);
 	else if (eos >= 0) {
 		*at = eos;
@@ -476,7 +479,7 @@ save_words(const struct xfer *x, long long most, char *buf, size_t n, long long 
 		    "marker", most - eos);
 	} else
 		snprintf(buf, n, "longer than a streamOptimized VMDK of capacity %lld bytes "
-		    "can be (%lld bytes)", x->obs_kind == 1 ? h2k_vmdks_capacity(x->obs) :
+		    "can be (%lld bytes)", kind == 1 ? h2k_vmdks_capacity(x->obs) :
 		    x->line_cap, most);
 }
 
@@ -525,13 +528,22 @@ save_announced(struct xfer *x)
 static void
 observe(struct xfer *x, const char *data, size_t n)
 {
-	if (h2k_vmdks_feed(x->obs, data, n) < 0)
+	if (h2k_vmdks_feed(x->obs, data, n) < 0 || h2k_vmdks_is_vmdk(x->obs) == 0)
 		x->obs_sync = 0;
-	x->obs_kind = h2k_vmdks_is_vmdk(x->obs);
-	if (x->obs_kind == 1)
-		x->obs_most = h2k_vmdks_most(x->obs);
-	else if (x->obs_kind == 0)
-		x->obs_sync = 0;
+}
+
+/* Kept bytes up to upto past the bound: conv_err said, -1. */
+static int
+past_bound(struct xfer *x, long long upto)
+{
+	long long most = save_most(x), at;
+	char w[256];
+
+	if (most < 0 || upto <= most)
+		return 0;
+	save_words(x, most, w, sizeof w, &at);
+	bound_fail(x, "offset %lld: %s", at, w);
+	return -1;
 }
 
 /* n more bytes for a disk saved as it comes: observed (from byte 0 only),
@@ -539,20 +551,12 @@ observe(struct xfer *x, const char *data, size_t n)
 static int
 save_room(struct xfer *x, const char *data, size_t n)
 {
-	long long most, at;
-	char w[256];
-
 	if (x->obs_sync) {
 		observe(x, data, n);
-		if (x->obs_kind >= 0 && save_announced(x) < 0)
+		if (h2k_vmdks_is_vmdk(x->obs) >= 0 && save_announced(x) < 0)
 			return -1;
 	}
-	most = save_most(x);
-	if (most < 0 || x->have + (long long)n <= most)
-		return 0;
-	save_words(x, most, w, sizeof w, &at);
-	bound_fail(x, "offset %lld: %s", at, w);
-	return -1;
+	return past_bound(x, x->have + (long long)n);
 }
 
 /*
@@ -588,8 +592,6 @@ obs_refeed(struct xfer *x)
 		return 0;
 	h2k_vmdks_reset(x->obs);
 	x->obs_sync = 1;
-	x->obs_kind = -1;
-	x->obs_most = -1;
 	return 1;
 }
 
@@ -627,7 +629,6 @@ decide(struct xfer *x)
 		return save_announced(x);
 	case H2K_RESUME_APPEND: {
 		struct h2k_crange cr;
-		long long most;
 		int refeed = obs_refeed(x);
 		if (h2k_crange_parse(x->cr, strlen(x->cr), &cr) == 0 && cr.has_total)
 			x->total = (long long)cr.total;
@@ -640,14 +641,9 @@ decide(struct xfer *x)
 		publish(x);
 		if (x->obs && x->obs_sync)
 			stream_pos(x, x->obs);
-		if (x->obs && (most = save_most(x)) >= 0 && x->have > most) {
-			/* kept past the bound (an older run's): no more of it */
-			char w[256];
-			long long at;
-			save_words(x, most, w, sizeof w, &at);
-			bound_fail(x, "offset %lld: %s", at, w);
+		/* kept past the bound (an older run's): no more of it */
+		if (x->obs && past_bound(x, x->have) < 0)
 			return -1;
-		}
 		return save_announced(x);
 	}
 	case H2K_RESUME_RESTART:
@@ -1381,8 +1377,6 @@ download(struct worker *w, struct file *f)
 	x.w = w;
 	x.f = f;
 	x.fd = -1;
-	x.obs_kind = -1;
-	x.obs_most = -1;
 	x.line_cap = atomic_load(&f->cap_hint);
 	snprintf(what, sizeof what, "%s: %s", f->vm->name, f->name);
 	if (open_part(&x) < 0)
