@@ -14,6 +14,8 @@ for n in 0 1 3; do
 	test_expect_success "--retries $n: $((n + 1)) attempt(s), then exit 9" '
 		lease_line r'$n' "$NFCD_URL/status=503,times=0,r='$n'/d1" >in &&
 		expect_code 9 $F --retries '$n' -o out <in >out.json 2>err &&
+		i=0 && while [ "$(requests "r='$n'/d1" | wc -l)" -lt '$((n + 1))' ] && [ $i -lt 100 ]; do
+			i=$((i + 1)); sleep 0.05; done &&
 		test "$(requests "r='$n'/d1" | wc -l)" = '$((n + 1))' &&
 		grep -q "giving up after '$((n + 1))' attempt" err
 	'
